@@ -1,0 +1,3 @@
+"""dicomnet: asyncio-native DICOM networking, written from scratch."""
+
+__version__ = "0.1.0"
