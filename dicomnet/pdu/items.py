@@ -2,7 +2,9 @@
 
 Each is a frozen dataclass holding decoded values (str for UIDs and names, without
 padding). ``encode()`` returns the item's bytes including its 4-byte header;
-:func:`decode_item` / :func:`decode_user_sub_item` read one back.
+:func:`~dicomnet.pdu.codec.decode_item` / :func:`~dicomnet.pdu.codec.decode_user_sub_item`
+read one back. The byte layout itself lives in :mod:`dicomnet.pdu.codec` (imported
+inside ``encode()``, since the codec imports these classes).
 
 Sub-items of the User Information item that dicomnet does not know are kept as
 :class:`UnknownSubItem` and re-encoded unchanged: PS3.7 D.3.3 lets implementations
@@ -25,6 +27,11 @@ class ApplicationContextItem:
 
     name: str = DICOM_APPLICATION_CONTEXT
 
+    def encode(self) -> bytes:
+        """The item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_application_context_item
+
+        return encode_application_context_item(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,11 @@ class PresentationContextRQ:
     abstract_syntax: str
     transfer_syntaxes: tuple[str, ...]
 
+    def encode(self) -> bytes:
+        """The item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_presentation_context_rq
+
+        return encode_presentation_context_rq(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +64,11 @@ class PresentationContextAC:
     result: int
     transfer_syntax: str = ""
 
+    def encode(self) -> bytes:
+        """The item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_presentation_context_ac
+
+        return encode_presentation_context_ac(self)
 
 
 # -- user information sub-items (PS3.7 Annex D.3.3, PS3.8 Annex D.1) -------------------
@@ -64,6 +81,12 @@ class MaximumLengthSubItem:
 
     maximum_length: int
 
+    def encode(self) -> bytes:
+        """The sub-item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_maximum_length
+
+        return encode_maximum_length(self)
+
 
 @dataclass(frozen=True, slots=True)
 class ImplementationClassUIDSubItem:
@@ -71,12 +94,24 @@ class ImplementationClassUIDSubItem:
 
     uid: str
 
+    def encode(self) -> bytes:
+        """The sub-item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_implementation_class_uid
+
+        return encode_implementation_class_uid(self)
+
 
 @dataclass(frozen=True, slots=True)
 class ImplementationVersionNameSubItem:
     """PS3.7 D.3.3.2.3, sub-item 55H (1 to 16 characters)."""
 
     name: str
+
+    def encode(self) -> bytes:
+        """The sub-item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_implementation_version_name
+
+        return encode_implementation_version_name(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +121,12 @@ class AsyncOperationsWindowSubItem:
 
     max_operations_invoked: int
     max_operations_performed: int
+
+    def encode(self) -> bytes:
+        """The sub-item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_async_operations_window
+
+        return encode_async_operations_window(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +138,12 @@ class RoleSelectionSubItem:
     scu_role: bool
     scp_role: bool
 
+    def encode(self) -> bytes:
+        """The sub-item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_role_selection
+
+        return encode_role_selection(self)
+
 
 @dataclass(frozen=True, slots=True)
 class SOPClassExtendedNegotiationSubItem:
@@ -104,6 +151,12 @@ class SOPClassExtendedNegotiationSubItem:
 
     sop_class_uid: str
     service_class_application_information: bytes
+
+    def encode(self) -> bytes:
+        """The sub-item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_sop_class_extended_negotiation
+
+        return encode_sop_class_extended_negotiation(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +168,12 @@ class SOPClassCommonExtendedNegotiationSubItem:
     service_class_uid: str
     related_general_sop_class_uids: tuple[str, ...] = ()
     version: int = 0  # the "sub-item version" byte in the header
+
+    def encode(self) -> bytes:
+        """The sub-item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_sop_class_common_extended_negotiation
+
+        return encode_sop_class_common_extended_negotiation(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +196,12 @@ class UserIdentityRQSubItem:
             f"secondary_field=<{len(self.secondary_field)} bytes>)"
         )
 
+    def encode(self) -> bytes:
+        """The sub-item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_user_identity_rq
+
+        return encode_user_identity_rq(self)
+
 
 @dataclass(frozen=True, slots=True)
 class UserIdentityACSubItem:
@@ -147,6 +212,12 @@ class UserIdentityACSubItem:
     def __repr__(self) -> str:
         return f"UserIdentityACSubItem(server_response=<{len(self.server_response)} bytes>)"
 
+    def encode(self) -> bytes:
+        """The sub-item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_user_identity_ac
+
+        return encode_user_identity_ac(self)
+
 
 @dataclass(frozen=True, slots=True)
 class UnknownSubItem:
@@ -155,6 +226,12 @@ class UnknownSubItem:
     item_type: int
     data: bytes
     reserved: int = 0  # the byte after the type, re-encoded as received
+
+    def encode(self) -> bytes:
+        """The sub-item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_unknown_sub_item
+
+        return encode_unknown_sub_item(self)
 
 
 UserSubItem = (
@@ -181,6 +258,11 @@ class UserInformationItem:
 
     sub_items: tuple[UserSubItem, ...] = field(default=())
 
+    def encode(self) -> bytes:
+        """The item's bytes, 4-byte header included."""
+        from dicomnet.pdu.codec import encode_user_information_item
+
+        return encode_user_information_item(self)
 
     def _first(self, kind: type[_T]) -> _T | None:
         for sub in self.sub_items:

@@ -32,6 +32,12 @@ class AAssociateRQ:
 
     pdu_type = PDUType.A_ASSOCIATE_RQ
 
+    def encode(self) -> bytes:
+        """The whole PDU, 6-byte header included."""
+        from dicomnet.pdu.codec import encode_associate_rq
+
+        return encode_associate_rq(self)
+
 
 @dataclass(frozen=True, slots=True)
 class AAssociateAC:
@@ -47,6 +53,12 @@ class AAssociateAC:
 
     pdu_type = PDUType.A_ASSOCIATE_AC
 
+    def encode(self) -> bytes:
+        """The whole PDU, 6-byte header included."""
+        from dicomnet.pdu.codec import encode_associate_ac
+
+        return encode_associate_ac(self)
+
 
 @dataclass(frozen=True, slots=True)
 class AAssociateRJ:
@@ -57,6 +69,12 @@ class AAssociateRJ:
     reason: int
 
     pdu_type = PDUType.A_ASSOCIATE_RJ
+
+    def encode(self) -> bytes:
+        """The whole PDU, 6-byte header included."""
+        from dicomnet.pdu.codec import encode_associate_rj
+
+        return encode_associate_rj(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +94,13 @@ class PDV:
     def control_header(self) -> int:
         return (1 if self.is_command else 0) | (2 if self.is_last else 0)
 
+    def encode(self) -> bytes:
+        """The PDV item's bytes, its 4-byte item-length field included (PS3.8 Table
+        9-23); :meth:`PDataTF.encode` writes the same bytes without this extra copy."""
+        from dicomnet.pdu.codec import encode_pdv
+
+        return encode_pdv(self)
+
 
 @dataclass(frozen=True, slots=True)
 class PDataTF:
@@ -85,6 +110,12 @@ class PDataTF:
 
     pdu_type = PDUType.P_DATA_TF
 
+    def encode(self) -> bytes:
+        """The whole PDU, 6-byte header included."""
+        from dicomnet.pdu.codec import encode_p_data_tf
+
+        return encode_p_data_tf(self)
+
 
 @dataclass(frozen=True, slots=True)
 class AReleaseRQ:
@@ -92,12 +123,24 @@ class AReleaseRQ:
 
     pdu_type = PDUType.A_RELEASE_RQ
 
+    def encode(self) -> bytes:
+        """The whole PDU, 6-byte header included."""
+        from dicomnet.pdu.codec import encode_release_rq
+
+        return encode_release_rq(self)
+
 
 @dataclass(frozen=True, slots=True)
 class AReleaseRP:
     """PS3.8 §9.3.7, PDU type 06H."""
 
     pdu_type = PDUType.A_RELEASE_RP
+
+    def encode(self) -> bytes:
+        """The whole PDU, 6-byte header included."""
+        from dicomnet.pdu.codec import encode_release_rp
+
+        return encode_release_rp(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +152,12 @@ class AAbort:
     reason: int = 0
 
     pdu_type = PDUType.A_ABORT
+
+    def encode(self) -> bytes:
+        """The whole PDU, 6-byte header included."""
+        from dicomnet.pdu.codec import encode_abort
+
+        return encode_abort(self)
 
 
 PDU = AAssociateRQ | AAssociateAC | AAssociateRJ | PDataTF | AReleaseRQ | AReleaseRP | AAbort
