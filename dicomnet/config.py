@@ -1,0 +1,39 @@
+"""Settings shared by clients and servers: timeouts and PDU sizes.
+
+Kept apart from the association code so that the CLI, the server and the client can all
+name the same defaults, and so the conformance statement can quote them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Maximum P-DATA-TF PDU length we propose to receive (PS3.8 Annex D.1). Large PDUs mean
+#: fewer Python-level iterations per byte; peers still send within their own limits.
+DEFAULT_MAX_PDU_LENGTH = 1 << 20
+
+#: Largest non-P-DATA PDU we read (an A-ASSOCIATE-RQ with 128 contexts is ~20 KiB).
+MAX_ASSOCIATION_PDU_LENGTH = 1 << 20
+
+#: Our own cap on PDUs we send when the peer says "no limit" (maximum length 0).
+SEND_CAP_WHEN_UNLIMITED = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Timeouts in seconds; ``None`` waits forever.
+
+    - ``connect``: opening the TCP (and TLS) connection.
+    - ``acse``: waiting for the peer's answer to A-ASSOCIATE-RQ and A-RELEASE-RQ.
+    - ``dimse``: waiting for the response to a DIMSE request (between pending responses).
+    - ``network``: no bytes at all from the peer for this long ends the association
+      with an A-ABORT; it protects servers from peers that connect and go silent.
+    - ``artim``: the PS3.8 ARTIM timer (Sta2 waiting for A-ASSOCIATE-RQ, Sta13 waiting
+      for the peer to close).
+    """
+
+    connect: float | None = 30.0
+    acse: float | None = 30.0
+    dimse: float | None = None
+    network: float | None = 60.0
+    artim: float = 30.0

@@ -1,0 +1,128 @@
+"""The command set codec: group 0000 in Implicit VR Little Endian (PS3.7 §6.3.1, Annex E).
+
+dicomnet encodes and decodes command sets itself, not through pydicom: they are small,
+fixed in form, and on the path of every message, so a direct codec is both faster and
+stricter. Decoding accepts what the standard allows (unknown or retired group 0000
+elements are skipped) and refuses everything else with :class:`DIMSEError`, whatever the
+bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from dicomnet.dimse.messages import MESSAGE_TYPES, DIMSEMessage, message_fields
+from dicomnet.errors import DIMSEError
+
+__all__ = ["decode_command", "encode_command"]
+
+_COMMAND_GROUP_LENGTH = 0x00000000
+_COMMAND_FIELD = 0x00000100
+_COMMAND_DATA_SET_TYPE = 0x00000800
+#: PS3.7 E.1-1: 0101H means "no data set"; any other value means a data set follows.
+#: 0001H is what DCMTK and pynetdicom send when there is one.
+NO_DATASET = 0x0101
+DATASET_PRESENT = 0x0001
+
+_HEADER = struct.Struct("<HHI")
+_US = struct.Struct("<H")
+_UL = struct.Struct("<I")
+#: Longest sane command set: all elements at their maximum is far below this.
+_MAX_COMMAND = 64 * 1024
+
+
+def _element(tag: int, value: bytes) -> bytes:
+    return _HEADER.pack(tag >> 16, tag & 0xFFFF, len(value)) + value
+
+
+def _encode_value(vr: str, value: Any) -> bytes:
+    if vr == "US":
+        return _US.pack(value)
+    if vr == "AT":
+        return b"".join(struct.pack("<HH", tag >> 16, tag & 0xFFFF) for tag in value)
+    data = str(value).encode("ascii")
+    if len(data) % 2:
+        # PS3.5 §6.2: UI is padded with NUL, text VRs (AE, LO) with a space.
+        data += b"\x00" if vr == "UI" else b" "
+    return data
+
+
+def encode_command(message: DIMSEMessage) -> bytes:
+    """The command set of ``message``: Command Group Length first, then the elements in
+    ascending tag order (PS3.7 §6.3.1)."""
+    elements: list[tuple[int, bytes]] = [
+        (_COMMAND_FIELD, _US.pack(message.command_field)),
+        (_COMMAND_DATA_SET_TYPE, _US.pack(DATASET_PRESENT if message.has_dataset
+                                          else NO_DATASET)),
+    ]
+    for name, tag, vr, _required in message_fields(type(message)):
+        value = getattr(message, name)
+        if value is not None:
+            try:
+                elements.append((tag, _encode_value(vr, value)))
+            except (UnicodeEncodeError, struct.error) as exc:
+                raise DIMSEError(f"{type(message).__name__}.{name}: cannot encode "
+                                 f"{value!r} as {vr}") from exc
+    elements.sort(key=lambda item: item[0])
+    body = b"".join(_element(tag, value) for tag, value in elements)
+    return _element(_COMMAND_GROUP_LENGTH, _UL.pack(len(body))) + body
+
+
+def _decode_value(vr: str, raw: bytes, name: str) -> Any:
+    if vr == "US":
+        if len(raw) != 2:
+            raise DIMSEError(f"{name}: US value of {len(raw)} bytes, expected 2")
+        return _US.unpack(raw)[0]
+    if vr == "AT":
+        if len(raw) % 4:
+            raise DIMSEError(f"{name}: AT value of {len(raw)} bytes is not a multiple of 4")
+        return tuple((group << 16) | element
+                     for group, element in struct.iter_unpack("<HH", raw))
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise DIMSEError(f"{name}: {vr} value is not ASCII") from None
+    return text.rstrip("\x00 ").lstrip(" ") if vr != "UI" else text.rstrip("\x00 ")
+
+
+def decode_command(data: bytes | bytearray | memoryview) -> DIMSEMessage:
+    """Decode a complete command set; raises :class:`DIMSEError` for anything malformed."""
+    raw = bytes(data)
+    if len(raw) > _MAX_COMMAND:
+        raise DIMSEError(f"command set of {len(raw)} bytes is implausibly large")
+    values: dict[int, bytes] = {}
+    offset = 0
+    end = len(raw)
+    while offset < end:
+        if end - offset < 8:
+            raise DIMSEError(f"command element header truncated at offset {offset}")
+        group, element, length = _HEADER.unpack_from(raw, offset)
+        offset += 8
+        if group != 0x0000:
+            raise DIMSEError(f"element ({group:04X},{element:04X}) in a command set: only "
+                             "group 0000 belongs there (PS3.7 §6.3.1)")
+        if length > end - offset:
+            raise DIMSEError(f"element (0000,{element:04X}) length {length} runs past the "
+                             "end of the command set")
+        values[element] = raw[offset:offset + length]
+        offset += length
+    if _COMMAND_FIELD not in values:
+        raise DIMSEError("command set without Command Field (0000,0100)")
+    command_field = _decode_value("US", values[_COMMAND_FIELD], "Command Field")
+    cls = MESSAGE_TYPES.get(command_field)
+    if cls is None:
+        raise DIMSEError(f"unknown Command Field 0x{command_field:04X}")
+    dataset_type = values.get(_COMMAND_DATA_SET_TYPE)
+    if dataset_type is None:
+        raise DIMSEError("command set without Command Data Set Type (0000,0800)")
+    has_dataset = _decode_value("US", dataset_type, "Command Data Set Type") != NO_DATASET
+    kwargs: dict[str, Any] = {"has_dataset": has_dataset}
+    for name, tag, vr, required in message_fields(cls):
+        value = values.get(tag)
+        if value is None:
+            if required:
+                raise DIMSEError(f"{cls.__name__} without {name} (0000,{tag:04X})")
+            continue
+        kwargs[name] = _decode_value(vr, value, name)
+    return cls(**kwargs)

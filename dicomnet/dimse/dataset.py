@@ -1,0 +1,129 @@
+"""Data sets to and from bytes in a transfer syntax, through pydicom (PS3.5 §10, Annex A).
+
+Data sets cross the network without file meta and without a preamble: exactly the
+encoding of the presentation context's transfer syntax. Encapsulated (compressed)
+syntaxes use Explicit VR Little Endian for everything but the pixel data fragments,
+which pydicom keeps as they are. Deflated Explicit VR Little Endian is the explicit
+little endian encoding, deflated without a zlib header (PS3.5 §A.5).
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from array import array
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import UID
+
+from dicomnet.errors import DIMSEError
+
+__all__ = ["decode_dataset", "encode_dataset", "encoding_of"]
+
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+_EXPLICIT_BE = "1.2.840.10008.1.2.2"
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+_DEFLATED_ALIASES = frozenset({_DEFLATED, "1.2.840.10008.1.2.4.202"})  # + JPIP HTJ2K deflate
+
+
+def encoding_of(transfer_syntax: str) -> tuple[bool, bool]:
+    """(implicit VR, little endian) of a transfer syntax."""
+    return transfer_syntax == _IMPLICIT_LE, transfer_syntax != _EXPLICIT_BE
+
+
+def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
+    """Encode ``ds`` (without file meta) in ``transfer_syntax``.
+
+    Raises :class:`DIMSEError` if pydicom cannot write it in that encoding.
+    """
+    implicit, little = encoding_of(transfer_syntax)
+    if _is_little_endian(ds) != little:
+        ds = _swap_words(ds)
+    buffer = DicomBytesIO()
+    buffer.is_implicit_VR = implicit
+    buffer.is_little_endian = little
+    try:
+        write_dataset(buffer, ds)
+    except Exception as exc:  # pydicom raises many kinds; one typed error for callers
+        raise DIMSEError(f"cannot encode the data set in {transfer_syntax}: {exc}") from exc
+    data = buffer.getvalue()
+    if transfer_syntax in _DEFLATED_ALIASES:
+        compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
+        data = compressor.compress(data) + compressor.flush()
+    return data
+
+
+def _is_little_endian(ds: Dataset) -> bool:
+    """How ``ds`` was encoded when read (new data sets count as little endian)."""
+    little = ds.original_encoding[1]
+    if little is None:
+        meta = getattr(ds, "file_meta", None)
+        syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+        return syntax != _EXPLICIT_BE
+    return bool(little)
+
+
+#: VRs pydicom keeps as raw bytes in the byte order they were read in, with the size of
+#: their words (PS3.5 §7.3): changing endianness means swapping each word.
+_WORD_SIZES = {"OW": "H", "OL": "I", "OF": "f", "OD": "d", "OV": "Q"}
+
+
+def _swap_words(ds: Dataset) -> Dataset:
+    """A copy of ``ds`` with the words of OW/OL/OF/OD/OV values byte-swapped.
+
+    pydicom converts numbers it decodes (US, SS, FL...) when writing in the other byte
+    order, but writes these "other" VRs as the bytes it holds; without this a big
+    endian image sent as little endian would arrive with every pixel scrambled.
+    """
+    out = Dataset()
+    for element in ds:
+        if element.VR == "SQ" and element.value is not None:
+            out.add(DataElement(element.tag, "SQ",
+                                Sequence([_swap_words(item) for item in element.value])))
+            continue
+        code = _WORD_SIZES.get(element.VR)
+        if element.tag == 0x7FE00010 and element.VR == "OW":
+            # Pixel Data words are pixels: 32 or 64 bit pixels swap as a whole.
+            code = {32: "I", 64: "Q"}.get(int(ds.get("BitsAllocated", 16) or 16), "H")
+        if code is not None and isinstance(element.value, bytes) \
+                and not element.is_undefined_length:
+            words = array(code)
+            usable = len(element.value) - len(element.value) % words.itemsize
+            words.frombytes(element.value[:usable])
+            words.byteswap()
+            out.add(DataElement(element.tag, element.VR,
+                                words.tobytes() + element.value[usable:]))
+            continue
+        out.add(element)
+    return out
+
+
+def decode_dataset(data: bytes | bytearray | memoryview, transfer_syntax: str) -> Dataset:
+    """Decode a data set received in ``transfer_syntax``.
+
+    The structure (tags, VRs, lengths, sequences) is parsed here, so malformed data
+    raises :class:`DIMSEError` now; element values are converted by pydicom on access.
+    """
+    raw = bytes(data)
+    if transfer_syntax in _DEFLATED_ALIASES:
+        try:
+            raw = zlib.decompress(raw, -zlib.MAX_WBITS)
+        except zlib.error as exc:
+            raise DIMSEError(f"cannot inflate the deflated data set: {exc}") from exc
+    implicit, little = encoding_of(transfer_syntax)
+    try:
+        ds = read_dataset(io.BytesIO(raw), implicit, little)
+        for _element in ds.iterall():  # walk sequences too: errors surface here
+            pass
+    except Exception as exc:
+        raise DIMSEError(f"cannot decode the data set ({transfer_syntax}): {exc}") from exc
+    # So that pydicom knows how the pixel data is encoded (ds.pixel_array) and how to
+    # write the data set back (PS3.10 file meta carries the transfer syntax).
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = UID(transfer_syntax)
+    return ds

@@ -1,0 +1,65 @@
+"""Splitting a DIMSE message into P-DATA-TF PDUs (PS3.7 §6.3.1, PS3.8 §9.3.5, Annex E).
+
+This is the send hot path: each PDU is built with one ``b"".join`` of a 12-byte header
+and a memoryview slice of the data set, never copying the data set as a whole.
+Command and data set fragments never share a PDU (some SCPs refuse that), and every
+PDU respects the peer's maximum length, which bounds the PDU's variable field (PS3.8
+Annex D.1).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+__all__ = ["PDV_OVERHEAD", "fragment_message", "max_fragment_size", "pdata_pdu"]
+
+#: PDV item length (4) + presentation context ID (1) + message control header (1).
+PDV_OVERHEAD = 6
+#: PDU type 04H, reserved, PDU length; PDV item length, context ID, control header.
+_HEADER = struct.Struct(">BBIIBB")
+#: Message control header bits (PS3.8 Annex E.2): bit 0 command, bit 1 last fragment.
+_COMMAND = 0x01
+_LAST = 0x02
+
+
+def max_fragment_size(peer_max_pdu_length: int, *, cap: int = 4 * 1024 * 1024) -> int:
+    """Largest fragment that fits one PDV in one PDU the peer accepts.
+
+    0 means the peer set no limit (PS3.8 D.1); ``cap`` bounds our PDUs then.
+    """
+    if peer_max_pdu_length <= 0:
+        return cap
+    return max(1, min(cap, peer_max_pdu_length - PDV_OVERHEAD))
+
+
+def pdata_pdu(context_id: int, is_command: bool, is_last: bool,
+              fragment: bytes | bytearray | memoryview) -> bytes:
+    """One encoded P-DATA-TF PDU holding one PDV."""
+    size = len(fragment)
+    control = (_COMMAND if is_command else 0) | (_LAST if is_last else 0)
+    return b"".join((_HEADER.pack(0x04, 0, size + PDV_OVERHEAD, size + 2, context_id,
+                                  control), fragment))
+
+
+def _fragments(context_id: int, data: bytes | bytearray | memoryview, is_command: bool,
+               size: int) -> Iterator[bytes]:
+    view = memoryview(data)
+    total = len(view)
+    if total == 0:
+        yield pdata_pdu(context_id, is_command, True, b"")
+        return
+    for start in range(0, total, size):
+        end = min(start + size, total)
+        yield pdata_pdu(context_id, is_command, end == total, view[start:end])
+
+
+def fragment_message(context_id: int, command: bytes,
+                     dataset: bytes | bytearray | memoryview | None,
+                     peer_max_pdu_length: int) -> Iterator[bytes]:
+    """The encoded PDUs of one message: command fragments (the last one flagged), then,
+    if there is a data set, its fragments (the last one flagged)."""
+    size = max_fragment_size(peer_max_pdu_length)
+    yield from _fragments(context_id, command, True, size)
+    if dataset is not None:
+        yield from _fragments(context_id, dataset, False, size)
