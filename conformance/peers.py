@@ -1,0 +1,100 @@
+"""Driving real peers (DCMTK binaries, pynetdicom, dicomnet's own command) on 127.0.0.1.
+
+Every port is chosen at run time. DCMTK must be installed (``apt-get install -y dcmtk``):
+a missing binary FAILS the test, it never skips, so CI cannot pass by not testing.
+Processes get ``TCP_NODELAY=1`` so DCMTK runs at its best (see shared/PEERS.md).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PEER_ENV = {**os.environ, "TCP_NODELAY": "1"}
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[str] | None = None,
+                  timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            out = process.stdout.read() if process.stdout else ""
+            raise RuntimeError(f"process exited with {process.returncode}: {out}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def dcmtk_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"DCMTK's {name} is not installed; run 'apt-get install -y dcmtk'. "
+                    "The conformance suite never skips.")
+    return path
+
+
+@dataclass
+class Completed:
+    returncode: int
+    output: str
+
+
+def run(args: list[str], timeout: float = 60.0, env: dict[str, str] | None = None) -> Completed:
+    """Run a peer tool to completion; stdout and stderr together, as a person sees them."""
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                          env=env or PEER_ENV, check=False)
+    return Completed(done.returncode, done.stdout + done.stderr)
+
+
+def dicomnet_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dicomnet", *args]
+
+
+@dataclass
+class Process:
+    """A server process on a port; ``stop()`` sends SIGTERM and returns the output."""
+
+    process: subprocess.Popen[str]
+    port: int
+    output: str = ""
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _ = self.process.communicate()
+        self.output += out or ""
+        return self.process.returncode
+
+
+def start_process(args: list[str], port: int, cwd: Path | None = None) -> Process:
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=PEER_ENV, cwd=cwd)
+    try:
+        wait_for_port(port, process)
+    except Exception:
+        process.kill()
+        raise
+    return Process(process, port)

@@ -1,0 +1,952 @@
+"""The async Association: where the sans-IO core meets a byte stream.
+
+One :class:`Association` drives the upper layer state machine (:mod:`dicomnet.ul`) over an
+anyio byte stream: a reader task turns bytes into PDUs (:class:`~dicomnet.pdu.PDUFramer`),
+feeds them to the machine, and performs the outputs it returns (send a PDU, start ARTIM,
+close the transport, deliver an indication). P-DATA indications go through the DIMSE
+reassembler into messages: responses are routed to the request that is waiting for them
+(by Message ID Being Responded To, PS3.7 §9.3), requests go to the handler that the
+client or server installed, each in its own task.
+
+Three rules keep the wire clean:
+
+- each PDU is written whole (the write is shielded from cancellation and bounded by the
+  network timeout), so a cancelled task never leaves half a PDU behind;
+- the PDUs of one DIMSE message are sent under a message lock, so two messages never
+  interleave (PS3.7 §6.3.1 / PS3.8 §9.3.5);
+- a message whose sending stops half way (cancelled, timed out) aborts the association,
+  because the peer could not make sense of what follows.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import anyio
+from anyio.abc import ByteStream, SocketAttribute, TaskGroup, TaskStatus
+from anyio.streams.memory import MemoryObjectSendStream
+
+from dicomnet.acse import AcceptedContext, Negotiated
+from dicomnet.config import MAX_ASSOCIATION_PDU_LENGTH, SEND_CAP_WHEN_UNLIMITED, Timeouts
+from dicomnet.dataset_io import DatasetSink, FileRegion, SinkFactory
+from dicomnet.dimse import (
+    CommandField,
+    CommandReceived,
+    DatasetFragment,
+    DIMSEMessage,
+    MessageIDs,
+    Reassembler,
+    StatusCategory,
+    decode_dataset,
+    encode_command,
+    encode_dataset,
+    fragment_message,
+    max_fragment_size,
+    pdata_pdu,
+)
+from dicomnet.errors import (
+    AssociationAbortedError,
+    AssociationError,
+    AssociationRejectedError,
+    AssociationReleasedError,
+    DicomNetError,
+    DicomTimeoutError,
+    DIMSEError,
+    PDUError,
+)
+from dicomnet.pdu import (
+    PDU,
+    AAbort,
+    AAssociateAC,
+    AAssociateRJ,
+    AAssociateRQ,
+    PDataTF,
+    PDUFramer,
+)
+from dicomnet.pdu.constants import (
+    AbortReason,
+    AbortSource,
+    PDUType,
+    describe_abort,
+    describe_reject,
+)
+from dicomnet.services import verification
+from dicomnet.ul import (
+    AbortIndication,
+    AssociateAccepted,
+    AssociateIndication,
+    AssociateRejected,
+    CloseTransport,
+    ConnectTransport,
+    DataIndication,
+    Output,
+    ReleaseConfirmed,
+    ReleaseIndication,
+    SendPDU,
+    StartARTIM,
+    State,
+    StopARTIM,
+    UpperLayer,
+)
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from dicomnet.services.storage import Storable
+
+log = logging.getLogger("dicomnet.association")
+pdu_log = logging.getLogger("dicomnet.pdu")
+
+#: How many bytes one read asks the transport for.
+_READ_SIZE = 1 << 18
+
+#: Responses buffered per outstanding request before the reader waits for the consumer.
+_RESPONSE_BUFFER = 32
+
+#: Accept-side hook: given the A-ASSOCIATE-RQ, return the AC (and the negotiated view) or
+#: an RJ. The server implements it with :mod:`dicomnet.acse`.
+AcceptHook = Callable[["Association", AAssociateRQ],
+                      Awaitable[tuple[AAssociateAC, Negotiated] | AAssociateRJ]]
+
+#: Handler for DIMSE requests arriving from the peer.
+RequestHook = Callable[["IncomingRequest"], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class Response:
+    """A DIMSE response to one of our requests, with its data set still encoded."""
+
+    message: DIMSEMessage
+    context: AcceptedContext
+    raw_dataset: bytes | None = None
+
+    @property
+    def status(self) -> int:
+        return int(getattr(self.message, "status", 0))
+
+    @cached_property
+    def dataset(self) -> Dataset | None:
+        """The response's data set (identifier, attribute list...), decoded on first use."""
+        if self.raw_dataset is None:
+            return None
+        return decode_dataset(self.raw_dataset, self.context.transfer_syntax)
+
+
+@dataclass(eq=False)
+class IncomingRequest:
+    """A DIMSE request from the peer, handed to a handler.
+
+    The data set stays as received (``raw_dataset``) until someone reads ``dataset``:
+    a store handler that only writes bytes to disk never pays for decoding.
+    """
+
+    association: Association
+    context: AcceptedContext
+    message: DIMSEMessage
+    raw_dataset: bytes | None = None
+    sink: DatasetSink | None = None
+    sink_error: Exception | None = None
+    cancelled: anyio.Event = field(default_factory=anyio.Event)
+
+    @cached_property
+    def dataset(self) -> Dataset | None:
+        if self.raw_dataset is None:
+            return None
+        return decode_dataset(self.raw_dataset, self.context.transfer_syntax)
+
+    async def respond(self, message: DIMSEMessage,
+                      dataset: Dataset | bytes | None = None) -> None:
+        """Send a response on the context the request came on."""
+        await self.association.send_message(self.context, message, dataset)
+
+
+@dataclass(eq=False)
+class _PendingDataset:
+    """A command whose data set fragments are still arriving."""
+
+    context_id: int
+    message: DIMSEMessage
+    chunks: list[bytes | bytearray | memoryview] = field(default_factory=list)
+    sink: DatasetSink | None = None
+    sink_error: Exception | None = None
+
+    def add(self, data: bytes | bytearray | memoryview) -> None:
+        """Keep a fragment: in the sink if there is one (a failing sink is discarded
+        and the rest of the data set dropped), else in memory."""
+        if self.sink_error is not None:
+            return
+        if self.sink is None:
+            self.chunks.append(data)  # a view into its PDU: joined once at the end
+            return
+        try:
+            self.sink.write(data)
+        except Exception as exc:
+            self.sink_error = exc
+            self.sink.discard()
+
+    def discard(self) -> None:
+        if self.sink is not None and self.sink_error is None:
+            self.sink.discard()
+
+
+class Association:
+    """One DICOM association, requestor or acceptor side.
+
+    Create it through :func:`dicomnet.connect` (requestor) or let a
+    :class:`dicomnet.Server` create it (acceptor); the constructor is internal.
+    """
+
+    def __init__(
+        self,
+        *,
+        stream: ByteStream | None,
+        timeouts: Timeouts,
+        max_pdu_length: int,
+        on_associate: AcceptHook | None = None,
+        on_request: RequestHook | None = None,
+        sink_factory: SinkFactory | None = None,
+        peer: tuple[str, int] | None = None,
+    ) -> None:
+        self._stream = stream
+        self.timeouts = timeouts
+        self.peer = peer
+        self._ul = UpperLayer()
+        self._framer = PDUFramer(max_pdata_length=max_pdu_length,
+                                 max_other_length=MAX_ASSOCIATION_PDU_LENGTH)
+        self._local_max_pdu = max_pdu_length
+        self._on_associate = on_associate
+        self._on_request = on_request
+        self._sink_factory = sink_factory
+        self._negotiated: Negotiated | None = None
+        self._request: AAssociateRQ | None = None
+        self._reassembler: Reassembler | None = None
+        self._incoming_dataset: _PendingDataset | None = None
+        self._message_ids = MessageIDs()
+        self._pending: dict[int, MemoryObjectSendStream[Response]] = {}
+        self._incoming: dict[int, IncomingRequest] = {}
+        self._pdu_lock = anyio.Lock()
+        self._message_lock = anyio.Lock()
+        self._invoke_slots: anyio.Semaphore | None = None
+        self._perform_slots: anyio.Semaphore | None = None
+        self._negotiation_done = anyio.Event()
+        self._release_done = anyio.Event()
+        self._closed = anyio.Event()
+        self._artim_scope: anyio.CancelScope | None = None
+        self._artim_pending = False
+        self._interpret: Callable[[AAssociateRQ, AAssociateAC], Negotiated] | None = None
+        self._tasks: TaskGroup | None = None
+        self._outcome: str = ""  # "accepted", "rejected", "released", "aborted"
+        self._abort_error: DicomNetError | None = None
+        self._rejection: AAssociateRJ | None = None
+        self._sent_abort = False
+
+    # -- public view ----------------------------------------------------------------
+
+    @property
+    def negotiated(self) -> Negotiated:
+        """What was agreed: contexts, roles, PDU sizes, windows (raises before then)."""
+        if self._negotiated is None:
+            raise AssociationError("the association is not established yet")
+        return self._negotiated
+
+    @property
+    def associate_request(self) -> AAssociateRQ:
+        """The A-ASSOCIATE-RQ that opened this association."""
+        if self._request is None:
+            raise AssociationError("no A-ASSOCIATE-RQ yet")
+        return self._request
+
+    @property
+    def calling_ae_title(self) -> str:
+        return self.associate_request.calling_ae_title
+
+    @property
+    def called_ae_title(self) -> str:
+        return self.associate_request.called_ae_title
+
+    @property
+    def is_established(self) -> bool:
+        return self._ul.state == State.STA6
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def outcome(self) -> str:
+        """How the association ended or stands: accepted, rejected, released, aborted."""
+        return self._outcome
+
+    def __repr__(self) -> str:
+        who = f"{self._request.calling_ae_title}->{self._request.called_ae_title}" \
+            if self._request else "?"
+        return f"<Association {who} {self._ul.state.name} {self._outcome}>"
+
+    async def wait_closed(self) -> None:
+        """Wait until the transport connection is closed (release, abort or rejection)."""
+        await self._closed.wait()
+
+    async def echo(self) -> int:
+        """C-ECHO the peer (PS3.4 Annex A); returns the response status."""
+        return await verification.echo(self)
+
+    async def store(self, item: Storable, *, priority: int = 0,
+                    move_originator: tuple[str, int] | None = None) -> int:
+        """C-STORE a data set, a Part 10 file (path) or an open file (PS3.4 Annex B);
+        returns the response status. Files are streamed from disk when the peer
+        accepted their transfer syntax, else converted between uncompressed syntaxes."""
+        from dicomnet.services import storage  # storage builds on this module
+
+        return await storage.store(self, item, priority=priority,
+                                   move_originator=move_originator)
+
+    def new_message_id(self) -> int:
+        """A Message ID not used by any of our outstanding requests (PS3.7 §9.3.1.1)."""
+        return self._message_ids.allocate()
+
+    # -- requestor ------------------------------------------------------------------
+
+    async def open(
+        self,
+        task_group: TaskGroup,
+        request: AAssociateRQ,
+        connect: Callable[[], Awaitable[ByteStream]],
+        interpret: Callable[[AAssociateRQ, AAssociateAC], Negotiated],
+    ) -> None:
+        """Associate as requestor: connect, send the A-ASSOCIATE-RQ, wait for the answer.
+
+        Raises :class:`AssociationRejectedError` on A-ASSOCIATE-RJ,
+        :class:`AssociationAbortedError` if the peer aborts or closes, and
+        :class:`DicomTimeoutError` when no answer comes within ``timeouts.acse``.
+        """
+        self._request = request
+        self._interpret = interpret
+        for output in self._ul.associate_request(request):  # AE-1
+            if isinstance(output, ConnectTransport):
+                with _timeout("TCP connect", self.timeouts.connect):
+                    self._stream = await connect()
+                _set_nodelay(self._stream)
+        await self._perform(self._ul.transport_connected())  # AE-2: send A-ASSOCIATE-RQ
+        await task_group.start(self._run)
+        try:
+            with _timeout("waiting for A-ASSOCIATE-AC", self.timeouts.acse):
+                await self._negotiation_done.wait()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.abort()
+            raise
+        if self._outcome == "rejected":
+            assert self._rejection is not None
+            rj = self._rejection
+            raise AssociationRejectedError(rj.result, rj.source, rj.reason,
+                                           describe_reject(rj.result, rj.source, rj.reason))
+        if self._outcome != "accepted":
+            raise self._abort_error or AssociationAbortedError(
+                "the association ended during negotiation")
+
+    # -- acceptor -------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Run the acceptor side until the transport is closed. Never raises for
+        anything the peer does; the outcome is logged and kept in :attr:`outcome`."""
+        _set_nodelay(self._stream)
+        async with anyio.create_task_group() as tg:
+            await self._perform(self._ul.transport_accepted())  # AE-5: start ARTIM
+            await tg.start(self._run)
+        await self._closed.wait()
+
+    # -- release and abort --------------------------------------------------------------
+
+    async def release(self) -> None:
+        """Release the association gracefully (PS3.8 §7.2), waiting for A-RELEASE-RP.
+
+        Waits for our own outstanding messages to be sent first. If the peer does not
+        answer within ``timeouts.acse`` the association is aborted.
+        """
+        if self._closed.is_set():
+            return
+        async with self._message_lock:
+            if self._ul.state != State.STA6:
+                return
+            await self._perform(self._ul.release_request())  # AR-1
+        try:
+            with _timeout("waiting for A-RELEASE-RP", self.timeouts.acse):
+                await self._closed.wait()
+        except DicomTimeoutError:
+            log.warning("%s: no A-RELEASE-RP within %s s, aborting", self._who(),
+                        self.timeouts.acse)
+            await self.abort()
+            raise
+
+    async def abort(self, source: int = AbortSource.SERVICE_USER,
+                    reason: int = AbortReason.NOT_SPECIFIED) -> None:
+        """Abort the association (A-ABORT, PS3.8 §7.3) and close the connection."""
+        if self._closed.is_set():
+            return
+        with anyio.CancelScope(shield=True):
+            if self._ul.state not in (State.STA1, State.STA13):
+                try:
+                    outputs = self._ul.abort_request(AAbort(source=source, reason=reason))
+                except Exception:  # pragma: no cover - the table allows Evt15 in Sta2..12
+                    outputs = []
+                self._outcome = "aborted"
+                await self._perform(outputs)
+            # Sta13 waits for the peer to close; as the side that aborted we close at
+            # once, which is the ARTIM expiring early (PS3.8 §9.2.3, AA-2).
+            await self._close_transport()
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send_capacity(self) -> int:
+        """Largest P-DATA-TF PDU length we may send (the peer's maximum, PS3.8 D.1)."""
+        peer = self.negotiated.peer_max_pdu_length
+        return peer if peer > 0 else SEND_CAP_WHEN_UNLIMITED
+
+    async def send_message(self, context: AcceptedContext, message: DIMSEMessage,
+                           dataset: Dataset | bytes | memoryview | FileRegion | None = None
+                           ) -> None:
+        """Send one DIMSE message: its command, then its data set, never interleaved
+        with another message. A send stopped half way aborts the association.
+
+        A :class:`FileRegion` is streamed from its file one fragment at a time.
+        """
+        if dataset is not None and \
+                not isinstance(dataset, bytes | bytearray | memoryview | FileRegion):
+            dataset = encode_dataset(dataset, context.transfer_syntax)
+        command = encode_command(message)
+        async with self._message_lock:
+            self._check_sendable()
+            sent = 0
+            try:
+                for pdu in _message_pdus(context.context_id, command, dataset,
+                                         self.send_capacity()):
+                    self._ul.data_request()
+                    await self._send_bytes(pdu)
+                    sent += 1
+            except BaseException:
+                if sent:
+                    log.error("%s: sending %s stopped half way; aborting the association",
+                              self._who(), _describe(message))
+                    with anyio.CancelScope(shield=True):
+                        await self.abort(AbortSource.SERVICE_USER)
+                raise
+        if log.isEnabledFor(logging.DEBUG):
+            size = dataset.length if isinstance(dataset, FileRegion) else \
+                None if dataset is None else len(dataset)
+            log.debug("%s: sent %s%s", self._who(), _describe(message),
+                      "" if size is None else f" + data set ({size} bytes)")
+
+    async def request(self, context: AcceptedContext, message: DIMSEMessage,
+                      dataset: Dataset | bytes | memoryview | FileRegion | None = None
+                      ) -> AsyncIterator[Response]:
+        """Send a request and yield its responses until a final (non-pending) one.
+
+        The message's Message ID must come from :meth:`new_message_id`. Holds one slot
+        of the negotiated asynchronous operations window while outstanding.
+        """
+        message_id = int(message.message_id)  # type: ignore[union-attr]
+        send, receive = anyio.create_memory_object_stream[Response](_RESPONSE_BUFFER)
+        slots = self._invoke_slots
+        try:
+            if slots is not None:
+                await slots.acquire()
+            try:
+                self._pending[message_id] = send
+                await self.send_message(context, message, dataset)
+                while True:
+                    try:
+                        with _timeout(f"waiting for the response to {_describe(message)}",
+                                      self.timeouts.dimse):
+                            response = await receive.receive()
+                    except anyio.EndOfStream:
+                        raise self._ended_error() from None
+                    except DicomTimeoutError:
+                        await self.abort()
+                        raise
+                    yield response
+                    if _category(response.message) != StatusCategory.PENDING:
+                        return
+            finally:
+                if slots is not None:
+                    slots.release()
+        finally:
+            self._pending.pop(message_id, None)
+            self._message_ids.release(message_id)
+            send.close()
+            receive.close()
+
+    # -- the reader ------------------------------------------------------------------------
+
+    async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Read PDUs until the transport closes; handlers run in this task group."""
+        try:
+            async with anyio.create_task_group() as tasks:
+                self._tasks = tasks
+                if self._artim_pending:  # AE-5 asked for ARTIM before we could run it
+                    self._start_artim()
+                task_status.started()
+                await self._read_loop()
+                tasks.cancel_scope.cancel()
+        finally:
+            self._tasks = None
+            self._finish()
+
+    async def _read_loop(self) -> None:
+        assert self._stream is not None
+        stream = self._stream
+        while not self._closed.is_set():
+            try:
+                with anyio.fail_after(self._read_timeout()):
+                    data = await stream.receive(_READ_SIZE)
+            except TimeoutError:
+                log.warning("%s: no data from the peer for %s s, aborting",
+                            self._who(), self.timeouts.network)
+                self._abort_error = DicomTimeoutError("network", self.timeouts.network or 0)
+                await self.abort()
+                return
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
+                    OSError) as exc:
+                if not self._closed.is_set():
+                    if self._ul.state not in (State.STA1, State.STA13):
+                        log.info("%s: connection closed by the peer (%s)", self._who(),
+                                 type(exc).__name__)
+                    await self._perform(self._ul.transport_closed())  # Evt17
+                    await self._close_transport()
+                return
+            self._framer.feed(data)
+            while True:
+                try:
+                    pdu = self._framer.next_pdu()
+                except PDUError as exc:
+                    log.error("%s: invalid PDU from the peer: %s; aborting", self._who(), exc)
+                    self._abort_error = AssociationAbortedError(f"invalid PDU received: {exc}")
+                    self._outcome = "aborted"
+                    await self._perform(self._ul.invalid_pdu_received(_abort_reason(exc)))
+                    await self._close_transport()
+                    return
+                if pdu is None:
+                    break
+                if pdu_log.isEnabledFor(logging.DEBUG):
+                    pdu_log.debug("%s: received %s", self._who(), _summarise(pdu))
+                await self._perform(self._ul.pdu_received(pdu))
+                if self._sent_abort and self._ul.state == State.STA13:
+                    # We aborted (AA-1/AA-8): nothing more can come that matters, so
+                    # close now instead of waiting out ARTIM for the peer to close.
+                    await self._close_transport()
+                if self._closed.is_set():
+                    return
+
+    def _read_timeout(self) -> float | None:
+        """The network timeout applies while established; before that ARTIM and the
+        ACSE timeout bound every wait, and after it the release/abort paths do."""
+        return self.timeouts.network if self._ul.state == State.STA6 else None
+
+    # -- performing the state machine's outputs -----------------------------------------
+
+    async def _perform(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            if isinstance(output, SendPDU):
+                if isinstance(output.pdu, AAbort):
+                    self._sent_abort = True
+                if pdu_log.isEnabledFor(logging.DEBUG):
+                    pdu_log.debug("%s: sending %s", self._who(), _summarise(output.pdu))
+                await self._send_bytes(output.pdu.encode())
+            elif isinstance(output, DataIndication):
+                await self._on_data(output.pdu)
+            elif isinstance(output, StartARTIM):
+                self._start_artim()
+            elif isinstance(output, StopARTIM):
+                self._stop_artim()
+            elif isinstance(output, CloseTransport):
+                await self._close_transport()
+            elif isinstance(output, AssociateIndication):
+                await self._on_associate_indication(output.request)
+            elif isinstance(output, AssociateAccepted):
+                self._on_accepted(output.response)
+            elif isinstance(output, AssociateRejected):
+                self._rejection = output.response
+                self._outcome = "rejected"
+                self._negotiation_done.set()
+            elif isinstance(output, ReleaseIndication):
+                await self._on_release_indication(output.collision)
+            elif isinstance(output, ReleaseConfirmed):
+                self._outcome = "released"
+                self._release_done.set()
+                log.info("%s: association released", self._who())
+                if self._ul.state == State.STA12:
+                    # Acceptor side of a release collision (AR-10): now answer the
+                    # peer's A-RELEASE-RQ (Evt14, AR-4).
+                    await self._perform(self._ul.release_response())
+            elif isinstance(output, AbortIndication):
+                self._on_abort_indication(output)
+            elif isinstance(output, ConnectTransport):  # pragma: no cover - only in open()
+                raise AssociationError("unexpected transport connect request")
+
+    async def _send_bytes(self, data: bytes) -> None:
+        """Write one whole PDU. Shielded so a cancelled caller never leaves half a PDU."""
+        if self._stream is None or self._closed.is_set():
+            raise self._ended_error()
+        with anyio.CancelScope(shield=True):
+            async with self._pdu_lock:
+                try:
+                    with _timeout("sending a PDU", self.timeouts.network):
+                        await self._stream.send(data)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
+                        DicomTimeoutError) as exc:
+                    log.info("%s: cannot send: %s", self._who(), exc)
+                    await self._close_transport()
+                    raise AssociationAbortedError(f"connection lost while sending: {exc}") \
+                        from exc
+
+    async def _close_transport(self) -> None:
+        if self._stream is not None and not self._closed.is_set():
+            self._stop_artim()
+            self._closed.set()
+            with anyio.CancelScope(shield=True):
+                await anyio.aclose_forcefully(self._stream)
+            if self._ul.state != State.STA1:
+                # Tell the machine the connection is gone (Evt17) so its state is final.
+                try:
+                    outputs = self._ul.transport_closed()
+                except Exception:
+                    outputs = []
+                for output in outputs:
+                    if isinstance(output, AbortIndication):
+                        self._on_abort_indication(output)
+        self._closed.set()
+
+    def _finish(self) -> None:
+        """The connection is gone: wake everybody who waits on it."""
+        self._closed.set()
+        self._negotiation_done.set()
+        self._release_done.set()
+        self._stop_artim()
+        for send in self._pending.values():
+            send.close()
+        for incoming in self._incoming.values():
+            incoming.cancelled.set()
+        if self._incoming_dataset is not None:
+            # The data set will never be whole: nothing half-received may stay.
+            self._incoming_dataset.discard()
+            self._incoming_dataset = None
+
+    # -- ARTIM (PS3.8 §9.1.5) -----------------------------------------------------------
+
+    def _start_artim(self) -> None:
+        self._stop_artim()
+        if self._tasks is None:
+            # AE-5 starts ARTIM before the reader's task group exists; _run starts it.
+            self._artim_pending = True
+            return
+        scope = anyio.CancelScope()
+        self._artim_scope = scope
+        self._tasks.start_soon(self._artim, scope)
+
+    def _stop_artim(self) -> None:
+        self._artim_pending = False
+        if self._artim_scope is not None:
+            self._artim_scope.cancel()
+            self._artim_scope = None
+
+    async def _artim(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            await anyio.sleep(self.timeouts.artim)
+            log.info("%s: ARTIM expired in %s", self._who(), self._ul.state.name)
+            if self._outcome in ("", "accepted"):
+                self._outcome = "aborted"
+            await self._perform(self._ul.artim_expired())
+            await self._close_transport()
+
+    # -- indications ------------------------------------------------------------------------
+
+    async def _on_associate_indication(self, request: AAssociateRQ) -> None:
+        self._request = request
+        assert self._on_associate is not None, "acceptor without an accept hook"
+        try:
+            with _timeout("deciding on A-ASSOCIATE-RQ", self.timeouts.acse):
+                decision = await self._on_associate(self, request)
+        except Exception:
+            log.exception("%s: the association handler failed; rejecting", self._who())
+            decision = AAssociateRJ(result=1, source=1, reason=1)
+        if isinstance(decision, AAssociateRJ):
+            self._rejection = decision
+            self._outcome = "rejected"
+            await self._perform(self._ul.associate_reject(decision))  # AE-8
+            self._negotiation_done.set()
+            return
+        accept, negotiated = decision
+        self._established(negotiated)
+        await self._perform(self._ul.associate_accept(accept))  # AE-7
+        self._negotiation_done.set()
+
+    def _on_accepted(self, accept: AAssociateAC) -> None:
+        assert self._request is not None and self._interpret is not None
+        try:
+            negotiated = self._interpret(self._request, accept)
+        except AssociationError as exc:
+            log.error("%s: unusable A-ASSOCIATE-AC: %s", self._who(), exc)
+            self._abort_error = AssociationAbortedError(f"unusable A-ASSOCIATE-AC: {exc}")
+            self._outcome = "aborted"
+            self._negotiation_done.set()
+            return
+        self._established(negotiated)
+        self._negotiation_done.set()
+
+    def _established(self, negotiated: Negotiated) -> None:
+        self._negotiated = negotiated
+        self._outcome = "accepted"
+        self._reassembler = Reassembler(tuple(negotiated.accepted))
+        self._invoke_slots = _window(negotiated.max_invoke)
+        self._perform_slots = _window(negotiated.max_perform)
+
+    async def _on_release_indication(self, collision: bool) -> None:
+        """The peer asked to release. We answer at once: a well-behaved peer releases
+        only when it has no outstanding operations (PS3.7 §D.3.3.3)."""
+        log.info("%s: peer requested release%s", self._who(),
+                 " (release collision)" if collision else "")
+        if collision and self._ul.state == State.STA10:
+            # Acceptor side of a collision: wait for the peer's A-RELEASE-RP first
+            # (Sta10 -> Sta12), then respond (AR-4). The reader delivers it.
+            return
+        await self._perform(self._ul.release_response())
+        self._outcome = "released"
+
+    def _on_abort_indication(self, output: AbortIndication) -> None:
+        if (output.abort is not None and not output.provider) or output.abort is not None:
+            text = describe_abort(output.abort.source, output.abort.reason)
+        else:
+            text = "the connection was closed without A-RELEASE or A-ABORT"
+        if self._outcome not in ("released", "rejected"):
+            if self._abort_error is None:
+                self._abort_error = AssociationAbortedError(
+                    text,
+                    source=output.abort.source if output.abort else None,
+                    reason=output.abort.reason if output.abort else None,
+                )
+            if self._outcome != "aborted":
+                log.warning("%s: association aborted: %s", self._who(), text)
+            self._outcome = "aborted"
+        self._negotiation_done.set()
+
+    # -- DIMSE in -------------------------------------------------------------------------
+
+    async def _on_data(self, pdu: PDataTF) -> None:
+        if self._reassembler is None:  # pragma: no cover - the UL forbids P-DATA before Sta6
+            return
+        try:
+            events = self._reassembler.feed(pdu)
+        except DIMSEError as exc:
+            log.error("%s: bad DIMSE message from the peer: %s; aborting", self._who(), exc)
+            self._abort_error = AssociationAbortedError(f"bad DIMSE message received: {exc}")
+            await self.abort(AbortSource.SERVICE_PROVIDER,
+                             AbortReason.UNEXPECTED_PDU_PARAMETER)
+            return
+        for event in events:
+            if isinstance(event, CommandReceived):
+                if event.message.has_dataset:
+                    self._incoming_dataset = self._start_dataset(event.context_id,
+                                                                 event.message)
+                else:
+                    await self._dispatch(event.context_id, event.message)
+            elif isinstance(event, DatasetFragment):
+                pending = self._incoming_dataset
+                assert pending is not None  # the reassembler guarantees a command first
+                pending.add(event.data)
+                if event.is_last:
+                    self._incoming_dataset = None
+                    await self._finish_dataset(pending)
+
+    def _start_dataset(self, context_id: int, message: DIMSEMessage) -> _PendingDataset:
+        """A command announced a data set: decide where its bytes go."""
+        pending = _PendingDataset(context_id, message)
+        if self._sink_factory is not None and message.is_request:
+            context = self.negotiated.accepted[context_id]
+            try:
+                pending.sink = self._sink_factory(self, context, message)
+            except Exception as exc:
+                log.error("%s: cannot receive the data set of %s: %s", self._who(),
+                          _describe(message), exc)
+                pending.sink_error = exc
+        return pending
+
+    async def _finish_dataset(self, pending: _PendingDataset) -> None:
+        if pending.sink is not None or pending.sink_error is not None:
+            if pending.sink is not None and pending.sink_error is None:
+                try:
+                    pending.sink.close()
+                except Exception as exc:
+                    pending.sink_error = exc
+                    pending.sink.discard()
+            await self._dispatch(pending.context_id, pending.message, None,
+                                 pending.sink, pending.sink_error)
+            return
+        chunks = pending.chunks
+        data = bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
+        await self._dispatch(pending.context_id, pending.message, data)
+
+    async def _dispatch(self, context_id: int, message: DIMSEMessage,
+                        dataset: bytes | None = None, sink: DatasetSink | None = None,
+                        sink_error: Exception | None = None) -> None:
+        log.debug("%s: received %s%s", self._who(), _describe(message),
+                  "" if dataset is None else f" + data set ({len(dataset)} bytes)")
+        context = self.negotiated.accepted[context_id]
+        if message.is_response:
+            responded_to = int(message.message_id_being_responded_to)  # type: ignore[union-attr]
+            send = self._pending.get(responded_to)
+            if send is None:
+                log.warning("%s: response to unknown Message ID %d ignored", self._who(),
+                            responded_to)
+                return
+            # If the requester went away, its response no longer matters.
+            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await send.send(Response(message, context, dataset))
+            return
+        if message.command_field == 0x0FFF:  # C-CANCEL-RQ (PS3.7 §9.3.2.3)
+            target = self._incoming.get(int(message.message_id_being_responded_to))  # type: ignore[union-attr]
+            if target is not None:
+                target.cancelled.set()
+            return
+        incoming = IncomingRequest(self, context, message, dataset, sink, sink_error)
+        request_id = int(message.message_id)  # type: ignore[union-attr]
+        self._incoming[request_id] = incoming
+        assert self._tasks is not None
+        if self._perform_slots is not None:
+            await self._perform_slots.acquire()
+        self._tasks.start_soon(self._handle, incoming, request_id)
+
+    async def _handle(self, incoming: IncomingRequest, request_id: int) -> None:
+        try:
+            if self._on_request is None:
+                log.warning("%s: no handler for %s", self._who(), _describe(incoming.message))
+                return
+            await self._on_request(incoming)
+        except AssociationError as exc:
+            log.info("%s: handler stopped: %s", self._who(), exc)
+        except Exception:
+            log.exception("%s: handler for %s failed", self._who(),
+                          _describe(incoming.message))
+        finally:
+            self._incoming.pop(request_id, None)
+            if self._perform_slots is not None:
+                self._perform_slots.release()
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _check_sendable(self) -> None:
+        if self._closed.is_set() or self._ul.state not in (State.STA6, State.STA8):
+            raise self._ended_error()
+
+    def _ended_error(self) -> DicomNetError:
+        if self._abort_error is not None:
+            return self._abort_error
+        if self._outcome == "released":
+            return AssociationReleasedError("the association has been released")
+        if self._outcome == "rejected":
+            return AssociationReleasedError("the association was rejected")
+        return AssociationAbortedError("the association has ended")
+
+    def _who(self) -> str:
+        if self._request is not None:
+            text = f"{self._request.calling_ae_title}->{self._request.called_ae_title}"
+        else:
+            text = "association"
+        if self.peer is not None:
+            text += f" [{self.peer[0]}:{self.peer[1]}]"
+        return text
+
+
+# -- module helpers --------------------------------------------------------------------------
+
+
+@contextmanager
+def _timeout(what: str, seconds: float | None) -> Iterator[None]:
+    """``anyio.fail_after`` raising :class:`DicomTimeoutError` that says what timed out.
+
+    Only the deadline of this scope is translated; a TimeoutError raised by the body
+    passes through unchanged.
+    """
+    scope = anyio.fail_after(seconds)
+    try:
+        with scope:
+            yield
+    except TimeoutError as exc:
+        if isinstance(exc, DicomTimeoutError):
+            raise
+        raise DicomTimeoutError(what, seconds or 0) from None
+
+
+def _message_pdus(context_id: int, command: bytes,
+                  dataset: bytes | bytearray | memoryview | FileRegion | None,
+                  capacity: int) -> Iterator[bytes]:
+    """The encoded P-DATA-TF PDUs of one message (PS3.7 §6.3.1, PS3.8 §9.3.5)."""
+    if not isinstance(dataset, FileRegion):
+        yield from fragment_message(context_id, command, dataset, capacity)
+        return
+    yield from fragment_message(context_id, command, None, capacity)
+    size = max_fragment_size(capacity)
+    region = dataset
+    region.file.seek(region.offset)
+    remaining = region.length
+    if remaining == 0:
+        yield pdata_pdu(context_id, False, True, b"")
+    while remaining > 0:
+        chunk = region.file.read(min(size, remaining))
+        if not chunk:
+            raise OSError("the file got shorter while it was being sent")
+        remaining -= len(chunk)
+        yield pdata_pdu(context_id, False, remaining == 0, chunk)
+
+
+def _window(size: int) -> anyio.Semaphore | None:
+    """A semaphore for an asynchronous operations window; 0 means unlimited."""
+    return None if size <= 0 else anyio.Semaphore(size)
+
+
+def _category(message: DIMSEMessage) -> StatusCategory:
+    return message.status_category  # type: ignore[union-attr]
+
+
+def _abort_reason(exc: PDUError) -> int:
+    """PS3.8 §9.3.8: tell the peer what was wrong with its PDU."""
+    if exc.field == "PDU-type":
+        return AbortReason.UNRECOGNIZED_PDU
+    if exc.field == "PDU-length":
+        return AbortReason.INVALID_PDU_PARAMETER_VALUE
+    return AbortReason.INVALID_PDU_PARAMETER_VALUE
+
+
+def _describe(message: DIMSEMessage) -> str:
+    name = CommandField(message.command_field).name.replace("_", "-")
+    if message.is_response:
+        return f"{name} (to #{getattr(message, 'message_id_being_responded_to', '?')}, " \
+               f"status 0x{getattr(message, 'status', 0):04X})"
+    return f"{name} #{getattr(message, 'message_id', '?')}"
+
+
+def _summarise(pdu: PDU) -> str:
+    if isinstance(pdu, PDataTF):
+        sizes = ", ".join(
+            f"ctx {v.context_id} {'cmd' if v.is_command else 'data'}"
+            f"{' last' if v.is_last else ''} {len(v.data)} B" for v in pdu.pdvs)
+        return f"P-DATA-TF [{sizes}]"
+    return PDUType(pdu.pdu_type).name.replace("_", "-") if not isinstance(pdu, AAbort) \
+        else f"A-ABORT (source {pdu.source}, reason {pdu.reason})"
+
+
+def _set_nodelay(stream: ByteStream | None) -> None:
+    """Disable Nagle: DIMSE is request/response, and a delayed ACK costs ~40 ms per
+    message (see shared/PEERS.md, the DCMTK TCP_NODELAY trap)."""
+    if stream is None:
+        return
+    try:
+        sock = stream.extra(SocketAttribute.raw_socket)
+    except Exception:
+        return
+    with suppress(OSError):  # not a TCP socket
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

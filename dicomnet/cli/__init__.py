@@ -1,0 +1,1 @@
+"""The ``dicomnet`` command line toolbox."""

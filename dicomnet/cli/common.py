@@ -1,0 +1,74 @@
+"""What every subcommand shares: logging flags, AE title and timeout options.
+
+Option spellings follow DCMTK's tools where they exist (``-aet``, ``-aec``, ``-v``,
+``-d``, ``-to``, ``-ta``, ``-td``) so that muscle memory carries over; each also has a
+readable long form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from dicomnet.config import Timeouts
+
+
+def add_logging_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("logging")
+    group.add_argument("-v", "--verbose", action="store_true",
+                       help="print what happens: associations, messages (INFO)")
+    group.add_argument("-d", "--debug", action="store_true",
+                       help="print everything, PDUs included (DEBUG)")
+    group.add_argument("-q", "--quiet", action="store_true",
+                       help="print errors only")
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    """DCMTK-style lines (``I: ...``, ``W: ...``) on stderr."""
+    level = logging.WARNING
+    if args.verbose:
+        level = logging.INFO
+    if args.debug:
+        level = logging.DEBUG
+    if args.quiet:
+        level = logging.ERROR
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname).1s: %(message)s"))
+    root = logging.getLogger("dicomnet")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def add_ae_options(parser: argparse.ArgumentParser, *, calling_default: str,
+                   called_default: str = "ANY-SCP") -> None:
+    group = parser.add_argument_group("application entity titles")
+    group.add_argument("-aet", "--aet", "--calling-aet", dest="aet", default=calling_default,
+                       metavar="AET", help=f"our (calling) AE title (default {calling_default})")
+    group.add_argument("-aec", "--aec", "--called-aet", dest="aec", default=called_default,
+                       metavar="AET", help=f"the peer's (called) AE title (default "
+                                           f"{called_default})")
+
+
+def add_timeout_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("timeouts (seconds)")
+    group.add_argument("-to", "--timeout", type=float, default=30.0, metavar="S",
+                       help="TCP connect timeout (default 30)")
+    group.add_argument("-ta", "--acse-timeout", type=float, default=30.0, metavar="S",
+                       help="wait this long for association answers (default 30)")
+    group.add_argument("-td", "--dimse-timeout", type=float, default=None, metavar="S",
+                       help="wait this long for each DIMSE response (default: forever)")
+    group.add_argument("--network-timeout", type=float, default=60.0, metavar="S",
+                       help="abort after this long without data from the peer (default 60)")
+
+
+def timeouts_from(args: argparse.Namespace) -> Timeouts:
+    return Timeouts(connect=args.timeout, acse=args.acse_timeout, dimse=args.dimse_timeout,
+                    network=args.network_timeout)
+
+
+def fail(message: str, code: int = 1) -> int:
+    """Print a one-line error the way DCMTK does, and return the exit status."""
+    print(f"E: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,44 @@
+"""Entry point of the ``dicomnet`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dicomnet import __version__
+from dicomnet.cli import echo, serve, store
+from dicomnet.cli.common import setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, also used to generate the CLI reference in docs/."""
+    parser = argparse.ArgumentParser(
+        prog="dicomnet",
+        description="DICOM networking toolbox: verify peers, send files, and run a small "
+                    "DICOM archive (storage SCP with an SQLite index).",
+        epilog="Run 'dicomnet COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"dicomnet {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    echo.add_parser(subparsers)
+    store.add_parser(subparsers)
+    serve.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return 2
+    setup_logging(args)
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

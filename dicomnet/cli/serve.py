@@ -1,0 +1,111 @@
+"""``dicomnet serve``: run a DICOM server until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+import anyio
+
+from dicomnet.archive import Archive, install
+from dicomnet.cli.common import add_logging_options, fail
+from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
+from dicomnet.server import Server
+
+log = logging.getLogger("dicomnet.cli")
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run a small DICOM archive (C-ECHO, C-STORE into a folder + SQLite index)",
+        description="Listen for associations and answer them until interrupted: C-ECHO, "
+                    "and C-STORE for every storage SOP class (compressed transfer syntaxes "
+                    "included), filing each instance atomically under DATA/<patient>/"
+                    "<study>/<series>/<instance>.dcm and recording it in DATA/index.sqlite. "
+                    "Ctrl-C or SIGTERM stops accepting, lets running associations finish "
+                    "within the grace period, then aborts the rest; a second signal stops "
+                    "at once.",
+        epilog="example: dicomnet serve --port 11112 --aet DICOMNET --data ./archive -v",
+    )
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    parser.add_argument("--port", type=int, default=11112, help="TCP port (default 11112)")
+    parser.add_argument("-aet", "--aet", default="DICOMNET", metavar="AET",
+                        help="our AE title; peers must call it (default DICOMNET)")
+    parser.add_argument("--data", default="dicomnet-data", metavar="DIR",
+                        help="archive folder, created if needed (default ./dicomnet-data)")
+    parser.add_argument("--no-store", action="store_true",
+                        help="answer C-ECHO only; accept no storage")
+    parser.add_argument("--max-operations", type=int, default=8, metavar="N",
+                        help="asynchronous operations window offered to peers that ask "
+                             "(PS3.7 D.3.3.3; default 8, 1 = synchronous)")
+    parser.add_argument("--any-aet", action="store_true",
+                        help="accept associations whatever called AE title they use")
+    parser.add_argument("--max-associations", type=int, default=64, metavar="N",
+                        help="concurrent associations; more are rejected (default 64)")
+    parser.add_argument("--max-pdu", type=int, default=DEFAULT_MAX_PDU_LENGTH, metavar="BYTES",
+                        help=f"largest P-DATA PDU we accept (default {DEFAULT_MAX_PDU_LENGTH})")
+    parser.add_argument("--grace", type=float, default=10.0, metavar="S",
+                        help="on shutdown, wait this long for running associations "
+                             "(default 10)")
+    parser.add_argument("--acse-timeout", type=float, default=30.0, metavar="S",
+                        help="association negotiation/release timeout (default 30)")
+    parser.add_argument("--network-timeout", type=float, default=60.0, metavar="S",
+                        help="drop a peer silent for this long (default 60)")
+    add_logging_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    server = Server(
+        args.aet,
+        require_called_ae_title=not args.any_aet,
+        max_associations=args.max_associations,
+        max_pdu_length=args.max_pdu,
+        max_operations=args.max_operations,
+        # The sender knows what it holds: taking its first choice files data sets as
+        # they are, without conversion (byte for byte).
+        prefer_requestor_order=True,
+        timeouts=Timeouts(acse=args.acse_timeout, network=args.network_timeout),
+    )
+    archive: Archive | None = None
+    if not args.no_store:
+        try:
+            archive = Archive(args.data)
+        except OSError as exc:
+            return fail(f"cannot use {args.data} as the archive folder: {exc}")
+        install(server, archive)
+    try:
+        anyio.run(_serve, server, args, archive)
+    except OSError as exc:
+        return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    finally:
+        if archive is not None:
+            archive.close()
+    return 0
+
+
+async def _serve(server: Server, args: argparse.Namespace, archive: Archive | None) -> None:
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(server.serve, args.host, args.port)
+        where = f", storing into {archive.folder}" if archive is not None else ""
+        print(f"dicomnet serve: {args.aet} listening on {args.host}:{port}{where} "
+              "(Ctrl-C to stop)", flush=True)
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if server.port is None or server._accepting is None \
+                        or server._accepting.cancel_called:
+                    log.warning("second signal: stopping now")
+                    tg.cancel_scope.cancel()
+                    return
+                log.warning("%s received: shutting down (grace %g s)",
+                            signal.Signals(signum).name, args.grace)
+                server.shutdown(args.grace)
+                tg.start_soon(_stop_listening_for_signals, server, tg.cancel_scope)
+
+
+async def _stop_listening_for_signals(server: Server, scope: anyio.CancelScope) -> None:
+    await server.wait_stopped()
+    scope.cancel()

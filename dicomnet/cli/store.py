@@ -1,0 +1,164 @@
+"""``dicomnet store``: send files and folders with C-STORE, like DCMTK's storescu."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+from pydicom.errors import InvalidDicomError
+
+from dicomnet.cli.common import (
+    add_ae_options,
+    add_logging_options,
+    add_timeout_options,
+    fail,
+    timeouts_from,
+)
+from dicomnet.client import connect
+from dicomnet.config import DEFAULT_MAX_PDU_LENGTH
+from dicomnet.dimse import StatusCategory, category, describe
+from dicomnet.errors import DicomNetError, NegotiationError
+from dicomnet.part10 import Part10Error
+from dicomnet.services.storage import contexts_for, find_files
+
+log = logging.getLogger("dicomnet.cli")
+
+#: PS3.8 §9.3.2.2: context IDs are odd numbers 1..255, so at most 128 per association.
+_MAX_CONTEXTS = 128
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "store",
+        help="send DICOM files with C-STORE",
+        description="Send DICOM Part 10 files (and the files in folders) to a storage SCP. "
+                    "The presentation contexts the files need are proposed; each file is "
+                    "streamed from disk in its own transfer syntax when the peer accepts "
+                    "it, else converted between the uncompressed syntaxes. Exits 0 when "
+                    "every instance was stored (success or warning), 1 otherwise.",
+        epilog="example: dicomnet store -aec STORESCP 127.0.0.1 11112 -r ./images",
+    )
+    parser.add_argument("host", help="peer host name or address")
+    parser.add_argument("port", type=int, help="peer TCP port")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to send")
+    parser.add_argument("-r", "--recursive", action="store_true",
+                        help="descend into sub-folders of the folders given")
+    add_ae_options(parser, calling_default="STORESCU")
+    parser.add_argument("--max-pdu", type=int, default=DEFAULT_MAX_PDU_LENGTH,
+                        metavar="BYTES", help="largest P-DATA PDU we accept "
+                                              f"(default {DEFAULT_MAX_PDU_LENGTH})")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar, even on a terminal")
+    add_timeout_options(parser)
+    add_logging_options(parser)
+    parser.set_defaults(run=run)
+
+
+@dataclass
+class _Tally:
+    total: int
+    done: int = 0
+    stored: int = 0
+    warnings: int = 0
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    bytes_sent: int = 0
+
+
+def run(args: argparse.Namespace) -> int:
+    files = find_files(args.paths, recursive=args.recursive)
+    missing = [path for path in files if not path.is_file()]
+    if missing:
+        return fail(f"no such file: {missing[0]}", 2)
+    if not files:
+        return fail("no files to send", 2)
+    tally = _Tally(total=len(files))
+    started = time.perf_counter()
+    try:
+        anyio.run(_send_all, args, files, tally)
+    except DicomNetError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"cannot connect to {args.host}:{args.port}: {exc.strerror or exc}")
+    finally:
+        _progress_done(args)
+    elapsed = time.perf_counter() - started
+    megabytes = tally.bytes_sent / 1e6
+    print(f"{tally.stored} of {tally.total} instances stored"
+          + (f" ({tally.warnings} with warnings)" if tally.warnings else "")
+          + f", {len(tally.failed)} failed; {megabytes:.1f} MB in {elapsed:.2f} s")
+    for path, reason in tally.failed:
+        print(f"E: {path}: {reason}", file=sys.stderr)
+    return 1 if tally.failed or tally.stored < tally.total else 0
+
+
+def _batches(files: Sequence[Path]) -> list[tuple[list[Path], list[tuple[str, Sequence[str]]]]]:
+    """Split the files into groups whose presentation contexts fit one association."""
+    batches: list[tuple[list[Path], list[tuple[str, Sequence[str]]]]] = []
+    current: list[Path] = []
+    contexts: list[tuple[str, Sequence[str]]] = []
+    for path in files:
+        needed = contexts_for([path])
+        merged = contexts + [c for c in needed if c not in contexts]
+        if current and len(merged) > _MAX_CONTEXTS:
+            batches.append((current, contexts))
+            current, merged = [], list(needed)
+        current.append(path)
+        contexts = merged
+    if current:
+        batches.append((current, contexts))
+    return batches
+
+
+async def _send_all(args: argparse.Namespace, files: Sequence[Path], tally: _Tally) -> None:
+    for batch, contexts in _batches(files):
+        if not contexts:  # nothing readable in this batch
+            for path in batch:
+                tally.failed.append((path, "not a readable DICOM file"))
+                tally.done += 1
+            continue
+        async with connect(args.host, args.port, calling_ae=args.aet, called_ae=args.aec,
+                           contexts=contexts, max_pdu_length=args.max_pdu,
+                           timeouts=timeouts_from(args)) as association:
+            for path in batch:
+                try:
+                    status = await association.store(path)
+                except (NegotiationError, Part10Error, InvalidDicomError, ValueError,
+                        OSError) as exc:
+                    tally.failed.append((path, str(exc)))
+                else:
+                    kind = category(status)
+                    if kind == StatusCategory.SUCCESS:
+                        tally.stored += 1
+                    elif kind == StatusCategory.WARNING:
+                        tally.stored += 1
+                        tally.warnings += 1
+                        log.warning("%s: %s", path, describe(status, "storage"))
+                    else:
+                        tally.failed.append((path, describe(status, "storage")))
+                    if kind in (StatusCategory.SUCCESS, StatusCategory.WARNING):
+                        tally.bytes_sent += path.stat().st_size
+                        log.info("stored %s: %s", path, describe(status, "storage"))
+                tally.done += 1
+                _progress(args, tally)
+
+
+def _progress(args: argparse.Namespace, tally: _Tally) -> None:
+    """A one-line bar on stderr when it is a terminal (never in logs or pipes)."""
+    if args.no_progress or not sys.stderr.isatty() or args.verbose or args.debug:
+        return
+    width = 30
+    filled = width * tally.done // max(tally.total, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {tally.done}/{tally.total}"
+                     + (f" ({len(tally.failed)} failed)" if tally.failed else ""))
+    sys.stderr.flush()
+
+
+def _progress_done(args: argparse.Namespace) -> None:
+    if not args.no_progress and sys.stderr.isatty() and not (args.verbose or args.debug):
+        sys.stderr.write("\n")

@@ -1,0 +1,269 @@
+"""The acceptor side: :class:`Server` listens, negotiates and dispatches requests.
+
+Each accepted connection runs as its own task in the server's task group; whatever a peer
+does (garbage, aborts, disconnects, timeouts) ends that association with a log line and
+never the server. Shutdown stops accepting, gives running associations a grace period,
+then aborts the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl as _ssl
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
+
+import anyio
+from anyio.abc import ByteStream, SocketAttribute, TaskStatus
+from anyio.streams.tls import TLSStream
+
+from dicomnet.acse import (
+    REJECT_LOCAL_LIMIT_EXCEEDED,
+    AcceptorPolicy,
+    Negotiated,
+    check_request,
+    negotiate,
+)
+from dicomnet.association import Association, IncomingRequest
+from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
+from dicomnet.dataset_io import SinkFactory
+from dicomnet.dimse import CEchoRQ, CStoreRQ
+from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
+from dicomnet.pdu.constants import describe_reject
+from dicomnet.services import storage, verification
+from dicomnet.uids import (
+    ARCHIVE_TRANSFER_SYNTAXES,
+    DEFAULT_TRANSFER_SYNTAXES,
+    STORAGE_SOP_CLASSES,
+    VERIFICATION,
+    uid_name,
+)
+
+log = logging.getLogger("dicomnet.server")
+
+Handler = Callable[[IncomingRequest], Awaitable[int]]
+
+
+class Server:
+    """A DICOM server (association acceptor) answering the services it has handlers for.
+
+    Verification (C-ECHO) is always answered. ``max_associations`` bounds concurrent
+    associations; beyond it requests are rejected "local limit exceeded" (transient,
+    PS3.8 Table 9-21). ``max_operations`` is the asynchronous operations window offered
+    (PS3.7 D.3.3.3).
+    """
+
+    def __init__(
+        self,
+        ae_title: str = "DICOMNET",
+        *,
+        require_called_ae_title: bool = True,
+        allowed_calling_ae_titles: Iterable[str] | None = None,
+        transfer_syntaxes: Sequence[str] = DEFAULT_TRANSFER_SYNTAXES,
+        max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
+        timeouts: Timeouts | None = None,
+        max_associations: int = 64,
+        max_operations: int = 1,
+        prefer_requestor_order: bool = False,
+    ) -> None:
+        self.ae_title = ae_title
+        self.timeouts = timeouts or Timeouts()
+        self.max_associations = max_associations
+        self.max_pdu_length = max_pdu_length
+        self._policy = AcceptorPolicy(
+            ae_title=ae_title,
+            require_called_ae_title=require_called_ae_title,
+            allowed_calling_ae_titles=(frozenset(allowed_calling_ae_titles)
+                                       if allowed_calling_ae_titles is not None else None),
+            contexts={VERIFICATION: tuple(transfer_syntaxes)},
+            max_pdu_length=max_pdu_length,
+            max_operations_invoked=max_operations,
+            max_operations_performed=max_operations,
+            prefer_requestor_order=prefer_requestor_order,
+        )
+        self._echo_handler: Handler | None = None
+        self._store_handler: Handler | None = None
+        self._sink_factory: SinkFactory | None = None
+        self._live: set[Association] = set()
+        self._drained = anyio.Event()  # set whenever the last association ends
+        self._accepting: anyio.CancelScope | None = None
+        self._grace: float = 10.0
+        self._stopped = anyio.Event()
+        self.port: int | None = None
+        self.associations_served = 0
+
+    # -- configuration --------------------------------------------------------------
+
+    @property
+    def policy(self) -> AcceptorPolicy:
+        """The presentation context and role policy used to answer A-ASSOCIATE-RQ."""
+        return self._policy
+
+    def add_context(self, abstract_syntax: str,
+                    transfer_syntaxes: Sequence[str] = DEFAULT_TRANSFER_SYNTAXES) -> None:
+        """Accept ``abstract_syntax`` with the given transfer syntaxes (our preference
+        order)."""
+        contexts = dict(self._policy.contexts)
+        contexts[abstract_syntax] = tuple(transfer_syntaxes)
+        self._policy = replace(self._policy, contexts=contexts)
+
+    def on_echo(self, handler: Handler) -> Handler:
+        """Decorator: answer C-ECHO with ``await handler(request)`` as the status."""
+        self._echo_handler = handler
+        return handler
+
+    def on_store(self, handler: Handler | None = None, *, sink: SinkFactory | None = None,
+                 sop_classes: Sequence[str] = STORAGE_SOP_CLASSES,
+                 transfer_syntaxes: Sequence[str] = ARCHIVE_TRANSFER_SYNTAXES
+                 ) -> Callable[[Handler], Handler]:
+        """Accept C-STORE (PS3.4 Annex B) for ``sop_classes`` and answer with
+        ``await handler(request)`` as the status.
+
+        Use as ``@server.on_store()`` or ``server.on_store(handler)``. By default the
+        handler reads ``request.dataset`` (decoded on first use); with ``sink`` the data
+        set's bytes go to the sink it returns as they arrive, and the handler finds it
+        in ``request.sink`` (``request.sink_error`` if writing failed).
+        """
+        for sop_class in sop_classes:
+            self.add_context(sop_class, transfer_syntaxes)
+        self._sink_factory = sink
+
+        def register(function: Handler) -> Handler:
+            self._store_handler = function
+            return function
+
+        if handler is not None:
+            register(handler)
+        return register
+
+    @property
+    def associations(self) -> frozenset[Association]:
+        """The associations being served right now."""
+        return frozenset(self._live)
+
+    # -- running ---------------------------------------------------------------------
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 11112, *,
+                    ssl: _ssl.SSLContext | None = None,
+                    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Listen on ``host:port`` until :meth:`shutdown` (or cancellation).
+
+        With ``port=0`` the system picks a free port; ``task_status.started()`` receives
+        the bound port, so ``port = await task_group.start(server.serve, host, 0)``.
+        """
+        listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+        self.port = listener.listeners[0].extra(SocketAttribute.local_port)
+        log.info("%s listening on %s:%d%s", self.ae_title, host, self.port,
+                 " (TLS)" if ssl else "")
+        try:
+            async with anyio.create_task_group() as connections:
+                try:
+                    with anyio.CancelScope() as accepting:
+                        self._accepting = accepting
+                        task_status.started(self.port)
+
+                        async def handle(stream: ByteStream) -> None:
+                            await self._connection(stream, ssl)
+
+                        await listener.serve(handle, task_group=connections)
+                finally:
+                    # Refuse new connections at once, not after the grace period.
+                    with anyio.CancelScope(shield=True):
+                        await listener.aclose()
+                # Shutdown: no new connections; let running associations finish.
+                if self._live:
+                    log.info("shutting down: waiting up to %g s for %d association(s)",
+                             self._grace, len(self._live))
+                    with anyio.move_on_after(self._grace):
+                        await self._drained.wait()
+                    for association in list(self._live):
+                        log.warning("aborting %r at shutdown", association)
+                        await association.abort()
+        finally:
+            self._stopped.set()
+            log.info("%s stopped after %d association(s)", self.ae_title,
+                     self.associations_served)
+
+    def shutdown(self, grace: float = 10.0) -> None:
+        """Stop accepting connections; running associations get ``grace`` seconds."""
+        self._grace = grace
+        if self._accepting is not None:
+            self._accepting.cancel()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    # -- one connection -----------------------------------------------------------------
+
+    async def _connection(self, stream: ByteStream, ssl: _ssl.SSLContext | None) -> None:
+        try:
+            address = stream.extra(SocketAttribute.remote_address)
+            peer = (str(address[0]), int(address[1]))
+        except Exception:  # pragma: no cover - non-IP transports
+            peer = ("?", 0)
+        try:
+            if ssl is not None:
+                try:
+                    with anyio.fail_after(self.timeouts.acse):
+                        stream = await TLSStream.wrap(stream, server_side=True,
+                                                      ssl_context=ssl)
+                except Exception as exc:
+                    log.warning("TLS handshake with %s:%d failed: %s", *peer, exc)
+                    await anyio.aclose_forcefully(stream)
+                    return
+            association = Association(
+                stream=stream, timeouts=self.timeouts, max_pdu_length=self.max_pdu_length,
+                on_associate=self._on_associate, on_request=self._on_request,
+                sink_factory=self._sink_factory, peer=peer)
+            self._live.add(association)
+            if self._drained.is_set():
+                self._drained = anyio.Event()
+            try:
+                await association.serve()
+            finally:
+                self._live.discard(association)
+                if not self._live:
+                    self._drained.set()
+                self.associations_served += 1
+                log.info("%r ended: %s", association, association.outcome or "closed")
+        except Exception:
+            # Nothing a peer does may take the server down (issue: robustness).
+            log.exception("connection from %s:%d failed", *peer)
+            await anyio.aclose_forcefully(stream)
+
+    async def _on_associate(self, association: Association, request: AAssociateRQ
+                            ) -> tuple[AAssociateAC, Negotiated] | AAssociateRJ:
+        peer = association.peer or ("?", 0)
+        if len(self._live) > self.max_associations:
+            log.warning("rejecting %s from %s:%d: %d associations already (limit %d)",
+                        request.calling_ae_title, *peer, len(self._live) - 1,
+                        self.max_associations)
+            return REJECT_LOCAL_LIMIT_EXCEEDED
+        rejection = check_request(request, self._policy)
+        if rejection is not None:
+            log.warning("rejecting %s -> %s from %s:%d: %s", request.calling_ae_title,
+                        request.called_ae_title, *peer,
+                        describe_reject(rejection.result, rejection.source, rejection.reason))
+            return rejection
+        accept, negotiated = negotiate(request, self._policy)
+        log.info("accepted %s -> %s from %s:%d (%d of %d contexts)",
+                 request.calling_ae_title, request.called_ae_title, *peer,
+                 len(negotiated.accepted), len(request.presentation_contexts))
+        if log.isEnabledFor(logging.DEBUG):
+            for ctx in request.presentation_contexts:
+                got = negotiated.accepted.get(ctx.context_id)
+                log.debug("  context %d %s: %s", ctx.context_id, uid_name(ctx.abstract_syntax),
+                          uid_name(got.transfer_syntax) if got else "rejected")
+        return accept, negotiated
+
+    async def _on_request(self, request: IncomingRequest) -> None:
+        message = request.message
+        if isinstance(message, CEchoRQ):
+            await verification.answer_echo(request, self._echo_handler)
+            return
+        if isinstance(message, CStoreRQ):
+            await storage.answer_store(request, self._store_handler)
+            return
+        log.warning("%r: no service for %s; aborting", request.association,
+                    type(message).__name__)
+        await request.association.abort()

@@ -1,0 +1,1 @@
+"""Service-class logic (PS3.4), shared by the client and the server side."""
