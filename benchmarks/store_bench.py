@@ -1,0 +1,217 @@
+"""C-STORE throughput, side by side: DCMTK, dicomnet and pynetdicom on 127.0.0.1.
+
+    .venv/bin/python benchmarks/store_bench.py [--images 500] [--rounds 3]
+
+Sends N CT-sized images (512x512, 16 bit, ~0.5 MB each, Explicit VR Little Endian) in
+one association per run, for each pairing:
+
+    storescu -> storescp         (the reference: ratios are to this)
+    storescu -> dicomnet serve   (dicomnet as server)
+    dicomnet store -> storescp   (dicomnet as client)
+    dicomnet store -> dicomnet serve
+    pynetdicom -> pynetdicom
+
+Every server writes the files to disk (storescp -B -od, dicomnet serve --data, pynetdicom
+handler writing the raw data set). Time is the client process's wall time, start-up
+included, best of ``--rounds``. DCMTK runs with TCP_NODELAY=1, its best (see
+shared/PEERS.md); all peers use their default max PDU unless stated. Each loop is bounded
+in count and every process in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pydicom
+from pydicom.data import get_testdata_file
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+ENV = {**os.environ, "TCP_NODELAY": "1"}
+PY = sys.executable
+TIMEOUT = 600
+
+PYNETDICOM_SCP = r"""
+import sys
+from pynetdicom import AE, AllStoragePresentationContexts, evt
+out = sys.argv[2]
+def on_store(event):
+    uid = event.request.AffectedSOPInstanceUID
+    with open(f"{out}/{uid}.dcm", "wb") as f:
+        f.write(event.encoded_dataset())  # preamble, file meta and the raw data set
+    return 0
+ae = AE(ae_title="PYNETSCP")
+ae.maximum_associations = 50
+for c in AllStoragePresentationContexts:
+    ae.add_supported_context(c.abstract_syntax, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"])
+ae.start_server(("127.0.0.1", int(sys.argv[1])), evt_handlers=[(evt.EVT_C_STORE, on_store)])
+"""
+
+PYNETDICOM_SCU = r"""
+import sys, glob
+from pydicom import dcmread
+from pynetdicom import AE
+files = sorted(glob.glob(sys.argv[2] + "/*.dcm"))
+ae = AE(ae_title="PYNETSCU")
+ae.add_requested_context("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1")
+assoc = ae.associate("127.0.0.1", int(sys.argv[1]), ae_title="ANY")
+assert assoc.is_established
+for f in files:
+    status = assoc.send_c_store(dcmread(f))
+    assert status.Status == 0, status
+assoc.release()
+"""
+
+
+def make_images(folder: Path, count: int) -> list[Path]:
+    template = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    pixels = bytes(b & 0x0F if i % 2 else b
+                   for i, b in enumerate(random.Random(7).randbytes(512 * 512 * 2)))
+    template.Rows = template.Columns = 512
+    template.BitsAllocated, template.BitsStored, template.HighBit = 16, 12, 11
+    template.PixelRepresentation = 0
+    template.PixelData = pixels  # 12 bits stored, little endian
+    template.StudyInstanceUID = generate_uid()
+    template.SeriesInstanceUID = generate_uid()
+    template.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    paths = []
+    for number in range(count):
+        template.SOPInstanceUID = generate_uid()
+        template.file_meta.MediaStorageSOPInstanceUID = template.SOPInstanceUID
+        template.InstanceNumber = number + 1
+        path = folder / f"ct{number:04d}.dcm"
+        template.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int, process: subprocess.Popen[bytes], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"no server on {port}")
+
+
+def start_server(kind: str, port: int, out: Path) -> subprocess.Popen[bytes]:
+    out.mkdir(parents=True, exist_ok=True)
+    commands = {
+        "storescp": ["storescp", "-B", "-od", str(out), str(port)],
+        "dicomnet": [PY, "-m", "dicomnet", "serve", "--port", str(port), "--any-aet",
+                     "--data", str(out), "-q"],
+        "pynetdicom": [PY, "-c", PYNETDICOM_SCP, str(port), str(out)],
+    }
+    process = subprocess.Popen(commands[kind], env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    wait_for(port, process)
+    return process
+
+
+def client_command(kind: str, port: int, folder: Path) -> list[str]:
+    if kind == "storescu":
+        return ["storescu", "-aec", "ANY", "+sd", str(folder), "127.0.0.1", str(port)]
+    if kind == "dicomnet":
+        return [PY, "-m", "dicomnet", "store", "-aec", "ANY", "-q", "127.0.0.1", str(port),
+                str(folder)]
+    return [PY, "-c", PYNETDICOM_SCU, str(port), str(folder)]
+
+
+def peak_rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_pair(client: str, server: str, folder: Path, count: int, *, work: Path,
+             rounds: int) -> tuple[float, int]:
+    best = float("inf")
+    rss = 0
+    for attempt in range(rounds):
+        port = free_port()
+        out = work / f"{client}-{server}-{attempt}"
+        process = start_server(server, port, out)
+        try:
+            started = time.perf_counter()
+            done = subprocess.run(client_command(client, port, folder), env=ENV,
+                                  capture_output=True, timeout=TIMEOUT, check=False)
+            elapsed = time.perf_counter() - started
+            rss = max(rss, peak_rss_kib(process.pid))
+            if done.returncode != 0:
+                raise RuntimeError(f"{client} -> {server} failed: "
+                                   f"{done.stdout.decode()[-500:]} {done.stderr.decode()[-500:]}")
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        stored = sum(1 for p in out.rglob("*") if p.is_file() and (p.suffix == ".dcm"
+                                                                     or p.name.startswith("CT")))
+        if stored < count:
+            raise RuntimeError(f"{client} -> {server}: {stored} of {count} files on disk")
+        shutil.rmtree(out, ignore_errors=True)
+        best = min(best, elapsed)
+    return best, rss
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    for tool in ("storescu", "storescp"):
+        if shutil.which(tool) is None:
+            print(f"{tool} not found: apt-get install -y dcmtk", file=sys.stderr)
+            return 2
+    pairs: list[tuple[str, str, str]] = [
+        ("storescu", "storescp", "DCMTK -> DCMTK"),
+        ("storescu", "dicomnet", "DCMTK -> dicomnet serve"),
+        ("dicomnet", "storescp", "dicomnet store -> DCMTK"),
+        ("dicomnet", "dicomnet", "dicomnet -> dicomnet"),
+        ("pynetdicom", "pynetdicom", "pynetdicom -> pynetdicom"),
+    ]
+    with tempfile.TemporaryDirectory(prefix="dicomnet-bench-") as tmp:
+        work = Path(tmp)
+        images = work / "images"
+        images.mkdir()
+        make_images(images, args.images)
+        size = sum(p.stat().st_size for p in images.iterdir()) / 1e6
+        print(f"{args.images} images, {size:.0f} MB, best of {args.rounds} rounds\n")
+        results: dict[str, tuple[float, int]] = {}
+        for client, server, label in pairs:
+            results[label] = run_pair(client, server, images, args.images, work=work,
+                                      rounds=args.rounds)
+        reference = args.images / results["DCMTK -> DCMTK"][0]
+        pynet = args.images / results["pynetdicom -> pynetdicom"][0]
+        print(f"{'pairing':28} {'images/s':>9} {'MB/s':>7} {'vs DCMTK':>9} "
+              f"{'vs pynetdicom':>14} {'server peak RSS':>16}")
+        for label, (seconds, rss) in results.items():
+            rate = args.images / seconds
+            print(f"{label:28} {rate:9.1f} {size / seconds:7.1f} {rate / reference:9.2f} "
+                  f"{rate / pynet:14.2f} {rss / 1024:13.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

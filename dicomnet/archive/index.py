@@ -1,0 +1,154 @@
+"""The archive's SQLite index: one row per patient, study, series and instance.
+
+The index lives in the archive folder (``index.sqlite``) and is the archive's memory of
+what it holds; the files are the truth for the data. A row is written only after its
+file has been renamed into place, in one transaction per instance, so the index never
+names a file that is not whole. WAL mode lets query readers run beside the writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["INDEX_NAME", "ArchiveIndex", "InstanceRecord"]
+
+INDEX_NAME = "index.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS patient (
+    patient_id    TEXT PRIMARY KEY,
+    patient_name  TEXT,
+    birth_date    TEXT,
+    sex           TEXT
+);
+CREATE TABLE IF NOT EXISTS study (
+    study_uid           TEXT PRIMARY KEY,
+    patient_id          TEXT NOT NULL REFERENCES patient(patient_id),
+    study_date          TEXT,
+    study_time          TEXT,
+    accession_number    TEXT,
+    study_id            TEXT,
+    description         TEXT,
+    referring_physician TEXT
+);
+CREATE TABLE IF NOT EXISTS series (
+    series_uid    TEXT PRIMARY KEY,
+    study_uid     TEXT NOT NULL REFERENCES study(study_uid),
+    modality      TEXT,
+    series_number TEXT,
+    description   TEXT
+);
+CREATE TABLE IF NOT EXISTS instance (
+    sop_instance_uid TEXT PRIMARY KEY,
+    series_uid       TEXT NOT NULL REFERENCES series(series_uid),
+    sop_class_uid    TEXT NOT NULL,
+    instance_number  TEXT,
+    transfer_syntax  TEXT NOT NULL,
+    path             TEXT NOT NULL,
+    size             INTEGER NOT NULL,
+    source_ae_title  TEXT,
+    received_at      REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS study_patient ON study(patient_id);
+CREATE INDEX IF NOT EXISTS series_study ON series(study_uid);
+CREATE INDEX IF NOT EXISTS instance_series ON instance(series_uid);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """Everything the index keeps about one received instance (values as text)."""
+
+    patient_id: str
+    patient_name: str
+    birth_date: str
+    sex: str
+    study_uid: str
+    study_date: str
+    study_time: str
+    accession_number: str
+    study_id: str
+    study_description: str
+    referring_physician: str
+    series_uid: str
+    modality: str
+    series_number: str
+    series_description: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    instance_number: str
+    transfer_syntax: str
+    path: str  # relative to the archive folder
+    size: int
+    source_ae_title: str
+
+
+class ArchiveIndex:
+    """A thin, synchronous wrapper over the index database (calls take microseconds)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / INDEX_NAME
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives a process crash; only power loss can
+        # lose the last transactions (the files themselves are not fsynced either).
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def add(self, record: InstanceRecord) -> str | None:
+        """Record an instance (replacing an earlier copy); returns the path of the
+        earlier copy if it was stored elsewhere, so the caller can remove it."""
+        r = record
+        with self._transaction() as db:
+            row = db.execute("SELECT path FROM instance WHERE sop_instance_uid = ?",
+                             (r.sop_instance_uid,)).fetchone()
+            db.execute(
+                "INSERT INTO patient VALUES (?, ?, ?, ?) ON CONFLICT(patient_id) DO UPDATE "
+                "SET patient_name=excluded.patient_name, birth_date=excluded.birth_date, "
+                "sex=excluded.sex",
+                (r.patient_id, r.patient_name, r.birth_date, r.sex))
+            db.execute(
+                "INSERT INTO study VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(study_uid) "
+                "DO NOTHING",
+                (r.study_uid, r.patient_id, r.study_date, r.study_time, r.accession_number,
+                 r.study_id, r.study_description, r.referring_physician))
+            db.execute(
+                "INSERT INTO series VALUES (?, ?, ?, ?, ?) ON CONFLICT(series_uid) DO NOTHING",
+                (r.series_uid, r.study_uid, r.modality, r.series_number,
+                 r.series_description))
+            db.execute(
+                "INSERT OR REPLACE INTO instance VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (r.sop_instance_uid, r.series_uid, r.sop_class_uid, r.instance_number,
+                 r.transfer_syntax, r.path, r.size, r.source_ae_title, time.time()))
+        earlier = row[0] if row is not None else None
+        return earlier if earlier != r.path else None
+
+    def count(self, table: str) -> int:
+        """Rows in one of the four tables (for tests, logs and `dicomnet serve`)."""
+        if table not in ("patient", "study", "series", "instance"):
+            raise ValueError(f"no table {table!r}")
+        return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def instance_path(self, sop_instance_uid: str) -> str | None:
+        row = self._db.execute("SELECT path FROM instance WHERE sop_instance_uid = ?",
+                               (sop_instance_uid,)).fetchone()
+        return None if row is None else str(row[0])

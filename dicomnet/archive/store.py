@@ -1,0 +1,172 @@
+"""The archive's storage: received data sets become Part 10 files, whole or not at all.
+
+A C-STORE data set is written as it arrives into ``DIR/.incoming/<random>.part``, behind
+a File Meta Information header built from the command (PS3.10 §7.1). When the last
+fragment is in, the file's identifying attributes are read back (without pixel data),
+the file is renamed into ``DIR/<patient>/<study>/<series>/<instance>.dcm`` and the index
+row is written. A rename within one file system is atomic, so a reader sees the whole
+file or nothing; an association that dies half way leaves only a ``.part`` that is
+deleted at once (and any left by a crash are swept at start-up).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from dicomnet.archive.index import ArchiveIndex, InstanceRecord
+from dicomnet.archive.paths import safe_component
+from dicomnet.part10 import file_meta_bytes
+
+__all__ = ["Archive", "ArchiveError", "IncomingFile"]
+
+log = logging.getLogger("dicomnet.archive")
+
+_INCOMING = ".incoming"
+# The attributes the index keeps, read back from each received file.
+_INDEX_TAGS = ["SOPInstanceUID", "PatientID", "PatientName", "PatientBirthDate", "PatientSex",
+               "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
+               "StudyDescription", "ReferringPhysicianName", "SeriesInstanceUID",
+               "Modality", "SeriesNumber", "SeriesDescription", "InstanceNumber"]
+
+
+class ArchiveError(Exception):
+    """A received data set could not be filed (unreadable, or the disk failed)."""
+
+
+@dataclass(eq=False)
+class IncomingFile:
+    """A data set being received into a temporary file (a DIMSE data set sink)."""
+
+    archive: Archive
+    path: Path
+    file: BinaryIO
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    source_ae_title: str
+    size: int = 0
+    complete: bool = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.file.write(data)
+        self.size += len(data)
+
+    def close(self) -> None:
+        """All fragments arrived."""
+        self.file.close()
+        self.complete = True
+
+    def discard(self) -> None:
+        """The data set will never be whole (abort, error): remove every trace."""
+        self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class Archive:
+    """A folder of Part 10 files by patient / study / series, with an SQLite index."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder).resolve()
+        self.incoming = self.folder / _INCOMING
+        self.incoming.mkdir(parents=True, exist_ok=True)
+        for stale in self.incoming.glob("*.part"):
+            log.warning("removing %s, left by an interrupted transfer", stale.name)
+            stale.unlink(missing_ok=True)
+        self.index = ArchiveIndex(self.folder)
+
+    def close(self) -> None:
+        self.index.close()
+
+    def open_incoming(self, *, sop_class_uid: str, sop_instance_uid: str,
+                      transfer_syntax: str, source_ae_title: str) -> IncomingFile:
+        """Start receiving one data set: a new temporary file with its meta header."""
+        path = self.incoming / f"{secrets.token_hex(12)}.part"
+        file = open(path, "xb")  # noqa: SIM115 - closed by IncomingFile.close/discard
+        try:
+            file.write(file_meta_bytes(sop_class_uid=sop_class_uid,
+                                       sop_instance_uid=sop_instance_uid,
+                                       transfer_syntax=transfer_syntax,
+                                       source_ae_title=source_ae_title))
+        except BaseException:
+            file.close()
+            path.unlink(missing_ok=True)
+            raise
+        return IncomingFile(self, path, file, sop_class_uid, sop_instance_uid,
+                            transfer_syntax, source_ae_title)
+
+    def file(self, incoming: IncomingFile) -> Path:
+        """Move a complete data set into place and index it; returns its final path.
+
+        Raises :class:`ArchiveError` (and removes the temporary file) when the data set
+        cannot be read back or the file system refuses.
+        """
+        if not incoming.complete:
+            incoming.discard()
+            raise ArchiveError("the data set is incomplete")
+        try:
+            try:
+                ds = pydicom.dcmread(incoming.path, stop_before_pixels=True,
+                                     defer_size=1024, specific_tags=_INDEX_TAGS)
+            except (InvalidDicomError, OSError, ValueError, EOFError, KeyError,
+                    AttributeError, TypeError, NotImplementedError) as exc:
+                raise ArchiveError(f"cannot read the received data set: {exc}") from exc
+            values = {tag: _text(ds.get(tag)) for tag in _INDEX_TAGS}
+            if values["SOPInstanceUID"] != incoming.sop_instance_uid:
+                # PS3.4 B.2.3 / PS3.7 §9.1.1.1: the data set is the instance the command
+                # names; anything else is not a data set we understand.
+                raise ArchiveError(
+                    f"the data set's SOP Instance UID {values['SOPInstanceUID']!r} is not "
+                    f"the command's {incoming.sop_instance_uid!r}")
+            relative = Path(
+                safe_component(values["PatientID"]),
+                safe_component(values["StudyInstanceUID"]),
+                safe_component(values["SeriesInstanceUID"]),
+                safe_component(incoming.sop_instance_uid) + ".dcm",
+            )
+            target = self.folder / relative
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(incoming.path, target)
+            except OSError as exc:
+                raise ArchiveError(f"cannot file {relative}: {exc}") from exc
+        except BaseException:
+            incoming.discard()
+            raise
+        record = InstanceRecord(
+            patient_id=values["PatientID"], patient_name=values["PatientName"],
+            birth_date=values["PatientBirthDate"], sex=values["PatientSex"],
+            study_uid=values["StudyInstanceUID"], study_date=values["StudyDate"],
+            study_time=values["StudyTime"], accession_number=values["AccessionNumber"],
+            study_id=values["StudyID"], study_description=values["StudyDescription"],
+            referring_physician=values["ReferringPhysicianName"],
+            series_uid=values["SeriesInstanceUID"], modality=values["Modality"],
+            series_number=values["SeriesNumber"],
+            series_description=values["SeriesDescription"],
+            sop_instance_uid=incoming.sop_instance_uid,
+            sop_class_uid=incoming.sop_class_uid,
+            instance_number=values["InstanceNumber"],
+            transfer_syntax=incoming.transfer_syntax, path=relative.as_posix(),
+            size=incoming.size, source_ae_title=incoming.source_ae_title)
+        try:
+            earlier = self.index.add(record)
+        except Exception as exc:
+            # The index is the archive's record: a file it does not name must not stay.
+            target.unlink(missing_ok=True)
+            raise ArchiveError(f"cannot index {relative}: {exc}") from exc
+        if earlier is not None:
+            (self.folder / earlier).unlink(missing_ok=True)
+        return target
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    return str(value).strip()

@@ -1,0 +1,52 @@
+"""How data sets move without being held whole in memory.
+
+A received data set can go to a :class:`DatasetSink` fragment by fragment (a store
+handler writing straight to disk), and a data set to send can be a :class:`FileRegion`
+read one fragment at a time. Both keep memory constant whatever the data set's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from dicomnet.acse import AcceptedContext
+    from dicomnet.association import Association
+    from dicomnet.dimse import DIMSEMessage
+
+__all__ = ["DatasetSink", "FileRegion", "SinkFactory"]
+
+
+class DatasetSink(Protocol):
+    """Where an incoming request's data set goes when it should not be held in memory.
+
+    The reader calls :meth:`write` for each fragment as it arrives (so a data set of any
+    size takes constant memory), then :meth:`close` after the last one, or
+    :meth:`discard` if the data set will never be whole (abort, disconnect, write
+    error). The request is handed to its handler after :meth:`close`.
+    """
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def close(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+#: Chooses a sink for an incoming request's data set, or None to keep it in memory.
+SinkFactory = Callable[["Association", "AcceptedContext", "DIMSEMessage"], "DatasetSink | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileRegion:
+    """A data set to send straight from an open file: ``length`` bytes at ``offset``.
+
+    Used to stream Part 10 files without loading them; the file is read one fragment
+    at a time while sending.
+    """
+
+    file: IO[bytes]
+    offset: int
+    length: int

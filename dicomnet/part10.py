@@ -1,0 +1,129 @@
+"""DICOM Part 10 files without loading them: where the data set starts, what it is,
+and the file meta header we write in front of a received one (PS3.10 §7.1).
+
+Sending a file streams it from disk: we read only the 128-byte preamble, the "DICM"
+prefix and the File Meta Information group (always Explicit VR Little Endian, PS3.10
+§7.1), note the offset where the data set begins, and let the sender copy the rest in
+fragments. Receiving does the reverse: the header is built from the C-STORE command
+(SOP Class/Instance UID, transfer syntax, sender's AE title) before the first data set
+byte arrives, so the data set can be appended to the file as it comes.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import IO
+
+from pydicom.dataset import FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import UID
+
+from dicomnet.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+
+__all__ = ["Part10Error", "Part10Header", "dataset_bytes", "file_meta_bytes", "read_header"]
+
+_PREAMBLE = 128
+_PREFIX = b"DICM"
+# VRs whose Explicit VR LE header has 2 reserved bytes and a 4-byte length (PS3.5 §7.1.2).
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
+                       b"UN", b"UR", b"UT", b"UV"})
+#: A File Meta group this large is not a real file (guards against hostile lengths).
+_MAX_META = 1 << 20
+
+
+class Part10Error(ValueError):
+    """The file is not a readable DICOM Part 10 file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Part10Header:
+    """What a sender needs to know about a Part 10 file before streaming its data set."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    dataset_offset: int
+    dataset_length: int
+
+
+def read_header(fp: IO[bytes]) -> Part10Header:
+    """Read the preamble and File Meta Information from an open binary file.
+
+    Leaves the position undefined; callers seek to ``dataset_offset``. Raises
+    :class:`Part10Error` if there is no "DICM" prefix or the meta group is malformed.
+    """
+    fp.seek(0, os.SEEK_END)
+    size = fp.tell()
+    fp.seek(0)
+    head = fp.read(_PREAMBLE + 4)
+    if len(head) < _PREAMBLE + 4 or head[_PREAMBLE:] != _PREFIX:
+        raise Part10Error("no DICM prefix after the 128-byte preamble (PS3.10 §7.1)")
+    values: dict[int, bytes] = {}
+    offset = _PREAMBLE + 4
+    while True:
+        header = fp.read(8)
+        if len(header) < 8:
+            break  # a file of file meta only: no data set
+        group, element = struct.unpack_from("<HH", header)
+        if group != 0x0002:
+            break
+        vr = header[4:6]
+        if vr in _LONG_VRS:
+            extra = fp.read(4)
+            if len(extra) < 4:
+                raise Part10Error("file meta element header truncated")
+            (length,) = struct.unpack("<I", extra)
+            header_length = 12
+        else:
+            (length,) = struct.unpack_from("<H", header, 6)
+            header_length = 8
+        if length > _MAX_META or offset + header_length + length > size:
+            raise Part10Error(f"file meta element (0002,{element:04X}) has a bad length")
+        value = fp.read(length)
+        values[element] = value
+        offset += header_length + length
+    try:
+        sop_class = _text(values[0x0002])
+        sop_instance = _text(values[0x0003])
+        transfer_syntax = _text(values[0x0010])
+    except KeyError as exc:
+        raise Part10Error(f"file meta lacks (0002,{exc.args[0]:04X})") from None
+    return Part10Header(sop_class, sop_instance, transfer_syntax, offset, size - offset)
+
+
+def _text(value: bytes) -> str:
+    return value.rstrip(b"\x00 ").decode("ascii", errors="replace")
+
+
+def file_meta_bytes(*, sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str,
+                    source_ae_title: str | None = None) -> bytes:
+    """Preamble, "DICM" and the File Meta Information group for a received data set.
+
+    The Implementation Class UID and Version Name are ours (we write the file); the
+    Source Application Entity Title (0002,0016) is the peer that sent it (PS3.10 §7.1).
+    """
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
+    meta.TransferSyntaxUID = UID(transfer_syntax)
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    if source_ae_title:
+        meta.SourceApplicationEntityTitle = source_ae_title
+    buffer = DicomBytesIO()
+    buffer.is_little_endian = True
+    buffer.is_implicit_VR = False
+    write_file_meta_info(buffer, meta, enforce_standard=True)
+    return b"\x00" * _PREAMBLE + _PREFIX + buffer.getvalue()
+
+
+def dataset_bytes(path: str | os.PathLike[str]) -> tuple[Part10Header, bytes]:
+    """The header and the whole encoded data set of a (small) Part 10 file."""
+    with open(path, "rb") as fp:
+        header = read_header(fp)
+        fp.seek(header.dataset_offset)
+        return header, fp.read()
+

@@ -1,0 +1,226 @@
+"""Storage Service Class (PS3.4 Annex B): C-STORE as SCU and as SCP.
+
+Sending: a Part 10 file is streamed from disk when the peer accepted its transfer
+syntax (only the file meta header is parsed); otherwise, for the uncompressed syntaxes,
+it is decoded and re-encoded in one the peer accepted. Receiving: the handler gets the
+request with the data set lazily decoded, or the data set sink it asked for (see
+:class:`~dicomnet.association.DatasetSink`) when it writes straight to disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from dicomnet.dataset_io import FileRegion
+from dicomnet.dimse import CStoreRQ, CStoreRSP, Priority, Status
+from dicomnet.errors import DIMSEError, NegotiationError
+from dicomnet.part10 import Part10Error, read_header
+from dicomnet.uids import (
+    DEFAULT_TRANSFER_SYNTAXES,
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    UNCOMPRESSED_TRANSFER_SYNTAXES,
+    uid_name,
+)
+
+if TYPE_CHECKING:
+    from dicomnet.acse import AcceptedContext
+    from dicomnet.association import Association, IncomingRequest
+
+__all__ = ["Storable", "StoreHandler", "answer_store", "contexts_for", "find_files", "store"]
+
+#: What :func:`store` sends: a data set, a path to a Part 10 file, or an open file.
+Storable = Dataset | str | os.PathLike[str] | IO[bytes]
+
+#: A server-side C-STORE handler: returns the status to send (PS3.4 B.2.3).
+StoreHandler = Callable[["IncomingRequest"], Awaitable[int]]
+
+#: Syntaxes we can convert a data set into without a codec (PS3.5 §A.1-A.5).
+_CONVERTIBLE = (*UNCOMPRESSED_TRANSFER_SYNTAXES, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+
+
+@dataclass
+class _Outgoing:
+    """One instance about to be sent, as cheaply as it can be described."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str | None  # None: a data set without a known encoding
+    region: FileRegion | None = None
+    dataset: Dataset | None = None
+    path: str | None = None
+
+    def load(self) -> Dataset:
+        """The decoded data set, for conversion to another transfer syntax."""
+        if self.dataset is None:
+            assert self.region is not None
+            self.region.file.seek(0)
+            self.dataset = pydicom.dcmread(self.region.file, force=True)
+        return self.dataset
+
+
+def _describe_source(item: Storable, stack: ExitStack) -> _Outgoing:
+    if isinstance(item, Dataset):
+        meta = getattr(item, "file_meta", None)
+        syntax = str(meta.TransferSyntaxUID) if meta is not None and \
+            "TransferSyntaxUID" in meta else None
+        return _Outgoing(_uid(item, "SOPClassUID"), _uid(item, "SOPInstanceUID"), syntax,
+                         dataset=item)
+    file: IO[bytes]
+    if isinstance(item, str | os.PathLike):
+        path: str | None = os.fspath(item)
+        file = stack.enter_context(open(os.fspath(item), "rb"))  # noqa: SIM115
+    else:
+        path, file = getattr(item, "name", None), cast(IO[bytes], item)
+    try:
+        header = read_header(file)
+    except Part10Error:
+        # No file meta (a bare data set): decode it and send in an accepted syntax.
+        file.seek(0)
+        ds = pydicom.dcmread(file, force=True)
+        return _Outgoing(_uid(ds, "SOPClassUID"), _uid(ds, "SOPInstanceUID"), None,
+                         dataset=ds, path=str(path) if path else None)
+    region = FileRegion(file, header.dataset_offset, header.dataset_length)
+    return _Outgoing(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax,
+                     region=region, path=str(path) if path else None)
+
+
+def _uid(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    if not value:
+        raise ValueError(f"the data set has no {keyword}; it cannot be stored")
+    return str(value)
+
+
+def _choose(association: Association, out: _Outgoing) -> tuple[AcceptedContext, bool]:
+    """The context to send on, and whether the data set must be converted to its
+    transfer syntax (only between syntaxes that need no codec)."""
+    negotiated = association.negotiated
+    if out.transfer_syntax is not None:
+        context = negotiated.find_context(out.sop_class_uid, [out.transfer_syntax])
+        if context is not None:
+            return context, False
+    if out.transfer_syntax is None or out.transfer_syntax in _CONVERTIBLE:
+        context = negotiated.find_context(out.sop_class_uid, list(_CONVERTIBLE))
+        if context is not None:
+            return context, True
+    offered = sorted({uid_name(c.transfer_syntax)
+                      for c in negotiated.contexts_for(out.sop_class_uid)})
+    raise NegotiationError(
+        f"no accepted presentation context for {uid_name(out.sop_class_uid)} in "
+        f"{uid_name(out.transfer_syntax or 'any uncompressed transfer syntax')}"
+        + (f" (accepted: {', '.join(offered)})" if offered else " (SOP class not accepted)"))
+
+
+async def store(association: Association, item: Storable, *,
+                priority: int = Priority.MEDIUM,
+                move_originator: tuple[str, int] | None = None) -> int:
+    """C-STORE one instance (PS3.4 B.2) and return the response status.
+
+    ``move_originator`` is (AE title, Message ID) when storing as a C-MOVE
+    sub-operation (PS3.7 §9.1.1.1).
+    """
+    with ExitStack() as stack:
+        out = _describe_source(item, stack)
+        context, convert = _choose(association, out)
+        payload: Dataset | FileRegion | bytes
+        if convert:
+            payload = out.load()
+        elif out.region is not None:
+            payload = out.region
+        else:
+            assert out.dataset is not None
+            payload = out.dataset
+        request = CStoreRQ(
+            message_id=association.new_message_id(),
+            affected_sop_class_uid=out.sop_class_uid,
+            affected_sop_instance_uid=out.sop_instance_uid,
+            priority=priority,
+            move_originator_ae_title=move_originator[0] if move_originator else None,
+            move_originator_message_id=move_originator[1] if move_originator else None,
+        )
+        async for response in association.request(context, request, payload):
+            return response.status
+    raise DIMSEError("no C-STORE-RSP received")  # pragma: no cover - request() raises
+
+
+async def answer_store(request: IncomingRequest, handler: StoreHandler | None) -> None:
+    """Answer a C-STORE-RQ with the handler's status (PS3.4 B.2.3)."""
+    message = request.message
+    assert isinstance(message, CStoreRQ)
+    status = Status.SOP_CLASS_NOT_SUPPORTED if handler is None else await handler(request)
+    await request.respond(CStoreRSP(
+        message_id_being_responded_to=message.message_id,
+        affected_sop_class_uid=message.affected_sop_class_uid,
+        affected_sop_instance_uid=message.affected_sop_instance_uid,
+        status=int(status),
+    ))
+
+
+def contexts_for(items: Iterable[str | os.PathLike[str] | Dataset]
+                 ) -> list[tuple[str, Sequence[str]]]:
+    """Presentation contexts to propose for sending ``items`` (PS3.8 §7.1.1.13).
+
+    For every SOP class: one context per transfer syntax the files use, offering only
+    that syntax, so each file can go exactly as it is on disk; and, if any of them is
+    uncompressed, one more with Explicit and Implicit VR Little Endian, so the file can
+    still be converted when the peer refuses its own syntax. Files that cannot be read
+    are left out here; :func:`store` reports them when it tries.
+    """
+    seen: dict[str, list[str]] = {}
+    for item in items:
+        try:
+            sop_class, syntax = _class_and_syntax(item)
+        except (OSError, ValueError, Part10Error, InvalidDicomError):
+            continue
+        syntaxes = seen.setdefault(sop_class, [])
+        if syntax not in syntaxes:
+            syntaxes.append(syntax)
+    contexts: list[tuple[str, Sequence[str]]] = []
+    for sop_class, syntaxes in seen.items():
+        contexts.extend((sop_class, [syntax]) for syntax in syntaxes if syntax)
+        if any(not syntax or syntax in _CONVERTIBLE for syntax in syntaxes):
+            contexts.append((sop_class, list(DEFAULT_TRANSFER_SYNTAXES)))
+    return contexts
+
+
+def _class_and_syntax(item: str | os.PathLike[str] | Dataset) -> tuple[str, str]:
+    if isinstance(item, Dataset):
+        meta: Any = getattr(item, "file_meta", None)
+        syntax = str(meta.TransferSyntaxUID) if meta is not None and \
+            "TransferSyntaxUID" in meta else ""
+        return _uid(item, "SOPClassUID"), syntax
+    with open(item, "rb") as fp:
+        try:
+            header = read_header(fp)
+        except Part10Error:
+            fp.seek(0)
+            ds = pydicom.dcmread(fp, force=True, stop_before_pixels=True)
+            return _uid(ds, "SOPClassUID"), ""
+    return header.sop_class_uid, header.transfer_syntax
+
+
+def find_files(paths: Iterable[str | os.PathLike[str]], *, recursive: bool = False
+               ) -> list[Path]:
+    """The files named by ``paths``: files as given, folders expanded (recursively if
+    asked), in a stable order; hidden files and folders are skipped."""
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found.extend(sorted(
+                p for p in path.glob(pattern)
+                if p.is_file() and not any(part.startswith(".")
+                                           for part in p.relative_to(path).parts)))
+        else:
+            found.append(path)
+    return found

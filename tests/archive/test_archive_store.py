@@ -1,0 +1,106 @@
+"""The archive files data sets whole or not at all, and indexes what it filed."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from dicomnet.archive import Archive, ArchiveError
+from dicomnet.part10 import dataset_bytes
+
+
+def _receive(archive: Archive, path: str, *, pieces: int = 3) -> Path:
+    header, data = dataset_bytes(path)
+    incoming = archive.open_incoming(sop_class_uid=header.sop_class_uid,
+                                     sop_instance_uid=header.sop_instance_uid,
+                                     transfer_syntax=header.transfer_syntax,
+                                     source_ae_title="SENDER")
+    step = max(1, len(data) // pieces)
+    for start in range(0, len(data), step):
+        incoming.write(memoryview(data)[start:start + step])
+    incoming.close()
+    return archive.file(incoming)
+
+
+def test_a_received_file_is_whole_and_indexed(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    source = get_testdata_file("CT_small.dcm")
+    stored = _receive(archive, source)
+    original = pydicom.dcmread(source)
+    assert stored.relative_to(tmp_path).parts == (
+        original.PatientID, original.StudyInstanceUID, original.SeriesInstanceUID,
+        original.SOPInstanceUID + ".dcm")
+    assert dataset_bytes(stored)[1] == dataset_bytes(source)[1]
+    copy = pydicom.dcmread(stored)
+    assert copy.file_meta.SourceApplicationEntityTitle == "SENDER"
+    assert copy.file_meta.MediaStorageSOPInstanceUID == original.SOPInstanceUID
+    for table in ("patient", "study", "series", "instance"):
+        assert archive.index.count(table) == 1
+    assert archive.index.instance_path(original.SOPInstanceUID) == \
+        stored.relative_to(tmp_path).as_posix()
+    assert not list(archive.incoming.iterdir())
+
+
+def test_receiving_the_same_instance_again_replaces_it(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    first = _receive(archive, get_testdata_file("MR_small.dcm"))
+    second = _receive(archive, get_testdata_file("MR_small.dcm"), pieces=1)
+    assert first == second and second.exists()
+    assert archive.index.count("instance") == 1
+
+
+def test_a_discarded_transfer_leaves_nothing(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    incoming = archive.open_incoming(sop_class_uid="1.2.3", sop_instance_uid="1.2.3.4",
+                                     transfer_syntax="1.2.840.10008.1.2.1",
+                                     source_ae_title="X")
+    incoming.write(b"\x08\x00\x16\x00")
+    incoming.discard()
+    assert not list(archive.incoming.iterdir())
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix == ".dcm"] == []
+    assert archive.index.count("instance") == 0
+
+
+def test_an_unreadable_data_set_is_refused_and_removed(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    incoming = archive.open_incoming(sop_class_uid="1.2.3", sop_instance_uid="1.2.3.4",
+                                     transfer_syntax="1.2.840.10008.1.2.1",
+                                     source_ae_title="X")
+    incoming.write(b"\x10\x00\x20\x00UN\x00\x00\xff\xff\xff\x7f")  # runs off the end
+    incoming.close()
+    with pytest.raises(ArchiveError):
+        archive.file(incoming)
+    assert not list(archive.incoming.iterdir())
+    assert archive.index.count("instance") == 0
+
+
+def test_hostile_identifiers_stay_inside_the_archive(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientID = "../../../../tmp/evil"
+    ds.StudyInstanceUID = "/etc"
+    source = tmp_path / "in.dcm"
+    ds.save_as(source)
+    archive = Archive(tmp_path / "archive")
+    stored = _receive(archive, str(source))
+    assert stored.resolve().is_relative_to((tmp_path / "archive").resolve())
+    assert len(stored.relative_to(tmp_path / "archive").parts) == 4
+
+
+def test_leftovers_of_a_crash_are_swept_at_start(tmp_path: Path) -> None:
+    (tmp_path / ".incoming").mkdir()
+    (tmp_path / ".incoming" / "dead.part").write_bytes(b"half")
+    Archive(tmp_path)
+    assert not (tmp_path / ".incoming" / "dead.part").exists()
+
+
+def test_the_index_is_plain_sqlite(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    _receive(archive, get_testdata_file("CT_small.dcm"))
+    archive.close()
+    with sqlite3.connect(tmp_path / "index.sqlite") as db:
+        (modality,) = db.execute("SELECT modality FROM series").fetchone()
+    assert modality == "CT"

@@ -1,0 +1,174 @@
+"""C-STORE between dicomnet's client and server on asyncio and trio: data sets, paths and
+open files; conversion between uncompressed syntaxes; the asynchronous operations
+window; and a peer that aborts half way leaving nothing behind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+import anyio
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
+from rawpeer import RawPeer
+
+import dicomnet
+from dicomnet.acse import build_request
+from dicomnet.archive import Archive, install
+from dicomnet.association import IncomingRequest
+from dicomnet.dimse import CStoreRQ, Status, encode_command, pdata_pdu
+from dicomnet.errors import NegotiationError
+from dicomnet.part10 import dataset_bytes
+from dicomnet.pdu import AAbort, AAssociateAC
+from dicomnet.server import Server
+from dicomnet.services.storage import contexts_for
+from dicomnet.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
+
+pytestmark = pytest.mark.anyio
+Serving = Callable[..., AbstractAsyncContextManager[int]]
+
+CT = get_testdata_file("CT_small.dcm")
+MR_BE = get_testdata_file("MR_small_bigendian.dcm")
+CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+
+
+def _archive_server(folder: Path, **kwargs: object) -> tuple[Server, Archive]:
+    server = Server("SCP", prefer_requestor_order=True, **kwargs)  # type: ignore[arg-type]
+    archive = Archive(folder)
+    install(server, archive)
+    return server, archive
+
+
+async def test_store_path_dataset_and_open_file(serving: Serving, tmp_path: Path) -> None:
+    server, archive = _archive_server(tmp_path)
+    ct = pydicom.dcmread(CT)
+    ct.SOPInstanceUID = generate_uid()
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=contexts_for([CT, MR_BE])) as assoc:
+            assert await assoc.store(CT) == Status.SUCCESS
+            assert await assoc.store(ct) == Status.SUCCESS
+            with open(MR_BE, "rb") as fp:  # noqa: ASYNC230 - store() takes plain files
+                assert await assoc.store(fp) == Status.SUCCESS
+    assert archive.index.count("instance") == 3
+    # The files went as they were: same data set bytes, same transfer syntax.
+    for source in (CT, MR_BE):
+        header, data = dataset_bytes(source)
+        stored = tmp_path / str(archive.index.instance_path(header.sop_instance_uid))
+        stored_header, stored_data = dataset_bytes(stored)
+        assert stored_data == data
+        assert stored_header.transfer_syntax == header.transfer_syntax
+
+
+async def test_big_endian_file_is_converted_when_refused(serving: Serving,
+                                                         tmp_path: Path) -> None:
+    server = Server("SCP")
+    received: list[pydicom.Dataset] = []
+
+    @server.on_store(sop_classes=[MR_STORAGE], transfer_syntaxes=[IMPLICIT_VR_LITTLE_ENDIAN])
+    async def keep(request: IncomingRequest) -> int:
+        assert request.dataset is not None
+        received.append(request.dataset)
+        return Status.SUCCESS
+
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=contexts_for([MR_BE])) as assoc:
+            assert await assoc.store(MR_BE) == Status.SUCCESS
+    original = pydicom.dcmread(MR_BE)
+    (copy,) = received
+    assert copy.SOPInstanceUID == original.SOPInstanceUID
+    assert copy.pixel_array.tolist() == original.pixel_array.tolist()
+
+
+async def test_storing_without_a_context_says_why(serving: Serving) -> None:
+    async with serving(Server("SCP")) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP") as assoc:
+            with pytest.raises(NegotiationError, match="no accepted presentation context"):
+                await assoc.store(CT)
+
+
+async def test_handler_status_reaches_the_client(serving: Serving) -> None:
+    server = Server("SCP")
+    server.on_store(lambda request: _status(0xA700), sop_classes=[CT_STORAGE])
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=[CT_STORAGE]) as assoc:
+            assert await assoc.store(CT) == 0xA700
+
+
+async def _status(value: int) -> int:
+    return value
+
+
+async def test_async_window_of_eight_really_overlaps(serving: Serving) -> None:
+    server = Server("SCP", max_operations=8)
+    active = 0
+    most = 0
+    all_in = anyio.Event()
+
+    @server.on_store(sop_classes=[CT_STORAGE])
+    async def slow(request: IncomingRequest) -> int:
+        nonlocal active, most
+        active += 1
+        most = max(most, active)
+        if most == 8:
+            all_in.set()
+        with anyio.move_on_after(5):
+            await all_in.wait()
+        active -= 1
+        return Status.SUCCESS
+
+    ct = pydicom.dcmread(CT)
+    datasets = []
+    for _ in range(16):
+        copy = ct.copy()
+        copy.SOPInstanceUID = generate_uid()
+        datasets.append(copy)
+    statuses: list[int] = []
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=[CT_STORAGE], async_window=(8, 8)) as assoc:
+            assert assoc.negotiated.max_invoke == 8
+
+            async def one(ds: pydicom.Dataset) -> None:
+                statuses.append(await assoc.store(ds))
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    for ds in datasets:
+                        tg.start_soon(one, ds)
+    assert statuses == [0] * 16
+    assert most == 8  # eight handlers ran at once, never more than the window
+
+
+async def test_peer_aborting_mid_store_leaves_no_file_and_no_row(serving: Serving,
+                                                                 tmp_path: Path) -> None:
+    server, archive = _archive_server(tmp_path)
+    header, data = dataset_bytes(CT)
+    async with serving(server) as port:
+        async with RawPeer("127.0.0.1", port) as peer:
+            await peer.send(build_request(
+                calling_ae_title="RAW", called_ae_title="SCP",
+                contexts=[(CT_STORAGE, [EXPLICIT_VR_LITTLE_ENDIAN])],
+                max_pdu_length=16384).encode())
+            accept = await peer.receive_pdu()
+            assert isinstance(accept, AAssociateAC)
+            command = encode_command(CStoreRQ(
+                message_id=1, affected_sop_class_uid=CT_STORAGE,
+                affected_sop_instance_uid=header.sop_instance_uid))
+            await peer.send(pdata_pdu(1, True, True, command))
+            await peer.send(pdata_pdu(1, False, False, data[:20000]))
+            with anyio.fail_after(5):
+                while not list(archive.incoming.iterdir()):
+                    await anyio.sleep(0.01)  # the data set is being written...
+            await peer.send(AAbort(source=0, reason=0))
+        with anyio.fail_after(5):
+            while list(archive.incoming.iterdir()) or server.associations:
+                await anyio.sleep(0.01)
+    assert archive.index.count("instance") == 0
+    assert not list(tmp_path.rglob("*.dcm"))  # noqa: ASYNC240 - the test is over
