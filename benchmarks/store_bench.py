@@ -128,7 +128,7 @@ def start_server(kind: str, port: int, out: Path) -> subprocess.Popen[bytes]:
 
 def client_command(kind: str, port: int, folder: Path) -> list[str]:
     if kind == "storescu":
-        return ["storescu", "-aec", "ANY", "+sd", str(folder), "127.0.0.1", str(port)]
+        return ["storescu", "-aec", "ANY", "+sd", "127.0.0.1", str(port), str(folder)]
     if kind == "dicomnet":
         return [PY, "-m", "dicomnet", "store", "-aec", "ANY", "-q", "127.0.0.1", str(port),
                 str(folder)]

@@ -24,7 +24,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -46,9 +46,9 @@ from dicomnet.dimse import (
     decode_dataset,
     encode_command,
     encode_dataset,
-    fragment_message,
+    fragment_pieces,
     max_fragment_size,
-    pdata_pdu,
+    pdata_header,
 )
 from dicomnet.errors import (
     AssociationAbortedError,
@@ -105,6 +105,9 @@ pdu_log = logging.getLogger("dicomnet.pdu")
 
 #: How many bytes one read asks the transport for.
 _READ_SIZE = 1 << 18
+
+#: Bytes of PDUs joined into one socket write when sending a message.
+_WRITE_BATCH = 1 << 19
 
 #: Responses buffered per outstanding request before the reader waits for the consumer.
 _RESPONSE_BUFFER = 32
@@ -419,15 +422,18 @@ class Association:
         if dataset is not None and \
                 not isinstance(dataset, bytes | bytearray | memoryview | FileRegion):
             dataset = encode_dataset(dataset, context.transfer_syntax)
+        if message.has_dataset != (dataset is not None):
+            # Command Data Set Type must say what really follows (PS3.7 E.1-1).
+            message = replace(message, has_dataset=dataset is not None)
         command = encode_command(message)
         async with self._message_lock:
             self._check_sendable()
             sent = 0
             try:
-                for pdu in _message_pdus(context.context_id, command, dataset,
-                                         self.send_capacity()):
-                    self._ul.data_request()
-                    await self._send_bytes(pdu)
+                self._ul.data_request()  # P-DATA request is valid in this state
+                for batch in _batched(_message_pieces(context.context_id, command, dataset,
+                                                      self.send_capacity())):
+                    await self._send_bytes(batch)
                     sent += 1
             except BaseException:
                 if sent:
@@ -881,26 +887,55 @@ def _timeout(what: str, seconds: float | None) -> Iterator[None]:
         raise DicomTimeoutError(what, seconds or 0) from None
 
 
-def _message_pdus(context_id: int, command: bytes,
-                  dataset: bytes | bytearray | memoryview | FileRegion | None,
-                  capacity: int) -> Iterator[bytes]:
-    """The encoded P-DATA-TF PDUs of one message (PS3.7 §6.3.1, PS3.8 §9.3.5)."""
-    if not isinstance(dataset, FileRegion):
-        yield from fragment_message(context_id, command, dataset, capacity)
-        return
-    yield from fragment_message(context_id, command, None, capacity)
+def _message_pieces(context_id: int, command: bytes,
+                    dataset: bytes | bytearray | memoryview | FileRegion | None,
+                    capacity: int) -> Iterator[bytes | memoryview]:
+    """The P-DATA-TF PDUs of one message (PS3.7 §6.3.1, PS3.8 §9.3.5), as pieces in
+    wire order: each PDU is a header piece followed by its fragment."""
     size = max_fragment_size(capacity)
+    yield from fragment_pieces(context_id, command, True, size)
+    if dataset is None:
+        return
+    if not isinstance(dataset, FileRegion):
+        yield from fragment_pieces(context_id, dataset, False, size)
+        return
+    # Read the file in blocks of whole fragments, a few hundred KiB at a time.
+    block_size = size * max(1, _WRITE_BATCH // size)
     region = dataset
     region.file.seek(region.offset)
     remaining = region.length
     if remaining == 0:
-        yield pdata_pdu(context_id, False, True, b"")
+        yield pdata_header(context_id, False, True, 0)
     while remaining > 0:
-        chunk = region.file.read(min(size, remaining))
-        if not chunk:
+        block = region.file.read(min(block_size, remaining))
+        if not block:
             raise OSError("the file got shorter while it was being sent")
-        remaining -= len(chunk)
-        yield pdata_pdu(context_id, False, remaining == 0, chunk)
+        remaining -= len(block)
+        view = memoryview(block)
+        for start in range(0, len(block), size):
+            end = min(start + size, len(block))
+            yield pdata_header(context_id, False, remaining == 0 and end == len(block),
+                               end - start)
+            yield view[start:end]
+
+
+def _batched(pieces: Iterator[bytes | memoryview]) -> Iterator[bytes]:
+    """Join consecutive pieces into writes of about :data:`_WRITE_BATCH` bytes, with
+    one copy of the data.
+
+    A peer with a 16 KiB maximum PDU would otherwise cost one socket write (and one
+    event loop round) per 16 KiB; PDU boundaries are unaffected.
+    """
+    batch: list[bytes | memoryview] = []
+    size = 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece)
+        if size >= _WRITE_BATCH:
+            yield b"".join(batch)
+            batch, size = [], 0
+    if batch:
+        yield b"".join(batch)
 
 
 def _window(size: int) -> anyio.Semaphore | None:

@@ -16,11 +16,6 @@ import struct
 from dataclasses import dataclass
 from typing import IO
 
-from pydicom.dataset import FileMetaDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_file_meta_info
-from pydicom.uid import UID
-
 from dicomnet.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
 __all__ = ["Part10Error", "Part10Header", "dataset_bytes", "file_meta_bytes", "read_header"]
@@ -98,26 +93,37 @@ def _text(value: bytes) -> str:
     return value.rstrip(b"\x00 ").decode("ascii", errors="replace")
 
 
+def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:
+    if len(value) % 2:
+        value += b"\x00" if vr == b"UI" else b" "  # PS3.5 §6.2 padding
+    if vr in _LONG_VRS:
+        return struct.pack("<HH2sHI", 0x0002, element, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", 0x0002, element, vr, len(value)) + value
+
+
 def file_meta_bytes(*, sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str,
                     source_ae_title: str | None = None) -> bytes:
     """Preamble, "DICM" and the File Meta Information group for a received data set.
 
-    The Implementation Class UID and Version Name are ours (we write the file); the
-    Source Application Entity Title (0002,0016) is the peer that sent it (PS3.10 §7.1).
+    Encoded here rather than through pydicom because it is written once per received
+    instance, on the hot path of the archive. The Implementation Class UID and Version
+    Name are ours (we write the file); the Source Application Entity Title (0002,0016)
+    is the peer that sent it (PS3.10 §7.1, Table 7.1-1).
     """
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
-    meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
-    meta.TransferSyntaxUID = UID(transfer_syntax)
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    elements = [
+        _meta_element(0x0001, b"OB", b"\x00\x01"),  # File Meta Information Version
+        _meta_element(0x0002, b"UI", sop_class_uid.encode("ascii")),
+        _meta_element(0x0003, b"UI", sop_instance_uid.encode("ascii")),
+        _meta_element(0x0010, b"UI", transfer_syntax.encode("ascii")),
+        _meta_element(0x0012, b"UI", IMPLEMENTATION_CLASS_UID.encode("ascii")),
+        _meta_element(0x0013, b"SH", IMPLEMENTATION_VERSION_NAME.encode("ascii")),
+    ]
     if source_ae_title:
-        meta.SourceApplicationEntityTitle = source_ae_title
-    buffer = DicomBytesIO()
-    buffer.is_little_endian = True
-    buffer.is_implicit_VR = False
-    write_file_meta_info(buffer, meta, enforce_standard=True)
-    return b"\x00" * _PREAMBLE + _PREFIX + buffer.getvalue()
+        elements.append(_meta_element(0x0016, b"AE",
+                                      source_ae_title.encode("ascii", "replace")))
+    body = b"".join(elements)
+    group_length = struct.pack("<HH2sHI", 0x0002, 0x0000, b"UL", 4, len(body))
+    return b"\x00" * _PREAMBLE + _PREFIX + group_length + body
 
 
 def dataset_bytes(path: str | os.PathLike[str]) -> tuple[Part10Header, bytes]:

@@ -14,15 +14,18 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import pydicom
+from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
+from dicomnet.archive.attributes import NeedMoreData, pick_attributes
 from dicomnet.archive.index import ArchiveIndex, InstanceRecord
 from dicomnet.archive.paths import safe_component
+from dicomnet.dimse.dataset import encoding_of
 from dicomnet.part10 import file_meta_bytes
 
 __all__ = ["Archive", "ArchiveError", "IncomingFile"]
@@ -30,11 +33,15 @@ __all__ = ["Archive", "ArchiveError", "IncomingFile"]
 log = logging.getLogger("dicomnet.archive")
 
 _INCOMING = ".incoming"
+#: Bytes of each data set kept in memory to index it without reading the file back.
+_HEAD_SIZE = 64 * 1024
+_DEFLATED = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.202"})
 # The attributes the index keeps, read back from each received file.
 _INDEX_TAGS = ["SOPInstanceUID", "PatientID", "PatientName", "PatientBirthDate", "PatientSex",
                "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
                "StudyDescription", "ReferringPhysicianName", "SeriesInstanceUID",
                "Modality", "SeriesNumber", "SeriesDescription", "InstanceNumber"]
+_WANTED = {int(tag_for_keyword(keyword) or 0): keyword for keyword in _INDEX_TAGS}
 
 
 class ArchiveError(Exception):
@@ -54,9 +61,12 @@ class IncomingFile:
     source_ae_title: str
     size: int = 0
     complete: bool = False
+    head: bytearray = field(default_factory=bytearray)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.file.write(data)
+        if len(self.head) < _HEAD_SIZE:
+            self.head += data[:_HEAD_SIZE - len(self.head)]
         self.size += len(data)
 
     def close(self) -> None:
@@ -81,6 +91,7 @@ class Archive:
             log.warning("removing %s, left by an interrupted transfer", stale.name)
             stale.unlink(missing_ok=True)
         self.index = ArchiveIndex(self.folder)
+        self._folders: set[Path] = set()  # folders known to exist
 
     def close(self) -> None:
         self.index.close()
@@ -113,12 +124,10 @@ class Archive:
             raise ArchiveError("the data set is incomplete")
         try:
             try:
-                ds = pydicom.dcmread(incoming.path, stop_before_pixels=True,
-                                     defer_size=1024, specific_tags=_INDEX_TAGS)
+                values = _index_attributes(incoming)
             except (InvalidDicomError, OSError, ValueError, EOFError, KeyError,
                     AttributeError, TypeError, NotImplementedError) as exc:
                 raise ArchiveError(f"cannot read the received data set: {exc}") from exc
-            values = {tag: _text(ds.get(tag)) for tag in _INDEX_TAGS}
             if values["SOPInstanceUID"] != incoming.sop_instance_uid:
                 # PS3.4 B.2.3 / PS3.7 §9.1.1.1: the data set is the instance the command
                 # names; anything else is not a data set we understand.
@@ -133,7 +142,9 @@ class Archive:
             )
             target = self.folder / relative
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.parent not in self._folders:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    self._folders.add(target.parent)
                 os.replace(incoming.path, target)
             except OSError as exc:
                 raise ArchiveError(f"cannot file {relative}: {exc}") from exc
@@ -164,6 +175,22 @@ class Archive:
         if earlier is not None:
             (self.folder / earlier).unlink(missing_ok=True)
         return target
+
+
+def _index_attributes(incoming: IncomingFile) -> dict[str, str]:
+    """The attributes the index needs, picked from the head kept in memory (see
+    :mod:`~dicomnet.archive.attributes`); deflated data sets, or a head too short,
+    fall back to reading the file with pydicom (still without pixel data)."""
+    if incoming.transfer_syntax not in _DEFLATED:
+        implicit, little = encoding_of(incoming.transfer_syntax)
+        try:
+            return pick_attributes(incoming.head, _WANTED, implicit=implicit, little=little,
+                                   complete=incoming.size <= len(incoming.head))
+        except NeedMoreData:
+            pass
+    ds = pydicom.dcmread(incoming.path, stop_before_pixels=True, defer_size=1024,
+                         specific_tags=_INDEX_TAGS)
+    return {keyword: _text(ds.get(keyword)) for keyword in _INDEX_TAGS}
 
 
 def _text(value: object) -> str:

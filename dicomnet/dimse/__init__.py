@@ -9,7 +9,13 @@ Message ID bookkeeping, and the pydicom glue for data sets.
 
 from dicomnet.dimse.command_set import decode_command, encode_command
 from dicomnet.dimse.dataset import decode_dataset, encode_dataset
-from dicomnet.dimse.fragment import fragment_message, max_fragment_size, pdata_pdu
+from dicomnet.dimse.fragment import (
+    fragment_message,
+    fragment_pieces,
+    max_fragment_size,
+    pdata_header,
+    pdata_pdu,
+)
 from dicomnet.dimse.message_ids import MessageIDs
 from dicomnet.dimse.messages import (
     MESSAGE_TYPES,
@@ -88,6 +94,8 @@ __all__ = [
     "encode_command",
     "encode_dataset",
     "fragment_message",
+    "fragment_pieces",
     "max_fragment_size",
+    "pdata_header",
     "pdata_pdu",
 ]

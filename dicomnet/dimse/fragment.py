@@ -12,7 +12,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-__all__ = ["PDV_OVERHEAD", "fragment_message", "max_fragment_size", "pdata_pdu"]
+__all__ = ["PDV_OVERHEAD", "fragment_message", "fragment_pieces", "max_fragment_size",
+           "pdata_header", "pdata_pdu"]
 
 #: PDV item length (4) + presentation context ID (1) + message control header (1).
 PDV_OVERHEAD = 6
@@ -33,25 +34,32 @@ def max_fragment_size(peer_max_pdu_length: int, *, cap: int = 4 * 1024 * 1024) -
     return max(1, min(cap, peer_max_pdu_length - PDV_OVERHEAD))
 
 
+def pdata_header(context_id: int, is_command: bool, is_last: bool, size: int) -> bytes:
+    """The 12 bytes before a ``size``-byte fragment in a one-PDV P-DATA-TF PDU."""
+    control = (_COMMAND if is_command else 0) | (_LAST if is_last else 0)
+    return _HEADER.pack(0x04, 0, size + PDV_OVERHEAD, size + 2, context_id, control)
+
+
 def pdata_pdu(context_id: int, is_command: bool, is_last: bool,
               fragment: bytes | bytearray | memoryview) -> bytes:
     """One encoded P-DATA-TF PDU holding one PDV."""
-    size = len(fragment)
-    control = (_COMMAND if is_command else 0) | (_LAST if is_last else 0)
-    return b"".join((_HEADER.pack(0x04, 0, size + PDV_OVERHEAD, size + 2, context_id,
-                                  control), fragment))
+    return b"".join((pdata_header(context_id, is_command, is_last, len(fragment)),
+                     fragment))
 
 
-def _fragments(context_id: int, data: bytes | bytearray | memoryview, is_command: bool,
-               size: int) -> Iterator[bytes]:
+def fragment_pieces(context_id: int, data: bytes | bytearray | memoryview,
+                    is_command: bool, size: int) -> Iterator[bytes | memoryview]:
+    """PDUs of one command or data set as (header, fragment) pieces, not yet joined:
+    a sender can join many into one write with a single copy of the data."""
     view = memoryview(data)
     total = len(view)
     if total == 0:
-        yield pdata_pdu(context_id, is_command, True, b"")
+        yield pdata_header(context_id, is_command, True, 0)
         return
     for start in range(0, total, size):
         end = min(start + size, total)
-        yield pdata_pdu(context_id, is_command, end == total, view[start:end])
+        yield pdata_header(context_id, is_command, end == total, end - start)
+        yield view[start:end]
 
 
 def fragment_message(context_id: int, command: bytes,
@@ -60,6 +68,11 @@ def fragment_message(context_id: int, command: bytes,
     """The encoded PDUs of one message: command fragments (the last one flagged), then,
     if there is a data set, its fragments (the last one flagged)."""
     size = max_fragment_size(peer_max_pdu_length)
-    yield from _fragments(context_id, command, True, size)
-    if dataset is not None:
-        yield from _fragments(context_id, dataset, False, size)
+    parts = [(command, True)] if dataset is None else [(command, True), (dataset, False)]
+    for data, is_command in parts:
+        pieces = fragment_pieces(context_id, data, is_command, size)
+        for header in pieces:
+            if len(data) == 0:
+                yield bytes(header)
+                continue
+            yield b"".join((header, next(pieces)))
