@@ -32,10 +32,10 @@ from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import describe_reject
 from dicomnet.services import storage, verification
 from dicomnet.uids import (
-    ARCHIVE_TRANSFER_SYNTAXES,
     DEFAULT_TRANSFER_SYNTAXES,
-    STORAGE_SOP_CLASSES,
     VERIFICATION,
+    archive_transfer_syntaxes,
+    storage_sop_classes,
     uid_name,
 )
 
@@ -113,10 +113,11 @@ class Server:
         return handler
 
     def on_store(self, handler: Handler | None = None, *, sink: SinkFactory | None = None,
-                 sop_classes: Sequence[str] = STORAGE_SOP_CLASSES,
-                 transfer_syntaxes: Sequence[str] = ARCHIVE_TRANSFER_SYNTAXES
+                 sop_classes: Sequence[str] | None = None,
+                 transfer_syntaxes: Sequence[str] | None = None
                  ) -> Callable[[Handler], Handler]:
-        """Accept C-STORE (PS3.4 Annex B) for ``sop_classes`` and answer with
+        """Accept C-STORE (PS3.4 Annex B) for ``sop_classes`` (default: every storage SOP
+        class, with every transfer syntax pydicom knows) and answer with
         ``await handler(request)`` as the status.
 
         Use as ``@server.on_store()`` or ``server.on_store(handler)``. By default the
@@ -124,8 +125,10 @@ class Server:
         set's bytes go to the sink it returns as they arrive, and the handler finds it
         in ``request.sink`` (``request.sink_error`` if writing failed).
         """
-        for sop_class in sop_classes:
-            self.add_context(sop_class, transfer_syntaxes)
+        syntaxes = archive_transfer_syntaxes() if transfer_syntaxes is None \
+            else transfer_syntaxes
+        for sop_class in storage_sop_classes() if sop_classes is None else sop_classes:
+            self.add_context(sop_class, syntaxes)
         self._sink_factory = sink
 
         def register(function: Handler) -> Handler:

@@ -6,15 +6,17 @@ reaches dicomnet with a pydicom upgrade.
 
 from __future__ import annotations
 
-from pydicom import uid as _uid
+from functools import cache
 
 #: PS3.4 Annex A: Verification SOP Class.
 VERIFICATION = "1.2.840.10008.1.1"
 
-IMPLICIT_VR_LITTLE_ENDIAN = str(_uid.ImplicitVRLittleEndian)
-EXPLICIT_VR_LITTLE_ENDIAN = str(_uid.ExplicitVRLittleEndian)
-EXPLICIT_VR_BIG_ENDIAN = str(_uid.ExplicitVRBigEndian)
-DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = str(_uid.DeflatedExplicitVRLittleEndian)
+# PS3.5 Annex A / PS3.6 Annex A. Written out (not read from pydicom) so that importing
+# dicomnet does not import pydicom: a CLI command that streams files never needs it.
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
 
 #: What dicomnet proposes and accepts when nothing else is said, in order of preference.
 #: Implicit VR Little Endian is the DICOM default every implementation supports
@@ -34,11 +36,14 @@ UNCOMPRESSED_TRANSFER_SYNTAXES: tuple[str, ...] = (
 
 def uid_name(uid: str) -> str:
     """The standard's name for a UID, or the UID itself if pydicom does not know it."""
-    name = _uid.UID(uid).name
+    from pydicom.uid import UID
+
+    name = UID(uid).name
     return name if name else uid
 
 
-def _storage_sop_classes() -> tuple[str, ...]:
+@cache
+def storage_sop_classes() -> tuple[str, ...]:
     """Every Storage SOP Class pydicom knows (PS3.4 Annex B, PS3.6 Annex A), retired
     ones included: an archive keeps whatever old modalities send."""
     from pydicom._uid_dict import UID_dictionary
@@ -51,18 +56,15 @@ def _storage_sop_classes() -> tuple[str, ...]:
     )
 
 
-#: Storage SOP Classes accepted by ``dicomnet serve --data``.
-STORAGE_SOP_CLASSES: tuple[str, ...] = _storage_sop_classes()
+@cache
+def archive_transfer_syntaxes() -> tuple[str, ...]:
+    """Transfer syntaxes an archive accepts for storage: uncompressed first, then every
+    compressed syntax pydicom knows (an archive files data sets as they come and never
+    needs a codec to do so)."""
+    from pydicom.uid import AllTransferSyntaxes
 
-
-def _all_transfer_syntaxes() -> tuple[str, ...]:
-    """Uncompressed first, then every compressed syntax pydicom knows: an archive files
-    data sets as they come and never needs a codec to do so."""
-    rest = [str(ts) for ts in _uid.AllTransferSyntaxes
+    rest = [str(ts) for ts in AllTransferSyntaxes
             if str(ts) not in UNCOMPRESSED_TRANSFER_SYNTAXES
             and str(ts) != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN]
     return (*UNCOMPRESSED_TRANSFER_SYNTAXES, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, *rest)
 
-
-#: Transfer syntaxes an archive accepts for storage, compressed ones included.
-ARCHIVE_TRANSFER_SYNTAXES: tuple[str, ...] = _all_transfer_syntaxes()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 import anyio
 
-from dicomnet.archive import Archive, install
 from dicomnet.cli.common import add_logging_options, fail
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.server import Server
+
+if TYPE_CHECKING:
+    from dicomnet.archive import Archive
 
 log = logging.getLogger("dicomnet.cli")
 
@@ -59,6 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from dicomnet.archive import Archive, install  # pydicom, only when serving
+
     server = Server(
         args.aet,
         require_called_ae_title=not args.any_aet,

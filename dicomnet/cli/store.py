@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-from pydicom.errors import InvalidDicomError
 
 from dicomnet.cli.common import (
     add_ae_options,
@@ -128,8 +127,7 @@ async def _send_all(args: argparse.Namespace, files: Sequence[Path], tally: _Tal
             for path in batch:
                 try:
                     status = await association.store(path)
-                except (NegotiationError, Part10Error, InvalidDicomError, ValueError,
-                        OSError) as exc:
+                except (NegotiationError, Part10Error, ValueError, OSError) as exc:
                     tally.failed.append((path, str(exc)))
                 else:
                     kind = category(status)

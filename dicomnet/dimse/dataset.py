@@ -12,16 +12,15 @@ from __future__ import annotations
 import io
 import zlib
 from array import array
-
-from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_dataset
-from pydicom.sequence import Sequence
-from pydicom.uid import UID
+from typing import TYPE_CHECKING
 
 from dicomnet.errors import DIMSEError
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+# pydicom is imported inside the functions: importing dicomnet (and running commands
+# that only stream files, like `dicomnet store`) must not pay for importing pydicom.
 
 __all__ = ["decode_dataset", "encode_dataset", "encoding_of"]
 
@@ -41,6 +40,9 @@ def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
 
     Raises :class:`DIMSEError` if pydicom cannot write it in that encoding.
     """
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
     implicit, little = encoding_of(transfer_syntax)
     if _is_little_endian(ds) != little:
         ds = _swap_words(ds)
@@ -80,6 +82,10 @@ def _swap_words(ds: Dataset) -> Dataset:
     order, but writes these "other" VRs as the bytes it holds; without this a big
     endian image sent as little endian would arrive with every pixel scrambled.
     """
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
     out = Dataset()
     for element in ds:
         if element.VR == "SQ" and element.value is not None:
@@ -109,6 +115,10 @@ def decode_dataset(data: bytes | bytearray | memoryview, transfer_syntax: str) -
     The structure (tags, VRs, lengths, sequences) is parsed here, so malformed data
     raises :class:`DIMSEError` now; element values are converted by pydicom on access.
     """
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filereader import read_dataset
+    from pydicom.uid import UID
+
     raw = bytes(data)
     if transfer_syntax in _DEFLATED_ALIASES:
         try:

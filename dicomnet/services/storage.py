@@ -10,15 +10,12 @@ request with the data set lazily decoded, or the data set sink it asked for (see
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
-
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from typing import IO, TYPE_CHECKING, Any, TypeAlias, cast
 
 from dicomnet.dataset_io import FileRegion
 from dicomnet.dimse import CStoreRQ, CStoreRSP, Priority, Status
@@ -32,13 +29,15 @@ from dicomnet.uids import (
 )
 
 if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
     from dicomnet.acse import AcceptedContext
     from dicomnet.association import Association, IncomingRequest
 
 __all__ = ["Storable", "StoreHandler", "answer_store", "contexts_for", "find_files", "store"]
 
 #: What :func:`store` sends: a data set, a path to a Part 10 file, or an open file.
-Storable = Dataset | str | os.PathLike[str] | IO[bytes]
+Storable: TypeAlias = "Dataset | str | os.PathLike[str] | IO[bytes]"
 
 #: A server-side C-STORE handler: returns the status to send (PS3.4 B.2.3).
 StoreHandler = Callable[["IncomingRequest"], Awaitable[int]]
@@ -63,17 +62,35 @@ class _Outgoing:
         if self.dataset is None:
             assert self.region is not None
             self.region.file.seek(0)
-            self.dataset = pydicom.dcmread(self.region.file, force=True)
+            self.dataset = _read(self.region.file)
         return self.dataset
 
 
+def _is_dataset(item: object) -> bool:
+    """Whether ``item`` is a pydicom Dataset, without importing pydicom to find out:
+    if pydicom is not loaded, nobody could have made one."""
+    module = sys.modules.get("pydicom.dataset")
+    return module is not None and isinstance(item, module.Dataset)
+
+
+def _read(file: IO[bytes], **options: Any) -> Dataset:
+    """pydicom's reading of a whole file, its many errors made one ValueError."""
+    import pydicom
+
+    try:
+        return pydicom.dcmread(file, force=True, **options)
+    except Exception as exc:
+        raise ValueError(f"not a readable DICOM file: {exc}") from exc
+
+
 def _describe_source(item: Storable, stack: ExitStack) -> _Outgoing:
-    if isinstance(item, Dataset):
-        meta = getattr(item, "file_meta", None)
+    if _is_dataset(item):
+        ds = cast("Dataset", item)
+        meta = getattr(ds, "file_meta", None)
         syntax = str(meta.TransferSyntaxUID) if meta is not None and \
             "TransferSyntaxUID" in meta else None
-        return _Outgoing(_uid(item, "SOPClassUID"), _uid(item, "SOPInstanceUID"), syntax,
-                         dataset=item)
+        return _Outgoing(_uid(ds, "SOPClassUID"), _uid(ds, "SOPInstanceUID"), syntax,
+                         dataset=ds)
     file: IO[bytes]
     if isinstance(item, str | os.PathLike):
         path: str | None = os.fspath(item)
@@ -85,7 +102,7 @@ def _describe_source(item: Storable, stack: ExitStack) -> _Outgoing:
     except Part10Error:
         # No file meta (a bare data set): decode it and send in an accepted syntax.
         file.seek(0)
-        ds = pydicom.dcmread(file, force=True)
+        ds = _read(file)
         return _Outgoing(_uid(ds, "SOPClassUID"), _uid(ds, "SOPInstanceUID"), None,
                          dataset=ds, path=str(path) if path else None)
     region = FileRegion(file, header.dataset_offset, header.dataset_length)
@@ -179,7 +196,7 @@ def contexts_for(items: Iterable[str | os.PathLike[str] | Dataset]
     for item in items:
         try:
             sop_class, syntax = _class_and_syntax(item)
-        except (OSError, ValueError, Part10Error, InvalidDicomError):
+        except (OSError, ValueError, Part10Error):
             continue
         syntaxes = seen.setdefault(sop_class, [])
         if syntax not in syntaxes:
@@ -193,18 +210,18 @@ def contexts_for(items: Iterable[str | os.PathLike[str] | Dataset]
 
 
 def _class_and_syntax(item: str | os.PathLike[str] | Dataset) -> tuple[str, str]:
-    if isinstance(item, Dataset):
-        meta: Any = getattr(item, "file_meta", None)
+    if _is_dataset(item):
+        ds = cast("Dataset", item)
+        meta: Any = getattr(ds, "file_meta", None)
         syntax = str(meta.TransferSyntaxUID) if meta is not None and \
             "TransferSyntaxUID" in meta else ""
-        return _uid(item, "SOPClassUID"), syntax
+        return _uid(ds, "SOPClassUID"), syntax
     with open(item, "rb") as fp:
         try:
             header = read_header(fp)
         except Part10Error:
             fp.seek(0)
-            ds = pydicom.dcmread(fp, force=True, stop_before_pixels=True)
-            return _uid(ds, "SOPClassUID"), ""
+            return _uid(_read(fp, stop_before_pixels=True), "SOPClassUID"), ""
     return header.sop_class_uid, header.transfer_syntax
 
 
