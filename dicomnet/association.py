@@ -29,6 +29,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import ByteStream, SocketAttribute, TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
@@ -399,7 +400,12 @@ class Association:
                 except Exception:  # pragma: no cover - the table allows Evt15 in Sta2..12
                     outputs = []
                 self._outcome = "aborted"
-                await self._perform(outputs)
+                try:
+                    await self._perform(outputs)
+                except (AssociationError, OSError) as exc:
+                    # The A-ABORT could not be written (peer gone, or not reading):
+                    # closing the connection is all that is left to do.
+                    log.info("%s: A-ABORT not sent: %s", self._who(), exc)
             # Sta13 waits for the peer to close; as the side that aborted we close at
             # once, which is the ARTIM expiring early (PS3.8 §9.2.3, AA-2).
             await self._close_transport()
@@ -433,6 +439,9 @@ class Association:
                 self._ul.data_request()  # P-DATA request is valid in this state
                 for batch in _batched(_message_pieces(context.context_id, command, dataset,
                                                       self.send_capacity())):
+                    if sent:
+                        # Writes are shielded; let a cancellation in between them.
+                        await anyio.lowlevel.checkpoint_if_cancelled()
                     await self._send_bytes(batch)
                     sent += 1
             except BaseException:
