@@ -34,11 +34,11 @@ class _CancellingFile(io.BytesIO):
         self.scope = scope
         self.reads = 0
 
-    def read(self, size: int | None = -1) -> bytes:
+    def readinto(self, buffer: object) -> int:
         self.reads += 1
         if self.reads == 2:
             self.scope.cancel()
-        return super().read(size)
+        return super().readinto(buffer)  # type: ignore[arg-type]
 
 
 async def test_cancelled_half_way_aborts(serving: Serving) -> None:
