@@ -107,8 +107,11 @@ def check_request(request: AAssociateRQ, policy: AcceptorPolicy) -> AAssociateRJ
     if policy.require_called_ae_title and \
             request.called_ae_title.strip() != policy.ae_title.strip():
         return REJECT_CALLED_AE_NOT_RECOGNIZED
+    # Both sides of the comparison lose their padding: leading and trailing spaces of
+    # an AE title are not significant (PS3.5 §6.2), in the allow list as on the wire.
     if policy.allowed_calling_ae_titles is not None and \
-            request.calling_ae_title.strip() not in policy.allowed_calling_ae_titles:
+            request.calling_ae_title.strip() not in \
+            {title.strip() for title in policy.allowed_calling_ae_titles}:
         return REJECT_CALLING_AE_NOT_RECOGNIZED
     return None
 

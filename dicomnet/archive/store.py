@@ -12,6 +12,7 @@ deleted at once (and any left by a crash are swept at start-up).
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -62,12 +63,22 @@ class IncomingFile:
     size: int = 0
     complete: bool = False
     head: bytearray = field(default_factory=bytearray)
+    attributes: dict[str, str] | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.file.write(data)
+        self.size += len(data)
         if len(self.head) < _HEAD_SIZE:
             self.head += data[:_HEAD_SIZE - len(self.head)]
-        self.size += len(data)
+            if len(self.head) == _HEAD_SIZE and self.transfer_syntax not in _DEFLATED:
+                # Pick the index attributes now, while the sender is still busy with
+                # the rest of the data set, rather than after its last byte.
+                implicit, little = encoding_of(self.transfer_syntax)
+                # On failure it is tried again, with the whole data set, when filing.
+                with suppress(NeedMoreData, ValueError):
+                    self.attributes = pick_attributes(self.head, _WANTED,
+                                                      implicit=implicit, little=little,
+                                                      complete=False)
 
     def close(self) -> None:
         """All fragments arrived."""
@@ -124,7 +135,7 @@ class Archive:
             raise ArchiveError("the data set is incomplete")
         try:
             try:
-                values = _index_attributes(incoming)
+                values = incoming.attributes or _index_attributes(incoming)
             except (InvalidDicomError, OSError, ValueError, EOFError, KeyError,
                     AttributeError, TypeError, NotImplementedError) as exc:
                 raise ArchiveError(f"cannot read the received data set: {exc}") from exc
