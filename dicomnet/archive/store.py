@@ -12,9 +12,9 @@ deleted at once (and any left by a crash are swept at start-up).
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
 import os
 import secrets
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
