@@ -21,6 +21,7 @@ in count and every process in time.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import random
 import shutil
@@ -189,6 +190,11 @@ def main() -> int:
         ("dicomnet", "dicomnet", "dicomnet -> dicomnet"),
         ("pynetdicom", "pynetdicom", "pynetdicom -> pynetdicom"),
     ]
+    # An installed package has its bytecode compiled at install time; an editable
+    # checkout (and PYTHONDONTWRITEBYTECODE=1) would compile dicomnet at every start.
+    import dicomnet
+
+    compileall.compile_dir(Path(dicomnet.__file__).parent, quiet=1)
     with tempfile.TemporaryDirectory(prefix="dicomnet-bench-") as tmp:
         work = Path(tmp)
         images = work / "images"
