@@ -61,10 +61,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from dicomnet.archive import Archive, install  # pydicom, only when serving
-
-    server = Server(
+def make_server(args: argparse.Namespace) -> Server:
+    """The server ``dicomnet serve`` runs for these arguments, before storage is
+    installed (also used to generate the conformance statement)."""
+    return Server(
         args.aet,
         require_called_ae_title=not args.any_aet,
         max_associations=args.max_associations,
@@ -75,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
         prefer_requestor_order=True,
         timeouts=Timeouts(acse=args.acse_timeout, network=args.network_timeout),
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    from dicomnet.archive import Archive, install  # pydicom, only when serving
+
+    server = make_server(args)
     archive: Archive | None = None
     if not args.no_store:
         try:

@@ -239,3 +239,9 @@ async def test_graceful_shutdown_lets_running_association_finish() -> None:
             assert await assoc.echo() == 0
         with anyio.fail_after(5):
             await server.wait_stopped()
+
+
+async def test_echo_over_ipv6_loopback(serving: Serving) -> None:
+    async with serving(Server("ECHOSCP"), host="::1") as port, \
+            dicomnet.connect("::1", port, called_ae="ECHOSCP") as assoc:
+        assert await assoc.echo() == 0
