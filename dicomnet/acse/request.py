@@ -108,6 +108,11 @@ def interpret_accept(request: AAssociateRQ, accept: AAssociateAC) -> Negotiated:
         if pc is None:
             raise NegotiationError(f"the A-ASSOCIATE-AC answers presentation context "
                                    f"{answer.context_id}, which was not proposed")
+        # PS3.8 §7.1.1.14: one result per proposed context; a second answer would leave
+        # the context both accepted and rejected.
+        if answer.context_id in accepted or answer.context_id in rejected:
+            raise NegotiationError(f"the A-ASSOCIATE-AC answers presentation context "
+                                   f"{answer.context_id} more than once")
         if answer.result not in tuple(ContextResult):
             raise NegotiationError(f"presentation context {answer.context_id}: result "
                                    f"{answer.result} is not defined (PS3.8 Table 9-18)")
