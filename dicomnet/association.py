@@ -44,6 +44,7 @@ from dicomnet.dimse import (
     DIMSEMessage,
     MessageIDs,
     Reassembler,
+    Status,
     StatusCategory,
     decode_dataset,
     encode_command,
@@ -51,6 +52,7 @@ from dicomnet.dimse import (
     fragment_pieces,
     max_fragment_size,
     pdata_header,
+    response_to,
 )
 from dicomnet.errors import (
     AssociationAbortedError,
@@ -160,6 +162,8 @@ class IncomingRequest:
     sink: DatasetSink | None = None
     sink_error: Exception | None = None
     cancelled: anyio.Event = field(default_factory=anyio.Event)
+    #: A final (not pending) response has been sent.
+    answered: bool = False
 
     @cached_property
     def dataset(self) -> Dataset | None:
@@ -171,6 +175,13 @@ class IncomingRequest:
                       dataset: Dataset | bytes | None = None) -> None:
         """Send a response on the context the request came on."""
         await self.association.send_message(self.context, message, dataset)
+        if _category(message) != StatusCategory.PENDING:
+            self.answered = True
+
+    async def refuse(self, status: int, comment: str | None = None) -> None:
+        """Answer with a response of the right type carrying ``status`` (a failure,
+        usually) and nothing else."""
+        await self.respond(response_to(self.message, status, error_comment=comment))
 
 
 @dataclass(eq=False)
@@ -841,17 +852,30 @@ class Association:
         self._tasks.start_soon(self._handle, incoming, request_id)
 
     async def _handle(self, incoming: IncomingRequest, request_id: int) -> None:
+        """Run the handler; a request it leaves unanswered, because it failed or
+        forgot, still gets a final response so the peer is not left waiting."""
+        status = Status.PROCESSING_FAILURE  # PS3.7 C.4: failure of unspecified cause
         try:
             if self._on_request is None:
                 log.warning("%s: no handler for %s", self._who(), _describe(incoming.message))
-                return
-            await self._on_request(incoming)
+                status = Status.UNRECOGNIZED_OPERATION
+            else:
+                await self._on_request(incoming)
+                if not incoming.answered and incoming.message.command_field != \
+                        CommandField.C_CANCEL_RQ:
+                    log.error("%s: the handler for %s sent no final response",
+                              self._who(), _describe(incoming.message))
         except AssociationError as exc:
             log.info("%s: handler stopped: %s", self._who(), exc)
+            return
         except Exception:
             log.exception("%s: handler for %s failed", self._who(),
                           _describe(incoming.message))
         finally:
+            if not incoming.answered \
+                    and incoming.message.command_field != CommandField.C_CANCEL_RQ:
+                with anyio.CancelScope(shield=True), suppress(DicomNetError):
+                    await incoming.refuse(status)
             self._incoming.pop(request_id, None)
             if self._perform_slots is not None:
                 self._perform_slots.release()

@@ -27,7 +27,7 @@ from dicomnet.acse import (
 from dicomnet.association import Association, IncomingRequest
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.dataset_io import SinkFactory
-from dicomnet.dimse import CEchoRQ, CStoreRQ
+from dicomnet.dimse import CEchoRQ, CStoreRQ, Status
 from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import describe_reject
 from dicomnet.services import storage, verification
@@ -267,6 +267,7 @@ class Server:
         if isinstance(message, CStoreRQ):
             await storage.answer_store(request, self._store_handler)
             return
-        log.warning("%r: no service for %s; aborting", request.association,
-                    type(message).__name__)
-        await request.association.abort()
+        # PS3.7 C.4.2: a request the SOP class does not define on this context.
+        log.warning("%r: no service for %s; answering 'unrecognized operation'",
+                    request.association, type(message).__name__)
+        await request.refuse(Status.UNRECOGNIZED_OPERATION)

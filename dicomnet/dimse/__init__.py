@@ -47,6 +47,7 @@ from dicomnet.dimse.messages import (
     NSetRQ,
     NSetRSP,
     Priority,
+    response_to,
 )
 from dicomnet.dimse.reassembly import CommandReceived, DatasetFragment, Reassembler
 from dicomnet.dimse.status import Status, StatusCategory, category, describe
@@ -98,4 +99,5 @@ __all__ = [
     "max_fragment_size",
     "pdata_header",
     "pdata_pdu",
+    "response_to",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, fields
 from enum import IntEnum
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 from dicomnet.dimse.status import StatusCategory, category
 
@@ -50,6 +50,7 @@ __all__ = [
     "NSetRSP",
     "Priority",
     "message_fields",
+    "response_to",
 ]
 
 
@@ -495,3 +496,29 @@ def message_fields(cls: type[DIMSEMessage]) -> tuple[tuple[str, int, str, bool],
         result.append((f.name, tag, vr, required))
     _FIELD_CACHE[cls] = tuple(sorted(result, key=lambda item: item[1]))
     return _FIELD_CACHE[cls]
+
+
+def response_to(request: DIMSEMessage, status: int, *,
+                error_comment: str | None = None) -> DIMSEMessage:
+    """The response of the right type to ``request`` with ``status`` and the identifying
+    fields copied over: what a service sends when it cannot do better (a failure, or
+    an operation it does not know), PS3.7 §9.3 / §10.3."""
+    if not request.is_request or request.command_field == CommandField.C_CANCEL_RQ:
+        raise ValueError(f"{type(request).__name__} has no response")
+    cls = RESPONSE_TYPES[request.command_field | 0x8000]
+    names = {f.name for f in fields(cls)}
+    values: dict[str, object] = {
+        "message_id_being_responded_to": cast(Any, request).message_id,
+        "status": int(status),
+    }
+    sop_class = getattr(request, "affected_sop_class_uid", None) \
+        or getattr(request, "requested_sop_class_uid", None)
+    sop_instance = getattr(request, "affected_sop_instance_uid", None) \
+        or getattr(request, "requested_sop_instance_uid", None)
+    if sop_class is not None and "affected_sop_class_uid" in names:
+        values["affected_sop_class_uid"] = sop_class
+    if sop_instance is not None and "affected_sop_instance_uid" in names:
+        values["affected_sop_instance_uid"] = sop_instance
+    if error_comment is not None and "error_comment" in names:
+        values["error_comment"] = error_comment[:64]  # LO: at most 64 characters
+    return cls(**values)  # type: ignore[arg-type]

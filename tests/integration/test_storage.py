@@ -172,3 +172,33 @@ async def test_peer_aborting_mid_store_leaves_no_file_and_no_row(serving: Servin
                 await anyio.sleep(0.01)
     assert archive.index.count("instance") == 0
     assert not list(tmp_path.rglob("*.dcm"))  # noqa: ASYNC240 - the test is over
+
+
+async def test_a_failing_handler_gives_a_failure_status(serving: Serving) -> None:
+    server = Server("SCP")
+
+    @server.on_store(sop_classes=[CT_STORAGE])
+    async def broken(request: IncomingRequest) -> int:
+        raise RuntimeError("the handler has a bug")
+
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=[CT_STORAGE]) as assoc:
+            assert await assoc.store(CT) == Status.PROCESSING_FAILURE
+            assert await assoc.store(CT) == Status.PROCESSING_FAILURE  # still serving
+            assert assoc.is_established
+
+
+async def test_an_operation_the_server_lacks_is_refused_not_aborted(serving: Serving) -> None:
+    from dicomnet.dimse import CFindRQ
+    from dicomnet.uids import VERIFICATION
+
+    async with serving(Server("SCP")) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP") as assoc:
+            context = assoc.negotiated.find_context(VERIFICATION)
+            assert context is not None
+            query = CFindRQ(message_id=assoc.new_message_id(),
+                            affected_sop_class_uid=VERIFICATION)
+            statuses = [r.status async for r in assoc.request(context, query, b"")]
+            assert statuses == [Status.UNRECOGNIZED_OPERATION]
+            assert await assoc.echo() == Status.SUCCESS
