@@ -109,6 +109,34 @@ def _swap_words(ds: Dataset) -> Dataset:
     return out
 
 
+def _check_complete(ds: Dataset, size: int) -> None:
+    """Raise unless the last element pydicom read ends where the data ends.
+
+    PS3.5 §7.1: the Value Length is the exact length of the value. pydicom takes a value
+    cut short by the end of the data as it is, and drops a partial element header or an
+    unterminated undefined length value, all silently: a truncated data set would pass
+    for a whole one. (A truncated sequence of undefined length makes pydicom raise.)
+    """
+    from pydicom.dataelem import RawDataElement
+
+    last_start = -1
+    last_end: int | None = 0
+    for _tag, element in ds.items():  # as read: raw elements stay unconverted
+        if isinstance(element, RawDataElement):
+            start = element.value_tell
+            if element.length != 0xFFFFFFFF:
+                end: int | None = start + element.length
+            else:  # encapsulated: the value, then the 8-byte Sequence Delimitation Item
+                end = start + len(element.value or b"") + 8
+        else:  # a sequence of undefined length, parsed already
+            start, end = element.file_tell or 0, None
+        if start > last_start:
+            last_start, last_end = start, end
+    if last_end is not None and last_end != size:
+        raise ValueError(f"the data set is {size} bytes but its elements end at byte "
+                         f"{last_end} (truncated, or trailing bytes)")
+
+
 def decode_dataset(data: bytes | bytearray | memoryview, transfer_syntax: str) -> Dataset:
     """Decode a data set received in ``transfer_syntax``.
 
@@ -128,6 +156,7 @@ def decode_dataset(data: bytes | bytearray | memoryview, transfer_syntax: str) -
     implicit, little = encoding_of(transfer_syntax)
     try:
         ds = read_dataset(io.BytesIO(raw), implicit, little)
+        _check_complete(ds, len(raw))
         for _element in ds.iterall():  # walk sequences too: errors surface here
             pass
     except Exception as exc:
