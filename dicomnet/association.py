@@ -32,12 +32,13 @@ from typing import TYPE_CHECKING, cast
 import anyio
 import anyio.lowlevel
 from anyio.abc import ByteStream, SocketAttribute, TaskGroup, TaskStatus
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from dicomnet.acse import AcceptedContext, Negotiated
 from dicomnet.config import MAX_ASSOCIATION_PDU_LENGTH, SEND_CAP_WHEN_UNLIMITED, Timeouts
 from dicomnet.dataset_io import DatasetSink, FileRegion, SinkFactory
 from dicomnet.dimse import (
+    CCancelRQ,
     CommandField,
     CommandReceived,
     DatasetFragment,
@@ -110,6 +111,10 @@ pdu_log = logging.getLogger("dicomnet.pdu")
 #: How many bytes one read asks the transport for.
 _READ_SIZE = 1 << 18
 
+#: Requests a C-CANCEL-RQ can stop (PS3.7 §9.3.2.3).
+_CANCELLABLE = frozenset({CommandField.C_FIND_RQ, CommandField.C_GET_RQ,
+                          CommandField.C_MOVE_RQ})
+
 #: Bytes of PDUs joined into one socket write when sending a message.
 _WRITE_BATCH = 1 << 19
 #: P-DATA-TF header (6) + PDV item header (4) + context ID + control header (PS3.8 §9.3.5).
@@ -138,6 +143,10 @@ class Response:
     @property
     def status(self) -> int:
         return int(getattr(self.message, "status", 0))
+
+    @property
+    def status_category(self) -> StatusCategory:
+        return _category(self.message)
 
     @cached_property
     def dataset(self) -> Dataset | None:
@@ -482,12 +491,14 @@ class Association:
         message_id = int(message.message_id)  # type: ignore[union-attr]
         send, receive = anyio.create_memory_object_stream[Response](_RESPONSE_BUFFER)
         slots = self._invoke_slots
+        sent = final = False
         try:
             if slots is not None:
                 await slots.acquire()
             try:
                 self._pending[message_id] = send
                 await self.send_message(context, message, dataset)
+                sent = True
                 while True:
                     try:
                         with _timeout(f"waiting for the response to {_describe(message)}",
@@ -498,10 +509,17 @@ class Association:
                     except DicomTimeoutError:
                         await self.abort()
                         raise
+                    final = _category(response.message) != StatusCategory.PENDING
                     yield response
-                    if _category(response.message) != StatusCategory.PENDING:
+                    if final:
                         return
             finally:
+                if sent and not final and message.command_field in _CANCELLABLE \
+                        and not self._closed.is_set():
+                    # The caller stopped listening (break, cancellation): tell the peer
+                    # and wait for its final response (PS3.7 §9.1.2.1.3 / §9.3.2.3).
+                    with anyio.CancelScope(shield=True):
+                        await self._cancel(context, message_id, receive)
                 if slots is not None:
                     slots.release()
         finally:
@@ -509,6 +527,23 @@ class Association:
             self._message_ids.release(message_id)
             send.close()
             receive.close()
+
+    async def _cancel(self, context: AcceptedContext, message_id: int,
+                      responses: MemoryObjectReceiveStream[Response]) -> None:
+        """C-CANCEL-RQ an outstanding request, then drain its responses up to the final
+        one; a peer that does not finish within the DIMSE (or ACSE) timeout is aborted."""
+        try:
+            await self.send_message(context, CCancelRQ(
+                message_id_being_responded_to=message_id))
+            with _timeout("waiting for the final response after C-CANCEL",
+                          self.timeouts.dimse or self.timeouts.acse):
+                async for response in responses:
+                    if _category(response.message) != StatusCategory.PENDING:
+                        return
+        except DicomTimeoutError:
+            await self.abort()
+        except DicomNetError:
+            pass  # the association ended meanwhile; nothing more to wait for
 
     # -- the reader ------------------------------------------------------------------------
 

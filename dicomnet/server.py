@@ -27,10 +27,18 @@ from dicomnet.acse import (
 from dicomnet.association import Association, IncomingRequest
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.dataset_io import SinkFactory
-from dicomnet.dimse import CEchoRQ, CStoreRQ, Status
+from dicomnet.dimse import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ, Status
 from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import describe_reject
-from dicomnet.services import storage, verification
+from dicomnet.services import query_retrieve, storage, verification
+from dicomnet.services.query_retrieve import (
+    FIND_MODELS,
+    GET_MODELS,
+    MOVE_MODELS,
+    DestinationLookup,
+    FindHandler,
+    RetrieveHandler,
+)
 from dicomnet.uids import (
     DEFAULT_TRANSFER_SYNTAXES,
     VERIFICATION,
@@ -84,6 +92,10 @@ class Server:
         self._echo_handler: Handler | None = None
         self._store_handler: Handler | None = None
         self._sink_factory: SinkFactory | None = None
+        self._find_handler: FindHandler | None = None
+        self._get_handler: RetrieveHandler | None = None
+        self._move_handler: RetrieveHandler | None = None
+        self._destinations: DestinationLookup = lambda _title: None
         self._live: set[Association] = set()
         self._drained = anyio.Event()  # set whenever the last association ends
         self._accepting: anyio.CancelScope | None = None
@@ -138,6 +150,46 @@ class Server:
         if handler is not None:
             register(handler)
         return register
+
+    def on_find(self, handler: FindHandler, *,
+                sop_classes: Sequence[str] = tuple(FIND_MODELS.values())) -> FindHandler:
+        """Answer C-FIND (PS3.4 C.4.1, K.4) for ``sop_classes`` with the identifiers
+        ``handler(request)`` yields (an async generator); ``request.dataset`` is the
+        query and ``request.cancelled`` is set by a C-CANCEL."""
+        for sop_class in sop_classes:
+            self.add_context(sop_class)
+        self._find_handler = handler
+        return handler
+
+    def on_get(self, handler: RetrieveHandler, *,
+               sop_classes: Sequence[str] = tuple(GET_MODELS.values())) -> RetrieveHandler:
+        """Answer C-GET (PS3.4 C.4.3): ``handler(request)`` yields the instances (data
+        sets or Part 10 paths) to send back as C-STORE sub-operations. Storage contexts
+        are accepted with the SCP role for the requestor (PS3.7 D.3.3.4), as C-GET
+        needs."""
+        for sop_class in sop_classes:
+            self.add_context(sop_class)
+        syntaxes = archive_transfer_syntaxes()
+        roles = dict(self._policy.roles)
+        for sop_class in storage_sop_classes():
+            if sop_class not in self._policy.contexts:
+                self.add_context(sop_class, syntaxes)
+            roles[sop_class] = (True, True)
+        self._policy = replace(self._policy, roles=roles)
+        self._get_handler = handler
+        return handler
+
+    def on_move(self, handler: RetrieveHandler, destinations: DestinationLookup, *,
+                sop_classes: Sequence[str] = tuple(MOVE_MODELS.values())
+                ) -> RetrieveHandler:
+        """Answer C-MOVE (PS3.4 C.4.2): ``handler(request)`` yields the instances to
+        send; ``destinations(ae_title)`` gives the (host, port) of a move destination,
+        or None for "Move Destination unknown" (A801)."""
+        for sop_class in sop_classes:
+            self.add_context(sop_class)
+        self._move_handler = handler
+        self._destinations = destinations
+        return handler
 
     @property
     def associations(self) -> frozenset[Association]:
@@ -266,6 +318,16 @@ class Server:
             return
         if isinstance(message, CStoreRQ):
             await storage.answer_store(request, self._store_handler)
+            return
+        if isinstance(message, CFindRQ) and self._find_handler is not None:
+            await query_retrieve.answer_find(request, self._find_handler)
+            return
+        if isinstance(message, CGetRQ) and self._get_handler is not None:
+            await query_retrieve.answer_get(request, self._get_handler)
+            return
+        if isinstance(message, CMoveRQ) and self._move_handler is not None:
+            await query_retrieve.answer_move(request, self._move_handler, self._destinations,
+                                             calling_ae_title=self.ae_title)
             return
         # PS3.7 C.4.2: a request the SOP class does not define on this context.
         log.warning("%r: no service for %s; answering 'unrecognized operation'",

@@ -8,13 +8,19 @@ streaming each data set to disk as it arrives.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dicomnet.archive.index import ArchiveIndex, InstanceRecord
+from dicomnet.archive.query import QueryError, matching_identifiers, matching_paths
 from dicomnet.archive.store import Archive, ArchiveError, IncomingFile
 from dicomnet.dimse import CStoreRQ, Status
+from dicomnet.services.query_retrieve import FIND_MODELS, GET_MODELS, MOVE_MODELS
 
 if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
     from dicomnet.acse import AcceptedContext
     from dicomnet.association import Association, IncomingRequest
     from dicomnet.dimse import DIMSEMessage
@@ -31,8 +37,11 @@ _OUT_OF_RESOURCES = 0xA700
 _CANNOT_UNDERSTAND = 0xC000
 
 
-def install(server: Server, archive: Archive) -> None:
-    """Accept every storage SOP class on ``server`` and file instances in ``archive``."""
+def install(server: Server, archive: Archive,
+            destinations: Callable[[str], tuple[str, int] | None] | None = None) -> None:
+    """Accept every storage SOP class on ``server`` and file instances in ``archive``;
+    answer C-FIND, C-GET and C-MOVE (Patient and Study Root) from its index, moving to
+    the AE titles ``destinations`` knows."""
 
     def sink(association: Association, context: AcceptedContext,
              message: DIMSEMessage) -> IncomingFile | None:
@@ -62,3 +71,29 @@ def install(server: Server, archive: Archive) -> None:
         return int(Status.SUCCESS)
 
     server.on_store(handler, sink=sink)
+
+    def model_of(request: IncomingRequest) -> str:
+        sop_class = str(getattr(request.message, "affected_sop_class_uid", ""))
+        for models in (FIND_MODELS, GET_MODELS, MOVE_MODELS):
+            for name, uid in models.items():
+                if uid == sop_class:
+                    return name
+        raise QueryError(f"{sop_class} is not a query/retrieve model this archive has")
+
+    def query_of(request: IncomingRequest) -> Dataset:
+        if request.dataset is None:
+            raise QueryError("the request has no identifier")
+        return request.dataset
+
+    async def find(request: IncomingRequest) -> AsyncIterator[Dataset]:
+        for identifier in matching_identifiers(archive, query_of(request),
+                                               model_of(request)):
+            yield identifier
+
+    async def retrieve(request: IncomingRequest) -> AsyncIterator[Path]:
+        for path in matching_paths(archive, query_of(request), model_of(request)):
+            yield path
+
+    server.on_find(find, sop_classes=[FIND_MODELS["patient"], FIND_MODELS["study"]])
+    server.on_get(retrieve)
+    server.on_move(retrieve, destinations or (lambda _title: None))

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["INDEX_NAME", "ArchiveIndex", "InstanceRecord"]
+__all__ = ["COLUMNS", "INDEX_NAME", "LEVEL_TABLES", "ArchiveIndex", "InstanceRecord",
+           "level_rows"]
 
 INDEX_NAME = "index.sqlite"
 
@@ -148,7 +149,55 @@ class ArchiveIndex:
             raise ValueError(f"no table {table!r}")
         return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
+    def execute(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Rows of a read-only query (for the query/retrieve SCP)."""
+        return list(self._db.execute(sql, params))
+
     def instance_path(self, sop_instance_uid: str) -> str | None:
         row = self._db.execute("SELECT path FROM instance WHERE sop_instance_uid = ?",
                                (sop_instance_uid,)).fetchone()
         return None if row is None else str(row[0])
+
+
+#: Index columns by the keyword of the attribute they hold, per table.
+COLUMNS: dict[str, dict[str, str]] = {
+    "patient": {"PatientID": "patient_id", "PatientName": "patient_name",
+                "PatientBirthDate": "birth_date", "PatientSex": "sex"},
+    "study": {"StudyInstanceUID": "study_uid", "StudyDate": "study_date",
+              "StudyTime": "study_time", "AccessionNumber": "accession_number",
+              "StudyID": "study_id", "StudyDescription": "description",
+              "ReferringPhysicianName": "referring_physician"},
+    "series": {"SeriesInstanceUID": "series_uid", "Modality": "modality",
+               "SeriesNumber": "series_number", "SeriesDescription": "description"},
+    "instance": {"SOPInstanceUID": "sop_instance_uid", "SOPClassUID": "sop_class_uid",
+                 "InstanceNumber": "instance_number"},
+}
+
+#: PS3.4 C.6: the tables a query level reaches, from the top of the hierarchy.
+LEVEL_TABLES = {
+    "PATIENT": ("patient",),
+    "STUDY": ("patient", "study"),
+    "SERIES": ("patient", "study", "series"),
+    "IMAGE": ("patient", "study", "series", "instance"),
+}
+
+_JOINS = {
+    "study": "JOIN study ON study.patient_id = patient.patient_id",
+    "series": "JOIN series ON series.study_uid = study.study_uid",
+    "instance": "JOIN instance ON instance.series_uid = series.series_uid",
+}
+
+
+def level_rows(index: ArchiveIndex, level: str) -> list[dict[str, str]]:
+    """Every entity of a query level with the attributes of it and its parents, by
+    keyword (plus ``_path`` for instances): the candidates a query is matched against."""
+    tables = LEVEL_TABLES[level]
+    columns = [(f"{table}.{column}", keyword) for table in tables
+               for keyword, column in COLUMNS[table].items()]
+    if "instance" in tables:
+        columns.append(("instance.path", "_path"))
+    sql = (f"SELECT {', '.join(c for c, _k in columns)} FROM patient "
+           + " ".join(_JOINS[t] for t in tables[1:]))
+    return [{keyword: "" if value is None else str(value)
+             for (_c, keyword), value in zip(columns, row, strict=True)}
+            for row in index.execute(sql)]

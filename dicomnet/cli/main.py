@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from dicomnet import __version__
-from dicomnet.cli import echo, serve, store
+from dicomnet.cli import echo, query, serve, store
 from dicomnet.cli.common import setup_logging
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     echo.add_parser(subparsers)
     store.add_parser(subparsers)
+    query.add_parsers(subparsers)
     serve.add_parser(subparsers)
     return parser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -22,11 +23,13 @@ log = logging.getLogger("dicomnet.cli")
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
-        help="run a small DICOM archive (C-ECHO, C-STORE into a folder + SQLite index)",
+        help="run a small DICOM archive: storage, query/retrieve, SQLite index",
         description="Listen for associations and answer them until interrupted: C-ECHO, "
                     "and C-STORE for every storage SOP class (compressed transfer syntaxes "
                     "included), filing each instance atomically under DATA/<patient>/"
-                    "<study>/<series>/<instance>.dcm and recording it in DATA/index.sqlite. "
+                    "<study>/<series>/<instance>.dcm and recording it in DATA/index.sqlite; "
+                    "C-FIND, C-GET and C-MOVE (Patient and Study Root) from that index, "
+                    "moving to the destinations given with --peer. "
                     "Ctrl-C or SIGTERM stops accepting, lets running associations finish "
                     "within the grace period, then aborts the rest; a second signal stops "
                     "at once.",
@@ -40,7 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--data", default="dicomnet-data", metavar="DIR",
                         help="archive folder, created if needed (default ./dicomnet-data)")
     parser.add_argument("--no-store", action="store_true",
-                        help="answer C-ECHO only; accept no storage")
+                        help="answer C-ECHO only; no storage, no query/retrieve")
+    parser.add_argument("--peer", action="append", default=[], metavar="AET=HOST:PORT",
+                        help="a C-MOVE destination the archive may send to; repeatable")
     parser.add_argument("--max-operations", type=int, default=8, metavar="N",
                         help="asynchronous operations window offered to peers that ask "
                              "(PS3.7 D.3.3.3; default 8, 1 = synchronous)")
@@ -59,6 +64,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="drop a peer silent for this long (default 60)")
     add_logging_options(parser)
     parser.set_defaults(run=run)
+
+
+def _destinations(peers: list[str]) -> Callable[[str], tuple[str, int] | None]:
+    """C-MOVE destinations from ``--peer AET=HOST:PORT`` options."""
+    table: dict[str, tuple[str, int]] = {}
+    for peer in peers:
+        title, _sep, address = peer.partition("=")
+        host, _sep, port = address.rpartition(":")
+        if not title or not host or not port.isdigit():
+            raise SystemExit(f"E: --peer {peer!r}: expected AET=HOST:PORT")
+        table[title.strip()] = (host.strip("[]"), int(port))
+    return table.get
 
 
 def make_server(args: argparse.Namespace) -> Server:
@@ -87,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             archive = Archive(args.data)
         except OSError as exc:
             return fail(f"cannot use {args.data} as the archive folder: {exc}")
-        install(server, archive)
+        install(server, archive, _destinations(args.peer))
     try:
         anyio.run(_serve, server, args, archive)
     except OSError as exc:

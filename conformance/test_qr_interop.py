@@ -1,0 +1,217 @@
+"""Query/Retrieve against real peers: DCMTK's findscu, getscu and movescu against
+``dicomnet serve``, and ``dicomnet find/get/move`` against DCMTK's dcmqrscp; pynetdicom
+as a C-FIND SCU. Retrieved data sets must be the stored bytes (file meta aside)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pydicom
+import pytest
+from corpus import build_corpus
+from peers import (
+    Process,
+    dcmtk_binary,
+    dicomnet_command,
+    free_port,
+    run,
+    start_process,
+)
+
+from dicomnet.part10 import dataset_bytes
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """A few instances of different studies (explicit VR little endian, so every peer
+    accepts them as they are)."""
+    corpus = build_corpus(tmp_path_factory.mktemp("qr-corpus"), copies=2)
+    return corpus["explicit-le"][:6]
+
+
+def _by_instance(folder: Path) -> dict[str, bytes]:
+    found = {}
+    for path in folder.rglob("*"):
+        if path.is_file():
+            try:
+                header, data = dataset_bytes(path)
+            except Exception:
+                continue
+            found[header.sop_instance_uid] = data
+    return found
+
+
+def _load(port: int, called: str, files: list[Path]) -> None:
+    done = run(dicomnet_command("store", "-aec", called, "127.0.0.1", str(port),
+                                *map(str, files)), timeout=120)
+    assert done.returncode == 0, done.output
+
+
+def test_findscu_against_dicomnet_serve(studies: list[Path], dcmtk: Callable[[str], str],
+                                        dicomnet_serve: Callable[..., Process],
+                                        tmp_path: Path) -> None:
+    server = dicomnet_serve("--data", str(tmp_path / "archive"))
+    _load(server.port, "DICOMNET", studies)
+    target = pydicom.dcmread(studies[0])
+    done = run([dcmtk("findscu"), "-v", "-S", "-aec", "DICOMNET",
+                "-k", "QueryRetrieveLevel=STUDY", "-k", f"PatientID={target.PatientID}",
+                "-k", "StudyInstanceUID", "-k", "StudyDate", "127.0.0.1", str(server.port)])
+    assert done.returncode == 0, done.output
+    expected = {pydicom.dcmread(p).StudyInstanceUID for p in studies
+                if pydicom.dcmread(p).PatientID == target.PatientID}
+    assert done.output.count("(Pending)") == len(expected), done.output
+    for uid in expected:
+        assert uid in done.output
+
+
+def test_getscu_against_dicomnet_serve(studies: list[Path], dcmtk: Callable[[str], str],
+                                       dicomnet_serve: Callable[..., Process],
+                                       tmp_path: Path) -> None:
+    server = dicomnet_serve("--data", str(tmp_path / "archive"))
+    _load(server.port, "DICOMNET", studies)
+    target = pydicom.dcmread(studies[0])
+    out = tmp_path / "got"
+    out.mkdir()
+    done = run([dcmtk("getscu"), "-v", "-S", "+B", "-aec", "DICOMNET", "-od", str(out),
+                "-k", "QueryRetrieveLevel=STUDY",
+                "-k", f"StudyInstanceUID={target.StudyInstanceUID}",
+                "127.0.0.1", str(server.port)])
+    assert done.returncode == 0, done.output
+    received = _by_instance(out)
+    assert received == {target.SOPInstanceUID: dataset_bytes(studies[0])[1]}
+
+
+def test_movescu_to_storescp_through_dicomnet_serve(
+        studies: list[Path], dcmtk: Callable[[str], str],
+        dicomnet_serve: Callable[..., Process], storescp: Callable[..., Process],
+        tmp_path: Path) -> None:
+    destination = storescp("+B")
+    server = dicomnet_serve("--data", str(tmp_path / "archive"), "--peer",
+                            f"STORESCP=127.0.0.1:{destination.port}")
+    _load(server.port, "DICOMNET", studies)
+    target = pydicom.dcmread(studies[1])
+    done = run([dcmtk("movescu"), "-v", "-S", "-aec", "DICOMNET", "-aem", "STORESCP",
+                "-k", "QueryRetrieveLevel=STUDY",
+                "-k", f"StudyInstanceUID={target.StudyInstanceUID}",
+                "127.0.0.1", str(server.port)])
+    assert done.returncode == 0, done.output
+    received = _by_instance(tmp_path / f"storescp-{destination.port}")
+    assert received == {target.SOPInstanceUID: dataset_bytes(studies[1])[1]}
+    unknown = run([dcmtk("movescu"), "-S", "-aec", "DICOMNET", "-aem", "NOBODY",
+                   "-k", "QueryRetrieveLevel=STUDY",
+                   "-k", f"StudyInstanceUID={target.StudyInstanceUID}",
+                   "127.0.0.1", str(server.port)])
+    assert unknown.returncode != 0
+    assert "MoveDestinationUnknown" in unknown.output, unknown.output  # status A801
+
+
+# -- dicomnet as SCU against dcmqrscp -------------------------------------------------
+
+
+@pytest.fixture
+def dcmqrscp(tmp_path: Path, studies: list[Path]) -> Iterator[Callable[[int], Process]]:
+    """DCMTK's dcmqrscp (AE QRSCP) loaded with the studies; ``start(dest_port)`` names
+    DICOMNET at 127.0.0.1:dest_port as its move destination."""
+    started: list[Process] = []
+
+    def start(dest_port: int) -> Process:
+        port = free_port()
+        database = tmp_path / "qrdb"
+        database.mkdir()
+        config = tmp_path / "dcmqrscp.cfg"
+        config.write_text(
+            f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\n"
+            "HostTable BEGIN\n"
+            f"dicomnet = (DICOMNET, 127.0.0.1, {dest_port})\n"
+            "HostTable END\n\nVendorTable BEGIN\nVendorTable END\n\n"
+            "AETable BEGIN\n"
+            f"QRSCP {database} RW (200, 1024mb) ANY\n"
+            "AETable END\n")
+        process = start_process([dcmtk_binary("dcmqrscp"), "-c", str(config)], port)
+        started.append(process)
+        done = run([dcmtk_binary("storescu"), "-aec", "QRSCP", "127.0.0.1", str(port),
+                    *map(str, studies)])
+        assert done.returncode == 0, done.output
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def test_dicomnet_find_against_dcmqrscp(studies: list[Path],
+                                        dcmqrscp: Callable[[int], Process]) -> None:
+    server = dcmqrscp(free_port())
+    target = pydicom.dcmread(studies[0])
+    done = run(dicomnet_command("find", "-aec", "QRSCP", "127.0.0.1", str(server.port),
+                                "-L", "STUDY", "-k", f"PatientID={target.PatientID}",
+                                "-k", "StudyInstanceUID=", "--json"))
+    assert done.returncode == 0, done.output
+    matches = [json.loads(line) for line in done.output.splitlines()
+               if line.startswith("{")]
+    uids = {m["0020000D"]["Value"][0] for m in matches}
+    expected = {pydicom.dcmread(p).StudyInstanceUID for p in studies
+                if pydicom.dcmread(p).PatientID == target.PatientID}
+    assert uids == expected
+
+
+def test_dicomnet_get_against_dcmqrscp(studies: list[Path],
+                                       dcmqrscp: Callable[[int], Process],
+                                       tmp_path: Path) -> None:
+    server = dcmqrscp(free_port())
+    target = pydicom.dcmread(studies[2])
+    out = tmp_path / "got"
+    done = run(dicomnet_command("get", "-aec", "QRSCP", "127.0.0.1", str(server.port),
+                                "-L", "STUDY", "-k",
+                                f"StudyInstanceUID={target.StudyInstanceUID}",
+                                "-o", str(out)))
+    assert done.returncode == 0, done.output
+    assert _by_instance(out) == {target.SOPInstanceUID: dataset_bytes(studies[2])[1]}
+
+
+def test_dicomnet_move_from_dcmqrscp_to_dicomnet_serve(
+        studies: list[Path], dcmqrscp: Callable[[int], Process],
+        dicomnet_serve: Callable[..., Process], tmp_path: Path) -> None:
+    destination = dicomnet_serve("--data", str(tmp_path / "dest"))
+    server = dcmqrscp(destination.port)
+    target = pydicom.dcmread(studies[3])
+    done = run(dicomnet_command("move", "-aec", "QRSCP", "127.0.0.1", str(server.port),
+                                "-L", "STUDY", "-k",
+                                f"StudyInstanceUID={target.StudyInstanceUID}",
+                                "--dest", "DICOMNET"))
+    assert done.returncode == 0, done.output
+    received = _by_instance(tmp_path / "dest")
+    assert received == {target.SOPInstanceUID: dataset_bytes(studies[3])[1]}
+
+
+# -- pynetdicom ----------------------------------------------------------------------
+
+
+def test_pynetdicom_find_against_dicomnet_serve(
+        studies: list[Path], dicomnet_serve: Callable[..., Process], tmp_path: Path) -> None:
+    from pynetdicom import AE
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
+
+    server = dicomnet_serve("--data", str(tmp_path / "archive"))
+    _load(server.port, "DICOMNET", studies)
+    ae = AE(ae_title="PYNETDICOM")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    assoc = ae.associate("127.0.0.1", server.port, ae_title="DICOMNET")
+    assert assoc.is_established
+    query = pydicom.Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = ""
+    try:
+        results = list(assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind))
+    finally:
+        assoc.release()
+    statuses = [status.Status for status, _identifier in results]
+    assert statuses[-1] == 0x0000
+    found = {identifier.StudyInstanceUID for status, identifier in results
+             if status.Status == 0xFF00}
+    assert found == {pydicom.dcmread(p).StudyInstanceUID for p in studies}
+

@@ -1,0 +1,84 @@
+"""Queries and retrievals over the archive's index (PS3.4 C.6 information models).
+
+A query is matched, with the rules of PS3.4 C.2.2.2 (:mod:`~dicomnet.archive.matching`),
+against the entities of its Query/Retrieve Level, each carrying its own attributes and
+those of its parents (a study row knows its patient). Only the attributes the index
+keeps are matched; other keys asked for come back empty (PS3.4 C.2.2.1.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dicomnet.archive.index import COLUMNS, level_rows
+from dicomnet.archive.matching import identifier_matches, return_identifier
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+    from dicomnet.archive.store import Archive
+
+__all__ = ["QueryError", "matching_identifiers", "matching_paths"]
+
+_INDEXED = frozenset(keyword for table in COLUMNS.values() for keyword in table)
+#: PS3.4 C.6.1 / C.6.2: the levels each root information model has.
+_MODEL_LEVELS = {"patient": ("PATIENT", "STUDY", "SERIES", "IMAGE"),
+                 "study": ("STUDY", "SERIES", "IMAGE")}
+
+
+class QueryError(ValueError):
+    """The identifier is not a valid query for the model (bad or missing level)."""
+
+
+def _level(query: Dataset, model: str) -> str:
+    level = str(query.get("QueryRetrieveLevel", "") or "").strip().upper()
+    if level not in _MODEL_LEVELS.get(model, ()):
+        raise QueryError(f"Query/Retrieve Level {level!r} is not one of the {model} root "
+                         f"model's {_MODEL_LEVELS.get(model, ())} (PS3.4 C.6)")
+    return level
+
+
+def _keys(query: Dataset) -> Dataset:
+    """The keys that take part in matching: those the index holds."""
+    from pydicom.dataset import Dataset
+
+    keys = Dataset()
+    for element in query:
+        if element.keyword in _INDEXED:
+            keys.add(element)
+    return keys
+
+
+def _candidate(row: dict[str, str]) -> Dataset:
+    from pydicom.dataset import Dataset
+
+    candidate = Dataset()
+    for keyword, value in row.items():
+        if not keyword.startswith("_"):
+            setattr(candidate, keyword, value)
+    return candidate
+
+
+def matching_identifiers(archive: Archive, query: Dataset, model: str
+                         ) -> Iterator[Dataset]:
+    """The identifiers a C-FIND returns for ``query`` (PS3.4 C.4.1.2.2)."""
+    level = _level(query, model)
+    keys = _keys(query)
+    for row in level_rows(archive.index, level):
+        candidate = _candidate(row)
+        if identifier_matches(keys, candidate):
+            identifier = return_identifier(query, candidate)
+            if any(not str(value).isascii() for value in row.values()):
+                identifier.SpecificCharacterSet = "ISO_IR 192"  # the index keeps Unicode
+            yield identifier
+
+
+def matching_paths(archive: Archive, query: Dataset, model: str) -> list[Path]:
+    """The files of the instances a C-GET or C-MOVE of ``query`` retrieves: every
+    instance below the matching entities of the query's level (PS3.4 C.4.2.2.1)."""
+    _level(query, model)
+    keys = _keys(query)
+    return [archive.folder / row["_path"] for row in level_rows(archive.index, "IMAGE")
+            if identifier_matches(keys, _candidate(row))]

@@ -1,0 +1,361 @@
+"""Query/Retrieve (PS3.4 Annex C) and Modality Worklist (PS3.4 Annex K): C-FIND, C-GET
+and C-MOVE in both roles.
+
+SCU: :func:`find`, :func:`get` and :func:`move` are async iterators of responses. If
+the caller stops early (breaks out, or is cancelled), the association sends C-CANCEL
+and waits for the final response (see :meth:`Association.request`); use
+``contextlib.aclosing`` for the C-CANCEL to go out at the ``break`` itself rather than
+when the iterator is collected.
+
+SCP: a find handler is an async iterator of identifiers; dicomnet sends each as a
+pending response, stops with "Cancel" when the peer sends C-CANCEL, and ends with
+success. Get and move handlers yield the instances to send (data sets or paths);
+dicomnet sends them as C-STORE sub-operations (on the same association for C-GET, on a
+new one to the destination for C-MOVE) with the pending counts of PS3.4 C.4.2.1.5 and
+C.4.3.1.4.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dicomnet.dimse import (
+    CFindRQ,
+    CFindRSP,
+    CGetRQ,
+    CGetRSP,
+    CMoveRQ,
+    CMoveRSP,
+    Priority,
+    Status,
+    StatusCategory,
+    category,
+)
+from dicomnet.errors import DicomNetError, NegotiationError
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+    from dicomnet.association import Association, IncomingRequest, Response
+
+__all__ = [
+    "FIND_MODELS",
+    "GET_MODELS",
+    "MOVE_MODELS",
+    "PATIENT_ROOT_FIND",
+    "PATIENT_ROOT_GET",
+    "PATIENT_ROOT_MOVE",
+    "STUDY_ROOT_FIND",
+    "STUDY_ROOT_GET",
+    "STUDY_ROOT_MOVE",
+    "WORKLIST_FIND",
+    "FindHandler",
+    "RetrieveHandler",
+    "answer_find",
+    "answer_get",
+    "answer_move",
+    "find",
+    "get",
+    "move",
+]
+
+log = logging.getLogger("dicomnet.query_retrieve")
+
+# PS3.4 Annex C.6 (Q/R information models) and K.6 (Modality Worklist), PS3.6 Annex A.
+PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
+PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
+PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
+STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
+
+FIND_MODELS = {"patient": PATIENT_ROOT_FIND, "study": STUDY_ROOT_FIND,
+               "worklist": WORKLIST_FIND}
+GET_MODELS = {"patient": PATIENT_ROOT_GET, "study": STUDY_ROOT_GET}
+MOVE_MODELS = {"patient": PATIENT_ROOT_MOVE, "study": STUDY_ROOT_MOVE}
+
+#: Yields matching identifiers for a C-FIND request.
+FindHandler = Callable[["IncomingRequest"], AsyncIterator["Dataset"]]
+#: Yields the instances (data sets or Part 10 paths) a C-GET or C-MOVE should send.
+RetrieveHandler = Callable[["IncomingRequest"], AsyncIterator["Dataset | str | os.PathLike[str]"]]
+#: Finds a move destination: AE title -> (host, port), or None if unknown.
+DestinationLookup = Callable[[str], "tuple[str, int] | None"]
+
+
+def _sop_class(model: str, table: dict[str, str]) -> str:
+    if model in table:
+        return table[model]
+    if model in table.values():
+        return model
+    raise ValueError(f"unknown information model {model!r}; use one of {sorted(table)}")
+
+
+def _context(association: Association, sop_class: str) -> Any:
+    context = association.negotiated.find_context(sop_class)
+    if context is None:
+        raise NegotiationError(f"the peer did not accept {sop_class} for this association; "
+                               "propose it in contexts=")
+    return context
+
+
+# -- SCU ---------------------------------------------------------------------------------
+
+
+async def find(association: Association, query: Dataset, *, model: str = "study",
+               priority: int = Priority.MEDIUM) -> AsyncIterator[Response]:
+    """C-FIND: yield every response, the pending ones carrying a matching identifier
+    (``response.dataset``) and the last one the final status."""
+    sop_class = _sop_class(model, FIND_MODELS)
+    request = CFindRQ(message_id=association.new_message_id(),
+                      affected_sop_class_uid=sop_class, priority=priority)
+    async for response in association.request(_context(association, sop_class), request,
+                                              query):
+        yield response
+
+
+async def get(association: Association, query: Dataset, *, model: str = "study",
+              priority: int = Priority.MEDIUM) -> AsyncIterator[Response]:
+    """C-GET: yield the C-GET responses (sub-operation counts). The instances arrive as
+    C-STORE requests on this association, handled by the ``on_request`` given to
+    :func:`dicomnet.connect` (which must also propose the SCP role for their storage
+    SOP classes, PS3.4 C.4.3)."""
+    sop_class = _sop_class(model, GET_MODELS)
+    request = CGetRQ(message_id=association.new_message_id(),
+                     affected_sop_class_uid=sop_class, priority=priority)
+    async for response in association.request(_context(association, sop_class), request,
+                                              query):
+        yield response
+
+
+async def move(association: Association, query: Dataset, *, destination: str,
+               model: str = "study", priority: int = Priority.MEDIUM
+               ) -> AsyncIterator[Response]:
+    """C-MOVE: ask the peer to send the matching instances to ``destination`` (an AE
+    title it knows); yield the responses with their sub-operation counts."""
+    sop_class = _sop_class(model, MOVE_MODELS)
+    request = CMoveRQ(message_id=association.new_message_id(),
+                      affected_sop_class_uid=sop_class, move_destination=destination,
+                      priority=priority)
+    async for response in association.request(_context(association, sop_class), request,
+                                              query):
+        yield response
+
+
+# -- SCP ---------------------------------------------------------------------------------
+
+
+async def answer_find(request: IncomingRequest, handler: FindHandler) -> None:
+    """Answer a C-FIND-RQ: one pending response per identifier, then the final one
+    (PS3.4 C.4.1.2.2). A C-CANCEL-RQ ends the matching with status FE00."""
+    message = request.message
+    assert isinstance(message, CFindRQ)
+
+    def response(status: int) -> CFindRSP:
+        return CFindRSP(message_id_being_responded_to=message.message_id,
+                        affected_sop_class_uid=message.affected_sop_class_uid,
+                        status=status)
+
+    if request.dataset is None:
+        await request.respond(response(0xA900))  # no identifier: does not match the class
+        return
+    matches = handler(request)
+    try:
+        async for identifier in matches:
+            if request.cancelled.is_set():
+                break
+            await request.respond(response(Status.PENDING), identifier)
+            if request.cancelled.is_set():
+                break
+    except ValueError as exc:  # the handler found the identifier unusable
+        log.warning("%r: C-FIND identifier refused: %s", request.association, exc)
+        await request.respond(response(0xA900))  # Identifier does not match SOP Class
+        return
+    except DicomNetError:
+        raise
+    except Exception:
+        log.exception("%r: C-FIND handler failed", request.association)
+        await request.respond(response(0xC000))  # Unable to process (PS3.4 C.4.1.1.4)
+        return
+    finally:
+        await _close(matches)
+    if request.cancelled.is_set():
+        log.info("%r: C-FIND cancelled by the peer", request.association)
+        await request.respond(response(Status.CANCEL))
+    else:
+        await request.respond(response(Status.SUCCESS))
+
+
+async def _close(iterator: AsyncIterator[Any]) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()
+
+
+_RetrieveRSP = TypeVar("_RetrieveRSP", CGetRSP, CMoveRSP)
+
+
+@dataclass
+class _Counts:
+    """Sub-operation bookkeeping for C-GET and C-MOVE (PS3.4 C.4.2.1.5, C.4.3.1.4)."""
+
+    remaining: int
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+
+    def record(self, status: int) -> None:
+        self.remaining -= 1
+        kind = category(status)
+        if kind == StatusCategory.SUCCESS:
+            self.completed += 1
+        elif kind == StatusCategory.WARNING:
+            self.warning += 1
+        else:
+            self.failed += 1
+
+    def response(self, cls: type[_RetrieveRSP], request: CGetRQ | CMoveRQ, status: int,
+                 *, final: bool) -> _RetrieveRSP:
+        """A C-GET/C-MOVE response with these counts; a final response leaves out
+        Number of Remaining Sub-operations (PS3.4 C.4.2.1.5, C.4.3.1.4)."""
+        return cls(message_id_being_responded_to=request.message_id,
+                   affected_sop_class_uid=request.affected_sop_class_uid, status=status,
+                   number_of_remaining_suboperations=None if final else self.remaining,
+                   number_of_completed_suboperations=self.completed,
+                   number_of_failed_suboperations=self.failed,
+                   number_of_warning_suboperations=self.warning)
+
+    def final_status(self, cancelled: bool) -> int:
+        if cancelled:
+            return Status.CANCEL
+        if self.failed or self.warning:
+            return 0xB000  # sub-operations complete, one or more failures or warnings
+        return Status.SUCCESS
+
+
+def _failed_identifier(failed: Sequence[str]) -> Dataset | None:
+    """The identifier of a final response after failures: Failed SOP Instance UID List
+    (0008,0058), PS3.4 C.4.2.3.1."""
+    if not failed:
+        return None
+    from pydicom.dataset import Dataset
+
+    identifier = Dataset()
+    identifier.FailedSOPInstanceUIDList = list(failed)
+    return identifier
+
+
+async def _collect(request: IncomingRequest, handler: RetrieveHandler) -> list[Any]:
+    items: list[Any] = []
+    matches = handler(request)
+    try:
+        async for item in matches:
+            items.append(item)
+    finally:
+        await _close(matches)
+    return items
+
+
+def _instance_uid(item: Any) -> str:
+    if isinstance(item, str | os.PathLike):
+        from dicomnet.part10 import read_header
+
+        with open(item, "rb") as fp:
+            return read_header(fp).sop_instance_uid
+    return str(getattr(item, "SOPInstanceUID", ""))
+
+
+async def _retrieve(request: IncomingRequest, items: list[Any],
+                    send: Callable[[Any], Awaitable[int]],
+                    respond: Callable[[int, _Counts, bool, Dataset | None], Awaitable[None]]
+                    ) -> None:
+    """Send every instance with ``send``, reporting progress after each."""
+    counts = _Counts(remaining=len(items))
+    failed: list[str] = []
+    for item in items:
+        if request.cancelled.is_set():
+            break
+        try:
+            status = await send(item)
+        except (DicomNetError, OSError, ValueError) as exc:
+            log.warning("%r: sub-operation failed: %s", request.association, exc)
+            status = 0xA702  # PS3.4 C.4.2.1.5: unable to perform sub-operations
+        counts.record(status)
+        if category(status) not in (StatusCategory.SUCCESS, StatusCategory.WARNING):
+            failed.append(_instance_uid(item))
+        if counts.remaining:
+            await respond(Status.PENDING, counts, False, None)
+    cancelled = request.cancelled.is_set()
+    # After a cancel the remaining count is still reported (PS3.4 C.4.2.1.5).
+    await respond(counts.final_status(cancelled), counts, not cancelled,
+                  _failed_identifier(failed))
+
+
+async def answer_get(request: IncomingRequest, handler: RetrieveHandler) -> None:
+    """Answer a C-GET-RQ: C-STORE each instance back on this association."""
+    message = request.message
+    assert isinstance(message, CGetRQ)
+    association = request.association
+
+    async def send(item: Any) -> int:
+        return await association.store(item)
+
+    async def respond(status: int, counts: _Counts, final: bool,
+                      identifier: Dataset | None) -> None:
+        await request.respond(counts.response(CGetRSP, message, status, final=final),
+                              identifier)
+
+    await _retrieve(request, await _collect(request, handler), send, respond)
+
+
+async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
+                      destinations: DestinationLookup, *, calling_ae_title: str) -> None:
+    """Answer a C-MOVE-RQ: open an association to the destination AE and C-STORE each
+    instance there, as a sub-operation of this move (PS3.4 C.4.2)."""
+    from dicomnet.client import connect
+    from dicomnet.services.storage import contexts_for
+
+    message = request.message
+    assert isinstance(message, CMoveRQ)
+    destination = message.move_destination.strip()
+
+    async def respond(status: int, counts: _Counts, final: bool,
+                      identifier: Dataset | None) -> None:
+        await request.respond(counts.response(CMoveRSP, message, status, final=final),
+                              identifier)
+
+    address = destinations(destination)
+    if address is None:
+        log.warning("%r: unknown move destination %r", request.association, destination)
+        await request.respond(CMoveRSP(
+            message_id_being_responded_to=message.message_id,
+            affected_sop_class_uid=message.affected_sop_class_uid,
+            status=0xA801))  # Refused: Move Destination unknown (PS3.4 C.4.2.1.5)
+        return
+    items = await _collect(request, handler)
+    if not items:
+        await respond(Status.SUCCESS, _Counts(0), True, None)
+        return
+    host, port = address
+    originator = (request.association.calling_ae_title, message.message_id)
+    try:
+        async with connect(host, port, called_ae=destination, calling_ae=calling_ae_title,
+                           contexts=contexts_for(items)) as sub:
+
+            async def send(item: Any) -> int:
+                return await sub.store(item, move_originator=originator)
+
+            await _retrieve(request, items, send, respond)
+    except (DicomNetError, OSError) as exc:
+        if request.answered:
+            raise
+        log.warning("%r: cannot move to %s at %s:%d: %s", request.association,
+                    destination, host, port, exc)
+        counts = _Counts(remaining=0, failed=len(items))
+        # PS3.4 C.4.2.1.5: Refused: Out of Resources - Unable to perform sub-operations.
+        await respond(0xA702, counts, True,
+                      _failed_identifier([_instance_uid(item) for item in items]))

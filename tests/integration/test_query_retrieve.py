@@ -1,0 +1,165 @@
+"""C-FIND, C-GET, C-MOVE and C-CANCEL between dicomnet's client and server, on asyncio
+and trio: the archive answers from its index, retrieved data sets are the stored bytes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, aclosing
+from pathlib import Path
+
+import anyio
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+import dicomnet
+from dicomnet.archive import Archive, install
+from dicomnet.association import IncomingRequest
+from dicomnet.dimse import Status
+from dicomnet.part10 import dataset_bytes
+from dicomnet.server import Server
+from dicomnet.services import query_retrieve as qr
+from dicomnet.services.storage import answer_store, contexts_for
+from dicomnet.uids import VERIFICATION
+
+pytestmark = pytest.mark.anyio
+Serving = Callable[..., AbstractAsyncContextManager[int]]
+
+CT = get_testdata_file("CT_small.dcm")
+MR = get_testdata_file("MR_small.dcm")
+CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def _query(level: str, **keys: str) -> pydicom.Dataset:
+    query = pydicom.Dataset()
+    query.QueryRetrieveLevel = level
+    for keyword, value in keys.items():
+        setattr(query, keyword, value)
+    return query
+
+
+async def _archive_with(serving_port: int, files: list[str]) -> None:
+    async with dicomnet.connect("127.0.0.1", serving_port, called_ae="ARCHIVE",
+                                contexts=contexts_for(files)) as assoc:
+        for path in files:
+            assert await assoc.store(path) == Status.SUCCESS
+
+
+def _archive_server(folder: Path, destinations: dict[str, tuple[str, int]] | None = None
+                    ) -> Server:
+    server = Server("ARCHIVE", prefer_requestor_order=True)
+    install(server, Archive(folder), (destinations or {}).get)
+    return server
+
+
+async def test_find_at_each_level(serving: Serving, tmp_path: Path) -> None:
+    ct = pydicom.dcmread(CT)
+    async with serving(_archive_server(tmp_path)) as port:
+        await _archive_with(port, [CT, MR])
+        async with dicomnet.connect("127.0.0.1", port, called_ae="ARCHIVE",
+                                    contexts=[qr.STUDY_ROOT_FIND,
+                                              qr.PATIENT_ROOT_FIND]) as assoc:
+            study = _query("STUDY", PatientID=ct.PatientID, StudyInstanceUID="",
+                           StudyDate="", NumberOfStudyRelatedInstances="")
+            responses = [r async for r in qr.find(assoc, study)]
+            assert [r.status for r in responses] == [Status.PENDING, Status.SUCCESS]
+            match = responses[0].dataset
+            assert match is not None
+            assert match.StudyInstanceUID == ct.StudyInstanceUID
+            assert match.StudyDate == ct.StudyDate
+            # Asked for but not kept by the index: returned, empty (PS3.4 C.2.2.1.2).
+            assert "NumberOfStudyRelatedInstances" in match
+            assert not match.NumberOfStudyRelatedInstances
+            everything = _query("IMAGE", SOPInstanceUID="")
+            images = [r.dataset async for r in qr.find(assoc, everything, model="patient")
+                      if r.status == Status.PENDING]
+            assert len(images) == 2
+            wildcard = _query("PATIENT", PatientName="*", PatientID="")
+            names = [r async for r in qr.find(assoc, wildcard, model="patient")]
+            assert len(names) == 3  # two patients and the final response
+            nothing = [r.status async for r in
+                       qr.find(assoc, _query("STUDY", PatientID="NOBODY"))]
+            assert nothing == [Status.SUCCESS]
+            bad_level = [r.status async for r in qr.find(assoc, _query("FRAME"))]
+            assert bad_level == [0xA900]
+
+
+async def test_get_returns_the_stored_bytes(serving: Serving, tmp_path: Path) -> None:
+    received: dict[str, bytes] = {}
+
+    async def keep(request: IncomingRequest) -> int:
+        assert request.raw_dataset is not None
+        received[request.message.affected_sop_instance_uid] = request.raw_dataset  # type: ignore[union-attr]
+        return Status.SUCCESS
+
+    async def on_request(request: IncomingRequest) -> None:
+        await answer_store(request, keep)
+
+    ct = pydicom.dcmread(CT)
+    async with serving(_archive_server(tmp_path / "archive")) as port:
+        await _archive_with(port, [CT, MR])
+        contexts = [qr.STUDY_ROOT_GET, *contexts_for([CT])]
+        async with dicomnet.connect("127.0.0.1", port, called_ae="ARCHIVE",
+                                    contexts=contexts, roles={CT_STORAGE: (True, True)},
+                                    on_request=on_request) as assoc:
+            query = _query("STUDY", StudyInstanceUID=ct.StudyInstanceUID)
+            responses = [r async for r in qr.get(assoc, query)]
+    final = responses[-1].message
+    assert responses[-1].status == Status.SUCCESS
+    assert final.number_of_completed_suboperations == 1  # type: ignore[union-attr]
+    assert received == {ct.SOPInstanceUID: dataset_bytes(CT)[1]}
+
+
+async def test_move_to_another_server(serving: Serving, tmp_path: Path) -> None:
+    destination = Server("DEST", prefer_requestor_order=True)
+    destination_archive = Archive(tmp_path / "dest")
+    install(destination, destination_archive)
+    ct = pydicom.dcmread(CT)
+    async with serving(destination) as dest_port:
+        source = _archive_server(tmp_path / "source", {"DEST": ("127.0.0.1", dest_port)})
+        async with serving(source) as port:
+            await _archive_with(port, [CT, MR])
+            async with dicomnet.connect("127.0.0.1", port, called_ae="ARCHIVE",
+                                        contexts=[qr.STUDY_ROOT_MOVE]) as assoc:
+                query = _query("STUDY", StudyInstanceUID=ct.StudyInstanceUID)
+                moved = [r async for r in qr.move(assoc, query, destination="DEST")]
+                unknown = [r.status async for r in
+                           qr.move(assoc, query, destination="NOWHERE")]
+    assert moved[-1].status == Status.SUCCESS
+    assert unknown == [0xA801]  # Refused: Move Destination unknown
+    path = destination_archive.index.instance_path(ct.SOPInstanceUID)
+    assert path is not None
+    assert dataset_bytes(tmp_path / "dest" / path)[1] == dataset_bytes(CT)[1]
+    assert destination_archive.index.count("instance") == 1
+
+
+async def test_cancel_stops_a_long_find_within_one_response(serving: Serving) -> None:
+    server = Server("SCP")
+    produced = 0
+    after_cancel = 0
+
+    @server.on_find
+    async def many(request: IncomingRequest) -> AsyncIterator[pydicom.Dataset]:
+        nonlocal produced, after_cancel
+        for number in range(10_000):
+            if request.cancelled.is_set():
+                after_cancel += 1
+            produced += 1
+            identifier = pydicom.Dataset()
+            identifier.QueryRetrieveLevel = "PATIENT"
+            identifier.PatientID = str(number)
+            yield identifier
+
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=[qr.PATIENT_ROOT_FIND, VERIFICATION]) as assoc:
+            query = _query("PATIENT", PatientID="*")
+            with anyio.fail_after(10):
+                async with aclosing(qr.find(assoc, query, model="patient")) as results:
+                    async for response in results:
+                        assert response.status == Status.PENDING
+                        break  # -> C-CANCEL, then the final response is awaited
+            assert assoc.is_established
+            assert await assoc.echo() == Status.SUCCESS  # nothing left in flight
+    assert produced < 10_000
+    assert after_cancel <= 1  # PS3.4 C.4.1.3: stop within one response of the C-CANCEL
