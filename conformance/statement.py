@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 
 from dicomnet import __version__
+from dicomnet.archive import Archive, install
 from dicomnet.cli.main import build_parser
 from dicomnet.cli.serve import make_server
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, MAX_ASSOCIATION_PDU_LENGTH
 from dicomnet.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from dicomnet.services.query_retrieve import FIND_MODELS, GET_MODELS, MOVE_MODELS
 from dicomnet.uids import (
     VERIFICATION,
     archive_transfer_syntaxes,
@@ -33,7 +36,10 @@ def _serve_defaults() -> argparse.Namespace:
 def statement() -> str:
     args = _serve_defaults()
     server = make_server(args)
-    server.on_store(lambda request: _success())  # what serve's archive installs
+    with tempfile.TemporaryDirectory() as folder:
+        archive = Archive(folder)
+        install(server, archive)  # exactly what `dicomnet serve` installs
+        archive.close()
     policy = server.policy
     storage = [uid for uid in storage_sop_classes() if uid in policy.contexts]
     lines = [
@@ -61,10 +67,25 @@ def statement() -> str:
         f"| {uid_name(VERIFICATION)} | `{VERIFICATION}` | yes | yes |",
         f"| Storage SOP classes (the {len(storage)} listed in section 6) | PS3.4 Annex B "
         "| yes | yes |",
+    ]
+    for models, scu in ((FIND_MODELS, "`find`"), (GET_MODELS, "`get`"),
+                        (MOVE_MODELS, "`move`")):
+        for model, uid in models.items():
+            offered = "yes" if uid in policy.contexts else "no"
+            lines.append(f"| {uid_name(uid)} | `{uid}` | yes ({scu} -m {model}) | "
+                         f"{offered} |")
+    lines += [
         "",
-        "Other services (query/retrieve, worklist, storage commitment, MPPS, N-services) "
-        "are not offered yet: their presentation contexts are answered \"abstract syntax "
-        "not supported\".",
+        "Query/retrieve answers come from the archive's index (patient, study, series "
+        "and instance attributes it keeps; other requested keys come back empty). C-GET "
+        "sends the instances on the same association, which needs the requestor to "
+        "propose the SCP role for their storage SOP classes (PS3.7 D.3.3.4); C-MOVE "
+        "opens an association to a destination named with `--peer AET=HOST:PORT` "
+        "(unknown destination: A801). A C-CANCEL ends a C-FIND within one response "
+        "(status FE00) and a C-GET/C-MOVE before the next sub-operation. Modality "
+        "Worklist, storage commitment, MPPS and the other N-services are not offered "
+        "yet: their presentation contexts are answered \"abstract syntax not "
+        "supported\".",
         "",
         "## 3. Association policies",
         "",
@@ -101,8 +122,9 @@ def statement() -> str:
         + ("the requestor's first choice that it supports, so data sets are filed as "
            "sent, without conversion."
            if policy.prefer_requestor_order else "its own first choice.")
-        + " SCP/SCU role selection is answered with at most the roles proposed, the "
-        "requestor acting as SCU; SOP class extended negotiation is not answered; a "
+        + " SCP/SCU role selection is answered with at most the roles proposed: for "
+        "storage SOP classes the requestor may take the SCP role too (for C-GET), for "
+        "the others only SCU; SOP class extended negotiation is not answered; a "
         "specialised SOP class is accepted through a related general SOP class "
         "(PS3.7 D.3.3.6) when "
         + ("enabled." if policy.accept_related_general_sop_classes else "never.")
@@ -161,10 +183,6 @@ def statement() -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-async def _success() -> int:
-    return 0
 
 
 if __name__ == "__main__":
