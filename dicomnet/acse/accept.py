@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
+from dicomnet.acse.limits import (
+    check_max_pdu_length,
+    check_uid,
+    check_version_name,
+    check_window,
+    min_window,
+)
 from dicomnet.acse.negotiated import AcceptedContext, Negotiated
+from dicomnet.acse.titles import check_ae_title
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH
 from dicomnet.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicomnet.pdu import (
@@ -76,9 +85,19 @@ REJECT_LOCAL_LIMIT_EXCEEDED = reject(
 
 @dataclass(frozen=True)
 class AcceptorPolicy:
-    """What an acceptor agrees to. ``contexts`` maps abstract syntaxes to transfer
-    syntaxes in our order of preference; ``roles`` maps SOP classes to the roles the
-    requestor may take (SCU, SCP), default (True, False)."""
+    """What an acceptor agrees to.
+
+    ``contexts`` maps abstract syntaxes to transfer syntaxes in our order of preference;
+    ``roles`` maps SOP classes to the roles the requestor may take (SCU, SCP), default
+    (True, False): the PS3.7 D.3.3.4 default roles. A SOP class accepted through its
+    related general SOP class (PS3.7 D.3.3.6) falls back to the general class's roles.
+
+    The policy is a value: the mappings given are copied into read-only views (transfer
+    syntax lists into tuples), so changing the caller's dict afterwards changes nothing,
+    and one policy can answer many associations concurrently. Derive a new policy with
+    :func:`dataclasses.replace`. Values that could not go on the wire raise ValueError
+    here, at configuration time, rather than when the first peer connects.
+    """
 
     ae_title: str = "DICOMNET"
     require_called_ae_title: bool = True
@@ -94,6 +113,33 @@ class AcceptorPolicy:
     implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME
     extended_negotiation: Callable[[str, bytes], bytes | None] | None = None
     accept_related_general_sop_classes: bool = True
+
+    def __post_init__(self) -> None:
+        check_ae_title(self.ae_title, "our AE title")
+        check_max_pdu_length(self.max_pdu_length)
+        check_window(self.max_operations_invoked, "maximum number of operations invoked")
+        check_window(self.max_operations_performed,
+                     "maximum number of operations performed")
+        check_uid(self.implementation_class_uid, "implementation class UID")
+        check_version_name(self.implementation_version_name)
+        contexts: dict[str, tuple[str, ...]] = {}
+        for abstract, syntaxes in self.contexts.items():
+            if isinstance(syntaxes, str):  # a lone UID, not a list of them
+                raise ValueError(f"policy for {abstract}: give a sequence of transfer "
+                                 f"syntaxes, not the string {syntaxes!r}")
+            contexts[abstract] = tuple(syntaxes)
+        object.__setattr__(self, "contexts", MappingProxyType(contexts))
+        roles = {sop_class: (bool(scu), bool(scp))
+                 for sop_class, (scu, scp) in self.roles.items()}
+        object.__setattr__(self, "roles", MappingProxyType(roles))
+        if self.any_abstract_syntax is not None:
+            if isinstance(self.any_abstract_syntax, str):
+                raise ValueError("any_abstract_syntax is a sequence of transfer syntaxes, "
+                                 f"not the string {self.any_abstract_syntax!r}")
+            object.__setattr__(self, "any_abstract_syntax", tuple(self.any_abstract_syntax))
+        if self.allowed_calling_ae_titles is not None:
+            object.__setattr__(self, "allowed_calling_ae_titles",
+                               frozenset(self.allowed_calling_ae_titles))
 
 
 def check_request(request: AAssociateRQ, policy: AcceptorPolicy) -> AAssociateRJ | None:
@@ -116,27 +162,21 @@ def check_request(request: AAssociateRQ, policy: AcceptorPolicy) -> AAssociateRJ
     return None
 
 
-def _min_window(theirs: int, ours: int) -> int:
-    """The smaller of two operation windows, where 0 means unlimited (PS3.7 D.3.3.3)."""
-    if theirs == 0:
-        return ours
-    if ours == 0:
-        return theirs
-    return min(theirs, ours)
-
-
 def _supported_syntaxes(pc: PresentationContextRQ, policy: AcceptorPolicy,
-                        related: Mapping[str, Sequence[str]]) -> Sequence[str] | None:
+                        related: Mapping[str, Sequence[str]]
+                        ) -> tuple[Sequence[str] | None, str]:
+    """Our transfer syntaxes for the context's abstract syntax (None: not supported),
+    and the SOP class whose policy entry applies (its own, or a general one)."""
     syntaxes = policy.contexts.get(pc.abstract_syntax)
     if syntaxes is not None:
-        return syntaxes
+        return syntaxes, pc.abstract_syntax
     if policy.accept_related_general_sop_classes:
         # PS3.7 D.3.3.6: a specialised SOP class may be accepted through a related
-        # general SOP class the acceptor supports.
+        # general SOP class the acceptor supports, in the requestor's order.
         for general in related.get(pc.abstract_syntax, ()):
             if general in policy.contexts:
-                return policy.contexts[general]
-    return policy.any_abstract_syntax
+                return policy.contexts[general], general
+    return policy.any_abstract_syntax, pc.abstract_syntax
 
 
 def _choose_syntax(proposed: Sequence[str], ours: Sequence[str],
@@ -164,7 +204,7 @@ def negotiate(request: AAssociateRQ, policy: AcceptorPolicy, *,
         if pc.context_id in seen:  # a duplicate ID cannot be answered twice
             continue
         seen.add(pc.context_id)
-        syntaxes = _supported_syntaxes(pc, policy, related)
+        syntaxes, policy_class = _supported_syntaxes(pc, policy, related)
         if syntaxes is None:
             result = ContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED
             chosen = None
@@ -180,13 +220,19 @@ def negotiate(request: AAssociateRQ, policy: AcceptorPolicy, *,
                                                  if pc.transfer_syntaxes else ""))
             rejected[pc.context_id] = (pc.abstract_syntax, result)
             continue
-        # PS3.7 D.3.3.4: the reply grants at most the roles proposed; without a
-        # proposal the requestor is SCU and we are SCP. A context whose roles end up
-        # both false stays accepted: role selection does not reject contexts.
+        # PS3.7 D.3.3.4: the reply grants at most the roles proposed ("shall not return
+        # the value (1) if the Association-requestor has not proposed the role"); without
+        # a proposal the requestor is SCU and we are SCP, and no reply is sent.
+        # A context whose roles end up both false stays ACCEPTED, not USER_REJECTION:
+        # role selection is negotiated per SOP class in the user information item and
+        # D.3.3.4 only lets the acceptor accept or turn down each role; nothing there or
+        # in PS3.8 §9.3.3.2 ties it to a presentation context result. The requestor
+        # learns from the 54H reply that it cannot use the context.
         scu, scp = True, False
         asked = proposed_roles.get(pc.abstract_syntax)
         if asked is not None:
-            allowed_scu, allowed_scp = policy.roles.get(pc.abstract_syntax, (True, False))
+            allowed_scu, allowed_scp = policy.roles.get(
+                pc.abstract_syntax, policy.roles.get(policy_class, (True, False)))
             scu, scp = asked.scu_role and allowed_scu, asked.scp_role and allowed_scp
             role_replies[pc.abstract_syntax] = (scu, scp)
         answers.append(PresentationContextAC(pc.context_id, ContextResult.ACCEPTANCE, chosen))
@@ -201,9 +247,9 @@ def negotiate(request: AAssociateRQ, policy: AcceptorPolicy, *,
     if window is not None:
         # Both values count the requestor's operations (PS3.7 D.3.3.3): it invokes
         # what we perform, and performs what we invoke.
-        their_invoked = _min_window(window.max_operations_invoked,
+        their_invoked = min_window(window.max_operations_invoked,
                                     policy.max_operations_performed)
-        their_performed = _min_window(window.max_operations_performed,
+        their_performed = min_window(window.max_operations_performed,
                                       policy.max_operations_invoked)
         sub_items.append(AsyncOperationsWindowSubItem(their_invoked, their_performed))
         max_invoke, max_perform = their_performed, their_invoked
