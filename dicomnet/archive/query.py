@@ -51,14 +51,24 @@ def _keys(query: Dataset) -> Dataset:
     return keys
 
 
-def _candidate(row: dict[str, str]) -> Dataset:
+def _candidate(row: dict[str, str], wanted: list[tuple[int, str, str]]) -> Dataset:
+    """A data set of the row's values for the attributes the query names (building
+    only those: a data set per row is the cost of a large query)."""
+    from pydicom.dataelem import DataElement
     from pydicom.dataset import Dataset
 
     candidate = Dataset()
-    for keyword, value in row.items():
-        if not keyword.startswith("_"):
-            setattr(candidate, keyword, value)
+    for tag, vr, keyword in wanted:
+        value = row.get(keyword)
+        if value is not None:
+            candidate.add(DataElement(tag, vr, value))
     return candidate
+
+
+def _wanted(query: Dataset) -> list[tuple[int, str, str]]:
+    """(tag, VR, keyword) of the query's attributes the index holds."""
+    return [(int(element.tag), element.VR, element.keyword) for element in query
+            if element.keyword in _INDEXED]
 
 
 def matching_identifiers(archive: Archive, query: Dataset, model: str
@@ -66,8 +76,9 @@ def matching_identifiers(archive: Archive, query: Dataset, model: str
     """The identifiers a C-FIND returns for ``query`` (PS3.4 C.4.1.2.2)."""
     level = _level(query, model)
     keys = _keys(query)
+    wanted = _wanted(query)
     for row in level_rows(archive.index, level):
-        candidate = _candidate(row)
+        candidate = _candidate(row, wanted)
         if identifier_matches(keys, candidate):
             identifier = return_identifier(query, candidate)
             if any(not str(value).isascii() for value in row.values()):
@@ -80,5 +91,6 @@ def matching_paths(archive: Archive, query: Dataset, model: str) -> list[Path]:
     instance below the matching entities of the query's level (PS3.4 C.4.2.2.1)."""
     _level(query, model)
     keys = _keys(query)
+    wanted = _wanted(keys)
     return [archive.folder / row["_path"] for row in level_rows(archive.index, "IMAGE")
-            if identifier_matches(keys, _candidate(row))]
+            if identifier_matches(keys, _candidate(row, wanted))]
