@@ -972,31 +972,40 @@ def _message_writes(context_id: int, command: bytes,
     """
     size = max_fragment_size(capacity)
     in_memory = fragment_pieces(context_id, command, True, size)
-    if dataset is None or isinstance(dataset, FileRegion):
+    if isinstance(dataset, FileRegion):
+        # The command's PDUs go in front of the first block of the file: a small
+        # instance then costs one write, not two.
+        yield from _file_writes(context_id, dataset, size, b"".join(in_memory))
+    elif dataset is None:
         yield from _batched(in_memory)
     else:
         yield from _batched(chain(in_memory,
                                   fragment_pieces(context_id, dataset, False, size)))
-    if isinstance(dataset, FileRegion):
-        yield from _file_writes(context_id, dataset, size)
 
 
-def _file_writes(context_id: int, region: FileRegion, size: int) -> Iterator[bytearray]:
-    """Data set PDUs read from a file into write buffers, one copy of the data."""
+def _file_writes(context_id: int, region: FileRegion, size: int,
+                 prefix: bytes = b"") -> Iterator[bytes | bytearray]:
+    """Data set PDUs read from a file into write buffers (after ``prefix``, already
+    encoded PDUs), one copy of the data."""
+    if len(prefix) >= _WRITE_BATCH:
+        yield prefix
+        prefix = b""
     per_write = max(1, _WRITE_BATCH // (size + _PDU_HEADER))
     readinto: Callable[[memoryview], int | None] | None = getattr(region.file, "readinto",
                                                                   None)
     region.file.seek(region.offset)
     remaining = region.length
     if remaining == 0:
-        yield bytearray(pdata_header(context_id, False, True, 0))
+        yield prefix + pdata_header(context_id, False, True, 0)
         return
     while remaining > 0:
         fragments = min(per_write, -(-remaining // size))
         data_length = min(remaining, fragments * size)
-        buffer = bytearray(data_length + fragments * _PDU_HEADER)
+        buffer = bytearray(len(prefix) + data_length + fragments * _PDU_HEADER)
         view = memoryview(buffer)
-        position = 0
+        view[:len(prefix)] = prefix
+        position = len(prefix)
+        prefix = b""
         for _ in range(fragments):
             length = min(size, remaining)
             remaining -= length
