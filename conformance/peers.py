@@ -13,9 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -34,8 +36,7 @@ def wait_for_port(port: int, process: subprocess.Popen[str] | None = None,
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            out = process.stdout.read() if process.stdout else ""
-            raise RuntimeError(f"process exited with {process.returncode}: {out}")
+            raise RuntimeError(f"process exited with {process.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -71,30 +72,40 @@ def dicomnet_command(*args: str) -> list[str]:
 
 @dataclass
 class Process:
-    """A server process on a port; ``stop()`` sends SIGTERM and returns the output."""
+    """A server process on a port; ``stop()`` sends SIGTERM and returns the exit code,
+    its output is then in ``output``.
+
+    The output goes to a temporary file, not a pipe: a verbose server writing more
+    than a pipe holds while nobody reads it would block on its own logging.
+    """
 
     process: subprocess.Popen[str]
     port: int
+    log: IO[str]
     output: str = ""
 
     def stop(self, timeout: float = 20.0) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            out, _ = self.process.communicate(timeout=timeout)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            out, _ = self.process.communicate()
-        self.output += out or ""
+            self.process.wait()
+        self.log.seek(0)
+        self.output += self.log.read()
+        self.log.close()
         return self.process.returncode
 
 
 def start_process(args: list[str], port: int, cwd: Path | None = None) -> Process:
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=PEER_ENV, cwd=cwd)
+    log = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by stop()
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True,
+                               env=PEER_ENV, cwd=cwd)
     try:
         wait_for_port(port, process)
     except Exception:
         process.kill()
-        raise
-    return Process(process, port)
+        log.seek(0)
+        raise RuntimeError(f"{args[0]} did not start: {log.read()[-2000:]}") from None
+    return Process(process, port, log)
