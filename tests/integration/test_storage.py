@@ -202,3 +202,33 @@ async def test_an_operation_the_server_lacks_is_refused_not_aborted(serving: Ser
             statuses = [r.status async for r in assoc.request(context, query, b"")]
             assert statuses == [Status.UNRECOGNIZED_OPERATION]
             assert await assoc.echo() == Status.SUCCESS
+
+
+async def test_disk_full_gives_out_of_resources_and_no_file(
+        serving: Serving, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write failing half way (ENOSPC simulated: the test cannot fill a real disk)
+    answers A700 and leaves neither a file nor a row; the next store works."""
+    import errno
+
+    from dicomnet.archive.store import IncomingFile
+
+    server, archive = _archive_server(tmp_path)
+    real_write = IncomingFile.write
+    calls = {"n": 0}
+
+    def failing_write(self: IncomingFile, data: bytes | bytearray | memoryview) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, data)
+
+    monkeypatch.setattr(IncomingFile, "write", failing_write)
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=contexts_for([CT]), max_pdu_length=16384
+                                    ) as assoc:
+            assert await assoc.store(CT) == 0xA700  # Refused: Out of Resources
+            assert not list(archive.incoming.iterdir())
+            assert archive.index.count("instance") == 0
+            assert await assoc.store(CT) == Status.SUCCESS
+    assert archive.index.count("instance") == 1
