@@ -564,13 +564,20 @@ class Association:
     async def _read_loop(self) -> None:
         assert self._stream is not None
         stream = self._stream
+        partial_since: float | None = None  # when the incomplete PDU began to arrive
         while not self._closed.is_set():
+            timeout = self._read_timeout()
+            if timeout is not None and partial_since is not None:
+                # The network timeout bounds a whole PDU, not each read: a peer that
+                # drips a byte at a time cannot hold the association forever.
+                timeout = max(0.0, partial_since + timeout - anyio.current_time())
             try:
-                with anyio.fail_after(self._read_timeout()):
+                with anyio.fail_after(timeout):
                     data = await stream.receive(_READ_SIZE)
             except TimeoutError:
-                log.warning("%s: no data from the peer for %s s, aborting",
-                            self._who(), self.timeouts.network)
+                log.warning("%s: %s for %s s, aborting", self._who(),
+                            "a PDU still incomplete" if partial_since is not None
+                            else "no data from the peer", self.timeouts.network)
                 self._abort_error = DicomTimeoutError("network", self.timeouts.network or 0)
                 await self.abort()
                 return
@@ -595,7 +602,12 @@ class Association:
                     await self._close_transport()
                     return
                 if pdu is None:
+                    if self._framer.buffered == 0:
+                        partial_since = None
+                    elif partial_since is None:
+                        partial_since = anyio.current_time()
                     break
+                partial_since = None
                 if pdu_log.isEnabledFor(logging.DEBUG):
                     pdu_log.debug("%s: received %s", self._who(), _summarise(pdu))
                 await self._perform(self._ul.pdu_received(pdu))

@@ -165,3 +165,31 @@ async def test_many_bad_peers_at_once(serving: Serving) -> None:
                     tg.start_soon(bad, n)
                 tg.start_soon(_still_serving, port)
         await _still_serving(port)
+
+
+async def test_a_peer_dripping_a_pdu_byte_by_byte_is_dropped(serving: Serving) -> None:
+    """Bytes keep coming, one at a time, but the PDU never completes: the network
+    timeout bounds the whole PDU, so the association is aborted (issue: robustness)."""
+    server = Server("SCP", timeouts=Timeouts(network=1.0))
+    async with serving(server) as port:
+        async with RawPeer("127.0.0.1", port) as peer:
+            await peer.send(_request())
+            assert isinstance(await peer.receive_pdu(), AAssociateAC)
+            await peer.send(b"\x04\x00\x00\x00\x00\x64")  # P-DATA-TF of 100 bytes...
+            started = anyio.current_time()
+            closed = False
+            with anyio.move_on_after(8):
+                for _ in range(40):  # ...that arrive one byte every 0.2 s
+                    try:
+                        await peer.send(b"\x00")
+                    except (anyio.BrokenResourceError, OSError):
+                        closed = True
+                        break
+                    await anyio.sleep(0.2)
+            if not closed:
+                received = await peer.wait_closed(timeout=3)
+                closed = True
+                assert all(isinstance(p, AAbort) for p in received)
+            assert closed
+            assert anyio.current_time() - started < 4.0
+        await _still_serving(port)
