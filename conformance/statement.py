@@ -110,7 +110,8 @@ def statement() -> str:
         "| Calling AE title | any (library: `allowed_calling_ae_titles`, else (1, 1, 3)) |",
         f"| ARTIM / ACSE timeout | {server.timeouts.artim:g} s / "
         f"{server.timeouts.acse:g} s |",
-        f"| Network (idle) timeout | {server.timeouts.network:g} s, then A-ABORT |",
+        f"| Network timeout | {server.timeouts.network:g} s without data, or to receive one "
+        "whole PDU, then A-ABORT |",
         "| Protocol version | bit 0 of the version field must be set; else A-ASSOCIATE-RJ "
         "(1, service-provider ACSE, 2) |",
         "",
