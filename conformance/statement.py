@@ -98,6 +98,8 @@ def statement() -> str:
         f"| Largest association PDU accepted | {MAX_ASSOCIATION_PDU_LENGTH} bytes; longer "
         "announced lengths are aborted before they are read |",
         "| Maximum PDU length sent | the peer's maximum; 1 MiB when it sets none |",
+        f"| Maximum data set received | {server.max_dataset_size or 0} bytes "
+        "(`--max-dataset-size`, 0 = none); larger: C-STORE status A700, nothing kept |",
         f"| Concurrent associations | {server.max_associations} (`--max-associations`); "
         "beyond: A-ASSOCIATE-RJ (2, service-provider presentation, 2: local limit "
         "exceeded) |",

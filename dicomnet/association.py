@@ -202,11 +202,21 @@ class _PendingDataset:
     chunks: list[bytes | bytearray | memoryview] = field(default_factory=list)
     sink: DatasetSink | None = None
     sink_error: Exception | None = None
+    limit: int | None = None
+    size: int = 0
 
     def add(self, data: bytes | bytearray | memoryview) -> None:
         """Keep a fragment: in the sink if there is one (a failing sink is discarded
-        and the rest of the data set dropped), else in memory."""
+        and the rest of the data set dropped), else in memory. Past ``limit`` bytes
+        the data set is dropped the same way: the peer gets a failure status."""
         if self.sink_error is not None:
+            return
+        self.size += len(data)
+        if self.limit is not None and self.size > self.limit:
+            self.sink_error = DatasetTooLargeError(self.limit)
+            self.chunks.clear()
+            if self.sink is not None:
+                self.sink.discard()
             return
         if self.sink is None:
             self.chunks.append(data)  # a view into its PDU: joined once at the end
@@ -220,6 +230,14 @@ class _PendingDataset:
     def discard(self) -> None:
         if self.sink is not None and self.sink_error is None:
             self.sink.discard()
+
+
+class DatasetTooLargeError(DicomNetError):
+    """A received data set went past the configured maximum size."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the data set is larger than the {limit}-byte limit")
+        self.limit = limit
 
 
 class Association:
@@ -238,6 +256,7 @@ class Association:
         on_associate: AcceptHook | None = None,
         on_request: RequestHook | None = None,
         sink_factory: SinkFactory | None = None,
+        max_dataset_size: int | None = None,
         peer: tuple[str, int] | None = None,
     ) -> None:
         self._stream = stream
@@ -250,6 +269,7 @@ class Association:
         self._on_associate = on_associate
         self._on_request = on_request
         self._sink_factory = sink_factory
+        self._max_dataset_size = max_dataset_size
         self._negotiated: Negotiated | None = None
         self._request: AAssociateRQ | None = None
         self._reassembler: Reassembler | None = None
@@ -842,7 +862,9 @@ class Association:
 
     def _start_dataset(self, context_id: int, message: DIMSEMessage) -> _PendingDataset:
         """A command announced a data set: decide where its bytes go."""
-        pending = _PendingDataset(context_id, message)
+        # The limit guards requests; responses are the answers we asked for.
+        limit = self._max_dataset_size if message.is_request else None
+        pending = _PendingDataset(context_id, message, limit=limit)
         if self._sink_factory is not None and message.is_request:
             context = self.negotiated.accepted[context_id]
             try:

@@ -57,7 +57,8 @@ class Server:
 
     Verification (C-ECHO) is always answered. ``max_associations`` bounds concurrent
     associations; beyond it requests are rejected "local limit exceeded" (transient,
-    PS3.8 Table 9-21). ``max_operations`` is the asynchronous operations window offered
+    PS3.8 Table 9-21). ``max_dataset_size`` bounds one received data set (beyond it
+    C-STORE gets A700). ``max_operations`` is the asynchronous operations window offered
     (PS3.7 D.3.3.3).
     """
 
@@ -73,11 +74,13 @@ class Server:
         max_associations: int = 64,
         max_operations: int = 1,
         prefer_requestor_order: bool = False,
+        max_dataset_size: int | None = None,
     ) -> None:
         self.ae_title = ae_title
         self.timeouts = timeouts or Timeouts()
         self.max_associations = max_associations
         self.max_pdu_length = max_pdu_length
+        self.max_dataset_size = max_dataset_size
         self._policy = AcceptorPolicy(
             ae_title=ae_title,
             require_called_ae_title=require_called_ae_title,
@@ -269,7 +272,8 @@ class Server:
             association = Association(
                 stream=stream, timeouts=self.timeouts, max_pdu_length=self.max_pdu_length,
                 on_associate=self._on_associate, on_request=self._on_request,
-                sink_factory=self._sink_factory, peer=peer)
+                sink_factory=self._sink_factory, max_dataset_size=self.max_dataset_size,
+                peer=peer)
             self._live.add(association)
             if self._drained.is_set():
                 self._drained = anyio.Event()

@@ -53,6 +53,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="accept associations whatever called AE title they use")
     parser.add_argument("--max-associations", type=int, default=64, metavar="N",
                         help="concurrent associations; more are rejected (default 64)")
+    parser.add_argument("--max-dataset-size", type=int, default=16 << 30, metavar="BYTES",
+                        help="refuse (A700) a data set larger than this; 0 for no limit "
+                             "(default 16 GiB)")
     parser.add_argument("--max-pdu", type=int, default=DEFAULT_MAX_PDU_LENGTH, metavar="BYTES",
                         help=f"largest P-DATA PDU we accept (default {DEFAULT_MAX_PDU_LENGTH})")
     parser.add_argument("--grace", type=float, default=10.0, metavar="S",
@@ -87,6 +90,7 @@ def make_server(args: argparse.Namespace) -> Server:
         max_associations=args.max_associations,
         max_pdu_length=args.max_pdu,
         max_operations=args.max_operations,
+        max_dataset_size=args.max_dataset_size or None,
         # The sender knows what it holds: taking its first choice files data sets as
         # they are, without conversion (byte for byte).
         prefer_requestor_order=True,

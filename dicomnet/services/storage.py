@@ -9,6 +9,7 @@ request with the data set lazily decoded, or the data set sink it asked for (see
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
     from dicomnet.acse import AcceptedContext
     from dicomnet.association import Association, IncomingRequest
+
+log = logging.getLogger("dicomnet.storage")
 
 __all__ = ["Storable", "StoreHandler", "answer_store", "contexts_for", "find_files", "store"]
 
@@ -173,7 +176,14 @@ async def answer_store(request: IncomingRequest, handler: StoreHandler | None) -
     """Answer a C-STORE-RQ with the handler's status (PS3.4 B.2.3)."""
     message = request.message
     assert isinstance(message, CStoreRQ)
-    status = Status.SOP_CLASS_NOT_SUPPORTED if handler is None else await handler(request)
+    if request.sink_error is not None and request.sink is None:
+        # Nowhere to keep the data set (too large, or the sink could not be made).
+        log.warning("%r: C-STORE refused: %s", request.association, request.sink_error)
+        status: int = 0xA700  # Refused: Out of Resources (PS3.4 B.2.3)
+    elif handler is None:
+        status = Status.SOP_CLASS_NOT_SUPPORTED
+    else:
+        status = await handler(request)
     await request.respond(CStoreRSP(
         message_id_being_responded_to=message.message_id,
         affected_sop_class_uid=message.affected_sop_class_uid,

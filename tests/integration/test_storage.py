@@ -25,7 +25,7 @@ from dicomnet.part10 import dataset_bytes
 from dicomnet.pdu import AAbort, AAssociateAC
 from dicomnet.server import Server
 from dicomnet.services.storage import contexts_for
-from dicomnet.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
+from dicomnet.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION
 
 pytestmark = pytest.mark.anyio
 Serving = Callable[..., AbstractAsyncContextManager[int]]
@@ -232,3 +232,30 @@ async def test_disk_full_gives_out_of_resources_and_no_file(
             assert archive.index.count("instance") == 0
             assert await assoc.store(CT) == Status.SUCCESS
     assert archive.index.count("instance") == 1
+
+
+@pytest.mark.parametrize("with_archive", [True, False])
+async def test_a_data_set_over_the_size_limit_is_refused(serving: Serving, tmp_path: Path,
+                                                        with_archive: bool) -> None:
+    called: list[object] = []
+    if with_archive:
+        server = Server("SCP", prefer_requestor_order=True, max_dataset_size=10_000)
+        archive = Archive(tmp_path)
+        install(server, archive)
+    else:
+        server = Server("SCP", max_dataset_size=10_000)
+        server.on_store(lambda request: _record(called, request), sop_classes=[CT_STORAGE])
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=[*contexts_for([CT]), VERIFICATION]) as assoc:
+            assert await assoc.store(CT) == 0xA700  # Refused: Out of Resources
+            assert await assoc.echo() == Status.SUCCESS  # the association goes on
+    assert called == []
+    if with_archive:
+        assert archive.index.count("instance") == 0
+        assert not list(archive.incoming.iterdir())
+
+
+async def _record(called: list[object], request: object) -> int:
+    called.append(request)
+    return Status.SUCCESS
