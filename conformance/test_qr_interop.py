@@ -215,3 +215,70 @@ def test_pynetdicom_find_against_dicomnet_serve(
              if status.Status == 0xFF00}
     assert found == {pydicom.dcmread(p).StudyInstanceUID for p in studies}
 
+
+
+@pytest.fixture
+def pynetdicom_qr_scp(studies: list[Path]) -> Iterator[int]:
+    """A pynetdicom C-FIND and C-GET SCP (Study Root) over the studies, on a free port."""
+    from pynetdicom import AE, StoragePresentationContexts, evt
+    from pynetdicom.sop_class import (
+        StudyRootQueryRetrieveInformationModelFind,
+        StudyRootQueryRetrieveInformationModelGet,
+    )
+
+    instances = [pydicom.dcmread(path) for path in studies]
+
+    def matching(query: pydicom.Dataset) -> list[pydicom.Dataset]:
+        wanted = str(query.get("StudyInstanceUID", "") or "")
+        return [ds for ds in instances if not wanted or ds.StudyInstanceUID == wanted]
+
+    def on_find(event: object) -> Iterator[tuple[int, pydicom.Dataset | None]]:
+        query = event.identifier  # type: ignore[attr-defined]
+        for ds in matching(query):
+            identifier = pydicom.Dataset()
+            identifier.QueryRetrieveLevel = "STUDY"
+            identifier.StudyInstanceUID = ds.StudyInstanceUID
+            identifier.PatientID = ds.PatientID
+            yield 0xFF00, identifier
+
+    def on_get(event: object) -> Iterator[int | tuple[int, pydicom.Dataset]]:
+        found = matching(event.identifier)  # type: ignore[attr-defined]
+        yield len(found)
+        for ds in found:
+            yield 0xFF00, ds
+
+    ae = AE(ae_title="PYNETQR")
+    ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+    ae.add_supported_context(StudyRootQueryRetrieveInformationModelGet)
+    for context in StoragePresentationContexts:
+        ae.add_supported_context(context.abstract_syntax, scu_role=True, scp_role=True)
+    port = free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False,
+                             evt_handlers=[(evt.EVT_C_FIND, on_find),
+                                           (evt.EVT_C_GET, on_get)])
+    try:
+        yield port
+    finally:
+        server.shutdown()
+
+
+def test_dicomnet_find_and_get_against_pynetdicom(studies: list[Path],
+                                                  pynetdicom_qr_scp: int,
+                                                  tmp_path: Path) -> None:
+    port = pynetdicom_qr_scp
+    target = pydicom.dcmread(studies[4])
+    found = run(dicomnet_command("find", "-aec", "PYNETQR", "127.0.0.1", str(port),
+                                 "-L", "STUDY", "-k", "StudyInstanceUID=", "--json"))
+    assert found.returncode == 0, found.output
+    uids = {json.loads(line)["0020000D"]["Value"][0] for line in found.output.splitlines()
+            if line.startswith("{")}
+    assert uids == {pydicom.dcmread(p).StudyInstanceUID for p in studies}
+    out = tmp_path / "got"
+    got = run(dicomnet_command("get", "-aec", "PYNETQR", "127.0.0.1", str(port), "-L",
+                               "STUDY", "-k", f"StudyInstanceUID={target.StudyInstanceUID}",
+                               "-o", str(out)))
+    assert got.returncode == 0, got.output
+    received = _by_instance(out)
+    assert list(received) == [target.SOPInstanceUID]
+    # pynetdicom re-encodes what it sends: compare the data sets, not the bytes.
+    assert pydicom.dcmread(next(out.glob("*.dcm"))) == pydicom.dcmread(studies[4])
