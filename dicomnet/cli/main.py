@@ -15,8 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line, also used to generate the CLI reference in docs/."""
     parser = argparse.ArgumentParser(
         prog="dicomnet",
-        description="DICOM networking toolbox: verify peers, send files, and run a small "
-                    "DICOM archive (storage SCP with an SQLite index).",
+        description="DICOM networking toolbox: verify peers, send files, query and "
+                    "retrieve, and run a small DICOM archive (storage and query/retrieve "
+                    "SCP with an SQLite index).",
         epilog="Run 'dicomnet COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"dicomnet {__version__}")
