@@ -188,9 +188,21 @@ _JOINS = {
 }
 
 
-def level_rows(index: ArchiveIndex, level: str) -> list[dict[str, str]]:
-    """Every entity of a query level with the attributes of it and its parents, by
-    keyword (plus ``_path`` for instances): the candidates a query is matched against."""
+#: Keys that can narrow the candidates in SQL: the unique keys of each level
+#: (PS3.4 C.6.1.1), indexed or primary in the schema.
+_NARROWING = {"PatientID": "patient.patient_id", "StudyInstanceUID": "study.study_uid",
+              "SeriesInstanceUID": "series.series_uid",
+              "SOPInstanceUID": "instance.sop_instance_uid"}
+
+
+def level_rows(index: ArchiveIndex, level: str,
+               equal: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """The entities of a query level with the attributes of it and its parents, by
+    keyword (plus ``_path`` for instances): the candidates a query is matched against.
+
+    ``equal`` (keyword -> value) narrows them in SQL to exact values of unique keys; it
+    is an optimisation only, the caller still applies the matching rules.
+    """
     tables = LEVEL_TABLES[level]
     columns = [(f"{table}.{column}", keyword) for table in tables
                for keyword, column in COLUMNS[table].items()]
@@ -198,6 +210,11 @@ def level_rows(index: ArchiveIndex, level: str) -> list[dict[str, str]]:
         columns.append(("instance.path", "_path"))
     sql = (f"SELECT {', '.join(c for c, _k in columns)} FROM patient "
            + " ".join(_JOINS[t] for t in tables[1:]))
+    conditions = [(f"{_NARROWING[keyword]} = ?", value)
+                  for keyword, value in (equal or {}).items()
+                  if keyword in _NARROWING and _NARROWING[keyword].split(".")[0] in tables]
+    if conditions:
+        sql += " WHERE " + " AND ".join(condition for condition, _v in conditions)
     return [{keyword: "" if value is None else str(value)
              for (_c, keyword), value in zip(columns, row, strict=True)}
-            for row in index.execute(sql)]
+            for row in index.execute(sql, tuple(value for _c, value in conditions))]

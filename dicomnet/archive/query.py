@@ -65,6 +65,18 @@ def _candidate(row: dict[str, str], wanted: list[tuple[int, str, str]]) -> Datas
     return candidate
 
 
+def _exact(query: Dataset) -> dict[str, str]:
+    """Unique keys holding one plain value (no wild card, no list, not empty): the
+    entities they name can be looked up rather than scanned."""
+    exact = {}
+    for keyword in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID",
+                    "SOPInstanceUID"):
+        value = str(query.get(keyword, "") or "").strip(" \x00")
+        if value and not any(ch in value for ch in "*?\\"):
+            exact[keyword] = value
+    return exact
+
+
 def _wanted(query: Dataset) -> list[tuple[int, str, str]]:
     """(tag, VR, keyword) of the query's attributes the index holds."""
     return [(int(element.tag), element.VR, element.keyword) for element in query
@@ -77,7 +89,7 @@ def matching_identifiers(archive: Archive, query: Dataset, model: str
     level = _level(query, model)
     keys = _keys(query)
     wanted = _wanted(query)
-    for row in level_rows(archive.index, level):
+    for row in level_rows(archive.index, level, _exact(keys)):
         candidate = _candidate(row, wanted)
         if identifier_matches(keys, candidate):
             identifier = return_identifier(query, candidate)
@@ -92,5 +104,6 @@ def matching_paths(archive: Archive, query: Dataset, model: str) -> list[Path]:
     _level(query, model)
     keys = _keys(query)
     wanted = _wanted(keys)
-    return [archive.folder / row["_path"] for row in level_rows(archive.index, "IMAGE")
+    return [archive.folder / row["_path"]
+            for row in level_rows(archive.index, "IMAGE", _exact(keys))
             if identifier_matches(keys, _candidate(row, wanted))]
