@@ -282,3 +282,50 @@ def test_dicomnet_find_and_get_against_pynetdicom(studies: list[Path],
     assert list(received) == [target.SOPInstanceUID]
     # pynetdicom re-encodes what it sends: compare the data sets, not the bytes.
     assert pydicom.dcmread(next(out.glob("*.dcm"))) == pydicom.dcmread(studies[4])
+
+
+def test_dicomnet_worklist_find_against_wlmscpfs(dcmtk: Callable[[str], str],
+                                                 tmp_path: Path) -> None:
+    """`dicomnet find -m worklist` against DCMTK's worklist SCP over .wl files."""
+    folder = tmp_path / "worklists" / "WLMSCP"  # one sub-folder per called AE title
+    folder.mkdir(parents=True)
+    (folder / "lockfile").touch()  # wlmscpfs refuses (A700) a folder without one
+    for number, (name, modality) in enumerate([("DOE^JANE", "CT"), ("ROE^JOHN", "MR")]):
+        item = pydicom.Dataset()
+        item.Modality = modality
+        item.ScheduledStationAETitle = "SCANNER"
+        item.ScheduledProcedureStepStartDate = "20261125"
+        item.ScheduledProcedureStepStartTime = "0900"
+        item.ScheduledPerformingPhysicianName = ""
+        item.ScheduledProcedureStepDescription = "exam"
+        item.ScheduledProcedureStepID = f"SPS{number}"
+        worklist = pydicom.Dataset()
+        worklist.SpecificCharacterSet = "ISO_IR 100"
+        worklist.PatientName = name
+        worklist.PatientID = f"P{number}"
+        worklist.PatientBirthDate = "19700101"
+        worklist.PatientSex = "O"
+        worklist.AccessionNumber = f"A{number}"
+        worklist.RequestedProcedureID = f"RP{number}"
+        worklist.RequestedProcedureDescription = "exam"
+        worklist.StudyInstanceUID = pydicom.uid.generate_uid()
+        worklist.ScheduledProcedureStepSequence = [item]
+        worklist.file_meta = pydicom.dataset.FileMetaDataset()
+        worklist.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+        worklist.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.31"
+        worklist.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        worklist.save_as(folder / f"item{number}.wl", enforce_file_format=True)
+    port = free_port()
+    server = start_process([dcmtk("wlmscpfs"), "-dfp", str(tmp_path / "worklists"),
+                            str(port)], port)
+    try:
+        done = run(dicomnet_command("find", "-aec", "WLMSCP", "-m", "worklist",
+                                    "127.0.0.1", str(port), "--json",
+                                    "-k", "PatientName=DOE*", "-k", "PatientID=",
+                                    "-k", "ScheduledProcedureStepSequence"))
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.output
+    matches = [json.loads(line) for line in done.output.splitlines()
+               if line.startswith("{")]
+    assert [m["00100020"]["Value"][0] for m in matches] == ["P0"]
