@@ -163,3 +163,30 @@ async def test_cancel_stops_a_long_find_within_one_response(serving: Serving) ->
             assert await assoc.echo() == Status.SUCCESS  # nothing left in flight
     assert produced < 10_000
     assert after_cancel <= 1  # PS3.4 C.4.1.3: stop within one response of the C-CANCEL
+
+
+async def test_cancelling_the_task_sends_c_cancel(serving: Serving) -> None:
+    server = Server("SCP")
+    stopped = anyio.Event()
+
+    @server.on_find
+    async def endless(request: IncomingRequest) -> AsyncIterator[pydicom.Dataset]:
+        try:
+            for number in range(100_000):
+                identifier = pydicom.Dataset()
+                identifier.QueryRetrieveLevel = "PATIENT"
+                identifier.PatientID = str(number)
+                yield identifier
+        finally:
+            stopped.set()
+
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=[qr.PATIENT_ROOT_FIND, VERIFICATION]) as assoc:
+            with anyio.fail_after(10), anyio.CancelScope() as scope:
+                async for _response in qr.find(assoc, _query("PATIENT", PatientID=""),
+                                               model="patient"):
+                    scope.cancel()  # the task is cancelled while the find runs
+            with anyio.fail_after(10):
+                await stopped.wait()  # the SCP's handler was stopped by the C-CANCEL
+            assert await assoc.echo() == Status.SUCCESS
