@@ -61,6 +61,8 @@ async def soak(port: int, pid: int, seconds: float, clients: int) -> list[float]
                 assert await assoc.echo() == 0
                 query = pydicom.Dataset()
                 query.QueryRetrieveLevel = "IMAGE"
+                query.StudyInstanceUID = mine.StudyInstanceUID
+                query.SeriesInstanceUID = mine.SeriesInstanceUID
                 query.SOPInstanceUID = uid
                 found = [r async for r in qr.find(assoc, query)]
                 assert len(found) == 2, found

@@ -32,11 +32,26 @@ class QueryError(ValueError):
     """The identifier is not a valid query for the model (bad or missing level)."""
 
 
+#: The unique key of each level (PS3.4 C.6.1.1 / C.6.2.1).
+_UNIQUE_KEYS = {"PATIENT": "PatientID", "STUDY": "StudyInstanceUID",
+                "SERIES": "SeriesInstanceUID", "IMAGE": "SOPInstanceUID"}
+
+
 def _level(query: Dataset, model: str) -> str:
+    """The query's level, checked against the model; a hierarchical query must name
+    one entity at every level above it by its unique key (PS3.4 C.4.1.2.1, C.4.2.2.1:
+    relational queries are not negotiated here)."""
+    levels = _MODEL_LEVELS.get(model, ())
     level = str(query.get("QueryRetrieveLevel", "") or "").strip().upper()
-    if level not in _MODEL_LEVELS.get(model, ()):
+    if level not in levels:
         raise QueryError(f"Query/Retrieve Level {level!r} is not one of the {model} root "
-                         f"model's {_MODEL_LEVELS.get(model, ())} (PS3.4 C.6)")
+                         f"model's {levels} (PS3.4 C.6)")
+    for above in levels[:levels.index(level)]:
+        keyword = _UNIQUE_KEYS[above]
+        value = str(query.get(keyword, "") or "").strip(" \x00")
+        if not value or any(ch in value for ch in "*?\\"):
+            raise QueryError(f"a hierarchical {level} query needs one {keyword} "
+                             f"(the unique key of the {above} level, PS3.4 C.4.1.2.1)")
     return level
 
 

@@ -70,10 +70,16 @@ async def test_find_at_each_level(serving: Serving, tmp_path: Path) -> None:
             # Asked for but not kept by the index: returned, empty (PS3.4 C.2.2.1.2).
             assert "NumberOfStudyRelatedInstances" in match
             assert not match.NumberOfStudyRelatedInstances
-            everything = _query("IMAGE", SOPInstanceUID="")
-            images = [r.dataset async for r in qr.find(assoc, everything, model="patient")
+            series = _query("IMAGE", PatientID=ct.PatientID,
+                            StudyInstanceUID=ct.StudyInstanceUID,
+                            SeriesInstanceUID=ct.SeriesInstanceUID, SOPInstanceUID="")
+            images = [r.dataset async for r in qr.find(assoc, series, model="patient")
                       if r.status == Status.PENDING]
-            assert len(images) == 2
+            assert [i.SOPInstanceUID for i in images] == [ct.SOPInstanceUID]
+            # Hierarchical queries name an entity at each level above (C.4.1.2.1).
+            orphan = [r.status async for r in
+                      qr.find(assoc, _query("IMAGE", SOPInstanceUID=""), model="patient")]
+            assert orphan == [0xA900]
             wildcard = _query("PATIENT", PatientName="*", PatientID="")
             names = [r async for r in qr.find(assoc, wildcard, model="patient")]
             assert len(names) == 3  # two patients and the final response
