@@ -64,6 +64,7 @@ from dicomnet.errors import (
     DicomTimeoutError,
     DIMSEError,
     PDUError,
+    ProtocolStateError,
 )
 from dicomnet.pdu import (
     PDU,
@@ -440,7 +441,9 @@ class Association:
             if self._ul.state not in (State.STA1, State.STA13):
                 try:
                     outputs = self._ul.abort_request(AAbort(source=source, reason=reason))
-                except Exception:  # pragma: no cover - the table allows Evt15 in Sta2..12
+                except ProtocolStateError:
+                    # Table 9-10 leaves A-ABORT request blank in Sta2 (no association
+                    # yet to abort, PS3.8 §9.2): only the connection is closed below.
                     outputs = []
                 self._outcome = "aborted"
                 try:
