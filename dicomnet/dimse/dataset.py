@@ -10,6 +10,7 @@ little endian encoding, deflated without a zlib header (PS3.5 §A.5).
 from __future__ import annotations
 
 import io
+import struct
 import zlib
 from array import array
 from typing import TYPE_CHECKING
@@ -44,20 +45,86 @@ def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
     from pydicom.filewriter import write_dataset
 
     implicit, little = encoding_of(transfer_syntax)
-    if _is_little_endian(ds) != little:
-        ds = _swap_words(ds)
-    buffer = DicomBytesIO()
-    buffer.is_implicit_VR = implicit
-    buffer.is_little_endian = little
-    try:
-        write_dataset(buffer, ds)
-    except Exception as exc:  # pydicom raises many kinds; one typed error for callers
-        raise DIMSEError(f"cannot encode the data set in {transfer_syntax}: {exc}") from exc
-    data = buffer.getvalue()
+    data = _encode_text_only(ds, implicit) if little else None
+    if data is None:
+        if _is_little_endian(ds) != little:
+            ds = _swap_words(ds)
+        buffer = DicomBytesIO()
+        buffer.is_implicit_VR = implicit
+        buffer.is_little_endian = little
+        try:
+            write_dataset(buffer, ds)
+        except Exception as exc:  # pydicom raises many kinds; one typed error for callers
+            raise DIMSEError(f"cannot encode the data set in {transfer_syntax}: {exc}") \
+                from exc
+        data = buffer.getvalue()
     if transfer_syntax in _DEFLATED_ALIASES:
         compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
         data = compressor.compress(data) + compressor.flush()
     return data
+
+
+#: Text VRs (PS3.5 §6.2) the fast path encodes; UC, UR and UT take a 4-byte length in
+#: explicit VR (PS3.5 §7.1.2).
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH",
+                       "ST", "TM", "UC", "UI", "UR", "UT"})
+_LONG_TEXT_VRS = frozenset({"UC", "UR", "UT"})
+#: Specific Character Sets (PS3.3 C.12.1.1.2) a plain codec encodes.
+_SIMPLE_CHARSETS = {"": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin-1",
+                    "ISO_IR 192": "utf-8"}
+_IMPLICIT_HEADER = struct.Struct("<HHI")
+_SHORT_HEADER = struct.Struct("<HH2sH")
+_LONG_HEADER = struct.Struct("<HH2sHI")
+
+
+def _encode_text_only(ds: Dataset, implicit: bool) -> bytes | None:
+    """Little endian encoding of a data set made only of text elements (a C-FIND
+    identifier, typically), without pydicom's writer; None if it holds anything else.
+
+    Query/retrieve sends thousands of such identifiers, and pydicom's general writer
+    costs several times the rest of the work for each (PS3.5 §7.1 element encoding,
+    §6.2 padding: UI with NUL, other text with space).
+    """
+    from pydicom.dataelem import RawDataElement
+
+    charset_element = ds.get(0x00080005)
+    charset = charset_element.value if charset_element is not None else ""
+    if not isinstance(charset, str):
+        return None
+    codec = _SIMPLE_CHARSETS.get(charset.strip())
+    if codec is None:
+        return None
+    parts: list[bytes] = []
+    for tag in sorted(ds.keys()):
+        element = ds.get_item(tag)
+        if isinstance(element, RawDataElement) or element.VR not in _TEXT_VRS:
+            return None
+        value = element.value
+        if value is None:
+            text = ""
+        elif isinstance(value, str):
+            text = value
+        elif type(value).__name__ in ("MultiValue", "list", "tuple"):
+            text = "\\".join(str(item) for item in value)
+        else:
+            text = str(value)
+        try:
+            data = text.encode("ascii" if element.VR == "UI" else codec)
+        except UnicodeEncodeError:
+            return None
+        if len(data) % 2:
+            data += b"\x00" if element.VR == "UI" else b" "
+        group, number = tag >> 16, tag & 0xFFFF
+        if implicit:
+            parts.append(_IMPLICIT_HEADER.pack(group, number, len(data)))
+        elif element.VR in _LONG_TEXT_VRS:
+            parts.append(_LONG_HEADER.pack(group, number, element.VR.encode(), 0, len(data)))
+        elif len(data) <= 0xFFFF:
+            parts.append(_SHORT_HEADER.pack(group, number, element.VR.encode(), len(data)))
+        else:
+            return None
+        parts.append(data)
+    return b"".join(parts)
 
 
 def _is_little_endian(ds: Dataset) -> bool:
