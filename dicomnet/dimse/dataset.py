@@ -204,6 +204,24 @@ def _check_complete(ds: Dataset, size: int) -> None:
                          f"{last_end} (truncated, or trailing bytes)")
 
 
+def _check_vrs(ds: Dataset) -> None:
+    """Every element has a VR of PS3.5 §6.2 (explicit VR data can carry garbage there),
+    checked without converting values (that is done on access, and costly)."""
+    from pydicom.valuerep import VR
+
+    known = {str(vr) for vr in VR}
+    for tag in ds.keys():  # noqa: SIM118 - iterating the Dataset would convert values
+        element = ds.get_item(tag, keep_deferred=True)
+        vr = getattr(element, "VR", None)
+        if vr is not None and str(vr) not in known:
+            raise ValueError(f"element {tag} has an unknown VR {vr!r}")
+        value = getattr(element, "value", None)
+        if vr == "SQ" and isinstance(value, list):
+            for item in value:
+                if hasattr(item, "keys"):
+                    _check_vrs(item)
+
+
 def decode_dataset(data: bytes | bytearray | memoryview, transfer_syntax: str) -> Dataset:
     """Decode a data set received in ``transfer_syntax``.
 
@@ -222,10 +240,11 @@ def decode_dataset(data: bytes | bytearray | memoryview, transfer_syntax: str) -
             raise DIMSEError(f"cannot inflate the deflated data set: {exc}") from exc
     implicit, little = encoding_of(transfer_syntax)
     try:
+        # read_dataset parses the structure (sequences included); values are
+        # converted on access, which is where pydicom reports a bad value.
         ds = read_dataset(io.BytesIO(raw), implicit, little)
         _check_complete(ds, len(raw))
-        for _element in ds.iterall():  # walk sequences too: errors surface here
-            pass
+        _check_vrs(ds)
     except Exception as exc:
         raise DIMSEError(f"cannot decode the data set ({transfer_syntax}): {exc}") from exc
     # So that pydicom knows how the pixel data is encoded (ds.pixel_array) and how to
