@@ -32,6 +32,10 @@ _UL = struct.Struct("<I")
 _MAX_COMMAND = 64 * 1024
 
 
+#: Maximum value lengths of the text VRs of group 0000 (PS3.5 Table 6.2-1).
+_MAX_CHARS = {"AE": 16, "UI": 64, "LO": 64}
+
+
 def _element(tag: int, value: bytes) -> bytes:
     return _HEADER.pack(tag >> 16, tag & 0xFFFF, len(value)) + value
 
@@ -42,6 +46,10 @@ def _encode_value(vr: str, value: Any) -> bytes:
     if vr == "AT":
         return b"".join(struct.pack("<HH", tag >> 16, tag & 0xFFFF) for tag in value)
     data = str(value).encode("ascii")
+    if len(data) > _MAX_CHARS[vr]:
+        # A peer may reject the whole command for one over-long value; better to fail
+        # here, where the caller can see which field it was.
+        raise ValueError(f"{len(data)} characters, {vr} allows {_MAX_CHARS[vr]}")
     if len(data) % 2:
         # PS3.5 §6.2: UI is padded with NUL, text VRs (AE, LO) with a space.
         data += b"\x00" if vr == "UI" else b" "
@@ -61,9 +69,9 @@ def encode_command(message: DIMSEMessage) -> bytes:
         if value is not None:
             try:
                 elements.append((tag, _encode_value(vr, value)))
-            except (UnicodeEncodeError, struct.error) as exc:
+            except (ValueError, struct.error) as exc:  # UnicodeEncodeError included
                 raise DIMSEError(f"{type(message).__name__}.{name}: cannot encode "
-                                 f"{value!r} as {vr}") from exc
+                                 f"{value!r} as {vr} ({exc})") from exc
     elements.sort(key=lambda item: item[0])
     body = b"".join(_element(tag, value) for tag, value in elements)
     return _element(_COMMAND_GROUP_LENGTH, _UL.pack(len(body))) + body
@@ -79,6 +87,9 @@ def _decode_value(vr: str, raw: bytes, name: str) -> Any:
             raise DIMSEError(f"{name}: AT value of {len(raw)} bytes is not a multiple of 4")
         return tuple((group << 16) | element
                      for group, element in struct.iter_unpack("<HH", raw))
+    # PS3.5 §7.1.1 wants even Value Lengths, and we always send them; an unpadded
+    # value from a sloppy peer is still understood: refusing it would abort the
+    # association over one missing pad byte.
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
@@ -107,6 +118,12 @@ def decode_command(data: bytes | bytearray | memoryview) -> DIMSEMessage:
                              "end of the command set")
         values[element] = raw[offset:offset + length]
         offset += length
+    group_length = values.get(_COMMAND_GROUP_LENGTH)
+    if group_length is not None and len(group_length) != 4:
+        # Optional on reading, and its value is not needed (the last-fragment flag
+        # ends the command, PS3.8 Annex E.2), but it is a UL: 4 bytes (PS3.7 E.1-1).
+        raise DIMSEError(f"Command Group Length: UL value of {len(group_length)} bytes, "
+                         "expected 4")
     if _COMMAND_FIELD not in values:
         raise DIMSEError("command set without Command Field (0000,0100)")
     command_field = _decode_value("US", values[_COMMAND_FIELD], "Command Field")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import Enum, IntEnum
 
-__all__ = ["Status", "StatusCategory", "category", "describe"]
+__all__ = ["SERVICES", "Status", "StatusCategory", "category", "describe"]
 
 
 class StatusCategory(Enum):
@@ -118,9 +118,30 @@ _GENERAL: dict[int, str] = {
     0x0213: "Failure: Resource limitation",
 }
 
-# PS3.4 B.2.3 (Storage), C.4.1.1.4 (C-FIND), C.4.2.1.5 (C-MOVE), C.4.3.1.4 (C-GET).
+# PS3.4 B.2.3 (Storage), C.4.1.1.4 (C-FIND), C.4.2.1.5 (C-MOVE), C.4.3.1.4 (C-GET),
+# K.4.1.1.4 (Modality Worklist C-FIND), F.7.2.2.4 (MPPS); Verification (A) and Storage
+# Commitment (J.3) use only the general codes of PS3.7 C.
 # A key (low, high) stands for the whole range of codes.
+_FIND: dict[int | tuple[int, int], str] = {
+    0xA700: "Refused: Out of Resources",
+    0xA900: "Failed: Identifier does not match SOP Class",
+    (0xC000, 0xCFFF): "Failed: Unable to process",
+    0xFE00: "Cancel: Matching terminated due to Cancel request",
+    0xFF00: "Pending: Matches are continuing",
+    0xFF01: "Pending: Matches are continuing, optional keys not supported",
+}
+
 _SERVICE: dict[str, dict[int | tuple[int, int], str]] = {
+    "verification": {},
+    "commitment": {},
+    "mpps": {
+        # PS3.4 F.7.2.2.4, Table F.7.2-2: an N-SET of a step already COMPLETED or
+        # DISCONTINUED fails with 0110 and Error ID A710.
+        0x0110: "Failure: Processing failure (Performed Procedure Step Object may no "
+                "longer be updated)",
+    },
+    "find": _FIND,
+    "worklist": _FIND,
     "storage": {
         (0xA700, 0xA7FF): "Refused: Out of Resources",
         (0xA900, 0xA9FF): "Error: Data Set does not match SOP Class",
@@ -128,14 +149,6 @@ _SERVICE: dict[str, dict[int | tuple[int, int], str]] = {
         0xB000: "Warning: Coercion of Data Elements",
         0xB007: "Warning: Data Set does not match SOP Class",
         0xB006: "Warning: Elements Discarded",
-    },
-    "find": {
-        0xA700: "Refused: Out of Resources",
-        0xA900: "Failed: Identifier does not match SOP Class",
-        (0xC000, 0xCFFF): "Failed: Unable to process",
-        0xFE00: "Cancel: Matching terminated due to Cancel request",
-        0xFF00: "Pending: Matches are continuing",
-        0xFF01: "Pending: Matches are continuing, optional keys not supported",
     },
     "move": {
         0xA701: "Refused: Out of Resources - Unable to calculate number of matches",
@@ -159,9 +172,17 @@ _SERVICE: dict[str, dict[int | tuple[int, int], str]] = {
 }
 
 
+#: The ``service`` names :func:`describe` knows.
+SERVICES = frozenset(_SERVICE)
+
+
 def describe(code: int, service: str | None = None) -> str:
     """``"0xA700 Refused: Out of Resources"``: the code and its meaning, service-specific
-    meanings (PS3.4) first, then the general ones (PS3.7 C), then the category."""
+    meanings (PS3.4) first, then the general ones (PS3.7 C), then the category.
+
+    ``service`` is one of :data:`SERVICES` or None; describing must never fail (it runs
+    while reporting errors), so an unknown service name counts as None.
+    """
     table = _SERVICE.get(service or "", {})
     text = table.get(code)
     if text is None:

@@ -576,7 +576,7 @@ def test_empty_at_value_is_an_empty_list() -> None:
 
 
 def test_non_ascii_text() -> None:
-    elements = [(t, b"1.2\xe9\x00" if t == 0x0002 else v) for t, v in _ECHO]
+    elements = [(t, b"1.2\xe9" if t == 0x0002 else v) for t, v in _ECHO]
     with pytest.raises(DIMSEError, match="affected_sop_class_uid: UI value is not ASCII"):
         decode_command(_command(*elements))
 
@@ -682,3 +682,52 @@ def test_mutated_encodings_raise_only_dimse_error(
         else:
             del data[index]
     _decode_or_dimse_error(bytes(data))
+
+
+@pytest.mark.parametrize(("tag", "value", "name"), [
+    (0x0002, b"1.2.3", "affected_sop_class_uid"),       # UI not padded to even
+    (0x0600, b"DEST1", "move_destination"),             # AE not padded to even
+])
+def test_odd_text_length_is_tolerated(tag: int, value: bytes, name: str) -> None:
+    """PS3.5 §7.1.1 wants even Value Lengths, but a peer that forgets one pad byte is
+    understood rather than aborted (robustness); we never send one (see the encoder)."""
+    elements = dict([(0x0002, b"1.2.34"), (0x0100, _us(0x0021)), (0x0110, _us(2)),
+                     (0x0600, b"DEST"), (0x0700, _us(0)), (0x0800, _us(0x0001))])
+    elements[tag] = value
+    message = decode_command(_command(*sorted(elements.items())))
+    assert getattr(message, name) == value.decode()
+
+
+def test_odd_length_of_an_unknown_element_is_skipped_like_its_value() -> None:
+    message = CEchoRQ(message_id=1, affected_sop_class_uid=VERIFICATION)
+    assert decode_command(_command(*sorted([*_ECHO, (0x4000, b"abc")]))) == message
+
+
+@pytest.mark.parametrize("length", [0, 2, 3, 5, 8])
+def test_group_length_must_be_a_ul(length: int) -> None:
+    body = _command(*_ECHO, group_length=False)
+    with pytest.raises(DIMSEError, match=f"Command Group Length: UL value of {length}"):
+        decode_command(_element(0x00000000, b"\x00" * length) + body)
+
+
+def test_group_length_value_is_not_needed_to_decode() -> None:
+    """A peer's wrong group length does not hide a well-formed command: the command's end
+    is the PDV's last-fragment flag (PS3.8 Annex E.2), not this value."""
+    body = _command(*_ECHO, group_length=False)
+    data = _element(0x00000000, struct.pack("<I", len(body) + 100)) + body
+    assert decode_command(data).message_id == 1
+
+
+def test_over_long_text_values_refuse_to_encode() -> None:
+    """PS3.5 Table 6.2-1: AE at most 16 characters, UI and LO at most 64."""
+    ok = CMoveRQ(message_id=1, affected_sop_class_uid="1." + "2" * 62,
+                 move_destination="D" * 16)
+    assert decode_command(encode_command(ok)) == ok
+    with pytest.raises(DIMSEError, match=r"move_destination.*17 characters, AE allows 16"):
+        encode_command(CMoveRQ(message_id=1, affected_sop_class_uid=STUDY_ROOT_MOVE,
+                               move_destination="D" * 17))
+    with pytest.raises(DIMSEError, match=r"affected_sop_class_uid.*65 characters"):
+        encode_command(CEchoRQ(message_id=1, affected_sop_class_uid="1." + "2" * 63))
+    with pytest.raises(DIMSEError, match=r"error_comment.*65 characters, LO allows 64"):
+        encode_command(CEchoRSP(message_id_being_responded_to=1, status=0x0110,
+                                error_comment="x" * 65))

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dicomnet.dimse import Status, StatusCategory, category, describe
+from dicomnet.dimse.status import SERVICES
 
 S = StatusCategory
 
@@ -172,8 +173,34 @@ def test_describe_fallbacks(code: int, service: str | None, text: str) -> None:
     assert describe(code, service) == f"0x{code:04X} {text}"
 
 
-@given(st.integers(0, 0xFFFF), st.sampled_from([None, "storage", "find", "move", "get"]))
+@given(st.integers(0, 0xFFFF), st.sampled_from([None, *sorted(SERVICES)]))
 def test_describe_always_starts_with_the_code(code: int, service: str | None) -> None:
     text = describe(code, service)
     assert text.startswith(f"0x{code:04X} ")
     assert len(text) > 7
+
+
+@pytest.mark.parametrize(("code", "service", "text"), [
+    # Modality Worklist C-FIND has the Query/Retrieve C-FIND codes (PS3.4 K.4.1.1.4).
+    (0xA700, "worklist", "Refused: Out of Resources"),
+    (0xC001, "worklist", "Failed: Unable to process"),
+    (0xFF01, "worklist", "Pending: Matches are continuing, optional keys not supported"),
+    # MPPS N-SET on a finished step (PS3.4 F.7.2.2.4, Table F.7.2-2).
+    (0x0110, "mpps", "Failure: Processing failure (Performed Procedure Step Object may "
+                     "no longer be updated)"),
+    (0x0106, "mpps", "Failure: Invalid attribute value"),
+    # Verification and Storage Commitment: the general codes only (PS3.7 C).
+    (0x0000, "verification", "Success"),
+    (0x0110, "verification", "Failure: Processing failure"),
+    (0x0110, "commitment", "Failure: Processing failure"),
+    (0x0213, "commitment", "Failure: Resource limitation"),
+    (0xB000, "commitment", "Warning"),
+    (0xA700, "commitment", "Failure"),
+])
+def test_describe_other_services(code: int, service: str, text: str) -> None:
+    assert describe(code, service) == f"0x{code:04X} {text}"
+
+
+def test_services_named_by_the_spec_are_known() -> None:
+    assert {"verification", "storage", "find", "get", "move", "commitment",
+            "mpps"} <= SERVICES
