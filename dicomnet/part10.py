@@ -22,8 +22,8 @@ __all__ = ["Part10Error", "Part10Header", "dataset_bytes", "file_meta_bytes", "r
 
 _PREAMBLE = 128
 _PREFIX = b"DICM"
-# VRs whose Explicit VR LE header has 2 reserved bytes and a 4-byte length (PS3.5 §7.1.2).
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
+#: VRs whose Explicit VR header has 2 reserved bytes and a 4-byte length (PS3.5 §7.1.2).
+LONG_LENGTH_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
                        b"UN", b"UR", b"UT", b"UV"})
 #: A File Meta group this large is not a real file (guards against hostile lengths).
 _MAX_META = 1 << 20
@@ -66,7 +66,7 @@ def read_header(fp: IO[bytes]) -> Part10Header:
         if group != 0x0002:
             break
         vr = header[4:6]
-        if vr in _LONG_VRS:
+        if vr in LONG_LENGTH_VRS:
             extra = fp.read(4)
             if len(extra) < 4:
                 raise Part10Error("file meta element header truncated")
@@ -96,7 +96,7 @@ def _text(value: bytes) -> str:
 def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:
     if len(value) % 2:
         value += b"\x00" if vr == b"UI" else b" "  # PS3.5 §6.2 padding
-    if vr in _LONG_VRS:
+    if vr in LONG_LENGTH_VRS:
         return struct.pack("<HH2sHI", 0x0002, element, vr, 0, len(value)) + value
     return struct.pack("<HH2sH", 0x0002, element, vr, len(value)) + value
 

@@ -16,10 +16,11 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag, Tag
 
+from dicomnet.dimse.dataset import SIMPLE_CHARSETS
+from dicomnet.part10 import LONG_LENGTH_VRS
+
 __all__ = ["NeedMoreData", "pick_attributes"]
 
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
-                       b"UN", b"UR", b"UT", b"UV"})
 _UNDEFINED = 0xFFFFFFFF
 _ITEM = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
@@ -51,7 +52,7 @@ class _Walker:
         if implicit or group == 0xFFFE:  # item tags never carry a VR (§7.5)
             return tag, None, self.u32.unpack_from(data, offset + 4)[0], offset + 8
         vr = data[offset + 4:offset + 6]
-        if vr in _LONG_VRS:
+        if vr in LONG_LENGTH_VRS:
             if offset + 12 > len(data):
                 raise NeedMoreData
             return tag, vr, self.u32.unpack_from(data, offset + 8)[0], offset + 12
@@ -83,12 +84,6 @@ class _Walker:
         return self.skip_undefined(start, implicit or vr == b"UN")
 
 
-#: Character sets whose text a plain codec decodes (PS3.5 §6.1.2.5.3, PS3.3 C.12.1.1.2);
-#: anything else (ISO 2022 code extensions...) is left to pydicom.
-_SIMPLE_CHARSETS = {"": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin-1",
-                    "ISO_IR 192": "utf-8"}
-
-
 def pick_attributes(data: bytes | bytearray, wanted: dict[int, str], *, implicit: bool,
                     little: bool, complete: bool) -> dict[str, str]:
     """The text of the ``wanted`` top-level elements (tag -> keyword) found before the
@@ -113,7 +108,7 @@ def pick_attributes(data: bytes | bytearray, wanted: dict[int, str], *, implicit
     if offset > end or not (stopped or complete):
         raise NeedMoreData
     charset = raw.get(_SPECIFIC_CHARACTER_SET, (None, b""))[1]
-    codec = _SIMPLE_CHARSETS.get(charset.decode("ascii", "replace").strip(" \x00"))
+    codec = SIMPLE_CHARSETS.get(charset.decode("ascii", "replace").strip(" \x00"))
     if codec is None:
         return _with_pydicom(raw, wanted, implicit, little)
     return {keyword: raw[tag][1].decode(codec, "replace").strip(" \x00") if tag in raw

@@ -26,7 +26,7 @@ from pydicom.errors import InvalidDicomError
 from dicomnet.archive.attributes import NeedMoreData, pick_attributes
 from dicomnet.archive.index import ArchiveIndex, InstanceRecord
 from dicomnet.archive.paths import safe_component
-from dicomnet.dimse.dataset import encoding_of
+from dicomnet.dimse.dataset import DEFLATED_SYNTAXES, encoding_of
 from dicomnet.part10 import file_meta_bytes
 
 __all__ = ["Archive", "ArchiveError", "IncomingFile"]
@@ -36,7 +36,6 @@ log = logging.getLogger("dicomnet.archive")
 _INCOMING = ".incoming"
 #: Bytes of each data set kept in memory to index it without reading the file back.
 _HEAD_SIZE = 64 * 1024
-_DEFLATED = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.202"})
 # The attributes the index keeps, read back from each received file.
 _INDEX_TAGS = ["SOPInstanceUID", "PatientID", "PatientName", "PatientBirthDate", "PatientSex",
                "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
@@ -70,7 +69,7 @@ class IncomingFile:
         self.size += len(data)
         if len(self.head) < _HEAD_SIZE:
             self.head += data[:_HEAD_SIZE - len(self.head)]
-            if len(self.head) == _HEAD_SIZE and self.transfer_syntax not in _DEFLATED:
+            if len(self.head) == _HEAD_SIZE and self.transfer_syntax not in DEFLATED_SYNTAXES:
                 # Pick the index attributes now, while the sender is still busy with
                 # the rest of the data set, rather than after its last byte.
                 implicit, little = encoding_of(self.transfer_syntax)
@@ -192,7 +191,7 @@ def _index_attributes(incoming: IncomingFile) -> dict[str, str]:
     """The attributes the index needs, picked from the head kept in memory (see
     :mod:`~dicomnet.archive.attributes`); deflated data sets, or a head too short,
     fall back to reading the file with pydicom (still without pixel data)."""
-    if incoming.transfer_syntax not in _DEFLATED:
+    if incoming.transfer_syntax not in DEFLATED_SYNTAXES:
         implicit, little = encoding_of(incoming.transfer_syntax)
         try:
             return pick_attributes(incoming.head, _WANTED, implicit=implicit, little=little,

@@ -23,12 +23,13 @@ if TYPE_CHECKING:
 # pydicom is imported inside the functions: importing dicomnet (and running commands
 # that only stream files, like `dicomnet store`) must not pay for importing pydicom.
 
-__all__ = ["decode_dataset", "encode_dataset", "encoding_of"]
+__all__ = ["DEFLATED_SYNTAXES", "SIMPLE_CHARSETS", "decode_dataset", "encode_dataset",
+           "encoding_of"]
 
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
-_DEFLATED = "1.2.840.10008.1.2.1.99"
-_DEFLATED_ALIASES = frozenset({_DEFLATED, "1.2.840.10008.1.2.4.202"})  # + JPIP HTJ2K deflate
+#: Syntaxes whose data set is deflated (PS3.5 §A.5; and JPIP HTJ2K Referenced Deflate).
+DEFLATED_SYNTAXES = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.202"})
 
 
 def encoding_of(transfer_syntax: str) -> tuple[bool, bool]:
@@ -58,7 +59,7 @@ def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
             raise DIMSEError(f"cannot encode the data set in {transfer_syntax}: {exc}") \
                 from exc
         data = buffer.getvalue()
-    if transfer_syntax in _DEFLATED_ALIASES:
+    if transfer_syntax in DEFLATED_SYNTAXES:
         compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
         data = compressor.compress(data) + compressor.flush()
     return data
@@ -69,8 +70,9 @@ def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
 _TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH",
                        "ST", "TM", "UC", "UI", "UR", "UT"})
 _LONG_TEXT_VRS = frozenset({"UC", "UR", "UT"})
-#: Specific Character Sets (PS3.3 C.12.1.1.2) a plain codec encodes.
-_SIMPLE_CHARSETS = {"": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin-1",
+#: Specific Character Sets (PS3.3 C.12.1.1.2) a plain Python codec handles; anything
+#: else (ISO 2022 code extensions...) is left to pydicom.
+SIMPLE_CHARSETS = {"": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin-1",
                     "ISO_IR 192": "utf-8"}
 _IMPLICIT_HEADER = struct.Struct("<HHI")
 _SHORT_HEADER = struct.Struct("<HH2sH")
@@ -91,7 +93,7 @@ def _encode_text_only(ds: Dataset, implicit: bool) -> bytes | None:
     charset = charset_element.value if charset_element is not None else ""
     if not isinstance(charset, str):
         return None
-    codec = _SIMPLE_CHARSETS.get(charset.strip())
+    codec = SIMPLE_CHARSETS.get(charset.strip())
     if codec is None:
         return None
     parts: list[bytes] = []
@@ -233,7 +235,7 @@ def decode_dataset(data: bytes | bytearray | memoryview, transfer_syntax: str) -
     from pydicom.uid import UID
 
     raw = bytes(data)
-    if transfer_syntax in _DEFLATED_ALIASES:
+    if transfer_syntax in DEFLATED_SYNTAXES:
         try:
             raw = zlib.decompress(raw, -zlib.MAX_WBITS)
         except zlib.error as exc:
