@@ -48,8 +48,7 @@ def _level(query: Dataset, model: str) -> str:
                          f"model's {levels} (PS3.4 C.6)")
     for above in levels[:levels.index(level)]:
         keyword = _UNIQUE_KEYS[above]
-        value = str(query.get(keyword, "") or "").strip(" \x00")
-        if not value or any(ch in value for ch in "*?\\"):
+        if _single_value(query, keyword) is None:
             raise QueryError(f"a hierarchical {level} query needs one {keyword} "
                              f"(the unique key of the {above} level, PS3.4 C.4.1.2.1)")
     return level
@@ -80,16 +79,19 @@ def _candidate(row: dict[str, str], wanted: list[tuple[int, str, str]]) -> Datas
     return candidate
 
 
+def _single_value(query: Dataset, keyword: str) -> str | None:
+    """The key's value if it names one entity: not empty, no wild card, no list."""
+    value = str(query.get(keyword, "") or "").strip(" \x00")
+    if not value or any(ch in value for ch in "*?\\"):
+        return None
+    return value
+
+
 def _exact(query: Dataset) -> dict[str, str]:
-    """Unique keys holding one plain value (no wild card, no list, not empty): the
-    entities they name can be looked up rather than scanned."""
-    exact = {}
-    for keyword in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID",
-                    "SOPInstanceUID"):
-        value = str(query.get(keyword, "") or "").strip(" \x00")
-        if value and not any(ch in value for ch in "*?\\"):
-            exact[keyword] = value
-    return exact
+    """Unique keys naming one entity: those entities can be looked up rather than
+    scanned."""
+    values = {keyword: _single_value(query, keyword) for keyword in _UNIQUE_KEYS.values()}
+    return {keyword: value for keyword, value in values.items() if value is not None}
 
 
 def _wanted(query: Dataset) -> list[tuple[int, str, str]]:
