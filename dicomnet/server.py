@@ -118,8 +118,17 @@ class Server:
                     transfer_syntaxes: Sequence[str] = DEFAULT_TRANSFER_SYNTAXES) -> None:
         """Accept ``abstract_syntax`` with the given transfer syntaxes (our preference
         order)."""
+        self._add_contexts([abstract_syntax], transfer_syntaxes)
+
+    def _add_contexts(self, abstract_syntaxes: Iterable[str],
+                      transfer_syntaxes: Sequence[str], *, keep_existing: bool = False
+                      ) -> None:
+        """Accept several abstract syntaxes at once: one new (validated, frozen) policy
+        rather than one per SOP class, which adds up for 200 storage classes."""
         contexts = dict(self._policy.contexts)
-        contexts[abstract_syntax] = tuple(transfer_syntaxes)
+        for abstract_syntax in abstract_syntaxes:
+            if not (keep_existing and abstract_syntax in contexts):
+                contexts[abstract_syntax] = tuple(transfer_syntaxes)
         self._policy = replace(self._policy, contexts=contexts)
 
     def on_echo(self, handler: Handler) -> Handler:
@@ -142,8 +151,8 @@ class Server:
         """
         syntaxes = archive_transfer_syntaxes() if transfer_syntaxes is None \
             else transfer_syntaxes
-        for sop_class in storage_sop_classes() if sop_classes is None else sop_classes:
-            self.add_context(sop_class, syntaxes)
+        self._add_contexts(storage_sop_classes() if sop_classes is None else sop_classes,
+                           syntaxes)
         self._sink_factory = sink
 
         def register(function: Handler) -> Handler:
@@ -159,8 +168,7 @@ class Server:
         """Answer C-FIND (PS3.4 C.4.1, K.4) for ``sop_classes`` with the identifiers
         ``handler(request)`` yields (an async generator); ``request.dataset`` is the
         query and ``request.cancelled`` is set by a C-CANCEL."""
-        for sop_class in sop_classes:
-            self.add_context(sop_class)
+        self._add_contexts(sop_classes, DEFAULT_TRANSFER_SYNTAXES)
         self._find_handler = handler
         return handler
 
@@ -170,14 +178,11 @@ class Server:
         sets or Part 10 paths) to send back as C-STORE sub-operations. Storage contexts
         are accepted with the SCP role for the requestor (PS3.7 D.3.3.4), as C-GET
         needs."""
-        for sop_class in sop_classes:
-            self.add_context(sop_class)
-        syntaxes = archive_transfer_syntaxes()
+        self._add_contexts(sop_classes, DEFAULT_TRANSFER_SYNTAXES)
+        self._add_contexts(storage_sop_classes(), archive_transfer_syntaxes(),
+                           keep_existing=True)
         roles = dict(self._policy.roles)
-        for sop_class in storage_sop_classes():
-            if sop_class not in self._policy.contexts:
-                self.add_context(sop_class, syntaxes)
-            roles[sop_class] = (True, True)
+        roles.update((sop_class, (True, True)) for sop_class in storage_sop_classes())
         self._policy = replace(self._policy, roles=roles)
         self._get_handler = handler
         return handler
@@ -188,8 +193,7 @@ class Server:
         """Answer C-MOVE (PS3.4 C.4.2): ``handler(request)`` yields the instances to
         send; ``destinations(ae_title)`` gives the (host, port) of a move destination,
         or None for "Move Destination unknown" (A801)."""
-        for sop_class in sop_classes:
-            self.add_context(sop_class)
+        self._add_contexts(sop_classes, DEFAULT_TRANSFER_SYNTAXES)
         self._move_handler = handler
         self._destinations = destinations
         return handler
