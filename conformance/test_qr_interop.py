@@ -217,14 +217,111 @@ def test_pynetdicom_find_against_dicomnet_serve(
 
 
 
+def test_pynetdicom_get_against_dicomnet_serve(
+        studies: list[Path], dicomnet_serve: Callable[..., Process], tmp_path: Path) -> None:
+    """pynetdicom as C-GET SCU (SCP role for the storage class negotiated, PS3.7
+    D.3.3.4): the instance arrives on the same association, byte-identical."""
+    from pynetdicom import AE, build_role, evt
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
+
+    server = dicomnet_serve("--data", str(tmp_path / "archive"))
+    _load(server.port, "DICOMNET", studies)
+    target = pydicom.dcmread(studies[2])
+    received: dict[str, bytes] = {}
+
+    def on_store(event: object) -> int:
+        received[event.request.AffectedSOPInstanceUID] = bytes(  # type: ignore[attr-defined]
+            event.request.DataSet.getvalue())  # type: ignore[attr-defined]
+        return 0x0000
+
+    ae = AE(ae_title="PYNETGET")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(target.SOPClassUID, [target.file_meta.TransferSyntaxUID])
+    assoc = ae.associate("127.0.0.1", server.port, ae_title="DICOMNET",
+                         ext_neg=[build_role(target.SOPClassUID, scp_role=True)],
+                         evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    assert assoc.is_established
+    query = pydicom.Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = target.StudyInstanceUID
+    try:
+        results = list(assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet))
+    finally:
+        assoc.release()
+    final = results[-1][0]
+    assert final.Status == 0x0000
+    assert final.NumberOfCompletedSuboperations == 1
+    assert received == {target.SOPInstanceUID: dataset_bytes(studies[2])[1]}
+
+
 @pytest.fixture
-def pynetdicom_qr_scp(studies: list[Path]) -> Iterator[int]:
-    """A pynetdicom C-FIND and C-GET SCP (Study Root) over the studies, on a free port."""
+def pynetdicom_storage_scp(tmp_path: Path) -> Iterator[tuple[int, dict[str, bytes]]]:
+    """A pynetdicom storage SCP (AE PYNETSTORE) on a free port, keeping each received
+    data set's bytes by SOP Instance UID."""
+    from pynetdicom import AE, AllStoragePresentationContexts, evt
+
+    received: dict[str, bytes] = {}
+
+    def on_store(event: object) -> int:
+        received[event.request.AffectedSOPInstanceUID] = bytes(  # type: ignore[attr-defined]
+            event.request.DataSet.getvalue())  # type: ignore[attr-defined]
+        return 0x0000
+
+    ae = AE(ae_title="PYNETSTORE")
+    ae.supported_contexts = AllStoragePresentationContexts
+    port = free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False,
+                             evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        yield port, received
+    finally:
+        server.shutdown()
+
+
+def test_pynetdicom_move_through_dicomnet_serve_to_pynetdicom(
+        studies: list[Path], dicomnet_serve: Callable[..., Process],
+        pynetdicom_storage_scp: tuple[int, dict[str, bytes]], tmp_path: Path) -> None:
+    """pynetdicom as C-MOVE SCU and as the move destination, dicomnet serve between."""
+    from pynetdicom import AE
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
+
+    destination_port, received = pynetdicom_storage_scp
+    server = dicomnet_serve("--data", str(tmp_path / "archive"), "--peer",
+                            f"PYNETSTORE=127.0.0.1:{destination_port}")
+    _load(server.port, "DICOMNET", studies)
+    target = pydicom.dcmread(studies[5])
+    ae = AE(ae_title="PYNETMOVE")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    assoc = ae.associate("127.0.0.1", server.port, ae_title="DICOMNET")
+    assert assoc.is_established
+    query = pydicom.Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = target.StudyInstanceUID
+    try:
+        results = list(assoc.send_c_move(query, "PYNETSTORE",
+                                         StudyRootQueryRetrieveInformationModelMove))
+        unknown = list(assoc.send_c_move(query, "NOBODY",
+                                         StudyRootQueryRetrieveInformationModelMove))
+    finally:
+        assoc.release()
+    assert results[-1][0].Status == 0x0000
+    assert results[-1][0].NumberOfCompletedSuboperations == 1
+    assert received == {target.SOPInstanceUID: dataset_bytes(studies[5])[1]}
+    assert unknown[-1][0].Status == 0xA801
+
+
+@pytest.fixture
+def pynetdicom_qr_scp(studies: list[Path]) -> Iterator[tuple[int, dict[str, int]]]:
+    """A pynetdicom C-FIND, C-GET and C-MOVE SCP (Study Root, AE PYNETQR) over the
+    studies, on a free port; the dict it yields maps move destinations to ports."""
     from pynetdicom import AE, StoragePresentationContexts, evt
     from pynetdicom.sop_class import (
         StudyRootQueryRetrieveInformationModelFind,
         StudyRootQueryRetrieveInformationModelGet,
+        StudyRootQueryRetrieveInformationModelMove,
     )
+
+    destinations: dict[str, int] = {}
 
     instances = [pydicom.dcmread(path) for path in studies]
 
@@ -247,25 +344,39 @@ def pynetdicom_qr_scp(studies: list[Path]) -> Iterator[int]:
         for ds in found:
             yield 0xFF00, ds
 
+    def on_move(event: object) -> Iterator[object]:
+        title = event.move_destination  # type: ignore[attr-defined]
+        title = title.decode() if isinstance(title, bytes) else str(title)
+        port = destinations.get(title.strip())
+        yield ("127.0.0.1", port) if port else (None, None)
+        found = matching(event.identifier)  # type: ignore[attr-defined]
+        yield len(found)
+        for ds in found:
+            yield 0xFF00, ds
+
     ae = AE(ae_title="PYNETQR")
     ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
     ae.add_supported_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_supported_context(StudyRootQueryRetrieveInformationModelMove)
+    for context in StoragePresentationContexts:
+        ae.add_requested_context(context.abstract_syntax, context.transfer_syntax)
     for context in StoragePresentationContexts:
         ae.add_supported_context(context.abstract_syntax, scu_role=True, scp_role=True)
     port = free_port()
     server = ae.start_server(("127.0.0.1", port), block=False,
                              evt_handlers=[(evt.EVT_C_FIND, on_find),
-                                           (evt.EVT_C_GET, on_get)])
+                                           (evt.EVT_C_GET, on_get),
+                                           (evt.EVT_C_MOVE, on_move)])
     try:
-        yield port
+        yield port, destinations
     finally:
         server.shutdown()
 
 
 def test_dicomnet_find_and_get_against_pynetdicom(studies: list[Path],
-                                                  pynetdicom_qr_scp: int,
+                                                  pynetdicom_qr_scp: tuple[int, dict[str, int]],
                                                   tmp_path: Path) -> None:
-    port = pynetdicom_qr_scp
+    port, _destinations = pynetdicom_qr_scp
     target = pydicom.dcmread(studies[4])
     found = run(dicomnet_command("find", "-aec", "PYNETQR", "127.0.0.1", str(port),
                                  "-L", "STUDY", "-k", "StudyInstanceUID=", "--json"))
@@ -282,6 +393,29 @@ def test_dicomnet_find_and_get_against_pynetdicom(studies: list[Path],
     assert list(received) == [target.SOPInstanceUID]
     # pynetdicom re-encodes what it sends: compare the data sets, not the bytes.
     assert pydicom.dcmread(next(out.glob("*.dcm"))) == pydicom.dcmread(studies[4])
+
+
+def test_dicomnet_move_from_pynetdicom_to_dicomnet_serve(
+        studies: list[Path], pynetdicom_qr_scp: tuple[int, dict[str, int]],
+        dicomnet_serve: Callable[..., Process], tmp_path: Path) -> None:
+    """`dicomnet move` against pynetdicom as C-MOVE SCP, dicomnet serve the destination."""
+    port, destinations = pynetdicom_qr_scp
+    destination = dicomnet_serve("--data", str(tmp_path / "dest"))
+    destinations["DICOMNET"] = destination.port
+    target = pydicom.dcmread(studies[1])
+    done = run(dicomnet_command("move", "-aec", "PYNETQR", "127.0.0.1", str(port),
+                                "-L", "STUDY", "-k",
+                                f"StudyInstanceUID={target.StudyInstanceUID}",
+                                "--dest", "DICOMNET"))
+    assert done.returncode == 0, done.output
+    received = _by_instance(tmp_path / "dest")
+    assert list(received) == [target.SOPInstanceUID]
+    unknown = run(dicomnet_command("move", "-aec", "PYNETQR", "127.0.0.1", str(port),
+                                   "-L", "STUDY", "-k",
+                                   f"StudyInstanceUID={target.StudyInstanceUID}",
+                                   "--dest", "NOBODY"))
+    assert unknown.returncode != 0
+    assert "A801" in unknown.output, unknown.output
 
 
 def test_dicomnet_worklist_find_against_wlmscpfs(dcmtk: Callable[[str], str],
