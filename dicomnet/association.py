@@ -621,7 +621,9 @@ class Association:
                     log.error("%s: invalid PDU from the peer: %s; aborting", self._who(), exc)
                     self._abort_error = AssociationAbortedError(f"invalid PDU received: {exc}")
                     self._outcome = "aborted"
-                    await self._perform(self._ul.invalid_pdu_received(_abort_reason(exc)))
+                    # If the A-ABORT cannot be written, the peer is gone: close anyway.
+                    with suppress(DicomNetError):
+                        await self._perform(self._ul.invalid_pdu_received(_abort_reason(exc)))
                     await self._close_transport()
                     return
                 if pdu is None:
@@ -633,7 +635,15 @@ class Association:
                 partial_since = None
                 if pdu_log.isEnabledFor(logging.DEBUG):
                     pdu_log.debug("%s: received %s", self._who(), _summarise(pdu))
-                await self._perform(self._ul.pdu_received(pdu))
+                try:
+                    await self._perform(self._ul.pdu_received(pdu))
+                except DicomNetError:
+                    if not self._closed.is_set():
+                        raise
+                    # The answer (AC, RJ, RP, A-ABORT) could not be sent: the peer is
+                    # gone and _send_bytes closed the connection (Evt17, PS3.8 Table
+                    # 9-10): the association is over, quietly, as for any close.
+                    return
                 if self._sent_abort and self._ul.state == State.STA13:
                     # We aborted (AA-1/AA-8): nothing more can come that matters, so
                     # close now instead of waiting out ARTIM for the peer to close.
@@ -741,6 +751,10 @@ class Association:
 
     def _start_artim(self) -> None:
         self._stop_artim()
+        if self._closed.is_set():
+            # The connection is already closed (by a concurrent abort, say), and the
+            # reader's task group may be gone: there is nothing left for ARTIM to time.
+            return
         if self._tasks is None:
             # AE-5 starts ARTIM before the reader's task group exists; _run starts it.
             self._artim_pending = True
@@ -758,6 +772,11 @@ class Association:
     async def _artim(self, scope: anyio.CancelScope) -> None:
         with scope:
             await anyio.sleep(self.timeouts.artim)
+            if scope.cancel_called or self._ul.state not in (State.STA2, State.STA13):
+                # Stopped, or the connection closed, in the instant it expired: the
+                # cancellation lands only at the next checkpoint, and Evt18 exists in
+                # Sta2 and Sta13 only (PS3.8 Table 9-10).
+                return
             log.info("%s: ARTIM expired in %s", self._who(), self._ul.state.name)
             if self._outcome in ("", "accepted"):
                 self._outcome = "aborted"

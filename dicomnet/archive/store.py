@@ -85,9 +85,17 @@ class IncomingFile:
         self.complete = True
 
     def discard(self) -> None:
-        """The data set will never be whole (abort, error): remove every trace."""
-        self.file.close()
-        self.path.unlink(missing_ok=True)
+        """The data set will never be whole (abort, error): remove every trace.
+
+        Never raises for the file: after a failed write (disk full, file too large)
+        close() flushes what is still buffered and fails the same way; the file is
+        closed all the same and must still be removed."""
+        try:
+            self.file.close()
+        except OSError as exc:
+            log.debug("closing %s to discard it: %s", self.path.name, exc)
+        finally:
+            self.path.unlink(missing_ok=True)
 
 
 class Archive:

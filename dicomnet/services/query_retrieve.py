@@ -35,7 +35,7 @@ from dicomnet.dimse import (
     StatusCategory,
     category,
 )
-from dicomnet.errors import DicomNetError, NegotiationError
+from dicomnet.errors import DicomNetError, DIMSEError, NegotiationError
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -160,8 +160,10 @@ async def answer_find(request: IncomingRequest, handler: FindHandler) -> None:
                         affected_sop_class_uid=message.affected_sop_class_uid,
                         status=status)
 
-    if request.dataset is None:
-        await request.respond(response(0xA900))  # no identifier: does not match the class
+    problem = _unusable_identifier(request)
+    if problem is not None:
+        log.warning("%r: C-FIND identifier refused: %s", request.association, problem)
+        await request.respond(response(_IDENTIFIER_DOES_NOT_MATCH))
         return
     matches = handler(request)
     try:
@@ -174,6 +176,12 @@ async def answer_find(request: IncomingRequest, handler: FindHandler) -> None:
     except ValueError as exc:  # the handler found the identifier unusable
         log.warning("%r: C-FIND identifier refused: %s", request.association, exc)
         await request.respond(response(0xA900))  # Identifier does not match SOP Class
+        return
+    except DIMSEError as exc:
+        # A match that cannot be encoded (a value its VR cannot hold): nothing of that
+        # response was sent (send_message encodes first), so a final status still can.
+        log.warning("%r: C-FIND match not sent: %s", request.association, exc)
+        await request.respond(response(0xC000))  # Unable to process (PS3.4 C.4.1.1.4)
         return
     except DicomNetError:
         raise
@@ -188,6 +196,35 @@ async def answer_find(request: IncomingRequest, handler: FindHandler) -> None:
         await request.respond(response(Status.CANCEL))
     else:
         await request.respond(response(Status.SUCCESS))
+
+
+#: PS3.4 Tables C.4-1, C.4-2, C.4-3: Failure, "Identifier does not match SOP Class".
+_IDENTIFIER_DOES_NOT_MATCH = 0xA900
+
+
+def _unusable_identifier(request: IncomingRequest) -> str | None:
+    """Why the request's identifier cannot be used, or None: it is missing, or it is
+    not a data set we can decode. Decoding here, before any handler runs, makes a
+    peer's malformed identifier a refusal (A900) rather than a handler failure."""
+    try:
+        dataset = request.dataset
+    except DIMSEError as exc:
+        return str(exc)
+    return "the request has no identifier" if dataset is None else None
+
+
+async def _collect_identified(request: IncomingRequest, handler: RetrieveHandler,
+                              service: str) -> list[Any] | None:
+    """The instances the handler yields, or None (logged) when the identifier is
+    unusable: undecodable, or refused by the handler with ValueError (as for C-FIND)."""
+    problem = _unusable_identifier(request)
+    if problem is None:
+        try:
+            return await _collect(request, handler)
+        except ValueError as exc:
+            problem = str(exc)
+    log.warning("%r: %s identifier refused: %s", request.association, service, problem)
+    return None
 
 
 async def _close(iterator: AsyncIterator[Any]) -> None:
@@ -309,7 +346,11 @@ async def answer_get(request: IncomingRequest, handler: RetrieveHandler) -> None
         await request.respond(counts.response(CGetRSP, message, status, final=final),
                               identifier)
 
-    await _retrieve(request, await _collect(request, handler), send, respond)
+    items = await _collect_identified(request, handler, "C-GET")
+    if items is None:
+        await respond(_IDENTIFIER_DOES_NOT_MATCH, _Counts(0), True, None)
+        return
+    await _retrieve(request, items, send, respond)
 
 
 async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
@@ -336,7 +377,10 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
             affected_sop_class_uid=message.affected_sop_class_uid,
             status=0xA801))  # Refused: Move Destination unknown (PS3.4 C.4.2.1.5)
         return
-    items = await _collect(request, handler)
+    items = await _collect_identified(request, handler, "C-MOVE")
+    if items is None:
+        await respond(_IDENTIFIER_DOES_NOT_MATCH, _Counts(0), True, None)
+        return
     if not items:
         await respond(Status.SUCCESS, _Counts(0), True, None)
         return

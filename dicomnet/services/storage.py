@@ -180,6 +180,11 @@ async def answer_store(request: IncomingRequest, handler: StoreHandler | None) -
         # Nowhere to keep the data set (too large, or the sink could not be made).
         log.warning("%r: C-STORE refused: %s", request.association, request.sink_error)
         status: int = 0xA700  # Refused: Out of Resources (PS3.4 B.2.3)
+    elif request.raw_dataset is None and request.sink is None \
+            and request.sink_error is None:
+        # Command Data Set Type said "no data set" (PS3.7 E.1-1): nothing to store.
+        log.warning("%r: C-STORE-RQ without a data set refused", request.association)
+        status = 0xC000  # Error: Cannot understand (PS3.4 Table B.2-1)
     elif handler is None:
         status = Status.SOP_CLASS_NOT_SUPPORTED
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import sqlite3
 from pathlib import Path
 
@@ -104,3 +106,34 @@ def test_the_index_is_plain_sqlite(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "index.sqlite") as db:
         (modality,) = db.execute("SELECT modality FROM series").fetchone()
     assert modality == "CT"
+
+
+class _RefusingDisk(io.RawIOBase):
+    """A raw file that refuses every write, as the kernel does when the disk is full
+    (ENOSPC) or the file size limit is reached (EFBIG)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        raise OSError(errno.EFBIG, "File too large")
+
+
+def test_a_write_failure_is_discarded_even_though_close_fails_too(tmp_path: Path) -> None:
+    """Data still in the file's buffer makes close() flush, and fail, again: discard()
+    must still remove the temporary file and not raise (found by the RLIMIT_FSIZE test,
+    conformance/test_disk_full.py: the error escaped the association and the .part
+    stayed)."""
+    archive = Archive(tmp_path)
+    header, data = dataset_bytes(get_testdata_file("CT_small.dcm"))
+    incoming = archive.open_incoming(sop_class_uid=header.sop_class_uid,
+                                     sop_instance_uid=header.sop_instance_uid,
+                                     transfer_syntax=header.transfer_syntax,
+                                     source_ae_title="SENDER")
+    incoming.file.close()
+    incoming.file = io.BufferedWriter(_RefusingDisk(), buffer_size=8192)
+    incoming.write(data[:100])  # buffered: nothing reaches the disk yet
+    with pytest.raises(OSError, match="too large"):
+        incoming.write(data)  # the buffer is flushed: the disk refuses
+    incoming.discard()
+    assert not list(archive.incoming.iterdir())
