@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -107,19 +108,22 @@ def _context(association: Association, sop_class: str) -> Any:
 
 
 async def find(association: Association, query: Dataset, *, model: str = "study",
-               priority: int = Priority.MEDIUM) -> AsyncIterator[Response]:
+               priority: int = Priority.MEDIUM) -> AsyncGenerator[Response, None]:
     """C-FIND: yield every response, the pending ones carrying a matching identifier
     (``response.dataset``) and the last one the final status."""
     sop_class = _sop_class(model, FIND_MODELS)
     request = CFindRQ(message_id=association.new_message_id(),
                       affected_sop_class_uid=sop_class, priority=priority)
-    async for response in association.request(_context(association, sop_class), request,
-                                              query):
-        yield response
+    # Closing the inner generator at once, not when it is collected, is what sends
+    # the C-CANCEL at the caller's break (Association.request's finally).
+    async with aclosing(association.request(_context(association, sop_class), request,
+                                            query)) as responses:
+        async for response in responses:
+            yield response
 
 
 async def get(association: Association, query: Dataset, *, model: str = "study",
-              priority: int = Priority.MEDIUM) -> AsyncIterator[Response]:
+              priority: int = Priority.MEDIUM) -> AsyncGenerator[Response, None]:
     """C-GET: yield the C-GET responses (sub-operation counts). The instances arrive as
     C-STORE requests on this association, handled by the ``on_request`` given to
     :func:`dicomnet.connect` (which must also propose the SCP role for their storage
@@ -127,23 +131,29 @@ async def get(association: Association, query: Dataset, *, model: str = "study",
     sop_class = _sop_class(model, GET_MODELS)
     request = CGetRQ(message_id=association.new_message_id(),
                      affected_sop_class_uid=sop_class, priority=priority)
-    async for response in association.request(_context(association, sop_class), request,
-                                              query):
-        yield response
+    # Closing the inner generator at once, not when it is collected, is what sends
+    # the C-CANCEL at the caller's break (Association.request's finally).
+    async with aclosing(association.request(_context(association, sop_class), request,
+                                            query)) as responses:
+        async for response in responses:
+            yield response
 
 
 async def move(association: Association, query: Dataset, *, destination: str,
                model: str = "study", priority: int = Priority.MEDIUM
-               ) -> AsyncIterator[Response]:
+               ) -> AsyncGenerator[Response, None]:
     """C-MOVE: ask the peer to send the matching instances to ``destination`` (an AE
     title it knows); yield the responses with their sub-operation counts."""
     sop_class = _sop_class(model, MOVE_MODELS)
     request = CMoveRQ(message_id=association.new_message_id(),
                       affected_sop_class_uid=sop_class, move_destination=destination,
                       priority=priority)
-    async for response in association.request(_context(association, sop_class), request,
-                                              query):
-        yield response
+    # Closing the inner generator at once, not when it is collected, is what sends
+    # the C-CANCEL at the caller's break (Association.request's finally).
+    async with aclosing(association.request(_context(association, sop_class), request,
+                                            query)) as responses:
+        async for response in responses:
+            yield response
 
 
 # -- SCP ---------------------------------------------------------------------------------

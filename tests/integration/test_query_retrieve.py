@@ -139,14 +139,17 @@ async def test_move_to_another_server(serving: Serving, tmp_path: Path) -> None:
     assert destination_archive.index.count("instance") == 1
 
 
-async def test_cancel_stops_a_long_find_within_one_response(serving: Serving) -> None:
+async def test_cancel_stops_a_long_find_within_one_response(
+        serving: Serving, caplog: pytest.LogCaptureFixture) -> None:
     server = Server("SCP")
     produced = 0
     after_cancel = 0
+    requests: list[IncomingRequest] = []
 
     @server.on_find
     async def many(request: IncomingRequest) -> AsyncIterator[pydicom.Dataset]:
         nonlocal produced, after_cancel
+        requests.append(request)
         for number in range(10_000):
             if request.cancelled.is_set():
                 after_cancel += 1
@@ -165,6 +168,10 @@ async def test_cancel_stops_a_long_find_within_one_response(serving: Serving) ->
                     async for response in results:
                         assert response.status == Status.PENDING
                         break  # -> C-CANCEL, then the final response is awaited
+            # ...within the aclosing exit, not when the generators are collected: the
+            # SCP has seen the C-CANCEL, no response came for a forgotten request.
+            assert requests[0].cancelled.is_set()
+            assert "unknown Message ID" not in caplog.text
             assert assoc.is_established
             assert await assoc.echo() == Status.SUCCESS  # nothing left in flight
     assert produced < 10_000
