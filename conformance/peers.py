@@ -84,6 +84,15 @@ class Process:
     log: IO[str]
     output: str = ""
 
+    def output_so_far(self) -> str:
+        """What the process has written up to now (it keeps running)."""
+        self.log.flush()
+        position = self.log.tell()
+        self.log.seek(0)
+        text = self.log.read()
+        self.log.seek(position)
+        return self.output + text
+
     def stop(self, timeout: float = 20.0) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

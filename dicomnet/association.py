@@ -266,6 +266,8 @@ class Association:
         self._stream = stream
         self.timeouts = timeouts
         self.peer = peer
+        #: With TLS: the peer's certificate subject (RFC 4514), None without one.
+        self.peer_certificate_subject: str | None = None
         self._ul = UpperLayer()
         self._framer = PDUFramer(max_pdata_length=max_pdu_length,
                                  max_other_length=MAX_ASSOCIATION_PDU_LENGTH)

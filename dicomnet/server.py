@@ -8,6 +8,7 @@ then aborts the rest.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -15,10 +16,12 @@ from dataclasses import replace
 
 import anyio
 from anyio.abc import ByteStream, SocketAttribute, TaskStatus
-from anyio.streams.tls import TLSStream
+from anyio.streams.tls import TLSAttribute, TLSStream
 
 from dicomnet.acse import (
     REJECT_LOCAL_LIMIT_EXCEEDED,
+    REJECT_NO_REASON,
+    REJECT_USER_IDENTITY,
     AcceptorPolicy,
     Negotiated,
     check_request,
@@ -39,6 +42,7 @@ from dicomnet.services.query_retrieve import (
     FindHandler,
     RetrieveHandler,
 )
+from dicomnet.tls import certificate_subject
 from dicomnet.uids import (
     DEFAULT_TRANSFER_SYNTAXES,
     VERIFICATION,
@@ -46,6 +50,7 @@ from dicomnet.uids import (
     storage_sop_classes,
     uid_name,
 )
+from dicomnet.user_identity import Authenticator
 
 log = logging.getLogger("dicomnet.server")
 
@@ -60,6 +65,15 @@ class Server:
     PS3.8 Table 9-21). ``max_dataset_size`` bounds one received data set (beyond it
     C-STORE gets A700). ``max_operations`` is the asynchronous operations window offered
     (PS3.7 D.3.3.3).
+
+    Who may associate: the called AE title must be ours unless
+    ``require_called_ae_title=False``; ``allowed_calling_ae_titles``,
+    ``allowed_addresses`` (IP networks such as ``"10.0.0.0/8"``) and
+    ``allowed_certificate_subjects`` (with TLS: a client certificate subject in RFC 4514
+    form, ``"CN=modality1,O=Hospital"``, or one of its parts, ``"CN=modality1"``) narrow
+    it further when given; ``authenticate`` checks User Identity Negotiation (see
+    :mod:`dicomnet.user_identity`). Refusals are A-ASSOCIATE-RJ with the PS3.8 Table
+    9-21 reason, and a log line.
     """
 
     def __init__(
@@ -75,12 +89,20 @@ class Server:
         max_operations: int = 1,
         prefer_requestor_order: bool = False,
         max_dataset_size: int | None = None,
+        allowed_addresses: Iterable[str] | None = None,
+        allowed_certificate_subjects: Iterable[str] | None = None,
+        authenticate: Authenticator | None = None,
     ) -> None:
         self.ae_title = ae_title
         self.timeouts = timeouts or Timeouts()
         self.max_associations = max_associations
         self.max_pdu_length = max_pdu_length
         self.max_dataset_size = max_dataset_size
+        self.allowed_addresses = None if allowed_addresses is None else tuple(
+            ipaddress.ip_network(network, strict=False) for network in allowed_addresses)
+        self.allowed_certificate_subjects = None if allowed_certificate_subjects is None \
+            else frozenset(allowed_certificate_subjects)
+        self.authenticate = authenticate
         self._policy = AcceptorPolicy(
             ae_title=ae_title,
             require_called_ae_title=require_called_ae_title,
@@ -264,20 +286,27 @@ class Server:
         except Exception:  # pragma: no cover - non-IP transports
             peer = ("?", 0)
         try:
+            subject = None
             if ssl is not None:
                 try:
                     with anyio.fail_after(self.timeouts.acse):
                         stream = await TLSStream.wrap(stream, server_side=True,
                                                       ssl_context=ssl)
                 except Exception as exc:
-                    log.warning("TLS handshake with %s:%d failed: %s", *peer, exc)
+                    log.warning("TLS handshake with %s:%d failed: %s", *peer,
+                                _handshake_failure(exc))
                     await anyio.aclose_forcefully(stream)
                     return
+                subject = certificate_subject(
+                    stream.extra(TLSAttribute.peer_certificate_binary, None))
+                log.info("TLS from %s:%d: %s, client certificate %s", *peer,
+                         stream.extra(TLSAttribute.tls_version, "?"), subject or "none")
             association = Association(
                 stream=stream, timeouts=self.timeouts, max_pdu_length=self.max_pdu_length,
                 on_associate=self._on_associate, on_request=self._on_request,
                 sink_factory=self._sink_factory, max_dataset_size=self.max_dataset_size,
                 peer=peer)
+            association.peer_certificate_subject = subject
             self._live.add(association)
             if self._drained.is_set():
                 self._drained = anyio.Event()
@@ -308,7 +337,23 @@ class Server:
                         request.called_ae_title, *peer,
                         describe_reject(rejection.result, rejection.source, rejection.reason))
             return rejection
-        accept, negotiated = negotiate(request, self._policy)
+        refusal = self._refusal(association, request)
+        if refusal is not None:
+            why, rejection = refusal
+            log.warning("rejecting %s -> %s from %s:%d: %s", request.calling_ae_title,
+                        request.called_ae_title, *peer, why)
+            return rejection
+        response = None
+        if self.authenticate is not None:
+            identity = request.user_information.user_identity_rq
+            verdict = await self.authenticate(identity, association)
+            if verdict is False or verdict is None:
+                log.warning("rejecting %s -> %s from %s:%d: user identity not accepted",
+                            request.calling_ae_title, request.called_ae_title, *peer)
+                return REJECT_USER_IDENTITY
+            if isinstance(verdict, bytes):
+                response = verdict
+        accept, negotiated = negotiate(request, self._policy, user_identity_response=response)
         log.info("accepted %s -> %s from %s:%d (%d of %d contexts)",
                  request.calling_ae_title, request.called_ae_title, *peer,
                  len(negotiated.accepted), len(request.presentation_contexts))
@@ -318,6 +363,32 @@ class Server:
                 log.debug("  context %d %s: %s", ctx.context_id, uid_name(ctx.abstract_syntax),
                           uid_name(got.transfer_syntax) if got else "rejected")
         return accept, negotiated
+
+    def _refusal(self, association: Association, request: AAssociateRQ
+                 ) -> tuple[str, AAssociateRJ] | None:
+        """Address and certificate rules: who may associate besides the AE titles.
+
+        PS3.8 Table 9-21 has no reason for "your address" or "your certificate", so
+        these are "rejected-permanent, service-user, no reason given".
+        """
+        if self.allowed_addresses is not None:
+            host = (association.peer or ("?", 0))[0]
+            try:
+                address = ipaddress.ip_address(host.split("%")[0])
+            except ValueError:
+                return f"address {host} is not an IP address", REJECT_NO_REASON
+            if address.version == 6 and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped
+            if not any(address in network for network in self.allowed_addresses):
+                return f"address {host} is not allowed", REJECT_NO_REASON
+        if self.allowed_certificate_subjects is not None:
+            subject = association.peer_certificate_subject
+            if subject is None:
+                return "no client certificate (one is required)", REJECT_NO_REASON
+            parts = {subject, *(part.strip() for part in subject.split(","))}
+            if parts.isdisjoint(self.allowed_certificate_subjects):
+                return f"client certificate {subject!r} is not allowed", REJECT_NO_REASON
+        return None
 
     async def _on_request(self, request: IncomingRequest) -> None:
         message = request.message
@@ -341,3 +412,15 @@ class Server:
         log.warning("%r: no service for %s; answering 'unrecognized operation'",
                     request.association, type(message).__name__)
         await request.refuse(Status.UNRECOGNIZED_OPERATION)
+
+
+def _handshake_failure(exc: BaseException) -> str:
+    """The reason a TLS handshake failed, readable: OpenSSL's reason when there is one
+    (``CERTIFICATE_VERIFY_FAILED``, ``WRONG_VERSION_NUMBER`` for plain TCP...)."""
+    if isinstance(exc, _ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, _ssl.SSLError):
+        return str(exc.reason or exc)
+    if isinstance(exc, TimeoutError):
+        return "no handshake within the ACSE timeout"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
+from ssl import SSLContext
 
 import anyio
 import pytest
 
 from dicomnet.server import Server
+from dicomnet.tls import TestPKI, create_test_pki
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -22,16 +25,29 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 
 @asynccontextmanager
-async def _serving(server: Server, host: str = "127.0.0.1") -> AsyncIterator[int]:
+async def _serving(server: Server, host: str = "127.0.0.1", *,
+                   ssl: SSLContext | None = None) -> AsyncIterator[int]:
     """Run ``server`` on a free port for the duration of the block; yield the port."""
     async with anyio.create_task_group() as tg:
-        port = await tg.start(server.serve, host, 0)
+        port = await tg.start(partial(server.serve, host, 0, ssl=ssl))
         try:
             yield port
         finally:
             server.shutdown(grace=2)
             with anyio.fail_after(10):
                 await server.wait_stopped()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    """A test CA with server (localhost, 127.0.0.1, ::1) and client key pairs."""
+    return create_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def rogue_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    """Another CA and key pairs, which nobody trusts."""
+    return create_test_pki(tmp_path_factory.mktemp("rogue-pki"), client_name="rogue")
 
 
 @pytest.fixture

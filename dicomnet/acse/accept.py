@@ -52,6 +52,7 @@ __all__ = [
     "REJECT_NO_REASON",
     "REJECT_PROTOCOL_VERSION_NOT_SUPPORTED",
     "REJECT_TEMPORARY_CONGESTION",
+    "REJECT_USER_IDENTITY",
     "AcceptorPolicy",
     "check_request",
     "negotiate",
@@ -66,6 +67,10 @@ def reject(result: int, source: int, reason: int) -> AAssociateRJ:
 
 _PERMANENT, _TRANSIENT = RejectResult.REJECTED_PERMANENT, RejectResult.REJECTED_TRANSIENT
 REJECT_NO_REASON = reject(_PERMANENT, RejectSource.SERVICE_USER, UserRejectReason.NO_REASON)
+#: PS3.7 D.3.3.7: an identity the acceptor does not accept is an authorisation failure,
+#: "rejected-permanent" with the ACSE-related service provider as source.
+REJECT_USER_IDENTITY = reject(_PERMANENT, RejectSource.SERVICE_PROVIDER_ACSE,
+                              ACSERejectReason.NO_REASON)
 REJECT_APPLICATION_CONTEXT_NOT_SUPPORTED = reject(
     _PERMANENT, RejectSource.SERVICE_USER, UserRejectReason.APPLICATION_CONTEXT_NOT_SUPPORTED)
 REJECT_CALLING_AE_NOT_RECOGNIZED = reject(

@@ -165,7 +165,10 @@ class Archive:
                     self._folders.add(target.parent)
                 os.replace(incoming.path, target)
             except OSError as exc:
-                raise ArchiveError(f"cannot file {relative}: {exc}") from exc
+                # The path holds the Patient ID: keep it out of the message, which is
+                # logged at the default level (PS3.15 log hygiene, issue 6).
+                raise ArchiveError(f"cannot file instance {incoming.sop_instance_uid}: "
+                                   f"{exc.strerror or type(exc).__name__}") from exc
         except BaseException:
             incoming.discard()
             raise

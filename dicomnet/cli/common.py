@@ -10,8 +10,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
+from dicomnet.cli.security import (
+    add_client_tls_options,
+    add_identity_options,
+    client_identity,
+    client_ssl_context,
+)
 from dicomnet.config import Timeouts
+
+if TYPE_CHECKING:
+    from dicomnet.association import Association
 
 
 def add_logging_options(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +73,34 @@ def add_timeout_options(parser: argparse.ArgumentParser) -> None:
                        help="wait this long for each DIMSE response (default: forever)")
     group.add_argument("--network-timeout", type=float, default=60.0, metavar="S",
                        help="abort after this long without data from the peer (default 60)")
+
+
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    """What every client subcommand takes to reach a peer: timeouts, TLS, identity."""
+    add_timeout_options(parser)
+    add_client_tls_options(parser)
+    add_identity_options(parser)
+
+
+@asynccontextmanager
+async def open_association(args: argparse.Namespace, **extra: Any
+                           ) -> AsyncIterator[Association]:
+    """``connect()`` to ``args.host:args.port`` with the AE titles, timeouts, TLS and
+    user identity options of :func:`add_ae_options` and :func:`add_client_options`."""
+    from dicomnet.client import connect
+    from dicomnet.errors import NegotiationError
+
+    identity = client_identity(args)
+    async with connect(args.host, args.port, calling_ae=args.aet, called_ae=args.aec,
+                       timeouts=timeouts_from(args), ssl=client_ssl_context(args),
+                       user_identity=identity, **extra) as association:
+        if identity is not None and identity.positive_response_requested \
+                and association.negotiated.user_identity_response is None:
+            # PS3.7 D.3.3.7: without the asked-for response, the requestor decides; the
+            # user asked for it (--identity-response), so this is a failure.
+            raise NegotiationError("the peer accepted the association without the "
+                                   "positive user identity response asked for")
+        yield association
 
 
 def timeouts_from(args: argparse.Namespace) -> Timeouts:

@@ -10,12 +10,11 @@ import anyio
 
 from dicomnet.cli.common import (
     add_ae_options,
+    add_client_options,
     add_logging_options,
-    add_timeout_options,
     fail,
-    timeouts_from,
+    open_association,
 )
-from dicomnet.client import connect
 from dicomnet.dimse import StatusCategory, category, describe
 from dicomnet.errors import DicomNetError
 
@@ -37,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_ae_options(parser, calling_default="ECHOSCU")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="send N C-ECHO requests on the association (default 1)")
-    add_timeout_options(parser)
+    add_client_options(parser)
     add_logging_options(parser)
     parser.set_defaults(run=run)
 
@@ -56,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _echo(args: argparse.Namespace) -> int:
     failures = 0
-    async with connect(args.host, args.port, calling_ae=args.aet, called_ae=args.aec,
-                       timeouts=timeouts_from(args)) as association:
+    async with open_association(args) as association:
         for number in range(1, args.repeat + 1):
             started = time.perf_counter()
             status = await association.echo()

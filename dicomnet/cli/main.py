@@ -7,8 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from dicomnet import __version__
-from dicomnet.cli import echo, query, serve, store
-from dicomnet.cli.common import setup_logging
+from dicomnet.cli import echo, query, serve, store, tls, user
+from dicomnet.cli.common import fail, setup_logging
+from dicomnet.cli.security import OptionError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_parser(subparsers)
     query.add_parsers(subparsers)
     serve.add_parser(subparsers)
+    tls.add_parser(subparsers)
+    user.add_parser(subparsers)
     return parser
 
 
@@ -38,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args)
     try:
         return int(args.run(args))
+    except OptionError as exc:
+        return fail(str(exc), 2)
     except KeyboardInterrupt:
         return 130
 

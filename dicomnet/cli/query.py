@@ -15,10 +15,10 @@ import anyio
 
 from dicomnet.cli.common import (
     add_ae_options,
+    add_client_options,
     add_logging_options,
-    add_timeout_options,
     fail,
-    timeouts_from,
+    open_association,
 )
 from dicomnet.errors import DicomNetError
 
@@ -101,7 +101,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     _add_common(find, models=("patient", "study", "worklist"))
     find.add_argument("--json", action="store_true",
                       help="print each match as DICOM JSON (PS3.18 Annex F)")
-    add_timeout_options(find)
+    add_client_options(find)
     add_logging_options(find)
     find.set_defaults(run=run_find)
 
@@ -115,7 +115,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     _add_common(get, models=("patient", "study"))
     get.add_argument("-o", "--output", default=".", metavar="DIR",
                      help="folder for the retrieved files (default: current folder)")
-    add_timeout_options(get)
+    add_client_options(get)
     add_logging_options(get)
     get.set_defaults(run=run_get)
 
@@ -129,7 +129,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     _add_common(move, models=("patient", "study"))
     move.add_argument("--dest", required=True, metavar="AET",
                       help="the move destination's AE title")
-    add_timeout_options(move)
+    add_client_options(move)
     add_logging_options(move)
     move.set_defaults(run=run_move)
 
@@ -199,15 +199,13 @@ def _run(args: argparse.Namespace, action: Any) -> int:
 
 
 async def _find(args: argparse.Namespace, query: Dataset) -> int:
-    from dicomnet.client import connect
     from dicomnet.dimse import StatusCategory, describe
     from dicomnet.services.query_retrieve import FIND_MODELS, find
 
     model_uid = FIND_MODELS[args.model]
     matches = 0
     final = None
-    async with connect(args.host, args.port, calling_ae=args.aet, called_ae=args.aec,
-                       contexts=[model_uid], timeouts=timeouts_from(args)) as association:
+    async with open_association(args, contexts=[model_uid]) as association:
         async for response in find(association, query, model=args.model):
             identifier = response.dataset
             if identifier is not None and response.status in (0xFF00, 0xFF01):
@@ -242,7 +240,6 @@ def _report(final: Any, operation: str) -> int:
 
 
 async def _get(args: argparse.Namespace, query: Dataset) -> int:
-    from dicomnet.client import connect
     from dicomnet.services.query_retrieve import GET_MODELS, get
     from dicomnet.services.storage import answer_store
 
@@ -257,9 +254,8 @@ async def _get(args: argparse.Namespace, query: Dataset) -> int:
     model_uid = GET_MODELS[args.model]
     roles = {sop_class: (True, True) for sop_class in COMMON_STORAGE}
     final = None
-    async with connect(args.host, args.port, calling_ae=args.aet, called_ae=args.aec,
-                       contexts=_contexts_for_query(model_uid, storage=True), roles=roles,
-                       on_request=on_request, timeouts=timeouts_from(args)) as association:
+    async with open_association(args, contexts=_contexts_for_query(model_uid, storage=True),
+                                roles=roles, on_request=on_request) as association:
         async for response in get(association, query, model=args.model):
             final = response
     assert final is not None
@@ -294,13 +290,11 @@ def _write_instance(request: IncomingRequest, folder: Path) -> int:
 
 
 async def _move(args: argparse.Namespace, query: Dataset) -> int:
-    from dicomnet.client import connect
     from dicomnet.services.query_retrieve import MOVE_MODELS, move
 
     model_uid = MOVE_MODELS[args.model]
     final = None
-    async with connect(args.host, args.port, calling_ae=args.aet, called_ae=args.aec,
-                       contexts=[model_uid], timeouts=timeouts_from(args)) as association:
+    async with open_association(args, contexts=[model_uid]) as association:
         async for response in move(association, query, destination=args.dest,
                                    model=args.model):
             final = response

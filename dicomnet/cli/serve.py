@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import ssl
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
 
 from dicomnet.cli.common import add_logging_options, fail
+from dicomnet.cli.security import OptionError, add_server_security_options, server_ssl_context
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.server import Server
 
@@ -65,6 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="association negotiation/release timeout (default 30)")
     parser.add_argument("--network-timeout", type=float, default=60.0, metavar="S",
                         help="drop a peer silent for this long (default 60)")
+    add_server_security_options(parser)
     add_logging_options(parser)
     parser.set_defaults(run=run)
 
@@ -84,9 +88,21 @@ def _destinations(peers: list[str]) -> Callable[[str], tuple[str, int] | None]:
 def make_server(args: argparse.Namespace) -> Server:
     """The server ``dicomnet serve`` runs for these arguments, before storage is
     installed (also used to generate the conformance statement)."""
+    authenticate = None
+    if args.users:
+        from dicomnet.user_identity import PasscodeFile
+
+        try:
+            authenticate = PasscodeFile(args.users)
+        except (OSError, ValueError) as exc:
+            raise OptionError(f"--users {args.users}: {exc}") from exc
     return Server(
         args.aet,
         require_called_ae_title=not args.any_aet,
+        allowed_calling_ae_titles=args.allow_aet,
+        allowed_addresses=args.allow_address,
+        allowed_certificate_subjects=args.allow_subject,
+        authenticate=authenticate,
         max_associations=args.max_associations,
         max_pdu_length=args.max_pdu,
         max_operations=args.max_operations,
@@ -102,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from dicomnet.archive import Archive, install  # pydicom, only when serving
 
     server = make_server(args)
+    ssl_context = server_ssl_context(args)
     archive: Archive | None = None
     if not args.no_store:
         try:
@@ -110,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"cannot use {args.data} as the archive folder: {exc}")
         install(server, archive, _destinations(args.peer))
     try:
-        anyio.run(_serve, server, args, archive)
+        anyio.run(_serve, server, args, archive, ssl_context)
     except OSError as exc:
         return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     finally:
@@ -119,11 +136,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(server: Server, args: argparse.Namespace, archive: Archive | None) -> None:
+async def _serve(server: Server, args: argparse.Namespace, archive: Archive | None,
+                 ssl_context: ssl.SSLContext | None) -> None:
     async with anyio.create_task_group() as tg:
-        port = await tg.start(server.serve, args.host, args.port)
+        port = await tg.start(partial(server.serve, args.host, args.port, ssl=ssl_context))
         where = f", storing into {archive.folder}" if archive is not None else ""
-        print(f"dicomnet serve: {args.aet} listening on {args.host}:{port}{where} "
+        tls = " with TLS" if ssl_context is not None else ""
+        print(f"dicomnet serve: {args.aet} listening on {args.host}:{port}{tls}{where} "
               "(Ctrl-C to stop)", flush=True)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:

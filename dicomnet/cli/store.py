@@ -14,12 +14,11 @@ import anyio
 
 from dicomnet.cli.common import (
     add_ae_options,
+    add_client_options,
     add_logging_options,
-    add_timeout_options,
     fail,
-    timeouts_from,
+    open_association,
 )
-from dicomnet.client import connect
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH
 from dicomnet.dimse import StatusCategory, category, describe
 from dicomnet.errors import DicomNetError, NegotiationError
@@ -54,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                                               f"(default {DEFAULT_MAX_PDU_LENGTH})")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar, even on a terminal")
-    add_timeout_options(parser)
+    add_client_options(parser)
     add_logging_options(parser)
     parser.set_defaults(run=run)
 
@@ -121,9 +120,8 @@ async def _send_all(args: argparse.Namespace, files: Sequence[Path], tally: _Tal
                 tally.failed.append((path, "not a readable DICOM file"))
                 tally.done += 1
             continue
-        async with connect(args.host, args.port, calling_ae=args.aet, called_ae=args.aec,
-                           contexts=contexts, max_pdu_length=args.max_pdu,
-                           timeouts=timeouts_from(args)) as association:
+        async with open_association(args, contexts=contexts,
+                                    max_pdu_length=args.max_pdu) as association:
             for path in batch:
                 try:
                     status = await association.store(path)
