@@ -365,6 +365,20 @@ class Association:
         """A Message ID not used by any of our outstanding requests (PS3.7 §9.3.1.1)."""
         return self._message_ids.allocate()
 
+    def start_task(self, function: Callable[[], Awaitable[object]]) -> None:
+        """Run ``function()`` as a task beside this association's request handlers,
+        holding no slot of the operations window: work a service does after it has
+        answered (the report that follows a storage commitment request, PS3.4 J.3.3).
+        The task is cancelled when the association ends unless it shields itself;
+        what it raises ends the association, so it should handle its own errors."""
+        if self._tasks is None:
+            raise self._ended_error()
+
+        async def run() -> None:
+            await function()
+
+        self._tasks.start_soon(run)
+
     # -- requestor ------------------------------------------------------------------
 
     async def open(

@@ -33,7 +33,8 @@ from dicomnet.dataset_io import SinkFactory
 from dicomnet.dimse import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ, Status
 from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import describe_reject
-from dicomnet.services import query_retrieve, storage, verification
+from dicomnet.services import normalized, query_retrieve, storage, verification
+from dicomnet.services.normalized import NHandler, NOperation
 from dicomnet.services.query_retrieve import (
     FIND_MODELS,
     GET_MODELS,
@@ -121,6 +122,7 @@ class Server:
         self._get_handler: RetrieveHandler | None = None
         self._move_handler: RetrieveHandler | None = None
         self._destinations: DestinationLookup = lambda _title: None
+        self._normalized = normalized.NormalizedHandlers()
         self._live: set[Association] = set()
         self._drained = anyio.Event()  # set whenever the last association ends
         self._accepting: anyio.CancelScope | None = None
@@ -219,6 +221,32 @@ class Server:
         self._move_handler = handler
         self._destinations = destinations
         return handler
+
+    def on_normalized(self, sop_class: str, operation: NOperation,
+                      handler: NHandler | None = None) -> Callable[[NHandler], NHandler]:
+        """Answer the DIMSE-N ``operation`` ("N-GET", "N-SET", "N-ACTION", "N-CREATE",
+        "N-DELETE" or "N-EVENT-REPORT", PS3.7 §10) for ``sop_class`` with
+        ``await handler(request)``: a status or (status, data set); raise
+        :class:`~dicomnet.services.normalized.NFailure` for a failure with an error
+        comment. Use as ``@server.on_normalized(uid, "N-SET")`` or call directly.
+
+        Receiving N-EVENT-REPORT makes us the SOP class's SCU while the requestor is
+        its SCP, so the requestor may then take the SCP role (PS3.7 D.3.3.4), as a
+        storage commitment SCP reporting on a new association does (PS3.4 J.3.3).
+        """
+        self._add_contexts([sop_class], DEFAULT_TRANSFER_SYNTAXES, keep_existing=True)
+        if operation == "N-EVENT-REPORT":
+            roles = dict(self._policy.roles)
+            roles[sop_class] = (True, True)
+            self._policy = replace(self._policy, roles=roles)
+
+        def register(function: NHandler) -> NHandler:
+            self._normalized.add(sop_class, operation, function)
+            return function
+
+        if handler is not None:
+            register(handler)
+        return register
 
     @property
     def associations(self) -> frozenset[Association]:
@@ -407,6 +435,9 @@ class Server:
         if isinstance(message, CMoveRQ) and self._move_handler is not None:
             await query_retrieve.answer_move(request, self._move_handler, self._destinations,
                                              calling_ae_title=self.ae_title)
+            return
+        if self._normalized.handles(message):
+            await self._normalized(request)
             return
         # PS3.7 C.4.2: a request the SOP class does not define on this context.
         log.warning("%r: no service for %s; answering 'unrecognized operation'",

@@ -2,20 +2,33 @@
 
 :class:`~dicomnet.archive.store.Archive` owns the folder and its SQLite index;
 :func:`install` makes a :class:`~dicomnet.Server` file every C-STORE into it,
-streaming each data set to disk as it arrives.
+streaming each data set to disk as it arrives, answer queries and retrievals from the
+index, commit storage (PS3.4 Annex J), record Modality Performed Procedure Steps
+(Annex F) and, given a folder of items, answer Modality Worklist queries (Annex K).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dicomnet.archive.index import ArchiveIndex, InstanceRecord
 from dicomnet.archive.query import QueryError, matching_identifiers, matching_paths
+from dicomnet.archive.steps import IndexMPPSStore
 from dicomnet.archive.store import Archive, ArchiveError, IncomingFile
+from dicomnet.archive.worklist import Worklist
 from dicomnet.dimse import CStoreRQ, Status
+from dicomnet.services.commitment import (
+    CLASS_INSTANCE_CONFLICT,
+    NO_SUCH_OBJECT_INSTANCE,
+    PROCESSING_FAILURE,
+    CommitmentSCP,
+    Reference,
+)
+from dicomnet.services.mpps import MPPSSCP
 from dicomnet.services.query_retrieve import FIND_MODELS, GET_MODELS, MOVE_MODELS
 
 if TYPE_CHECKING:
@@ -27,7 +40,7 @@ if TYPE_CHECKING:
     from dicomnet.server import Server
 
 __all__ = ["Archive", "ArchiveError", "ArchiveIndex", "IncomingFile", "InstanceRecord",
-           "install"]
+           "Worklist", "install"]
 
 log = logging.getLogger("dicomnet.archive")
 
@@ -38,10 +51,17 @@ _CANNOT_UNDERSTAND = 0xC000
 
 
 def install(server: Server, archive: Archive,
-            destinations: Callable[[str], tuple[str, int] | None] | None = None) -> None:
+            destinations: Callable[[str], tuple[str, int] | None] | None = None, *,
+            worklist: str | os.PathLike[str] | Worklist | None = None) -> None:
     """Accept every storage SOP class on ``server`` and file instances in ``archive``;
     answer C-FIND, C-GET and C-MOVE (Patient and Study Root) from its index, moving to
-    the AE titles ``destinations`` knows."""
+    the AE titles ``destinations`` knows; commit storage of the instances the index
+    holds, reporting to those AE titles when the requesting association has gone;
+    record MPPS in the index; answer Modality Worklist C-FIND from the items of the
+    ``worklist`` folder, when there is one."""
+    destinations = destinations or (lambda _title: None)
+    items = worklist if isinstance(worklist, Worklist) or worklist is None \
+        else Worklist(worklist)
 
     def sink(association: Association, context: AcceptedContext,
              message: DIMSEMessage) -> IncomingFile | None:
@@ -86,14 +106,41 @@ def install(server: Server, archive: Archive,
         return request.dataset
 
     async def find(request: IncomingRequest) -> AsyncIterator[Dataset]:
-        for identifier in matching_identifiers(archive, query_of(request),
-                                               model_of(request)):
+        model = model_of(request)
+        if model == "worklist" and items is not None:
+            for identifier in items.matches(query_of(request)):
+                yield identifier
+            return
+        for identifier in matching_identifiers(archive, query_of(request), model):
             yield identifier
 
     async def retrieve(request: IncomingRequest) -> AsyncIterator[Path]:
         for path in matching_paths(archive, query_of(request), model_of(request)):
             yield path
 
-    server.on_find(find, sop_classes=[FIND_MODELS["patient"], FIND_MODELS["study"]])
+    find_models = [FIND_MODELS["patient"], FIND_MODELS["study"]]
+    if items is not None:
+        find_models.append(FIND_MODELS["worklist"])
+    server.on_find(find, sop_classes=find_models)
     server.on_get(retrieve)
-    server.on_move(retrieve, destinations or (lambda _title: None))
+    server.on_move(retrieve, destinations)
+
+    async def committed(reference: Reference) -> int | None:
+        """PS3.4 J.3.3.1.1: an instance is committed when the index holds it, as that
+        SOP class, and its file is in place."""
+        rows = archive.index.execute(
+            "SELECT sop_class_uid, path FROM instance WHERE sop_instance_uid = ?",
+            (reference.sop_instance_uid,))
+        if not rows:
+            return NO_SUCH_OBJECT_INSTANCE
+        sop_class, path = rows[0]
+        if str(sop_class) != reference.sop_class_uid:
+            return CLASS_INSTANCE_CONFLICT
+        if not (archive.folder / str(path)).is_file():
+            return PROCESSING_FAILURE
+        return None
+
+    CommitmentSCP(committed, ae_title=server.ae_title, destinations=destinations,
+                  retrieve_ae_title=server.ae_title, timeouts=server.timeouts
+                  ).install(server)
+    MPPSSCP(IndexMPPSStore(archive.index)).install(server)

@@ -55,6 +55,15 @@ CREATE TABLE IF NOT EXISTS instance (
     source_ae_title  TEXT,
     received_at      REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS mpps (
+    sop_instance_uid TEXT PRIMARY KEY,
+    status           TEXT NOT NULL,
+    patient_id       TEXT,
+    modality         TEXT,
+    dataset          TEXT NOT NULL,
+    created_at       REAL NOT NULL,
+    updated_at       REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS study_patient ON study(patient_id);
 CREATE INDEX IF NOT EXISTS series_study ON series(study_uid);
 CREATE INDEX IF NOT EXISTS instance_series ON instance(series_uid);
@@ -144,14 +153,32 @@ class ArchiveIndex:
         return earlier if earlier != r.path else None
 
     def count(self, table: str) -> int:
-        """Rows in one of the four tables (for tests, logs and `dicomnet serve`)."""
-        if table not in ("patient", "study", "series", "instance"):
+        """Rows in one of the tables (for tests, logs and `dicomnet serve`)."""
+        if table not in ("patient", "study", "series", "instance", "mpps"):
             raise ValueError(f"no table {table!r}")
         return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     def execute(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Rows of a read-only query (for the query/retrieve SCP)."""
         return list(self._db.execute(sql, params))
+
+    def mpps_dataset(self, sop_instance_uid: str) -> str | None:
+        """A Modality Performed Procedure Step's attributes (DICOM JSON), if known."""
+        row = self._db.execute("SELECT dataset FROM mpps WHERE sop_instance_uid = ?",
+                               (sop_instance_uid,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_mpps(self, sop_instance_uid: str, *, status: str, patient_id: str,
+                 modality: str, dataset: str) -> None:
+        """Record a step (PS3.4 Annex F), new or updated; ``dataset`` is DICOM JSON."""
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO mpps VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(sop_instance_uid) DO UPDATE SET status=excluded.status, "
+                "patient_id=excluded.patient_id, modality=excluded.modality, "
+                "dataset=excluded.dataset, updated_at=excluded.updated_at",
+                (sop_instance_uid, status, patient_id, modality, dataset, now, now))
 
     def instance_path(self, sop_instance_uid: str) -> str | None:
         row = self._db.execute("SELECT path FROM instance WHERE sop_instance_uid = ?",

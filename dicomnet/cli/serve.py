@@ -32,7 +32,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                     "included), filing each instance atomically under DATA/<patient>/"
                     "<study>/<series>/<instance>.dcm and recording it in DATA/index.sqlite; "
                     "C-FIND, C-GET and C-MOVE (Patient and Study Root) from that index, "
-                    "moving to the destinations given with --peer. "
+                    "moving to the destinations given with --peer; Storage Commitment "
+                    "(Push Model, SCP) of the instances it holds; Modality Performed "
+                    "Procedure Step (SCP), recorded in the index; Modality Worklist "
+                    "C-FIND over the items of --worklist DIR. "
                     "Ctrl-C or SIGTERM stops accepting, lets running associations finish "
                     "within the grace period, then aborts the rest; a second signal stops "
                     "at once.",
@@ -48,7 +51,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--no-store", action="store_true",
                         help="answer C-ECHO only; no storage, no query/retrieve")
     parser.add_argument("--peer", action="append", default=[], metavar="AET=HOST:PORT",
-                        help="a C-MOVE destination the archive may send to; repeatable")
+                        help="a C-MOVE destination, or a storage commitment SCU to "
+                             "report to on a new association; repeatable")
+    parser.add_argument("--worklist", metavar="DIR",
+                        help="answer Modality Worklist C-FIND with the items in DIR "
+                             "(*.dcm, *.wl DICOM files, *.json DICOM JSON), re-read when "
+                             "they change")
     parser.add_argument("--max-operations", type=int, default=8, metavar="N",
                         help="asynchronous operations window offered to peers that ask "
                              "(PS3.7 D.3.3.3; default 8, 1 = synchronous)")
@@ -125,7 +133,11 @@ def run(args: argparse.Namespace) -> int:
             archive = Archive(args.data)
         except OSError as exc:
             return fail(f"cannot use {args.data} as the archive folder: {exc}")
-        install(server, archive, _destinations(args.peer))
+        try:
+            install(server, archive, _destinations(args.peer), worklist=args.worklist)
+        except NotADirectoryError as exc:
+            archive.close()
+            return fail(str(exc))
     try:
         anyio.run(_serve, server, args, archive, ssl_context)
     except OSError as exc:
