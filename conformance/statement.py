@@ -20,7 +20,10 @@ from dicomnet.cli.main import build_parser
 from dicomnet.cli.serve import make_server
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, MAX_ASSOCIATION_PDU_LENGTH
 from dicomnet.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from dicomnet.services.query_retrieve import FIND_MODELS, GET_MODELS, MOVE_MODELS
+from dicomnet.services.commitment import STORAGE_COMMITMENT_PUSH
+from dicomnet.services.mpps import MPPS
+from dicomnet.services.query_retrieve import FIND_MODELS, GET_MODELS, MOVE_MODELS, WORKLIST_FIND
+from dicomnet.tls import BCP195_CIPHERS
 from dicomnet.uids import (
     VERIFICATION,
     archive_transfer_syntaxes,
@@ -71,9 +74,13 @@ def statement() -> str:
     for models, scu in ((FIND_MODELS, "`find`"), (GET_MODELS, "`get`"),
                         (MOVE_MODELS, "`move`")):
         for model, uid in models.items():
-            offered = "yes" if uid in policy.contexts else "no"
+            offered = "yes" if uid in policy.contexts else \
+                "with `--worklist DIR`" if uid == WORKLIST_FIND else "no"
             lines.append(f"| {uid_name(uid)} | `{uid}` | yes ({scu} -m {model}) | "
                          f"{offered} |")
+    for uid in (STORAGE_COMMITMENT_PUSH, MPPS):
+        offered = "yes" if uid in policy.contexts else "no"
+        lines.append(f"| {uid_name(uid)} | `{uid}` | yes (library) | {offered} |")
     lines += [
         "",
         "Query/retrieve answers come from the archive's index (patient, study, series "
@@ -83,9 +90,26 @@ def statement() -> str:
         "opens an association to a destination named with `--peer AET=HOST:PORT` "
         "(unknown destination: A801). A C-CANCEL ends a C-FIND within one response "
         "(status FE00) and a C-GET/C-MOVE before the next sub-operation. Modality "
-        "Worklist, storage commitment, MPPS and the other N-services are not offered "
-        "yet: their presentation contexts are answered \"abstract syntax not "
-        "supported\".",
+        "Worklist (PS3.4 Annex K) answers from the DICOM (`.dcm`, `.wl`) and DICOM JSON "
+        "(`.json`) items of the `--worklist` folder with the same matching rules "
+        "(PS3.4 C.2.2.2).",
+        "",
+        "Storage Commitment Push Model (PS3.4 Annex J), SCP: an N-ACTION (Action Type 1) "
+        "addressed to the well-known instance `1.2.840.10008.1.20.1.1` is answered at "
+        "once; an instance is committed when the index holds it as that SOP class with "
+        "its file in place, else it fails with reason 0112 (no such object instance) "
+        "or 0119 (class/instance conflict). The N-EVENT-REPORT (Event Type 1, or 2 "
+        "when some failed; Retrieve AE Title = our AE title) goes on the requesting "
+        "association if it is still open half a second after the response, else on a "
+        "new association to the SCU's AE "
+        "title named with `--peer AET=HOST:PORT`, proposing the SCP role (PS3.7 "
+        "D.3.3.4). Modality Performed Procedure Step (PS3.4 Annex F), SCP: N-CREATE "
+        "(status IN PROGRESS only, else 0106; duplicate 0111) and N-SET (unknown step "
+        "0112; a COMPLETED or DISCONTINUED step may no longer be updated: 0110, Error "
+        "ID A710); steps are recorded in the index. As SCU, the library sends every "
+        "DIMSE-N operation (PS3.7 §10) and, with the SCP role negotiated, receives "
+        "N-EVENT-REPORT on a server of its own; other N-services' presentation "
+        "contexts are answered \"abstract syntax not supported\" by `serve`.",
         "",
         "## 3. Association policies",
         "",
@@ -109,7 +133,17 @@ def statement() -> str:
         "| Called AE title | must be the server's "
         + ("(`--any-aet` accepts any)" if policy.require_called_ae_title else "(any accepted)")
         + "; else A-ASSOCIATE-RJ (1, service-user, 7) |",
-        "| Calling AE title | any (library: `allowed_calling_ae_titles`, else (1, 1, 3)) |",
+        "| Calling AE title | any, or those given with `--allow-aet`; else A-ASSOCIATE-RJ "
+        "(1, service-user, 3) |",
+        "| Peer address | any, or the networks given with `--allow-address`; else "
+        "A-ASSOCIATE-RJ (1, service-user, 1) |",
+        "| Client certificate (TLS) | with `--tls-ca`: required, signed by that CA, else the "
+        "TLS handshake fails; `--allow-subject` narrows the subjects, else A-ASSOCIATE-RJ "
+        "(1, service-user, 1) |",
+        "| User identity (PS3.7 D.3.3.7) | ignored, or with `--users FILE`: username and "
+        "passcode (type 2) required and checked against scrypt hashes; else A-ASSOCIATE-RJ "
+        "(1, service-provider ACSE, 1); a positive response, when asked for, is sent "
+        "empty (D.3.3.7.2) |",
         f"| ARTIM / ACSE timeout | {server.timeouts.artim:g} s / "
         f"{server.timeouts.acse:g} s |",
         f"| Network timeout | {server.timeouts.network:g} s without data, or to receive one "
@@ -131,7 +165,7 @@ def statement() -> str:
         "specialised SOP class is accepted through a related general SOP class "
         "(PS3.7 D.3.3.6) when "
         + ("enabled." if policy.accept_related_general_sop_classes else "never.")
-        + " User identity negotiation is not answered (no positive response).",
+        + " User identity negotiation: see the association policy above.",
         "",
         "As a client, `dicomnet store` proposes for each SOP class one context per "
         "transfer syntax its files use (so each file goes as it is), plus Explicit and "
@@ -180,9 +214,17 @@ def statement() -> str:
         "",
         "## 7. Communication profiles",
         "",
-        "TCP/IP (PS3.8), IPv4 and IPv6. TLS is available through the library "
-        "(`Server.serve(ssl=...)`, `connect(ssl=...)`); the command line tools do not "
-        "offer it yet.",
+        "TCP/IP (PS3.8), IPv4 and IPv6.",
+        "",
+        "TLS (PS3.15 Annex B, BCP 195 Secure Transport Connection Profile, B.9) with "
+        "`--tls-cert`/`--tls-key` (`serve`) and `--tls`/`--tls-ca`/`--tls-cert`/"
+        "`--tls-key` (client tools): TLS 1.2 and 1.3 only; TLS 1.2 cipher suites "
+        f"`{BCP195_CIPHERS}` (forward secret, AEAD), TLS 1.3 suites as OpenSSL offers "
+        "them; no TLS compression. Clients verify the server certificate and host name "
+        "unless `--tls-no-verify` (warned). The TLS port carries DICOM only: a plain TCP "
+        "client fails the handshake and is disconnected. `dicomnet tls init DIR` creates "
+        "a test CA with server (serverAuth, DNS/IP subject alternative names) and client "
+        "(clientAuth) certificates.",
         "",
     ]
     return "\n".join(lines)
