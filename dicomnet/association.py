@@ -300,6 +300,7 @@ class Association:
         self._abort_error: DicomNetError | None = None
         self._rejection: AAssociateRJ | None = None
         self._sent_abort = False
+        self._background: set[anyio.CancelScope] = set()  # start_task's tasks
 
     # -- public view ----------------------------------------------------------------
 
@@ -369,15 +370,29 @@ class Association:
         """Run ``function()`` as a task beside this association's request handlers,
         holding no slot of the operations window: work a service does after it has
         answered (the report that follows a storage commitment request, PS3.4 J.3.3).
-        The task is cancelled when the association ends unless it shields itself;
-        what it raises ends the association, so it should handle its own errors."""
+
+        The task outlives the end of the association (the report may have to go on a
+        new one), so the association is not over, for :meth:`serve`, until the task
+        ends or :meth:`cancel_tasks` stops it, as a server does when its shutdown grace
+        period is over. What it raises ends the association, so it should handle its
+        own errors."""
         if self._tasks is None:
             raise self._ended_error()
 
         async def run() -> None:
-            await function()
+            with anyio.CancelScope(shield=True) as scope:
+                self._background.add(scope)
+                try:
+                    await function()
+                finally:
+                    self._background.discard(scope)
 
         self._tasks.start_soon(run)
+
+    def cancel_tasks(self) -> None:
+        """Cancel what :meth:`start_task` started and has not finished."""
+        for scope in list(self._background):
+            scope.cancel()
 
     # -- requestor ------------------------------------------------------------------
 

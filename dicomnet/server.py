@@ -290,6 +290,7 @@ class Server:
                         await self._drained.wait()
                     for association in list(self._live):
                         log.warning("aborting %r at shutdown", association)
+                        association.cancel_tasks()  # e.g. a report still undelivered
                         await association.abort()
         finally:
             self._stopped.set()

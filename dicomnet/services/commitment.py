@@ -307,9 +307,10 @@ class CommitmentSCP:
 
     async def _report(self, association: Association, scu: str, transaction: str,
                       refs: Sequence[Reference]) -> None:
-        """Decide, then deliver; shielded from the end of the association it came on
-        (the report must outlive it), bounded by ``report_timeout``."""
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self.report_timeout):
+        """Decide, then deliver, bounded by ``report_timeout``. It runs as a task of
+        the association (Association.start_task), which outlives the association's end
+        (the report must) and is cancelled at server shutdown after the grace period."""
+        with anyio.move_on_after(self.report_timeout):
             try:
                 event_type, information = await self._decide(transaction, refs)
                 if self.report_delay > 0 and association.is_established:

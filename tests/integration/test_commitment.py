@@ -181,3 +181,30 @@ async def test_example_against_dicomnet_serve(tmp_path: Path) -> None:
     assert done.returncode == 1, output  # one instance was not committed
     assert f"committed {pydicom.dcmread(CT).SOPInstanceUID}" in output
     assert f"failed    {ct.SOPInstanceUID} (reason 0x0112)" in output
+
+
+async def test_an_undelivered_report_does_not_outlast_the_shutdown_grace() -> None:
+    """A report still being decided when the server shuts down is cancelled once the
+    grace period is over: shutdown is bounded by the grace, not by report_timeout."""
+    started = anyio.Event()
+
+    async def check(reference: Reference) -> int | None:
+        started.set()
+        await anyio.sleep_forever()  # never decides
+        return None
+
+    scp = Server("COMMITSCP")
+    CommitmentSCP(check, ae_title="COMMITSCP", destinations=lambda _title: None,
+                  report_timeout=120).install(scp)
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(scp.serve, "127.0.0.1", 0)
+        async with dicomnet.connect("127.0.0.1", port, called_ae="COMMITSCP",
+                                    contexts=[STORAGE_COMMITMENT_PUSH]) as assoc:
+            await commitment.request_commitment(assoc, [(CT_STORAGE, generate_uid())])
+        with anyio.fail_after(5):
+            await started.wait()
+        before = anyio.current_time()
+        scp.shutdown(grace=0.5)
+        with anyio.fail_after(10):
+            await scp.wait_stopped()
+        assert anyio.current_time() - before < 5
