@@ -105,7 +105,10 @@ def key_matcher(vr: str, value: str | None, *,
     return _key_matcher(vr.upper(), value or "", empty_value_matching)
 
 
-@lru_cache(maxsize=4096)
+# Small on purpose: queries with a unique key each (one SOP Instance UID per C-FIND) fill
+# the cache with matchers never used again, and 4096 of them held several MiB of a
+# long-running server (found by benchmarks/soak.py).
+@lru_cache(maxsize=256)
 def _key_matcher(vr: str, value: str, empty_value_matching: bool) -> Matcher | None:
     key = _strip(value)
     if not key:
