@@ -15,10 +15,10 @@ import anyio
 from dicomnet.cli.common import add_logging_options, fail
 from dicomnet.cli.security import OptionError, add_server_security_options, server_ssl_context
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
-from dicomnet.server import Server
 
 if TYPE_CHECKING:
     from dicomnet.archive import Archive
+    from dicomnet.server import Server
 
 log = logging.getLogger("dicomnet.cli")
 
@@ -96,6 +96,10 @@ def _destinations(peers: list[str]) -> Callable[[str], tuple[str, int] | None]:
 def make_server(args: argparse.Namespace) -> Server:
     """The server ``dicomnet serve`` runs for these arguments, before storage is
     installed (also used to generate the conformance statement)."""
+    # Imported here, not at the top: every `dicomnet` command builds this module's
+    # parser, and only `serve` needs the server (it costs a client ~50 ms of start-up).
+    from dicomnet.server import Server
+
     authenticate = None
     if args.users:
         from dicomnet.user_identity import PasscodeFile
