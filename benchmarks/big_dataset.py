@@ -15,7 +15,6 @@ import argparse
 import hashlib
 import os
 import resource
-import socket
 import struct
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import free_port, memory_kib, wait_for
 from pydicom.uid import generate_uid
 
 from dicomnet.part10 import file_meta_bytes, read_header
@@ -75,14 +75,6 @@ def dataset_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def peak_rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gib", type=float, default=1.0)
@@ -93,26 +85,18 @@ def main() -> int:
         work = Path(tmp)
         source = work / "big.dcm"
         _uid, digest = write_big_file(source, size)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "dicomnet", "serve", "--port", str(port), "--any-aet",
              "--data", str(work / "archive"), "-q"])
         try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            wait_for(port, server)
             started = time.perf_counter()
             client = subprocess.run(
                 [sys.executable, "-m", "dicomnet", "store", "-q", "127.0.0.1", str(port),
                  str(source)], timeout=900, check=False)
             elapsed = time.perf_counter() - started
-            server_peak = peak_rss_mib(server.pid)
+            server_peak = memory_kib(server.pid, "VmHWM") / 1024
         finally:
             server.terminate()
             server.wait(timeout=60)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import pydicom
+from common import free_port, wait_for
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
@@ -49,25 +49,6 @@ def make_instances(folder: Path, count: int) -> tuple[str, str]:
         template.InstanceNumber = number + 1
         template.save_as(folder / f"i{number:05d}.dcm", enforce_file_format=True)
     return str(template.StudyInstanceUID), str(template.SeriesInstanceUID)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(port)
 
 
 def check(args: list[str]) -> subprocess.CompletedProcess[bytes]:

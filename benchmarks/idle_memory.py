@@ -9,28 +9,20 @@ server's resident set (VmRSS) before and after; prints the growth per associatio
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 import anyio
+from common import free_port, memory_kib, wait_for
 
 import dicomnet
 from dicomnet.config import Timeouts
 
 
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 async def hold(port: int, count: int, pid: int) -> tuple[int, int]:
-    before = rss_kib(pid)
+    before = memory_kib(pid)
     async with anyio.create_task_group() as tg:
         opened = anyio.Event()
         ready = 0
@@ -50,7 +42,7 @@ async def hold(port: int, count: int, pid: int) -> tuple[int, int]:
         with anyio.fail_after(120):
             await opened.wait()
         await anyio.sleep(1)
-        after = rss_kib(pid)
+        after = memory_kib(pid)
         tg.cancel_scope.cancel()
     return before, after
 
@@ -59,21 +51,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--associations", type=int, default=200)
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with tempfile.TemporaryDirectory() as data:
         server = subprocess.Popen(
             [sys.executable, "-m", "dicomnet", "serve", "--port", str(port), "-q",
              "--data", data, "--max-associations", str(args.associations + 10)])
         try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            wait_for(port, server)
             time.sleep(0.5)
             before, after = anyio.run(hold, port, args.associations, server.pid)
         finally:

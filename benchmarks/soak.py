@@ -13,28 +13,19 @@ from __future__ import annotations
 
 import argparse
 import copy
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 import anyio
 import pydicom
+from common import free_port, memory_kib, wait_for
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 import dicomnet
 from dicomnet.services import query_retrieve as qr
 from dicomnet.services.storage import contexts_for
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def soak(port: int, pid: int, seconds: float, clients: int) -> list[float]:
@@ -71,7 +62,7 @@ async def soak(port: int, pid: int, seconds: float, clients: int) -> list[float]
         started = anyio.current_time()
         while anyio.current_time() < deadline:
             await anyio.sleep(10)
-            memory = rss_mib(pid)
+            memory = memory_kib(pid) / 1024
             samples.append(memory)
             elapsed = anyio.current_time() - started
             print(f"{elapsed:6.0f} s  {stored:7d} stored  {stored / elapsed:7.1f}/s  "
@@ -89,20 +80,12 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with tempfile.TemporaryDirectory() as data:
         server = subprocess.Popen([sys.executable, "-m", "dicomnet", "serve", "--port",
                                    str(port), "-q", "--data", data])
         try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            wait_for(port, server)
             samples = anyio.run(soak, port, server.pid, args.minutes * 60, args.clients)
         finally:
             server.terminate()

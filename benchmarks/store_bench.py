@@ -25,7 +25,6 @@ import compileall
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import time
 from pathlib import Path
 
 import pydicom
+from common import free_port, memory_kib, wait_for
 from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -94,25 +94,6 @@ def make_images(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int, process: subprocess.Popen[bytes], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"no server on {port}")
-
-
 def start_server(kind: str, port: int, out: Path) -> subprocess.Popen[bytes]:
     out.mkdir(parents=True, exist_ok=True)
     commands = {
@@ -136,17 +117,6 @@ def client_command(kind: str, port: int, folder: Path) -> list[str]:
     return [PY, "-c", PYNETDICOM_SCU, str(port), str(folder)]
 
 
-def peak_rss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def run_once(client: str, server: str, folder: Path, count: int, *, work: Path,
              attempt: int) -> tuple[float, int]:
     """One timed run of a pairing: (client wall seconds, server peak RSS KiB)."""
@@ -159,7 +129,7 @@ def run_once(client: str, server: str, folder: Path, count: int, *, work: Path,
         done = subprocess.run(client_command(client, port, folder), env=ENV,
                               capture_output=True, timeout=TIMEOUT, check=False)
         elapsed = time.perf_counter() - started
-        peak = peak_rss_kib(process.pid)
+        peak = memory_kib(process.pid, "VmHWM")
         if done.returncode != 0:
             raise RuntimeError(f"{client} -> {server} failed: "
                                f"{done.stdout.decode()[-500:]} {done.stderr.decode()[-500:]}")
