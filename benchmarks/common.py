@@ -1,12 +1,20 @@
-"""What every benchmark script needs: a free port, a server that is listening, and the
-resident memory of a process. The scripts run as ``python benchmarks/NAME.py``, so this
-module is importable as ``common`` beside them."""
+"""What every benchmark script needs: a free port, a server that is listening, the
+resident memory of a process, and DCMTK's tools (not pynetdicom's namesakes).
+
+The scripts run as ``python benchmarks/NAME.py``, so this module is importable as
+``common`` beside them."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
+
+# One lookup of DCMTK's tools for the conformance suite and the benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conformance"))
+from peers import find_dcmtk
 
 
 def free_port() -> int:
@@ -42,3 +50,11 @@ def memory_kib(pid: int, field: str = "VmRSS") -> int:
     except OSError:
         pass
     return 0
+
+
+def dcmtk(name: str) -> str:
+    """DCMTK's ``name``, or exit saying how to install it."""
+    path = find_dcmtk(name)
+    if path is None:
+        raise SystemExit(f"DCMTK's {name} not found: apt-get install -y dcmtk")
+    return path

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import pydicom
-from common import free_port, wait_for
+from common import dcmtk, free_port, wait_for
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
@@ -85,14 +85,14 @@ def main() -> int:
             f"NetworkTCPPort = {qr_port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\n"
             "HostTable BEGIN\nHostTable END\n\nVendorTable BEGIN\nVendorTable END\n\n"
             f"AETable BEGIN\nQRSCP {database} RW (100000, 4096mb) ANY\nAETable END\n")
-        qrscp = subprocess.Popen(["dcmqrscp", "-c", str(config)], env=ENV,
+        qrscp = subprocess.Popen([dcmtk("dcmqrscp"), "-c", str(config)], env=ENV,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for(serve_port, serve)
             wait_for(qr_port, qrscp)
             check([PY, "-m", "dicomnet", "store", "-q", "-aec", "ANY", "127.0.0.1",
                    str(serve_port), str(images)])
-            check(["storescu", "-aec", "QRSCP", "+sd", "127.0.0.1", str(qr_port),
+            check([dcmtk("storescu"), "-aec", "QRSCP", "+sd", "127.0.0.1", str(qr_port),
                    str(images)])
             # A hierarchical IMAGE-level query names the study and series (PS3.4 C.4.1.3).
             keys = ["-k", "QueryRetrieveLevel=IMAGE", "-k", f"StudyInstanceUID={study}",
@@ -102,9 +102,9 @@ def main() -> int:
                     "-k", f"SeriesInstanceUID={series}", "-k", "SOPInstanceUID=",
                     "-k", "InstanceNumber="]
             pairs = {
-                "findscu -> dcmqrscp": ["findscu", "-S", "-aec", "QRSCP", *keys,
+                "findscu -> dcmqrscp": [dcmtk("findscu"), "-S", "-aec", "QRSCP", *keys,
                                         "127.0.0.1", str(qr_port)],
-                "findscu -> dicomnet serve": ["findscu", "-S", "-aec", "ANY", *keys,
+                "findscu -> dicomnet serve": [dcmtk("findscu"), "-S", "-aec", "ANY", *keys,
                                               "127.0.0.1", str(serve_port)],
                 "dicomnet find -> dcmqrscp": [PY, "-m", "dicomnet", "find", "-aec", "QRSCP",
                                               *ours, "127.0.0.1", str(qr_port)],

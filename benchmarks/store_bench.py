@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import pydicom
-from common import free_port, memory_kib, wait_for
+from common import dcmtk, free_port, memory_kib, wait_for
 from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -97,7 +97,7 @@ def make_images(folder: Path, count: int) -> list[Path]:
 def start_server(kind: str, port: int, out: Path) -> subprocess.Popen[bytes]:
     out.mkdir(parents=True, exist_ok=True)
     commands = {
-        "storescp": ["storescp", "-B", "-od", str(out), str(port)],
+        "storescp": [dcmtk("storescp"), "-B", "-od", str(out), str(port)],
         "dicomnet": [PY, "-m", "dicomnet", "serve", "--port", str(port), "--any-aet",
                      "--data", str(out), "-q"],
         "pynetdicom": [PY, "-c", PYNETDICOM_SCP, str(port), str(out)],
@@ -110,7 +110,7 @@ def start_server(kind: str, port: int, out: Path) -> subprocess.Popen[bytes]:
 
 def client_command(kind: str, port: int, folder: Path) -> list[str]:
     if kind == "storescu":
-        return ["storescu", "-aec", "ANY", "+sd", "127.0.0.1", str(port), str(folder)]
+        return [dcmtk("storescu"), "-aec", "ANY", "+sd", "127.0.0.1", str(port), str(folder)]
     if kind == "dicomnet":
         return [PY, "-m", "dicomnet", "store", "-aec", "ANY", "-q", "127.0.0.1", str(port),
                 str(folder)]
@@ -150,9 +150,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     for tool in ("storescu", "storescp"):
-        if shutil.which(tool) is None:
-            print(f"{tool} not found: apt-get install -y dcmtk", file=sys.stderr)
-            return 2
+        dcmtk(tool)  # before any work: exits if DCMTK is missing
     pairs: list[tuple[str, str, str]] = [
         ("storescu", "storescp", "DCMTK -> DCMTK"),
         ("storescu", "dicomnet", "DCMTK -> dicomnet serve"),
