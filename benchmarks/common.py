@@ -1,42 +1,28 @@
 """What every benchmark script needs: a free port, a server that is listening, the
-resident memory of a process, and DCMTK's tools (not pynetdicom's namesakes).
+resident memory of a process, and DCMTK's tools (not pynetdicom's namesakes). All but
+the memory reader build on conformance/peers.py.
 
 The scripts run as ``python benchmarks/NAME.py``, so this module is importable as
 ``common`` beside them."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-# One lookup of DCMTK's tools for the conformance suite and the benchmarks.
+# The conformance suite's peer helpers serve the benchmarks too: one lookup of DCMTK's
+# tools, one free-port picker, one wait for a listening server.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conformance"))
-from peers import find_dcmtk
+from peers import find_dcmtk, free_port, wait_for_port
+
+__all__ = ["dcmtk", "free_port", "memory_kib", "wait_for"]
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on now (chosen by the kernel)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int, process: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
-    """Return once ``process`` accepts connections on ``port``; raise if it exits first
-    or does not listen within ``seconds`` (a benchmark must never hang)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"no server on port {port} after {seconds} s")
+def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
+    """:func:`peers.wait_for_port` with 30 s: a benchmark's server may start slowly on
+    a loaded machine; it still raises rather than hang."""
+    wait_for_port(port, process, timeout=30.0)
 
 
 def memory_kib(pid: int, field: str = "VmRSS") -> int:

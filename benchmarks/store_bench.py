@@ -124,9 +124,10 @@ def run_once(client: str, server: str, folder: Path, count: int, *, work: Path,
     port = free_port()
     out = work / f"{client}-{server}-{attempt}"
     process = start_server(server, port, out)
+    command = client_command(client, port, folder)  # its PATH lookup is not timed
     try:
         started = time.perf_counter()
-        done = subprocess.run(client_command(client, port, folder), env=ENV,
+        done = subprocess.run(command, env=ENV,
                               capture_output=True, timeout=TIMEOUT, check=False)
         elapsed = time.perf_counter() - started
         peak = memory_kib(process.pid, "VmHWM")
