@@ -1,7 +1,7 @@
 """Cut a received byte stream into whole PDUs (PS3.8 §9.3.1), with a hard length limit.
 
 TCP delivers bytes in chunks of any size: a PDU may arrive one byte at a time, and one
-chunk may hold many PDUs. :class:`PDUFramer` buffers what it is fed and hands out each
+chunk may hold many PDUs. :class:`PDUFramer` keeps what it is fed and hands out each
 PDU once all its bytes are there.
 
 It is also the first line of defence against a hostile peer: the 6-byte header says how
@@ -15,6 +15,7 @@ being fed).
 from __future__ import annotations
 
 import struct
+from collections import deque
 from typing import NoReturn
 
 from dicomnet.errors import PDUError, PDUTooLargeError
@@ -29,10 +30,11 @@ _LENGTH = struct.Struct(">L")  # PS3.8 §9.3.1: PDU-length, bytes 3-6 of the hea
 _UNLIMITED = 0xFFFFFFFF  # the largest length the 4-byte field can announce
 _FIRST_TYPE = min(PDUType)
 _LAST_TYPE = max(PDUType)
-# Consumed bytes are dropped from the front of the buffer once there are this many and
-# they are at least half of it: each byte then moves O(1) times on average, whatever the
-# chunking, instead of the whole buffer moving once per PDU.
-_COMPACT_AT = 1 << 16
+# Chunks smaller than this are gathered into a bytearray of up to _GATHER_LIMIT bytes.
+_SMALL = 4096
+_GATHER_LIMIT = 1 << 16
+# A PDU at least this large, inside one received chunk, is handed out as a view of it.
+_VIEW_AT = 1 << 16
 
 
 class PDUFramer:
@@ -50,28 +52,52 @@ class PDUFramer:
     is dropped. A PDU that is framed but malformed inside raises :class:`PDUError` once
     and is consumed, so framing could go on; the upper layer aborts anyway (PS3.8
     §9.3.8).
+
+    The received chunks are kept as they are, not appended to one growing buffer: a PDU
+    inside one chunk is handed out as a view of it, and one spread over several chunks
+    is joined once. Appending to a buffer and cutting the PDU out of it again cost three
+    copies of every byte plus fresh pages for the grown buffer: for 1 MiB PDUs that was
+    the largest single cost of receiving a C-STORE.
     """
 
-    __slots__ = ("_buffer", "_error", "_max_other", "_max_pdata", "_start")
+    __slots__ = ("_buffered", "_chunks", "_error", "_max_other", "_max_pdata", "_offset")
 
     def __init__(self, max_pdata_length: int, max_other_length: int = 1 << 20) -> None:
         if max_pdata_length < 0 or max_other_length < 0:
             raise ValueError("PDU length limits cannot be negative")
         self._max_pdata = max_pdata_length or _UNLIMITED
         self._max_other = max_other_length or _UNLIMITED
-        self._buffer = bytearray()
-        self._start = 0  # bytes before this offset are consumed
+        # bytes chunks as received, or bytearrays gathering small ones (see feed)
+        self._chunks: deque[bytes | bytearray] = deque()
+        self._offset = 0  # bytes of the first chunk already consumed
+        self._buffered = 0
         self._error: PDUError | None = None
 
     @property
     def buffered(self) -> int:
         """Bytes received and not yet handed out as a PDU."""
-        return len(self._buffer) - self._start
+        return self._buffered
 
     def feed(self, data: Bytes) -> None:
-        """Append bytes received from the peer; :meth:`next_pdu` reads them."""
-        if self._error is None and data:
-            self._buffer += data
+        """Append bytes received from the peer; :meth:`next_pdu` reads them.
+
+        The framer keeps ``data`` (or a copy, for anything but ``bytes``, whose owner
+        could change it later). Small pieces are gathered into one bytearray, so a peer
+        sending a byte at a time costs a byte of memory per byte, not an object each.
+        """
+        size = len(data)
+        if self._error is not None or not size:
+            return
+        chunks = self._chunks
+        if size < _SMALL:
+            last = chunks[-1] if chunks else None
+            if type(last) is bytearray and len(last) < _GATHER_LIMIT:
+                last += data
+            else:
+                chunks.append(bytearray(data))
+        else:
+            chunks.append(data if type(data) is bytes else bytes(data))
+        self._buffered += size
 
     def next_pdu(self) -> PDU | None:
         """The next whole PDU, or ``None`` until more bytes are fed.
@@ -81,45 +107,78 @@ class PDUFramer:
         """
         if self._error is not None:
             raise self._error
-        buffer = self._buffer
-        start = self._start
-        available = len(buffer) - start
+        available = self._buffered
         if not available:
             return None
-        pdu_type = buffer[start]
+        pdu_type = self._chunks[0][self._offset]
         if not _FIRST_TYPE <= pdu_type <= _LAST_TYPE:
             self._fail(PDUError(f"unknown PDU type 0x{pdu_type:02X}", field="PDU-type"))
         if available < _HEADER_LENGTH:
             return None
-        (length,) = _LENGTH.unpack_from(buffer, start + 2)
+        length = self._announced_length()
         limit = self._max_pdata if pdu_type == PDUType.P_DATA_TF else self._max_other
         if length > limit:
             self._fail(PDUTooLargeError(length, limit, pdu_type=pdu_type))
-        end = start + _HEADER_LENGTH + length
-        if len(buffer) < end:
+        total = _HEADER_LENGTH + length
+        if available < total:
             return None
-        # One copy out of the buffer into immutable bytes: the PDVs decoded from it are
-        # memoryview slices, and slices of the buffer itself would pin it (a bytearray
-        # with exported views cannot be resized) and change under the caller's feet.
-        with memoryview(buffer) as view:
-            data = bytes(view[start:end])
-        self._consume(end)
-        return decode_pdu(data)
+        return decode_pdu(self._take(total))
 
-    def _consume(self, end: int) -> None:
-        buffer = self._buffer
-        if end == len(buffer):
-            buffer.clear()
-            self._start = 0
-        elif end >= _COMPACT_AT and 2 * end >= len(buffer):
-            del buffer[:end]
-            self._start = 0
-        else:
-            self._start = end
+    def _announced_length(self) -> int:
+        """The header's PDU-length field (all six header bytes are buffered)."""
+        first = self._chunks[0]
+        start = self._offset
+        if len(first) - start >= _HEADER_LENGTH:
+            return int(_LENGTH.unpack_from(first, start + 2)[0])
+        header = bytearray()
+        for chunk in self._chunks:  # the header is split over chunks (rare)
+            header += chunk[start:start + _HEADER_LENGTH - len(header)]
+            start = 0
+            if len(header) == _HEADER_LENGTH:
+                break
+        return int(_LENGTH.unpack_from(header, 2)[0])
+
+    def _take(self, size: int) -> Bytes:
+        """Remove the next ``size`` bytes (all buffered) and return them, immutable.
+
+        A large PDU inside one received ``bytes`` chunk is a view of it (the PDVs
+        decoded from it are views too, so the chunk lives while they do); a small one is
+        copied, so a few bytes never keep a large chunk alive; a PDU over several chunks
+        is joined, its only copy."""
+        chunks = self._chunks
+        first = chunks[0]
+        start = self._offset
+        end = start + size
+        self._buffered -= size
+        if end <= len(first):
+            if end == len(first):
+                chunks.popleft()
+                self._offset = 0
+            else:
+                self._offset = end
+            if type(first) is bytes and size >= _VIEW_AT:
+                return first if size == len(first) else memoryview(first)[start:end]
+            return bytes(first[start:end])
+        pieces: list[Bytes] = []
+        while size:
+            chunk = chunks[0]
+            part = min(size, len(chunk) - start)
+            # Views of bytes cost nothing; a bytearray's slice is a small copy.
+            pieces.append(memoryview(chunk)[start:start + part] if type(chunk) is bytes
+                          else chunk[start:start + part])
+            size -= part
+            if start + part == len(chunk):
+                chunks.popleft()
+                start = 0
+            else:
+                start += part
+        self._offset = start
+        return b"".join(pieces)
 
     def _fail(self, error: PDUError) -> NoReturn:
         """Framing is lost: keep the error for later calls and free the buffer."""
         self._error = error
-        self._buffer = bytearray()
-        self._start = 0
+        self._chunks.clear()
+        self._offset = 0
+        self._buffered = 0
         raise error

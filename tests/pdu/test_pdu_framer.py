@@ -202,8 +202,8 @@ def test_a_malformed_body_is_consumed_and_framing_goes_on() -> None:
     assert framer.next_pdu() == AAbort()
 
 
-def test_decoded_pdvs_do_not_pin_the_buffer() -> None:
-    # The PDVs are slices of a copy, so the framer's buffer can still grow and shrink.
+def test_small_pdus_are_copies_that_pin_nothing() -> None:
+    # A small PDU is copied out, so its PDVs do not keep the received chunk alive.
     framer = PDUFramer(max_pdata_length=LIMIT)
     data = PDataTF((PDV(1, True, True, b"abc"),)).encode()
     framer.feed(data + data[:3])
@@ -212,3 +212,45 @@ def test_decoded_pdvs_do_not_pin_the_buffer() -> None:
     assert _drain(framer) == [first, first]
     assert isinstance(first, PDataTF)
     assert bytes(first.pdvs[0].data) == b"abc"
+
+
+def test_a_large_pdu_inside_one_chunk_is_not_copied() -> None:
+    data = PDataTF((PDV(1, False, True, bytes(LIMIT - 6)),)).encode()
+    received = data + AReleaseRQ().encode()
+    framer = PDUFramer(max_pdata_length=LIMIT)
+    framer.feed(received)
+    pdu = framer.next_pdu()
+    assert isinstance(pdu, PDataTF)
+    view = pdu.pdvs[0].data
+    assert isinstance(view, memoryview) and view.obj is received
+    assert framer.next_pdu() == AReleaseRQ()
+
+
+def test_what_the_caller_changes_after_feeding_does_not_change_the_pdu() -> None:
+    # A bytearray (or a view of one) may be reused by its owner once feed returns.
+    pdu = PDataTF((PDV(1, False, True, bytes(range(256)) * 300),))
+    for size in (100, 10_000, 100_000):
+        data = bytearray(pdu.encode())
+        framer = PDUFramer(max_pdata_length=1 << 20)
+        for start in range(0, len(data), size):
+            piece = memoryview(data)[start:start + size]
+            framer.feed(piece)
+            piece[:] = bytes(len(piece))  # the owner reuses its buffer
+        assert framer.next_pdu() == pdu
+
+
+def test_a_pdu_dripped_byte_by_byte_costs_about_its_size_in_memory() -> None:
+    # Small pieces are gathered, not kept as one object each (some 40 bytes apiece).
+    data = PDataTF((PDV(1, False, True, bytes(LIMIT - 6)),)).encode()
+    framer = PDUFramer(max_pdata_length=LIMIT)
+    tracemalloc.start()
+    try:
+        for i in range(len(data) - 1):
+            framer.feed(data[i:i + 1])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert framer.next_pdu() is None
+    assert peak < 3 * len(data)
+    framer.feed(data[-1:])
+    assert framer.next_pdu() == PDataTF((PDV(1, False, True, bytes(LIMIT - 6)),))
