@@ -320,11 +320,11 @@ def test_mutated_dcmtk_captures_never_break_the_server(
         served = server.associations_served
         portal.call(server.shutdown, 1.0)
         serving.result(timeout=10)
-    archive.close()
     print(f"\nfuzz: {ran} mutated DCMTK sessions in {elapsed:.1f} s "
           f"({served} associations, {checks} clean C-ECHO checks); outcomes "
           f"{dict(outcomes)}; mutations {dict(used)}")
     assert ran >= MIN_CASES, f"only {ran} cases in {BUDGET} s"
+    archive.close()  # removes the spare file it kept ready for the next data set
     assert not list(archive.incoming.iterdir()), "partial files left behind"
     if records.crashes:
         pytest.fail(f"{len(records.crashes)} crash(es) logged:\n\n"

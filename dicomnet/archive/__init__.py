@@ -86,9 +86,16 @@ def install(server: Server, archive: Archive,
         except ArchiveError as exc:
             log.error("%r: %s", request.association, exc)
             return _CANNOT_UNDERSTAND
-        log.info("stored %s (%d bytes) from %s", path.relative_to(archive.folder),
-                 incoming.size, incoming.source_ae_title)
+        if log.isEnabledFor(logging.INFO):
+            log.info("stored %s (%d bytes) from %s", path.relative_to(archive.folder),
+                     incoming.size, incoming.source_ae_title)
+        # Runs once the answer is out (the response is written before the handler's
+        # task yields): the next data set's file is made while its sender is busy.
+        request.association.start_task(spare_file)
         return int(Status.SUCCESS)
+
+    async def spare_file() -> None:
+        archive.prepare_spare()
 
     server.on_store(handler, sink=sink)
 

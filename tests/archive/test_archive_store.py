@@ -47,6 +47,39 @@ def test_a_received_file_is_whole_and_indexed(tmp_path: Path) -> None:
     assert not list(archive.incoming.iterdir())
 
 
+def test_the_spare_file_is_taken_by_the_next_data_set_and_removed_on_close(
+        tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    archive.prepare_spare()
+    spare = archive.spare
+    assert spare is not None and list(archive.incoming.iterdir()) == [spare]
+    assert spare.stat().st_size == 0
+    archive.prepare_spare()  # one is enough
+    assert archive.spare == spare and len(list(archive.incoming.iterdir())) == 1
+    incoming = archive.open_incoming(sop_class_uid="1.2.3", sop_instance_uid="1.2.3.4",
+                                     transfer_syntax="1.2.840.10008.1.2.1",
+                                     source_ae_title="X")
+    assert incoming.path == spare and archive.spare is None
+    incoming.discard()
+    archive.prepare_spare()
+    assert archive.spare is not None and archive.spare != spare
+    archive.close()
+    assert archive.spare is None
+    assert not list(archive.incoming.iterdir())
+    archive.prepare_spare()  # a closed archive keeps none
+    assert not list(archive.incoming.iterdir())
+
+
+def test_a_spare_that_cannot_be_made_is_no_error(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    archive.incoming.rmdir()
+    archive.prepare_spare()
+    assert archive.spare is None
+    with pytest.raises(FileNotFoundError):  # the data set itself reports the problem
+        archive.open_incoming(sop_class_uid="1.2.3", sop_instance_uid="1.2.3.4",
+                              transfer_syntax="1.2.840.10008.1.2.1", source_ae_title="X")
+
+
 def test_receiving_the_same_instance_again_replaces_it(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     first = _receive(archive, get_testdata_file("MR_small.dcm"))

@@ -39,6 +39,7 @@ import anyio
 import pydicom
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from archive_files import partial_files
 from blockingpeer import (
     BlockingPeer,
     PeerClosedError,
@@ -111,7 +112,7 @@ class Live:
     def check_healthy(self) -> None:
         """The invariants that must hold between sequences."""
         self.settle()
-        leftovers = [p.name for p in self.archive.incoming.iterdir()]
+        leftovers = [p.name for p in partial_files(self.archive)]
         assert not leftovers, f"partial files left: {leftovers}"
         with BlockingPeer(self.port) as peer:  # a fresh association still works
             peer.send(request_bytes())

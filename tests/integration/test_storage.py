@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 import pydicom
 import pytest
+from archive_files import partial_files
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 from rawpeer import RawPeer
@@ -62,6 +63,32 @@ async def test_store_path_dataset_and_open_file(serving: Serving, tmp_path: Path
         stored_header, stored_data = dataset_bytes(stored)
         assert stored_data == data
         assert stored_header.transfer_syntax == header.transfer_syntax
+
+
+async def test_each_data_set_goes_into_the_spare_made_after_the_last_answer(
+        serving: Serving, tmp_path: Path) -> None:
+    server, archive = _archive_server(tmp_path)
+    assert archive.spare is None
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=contexts_for([CT])) as assoc:
+            taken = []
+            for _ in range(3):
+                ct = pydicom.dcmread(CT)
+                ct.SOPInstanceUID = generate_uid()
+                assert await assoc.store(ct) == Status.SUCCESS
+                with anyio.fail_after(5):
+                    while archive.spare is None:  # made once the answer is out
+                        await anyio.sleep(0.005)
+                spare = archive.spare
+                assert spare not in taken
+                taken.append(spare)
+            assert archive.index.count("instance") == 3
+            # The 2nd and 3rd data sets were written into the spares made before them.
+            assert all(not spare.exists() for spare in taken[:-1])
+            assert partial_files(archive) == []
+    archive.close()
+    assert not list(archive.incoming.iterdir())
 
 
 async def test_big_endian_file_is_converted_when_refused(serving: Serving,
@@ -164,11 +191,11 @@ async def test_peer_aborting_mid_store_leaves_no_file_and_no_row(serving: Servin
             await peer.send(pdata_pdu(1, True, True, command))
             await peer.send(pdata_pdu(1, False, False, data[:20000]))
             with anyio.fail_after(5):
-                while not list(archive.incoming.iterdir()):
+                while not partial_files(archive):
                     await anyio.sleep(0.01)  # the data set is being written...
             await peer.send(AAbort(source=0, reason=0))
         with anyio.fail_after(5):
-            while list(archive.incoming.iterdir()) or server.associations:
+            while partial_files(archive) or server.associations:
                 await anyio.sleep(0.01)
     assert archive.index.count("instance") == 0
     assert not list(tmp_path.rglob("*.dcm"))  # noqa: ASYNC240 - the test is over
@@ -228,7 +255,7 @@ async def test_disk_full_gives_out_of_resources_and_no_file(
                                     contexts=contexts_for([CT]), max_pdu_length=16384
                                     ) as assoc:
             assert await assoc.store(CT) == 0xA700  # Refused: Out of Resources
-            assert not list(archive.incoming.iterdir())
+            assert not partial_files(archive)
             assert archive.index.count("instance") == 0
             assert await assoc.store(CT) == Status.SUCCESS
     assert archive.index.count("instance") == 1
@@ -253,7 +280,7 @@ async def test_a_data_set_over_the_size_limit_is_refused(serving: Serving, tmp_p
     assert called == []
     if with_archive:
         assert archive.index.count("instance") == 0
-        assert not list(archive.incoming.iterdir())
+        assert not partial_files(archive)
 
 
 async def _record(called: list[object], request: object) -> int:

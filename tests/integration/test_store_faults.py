@@ -29,6 +29,7 @@ from pathlib import Path
 import anyio
 import pytest
 from anyio.abc import SocketAttribute
+from archive_files import partial_files
 from pydicom.data import get_testdata_file
 from rawpeer import RawPeer
 
@@ -104,14 +105,14 @@ async def test_sender_gone_leaves_no_file_and_no_row(
                 await peer.send(chunk[:len(chunk) // 2])
             # The server has opened the temporary file: the transfer really began.
             with anyio.fail_after(5):
-                while not list(archive.incoming.glob("*.part")):
+                while not partial_files(archive):
                     await anyio.sleep(0.01)
             await anyio.sleep(0.05)  # let the server read what was sent
             await _hang_up(peer, how)
             with anyio.fail_after(5):
                 while server.associations:
                     await anyio.sleep(0.01)
-        assert not list(archive.incoming.iterdir()), "a partial .part file was left"
+        assert not partial_files(archive), "a partial .part file was left"
         assert not list(archive.folder.rglob("*.dcm"))
         assert archive.index.count("instance") == 0
         # The archive is as good as before: a whole instance is filed and indexed.
