@@ -24,7 +24,7 @@ import logging
 import os
 import socket
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import aclosing, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from itertools import chain
@@ -586,6 +586,20 @@ class Association:
             self._message_ids.release(message_id)
             send.close()
             receive.close()
+
+    async def request_one(self, context: AcceptedContext, message: DIMSEMessage,
+                          dataset: Dataset | bytes | memoryview | FileRegion | None = None
+                          ) -> Response:
+        """Send a request that has one response (C-ECHO, C-STORE, the DIMSE-N
+        operations) and return it.
+
+        The request's generator is closed here, at once: left to the garbage collector,
+        it would release its Message ID and window slot only later, through a wake-up
+        of the event loop from the finalizer, a round trip per request."""
+        async with aclosing(self.request(context, message, dataset)) as responses:
+            async for response in responses:
+                return response
+        raise DIMSEError(f"no response to {_describe(message)}")  # pragma: no cover
 
     async def _cancel(self, context: AcceptedContext, message_id: int,
                       responses: MemoryObjectReceiveStream[Response]) -> None:

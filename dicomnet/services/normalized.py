@@ -41,7 +41,7 @@ from dicomnet.dimse import (
     NSetRSP,
     Status,
 )
-from dicomnet.errors import DicomNetError, DIMSEError, NegotiationError
+from dicomnet.errors import DicomNetError, NegotiationError
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -146,9 +146,7 @@ async def _send(association: Association, message: DIMSEMessage,
                 dataset: Dataset | None, sop_class: str, *, as_scp: bool = False
                 ) -> NResult:
     context = _context(association, sop_class, as_scp=as_scp)
-    async for response in association.request(context, message, dataset):
-        return NResult(response)
-    raise DIMSEError("no response received")  # pragma: no cover - request() raises first
+    return NResult(await association.request_one(context, message, dataset))
 
 
 async def n_get(association: Association, sop_class: str, sop_instance: str,

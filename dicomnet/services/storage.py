@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias, cast
 
 from dicomnet.dataset_io import FileRegion
 from dicomnet.dimse import CStoreRQ, CStoreRSP, Priority, Status
-from dicomnet.errors import DIMSEError, NegotiationError
+from dicomnet.errors import NegotiationError
 from dicomnet.part10 import Part10Error, read_header
 from dicomnet.uids import (
     DEFAULT_TRANSFER_SYNTAXES,
@@ -167,9 +167,8 @@ async def store(association: Association, item: Storable, *,
             move_originator_ae_title=move_originator[0] if move_originator else None,
             move_originator_message_id=move_originator[1] if move_originator else None,
         )
-        async for response in association.request(context, request, payload):
-            return response.status
-    raise DIMSEError("no C-STORE-RSP received")  # pragma: no cover - request() raises
+        response = await association.request_one(context, request, payload)
+    return response.status
 
 
 async def answer_store(request: IncomingRequest, handler: StoreHandler | None) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from dicomnet.dimse import CEchoRQ, CEchoRSP, Status
-from dicomnet.errors import DIMSEError, NegotiationError
+from dicomnet.errors import NegotiationError
 from dicomnet.uids import VERIFICATION
 
 if TYPE_CHECKING:
@@ -25,9 +25,7 @@ async def echo(association: Association) -> int:
             "propose it in contexts=")
     request = CEchoRQ(message_id=association.new_message_id(),
                       affected_sop_class_uid=VERIFICATION)
-    async for response in association.request(context, request):
-        return response.status
-    raise DIMSEError("no C-ECHO-RSP received")  # pragma: no cover - request() raises first
+    return (await association.request_one(context, request)).status
 
 
 async def answer_echo(request: IncomingRequest, handler: EchoHandler | None) -> None:
