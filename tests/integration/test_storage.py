@@ -91,6 +91,19 @@ async def test_each_data_set_goes_into_the_spare_made_after_the_last_answer(
     assert not list(archive.incoming.iterdir())
 
 
+async def test_a_store_is_over_when_it_returns(serving: Serving, tmp_path: Path) -> None:
+    # Its Message ID is free at once, not when the garbage collector gets to the
+    # request generator and the event loop runs the finalizer's cleanup later.
+    server, _archive = _archive_server(tmp_path)
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=[*contexts_for([CT]), VERIFICATION]) as assoc:
+            assert await assoc.store(CT) == Status.SUCCESS
+            assert not assoc._message_ids.outstanding
+            assert await assoc.echo() == Status.SUCCESS
+            assert not assoc._message_ids.outstanding
+
+
 async def test_big_endian_file_is_converted_when_refused(serving: Serving,
                                                          tmp_path: Path) -> None:
     server = Server("SCP")
