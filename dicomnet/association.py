@@ -117,10 +117,13 @@ _READ_SIZE = 1 << 18
 _CANCELLABLE = frozenset({CommandField.C_FIND_RQ, CommandField.C_GET_RQ,
                           CommandField.C_MOVE_RQ})
 
-#: Bytes of PDUs joined into one socket write when sending a message.
 #: Buffers per preadv call: Linux's IOV_MAX.
 _IOV_MAX = 1024
+#: Bytes of PDUs joined into one socket write when sending a message...
 _WRITE_BATCH = 1 << 19
+#: ...except its first write, kept small so the peer can start on the message while we
+#: read and send the rest (the peer reading is usually the slower side).
+_FIRST_WRITE = 1 << 16
 #: P-DATA-TF header (6) + PDV item header (4) + context ID + control header (PS3.8 §9.3.5).
 _PDU_HEADER = 12
 
@@ -1074,7 +1077,7 @@ def _message_writes(context_id: int, command: bytes,
                     dataset: bytes | bytearray | memoryview | FileRegion | None,
                     capacity: int) -> Iterator[bytes | bytearray]:
     """The P-DATA-TF PDUs of one message (PS3.7 §6.3.1, PS3.8 §9.3.5), joined into
-    socket writes of about :data:`_WRITE_BATCH` bytes; PDU boundaries are unaffected.
+    socket writes of about :data:`_WRITE_BATCH` bytes (the first one smaller).
 
     Joining matters: a peer with a 16 KiB maximum PDU would otherwise cost one socket
     write and one event loop round per 16 KiB. In-memory data is copied once, into the
@@ -1096,19 +1099,24 @@ def _message_writes(context_id: int, command: bytes,
 def _file_writes(context_id: int, region: FileRegion, size: int,
                  prefix: bytes = b"") -> Iterator[bytes | bytearray]:
     """Data set PDUs read from a file into write buffers (after ``prefix``, already
-    encoded PDUs), one copy of the data."""
-    if len(prefix) >= _WRITE_BATCH:
+    encoded PDUs), one copy of the data.
+
+    The first write holds about :data:`_FIRST_WRITE` bytes, its PDU cut short if the
+    peer's maximum is larger (a PDV may be any length up to the maximum, PS3.8 §9.3.5):
+    a whole first batch read from disk before anything went out kept the peer idle."""
+    if len(prefix) >= _FIRST_WRITE:
         yield prefix
         prefix = b""
-    per_write = max(1, _WRITE_BATCH // (size + _PDU_HEADER))
     scatter = _scatter_reader(region)
     remaining = region.length
     if remaining == 0:
         yield prefix + pdata_header(context_id, False, True, 0)
         return
+    budget = _FIRST_WRITE - len(prefix)
     while remaining > 0:
-        fragments = min(per_write, -(-remaining // size))
-        data_length = min(remaining, fragments * size)
+        piece = min(size, max(1, budget - _PDU_HEADER))
+        fragments = min(max(1, budget // (piece + _PDU_HEADER)), -(-remaining // piece))
+        data_length = min(remaining, fragments * piece)
         buffer = bytearray(len(prefix) + data_length + fragments * _PDU_HEADER)
         view = memoryview(buffer)
         view[:len(prefix)] = prefix
@@ -1116,7 +1124,7 @@ def _file_writes(context_id: int, region: FileRegion, size: int,
         prefix = b""
         targets = []
         for _ in range(fragments):
-            length = min(size, remaining)
+            length = min(piece, remaining)
             remaining -= length
             view[position:position + _PDU_HEADER] = pdata_header(
                 context_id, False, remaining == 0, length)
@@ -1125,6 +1133,7 @@ def _file_writes(context_id: int, region: FileRegion, size: int,
             position += length
         scatter(targets)
         yield buffer
+        budget = _WRITE_BATCH
 
 
 def _scatter_reader(region: FileRegion) -> Callable[[list[memoryview]], None]:
@@ -1185,20 +1194,21 @@ def _after(targets: list[memoryview], consumed: int) -> list[memoryview]:
 
 
 def _batched(pieces: Iterator[bytes | memoryview]) -> Iterator[bytes]:
-    """Join consecutive pieces into writes of about :data:`_WRITE_BATCH` bytes, with
-    one copy of the data.
+    """Join consecutive pieces into writes of about :data:`_WRITE_BATCH` bytes (the
+    first about :data:`_FIRST_WRITE`), with one copy of the data.
 
     A peer with a 16 KiB maximum PDU would otherwise cost one socket write (and one
     event loop round) per 16 KiB; PDU boundaries are unaffected.
     """
     batch: list[bytes | memoryview] = []
     size = 0
+    limit = _FIRST_WRITE
     for piece in pieces:
         batch.append(piece)
         size += len(piece)
-        if size >= _WRITE_BATCH:
+        if size >= limit:
             yield b"".join(batch)
-            batch, size = [], 0
+            batch, size, limit = [], 0, _WRITE_BATCH
     if batch:
         yield b"".join(batch)
 
