@@ -1086,8 +1086,7 @@ def _message_writes(context_id: int, command: bytes,
     size = max_fragment_size(capacity)
     in_memory = fragment_pieces(context_id, command, True, size)
     if isinstance(dataset, FileRegion):
-        # The command's PDUs go in front of the first block of the file: a small
-        # instance then costs one write, not two.
+        # A small instance goes in one write with its command; see _file_writes.
         yield from _file_writes(context_id, dataset, size, b"".join(in_memory))
     elif dataset is None:
         yield from _batched(in_memory)
@@ -1101,10 +1100,12 @@ def _file_writes(context_id: int, region: FileRegion, size: int,
     """Data set PDUs read from a file into write buffers (after ``prefix``, already
     encoded PDUs), one copy of the data.
 
-    The first write holds about :data:`_FIRST_WRITE` bytes, its PDU cut short if the
-    peer's maximum is larger (a PDV may be any length up to the maximum, PS3.8 §9.3.5):
-    a whole first batch read from disk before anything went out kept the peer idle."""
-    if len(prefix) >= _FIRST_WRITE:
+    The peer should not sit idle while we read from disk: unless the whole message
+    fits in one small write, the command goes out alone first (a peer prepares for the
+    data set, opening its file, say, while we read it), then about
+    :data:`_FIRST_WRITE` bytes, the PDU cut short if the peer's maximum is larger (a PDV
+    may be any length up to the maximum, PS3.8 §9.3.5), then full batches."""
+    if prefix and len(prefix) + region.length + _PDU_HEADER > _FIRST_WRITE:
         yield prefix
         prefix = b""
     scatter = _scatter_reader(region)
