@@ -88,6 +88,16 @@ def run(args: list[str], timeout: float = 60.0, env: dict[str, str] | None = Non
     return Completed(done.returncode, done.stdout + done.stderr)
 
 
+def partial_files(archive: Path) -> list[Path]:
+    """Files in a running ``dicomnet serve --data`` archive's ``.incoming`` folder other
+    than the one empty spare it keeps ready for the next data set: data sets being
+    received, or left behind by one that failed. (A stopped server leaves no spare.)"""
+    files = list((archive / ".incoming").iterdir())
+    empty = [path for path in files if path.stat().st_size == 0]
+    assert len(empty) <= 1, f"more than one empty incoming file: {empty}"
+    return [path for path in files if path not in empty]
+
+
 def dicomnet_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "dicomnet", *args]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from peers import PEER_ENV, Process, dcmtk_binary, dicomnet_command, run
+from peers import PEER_ENV, Process, dcmtk_binary, dicomnet_command, partial_files, run
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
@@ -69,6 +69,6 @@ def test_fifty_concurrent_senders(dicomnet_serve: Callable[..., Process],
                           ).fetchone()
     assert rows == (CLIENTS * PER_CLIENT, CLIENTS * PER_CLIENT)
     assert len(list(data.rglob("*.dcm"))) == CLIENTS * PER_CLIENT
-    assert not list((data / ".incoming").iterdir())
+    assert not partial_files(data)
     assert echo_times, "no C-ECHO was tried during the load"
     assert max(echo_times) < 5.0, f"C-ECHO took {max(echo_times):.2f} s under load"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from corpus import GROUPS, build_corpus
-from peers import Process, dicomnet_command, free_port, run
+from peers import Process, dicomnet_command, free_port, partial_files, run
 
 from dicomnet.part10 import dataset_bytes
 
@@ -82,7 +82,7 @@ def test_storescu_folder_to_dicomnet_serve(corpus: dict[str, list[Path]],
     assert sources == {"STORESCU"}
     stored = next(iter(_by_instance(data).values()))
     assert pydicom.dcmread(stored).file_meta.SourceApplicationEntityTitle == "STORESCU"
-    assert not list((data / ".incoming").iterdir())
+    assert not partial_files(data)
 
 
 def test_dicomnet_store_folder_to_storescp(corpus: dict[str, list[Path]],
