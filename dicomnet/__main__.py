@@ -1,7 +1,5 @@
 """``python -m dicomnet`` runs the command line toolbox."""
 
-import sys
+from dicomnet.cli.main import entry
 
-from dicomnet.cli.main import main
-
-sys.exit(main())
+entry()

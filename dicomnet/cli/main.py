@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
+from typing import NoReturn
 
 from dicomnet import __version__
 from dicomnet.cli import echo, query, serve, store, tls, user
@@ -47,5 +51,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> NoReturn:
+    """The ``dicomnet`` command (and ``python -m dicomnet``): :func:`main`, then exit.
+
+    Exit is immediate once the exit handlers (which flush the logs) have run: the
+    interpreter's own teardown, freeing every module and object one at a time, took
+    20-40 ms, a sixth of a short ``dicomnet store``, and nothing needs it once
+    :func:`main` has returned: every file and connection is closed by then.
+    """
+    code = main()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # a closed pipe: nothing more can be said
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()
