@@ -153,7 +153,7 @@ def _identity(kind: int, primary: bytes, secondary: bytes = b"",
 
 def test_pynetdicom_user_identity_against_dicomnet_serve(
         dicomnet_serve: Callable[..., Process], tmp_path: Path) -> None:
-    from pynetdicom import AE
+    from pynetdicom import AE, evt
 
     users = tmp_path / "users.txt"
     subprocess.run(dicomnet_command("user", "add", "--passcode-stdin", str(users), "alice"),
@@ -162,9 +162,14 @@ def test_pynetdicom_user_identity_against_dicomnet_serve(
     ae = AE(ae_title="PYNETID")
     ae.add_requested_context("1.2.840.10008.1.1")
 
+    received: list[object] = []
+
     def associate(identity: object | None) -> object:
+        received.clear()
         return ae.associate("127.0.0.1", server.port, ae_title="DICOMNET",
-                            ext_neg=[identity] if identity is not None else None)
+                            ext_neg=[identity] if identity is not None else None,
+                            evt_handlers=[(evt.EVT_PDU_RECV,
+                                           lambda event: received.append(event.pdu))])
 
     accepted = associate(_identity(2, b"alice", b"s3cret", positive=True))
     assert accepted.is_established  # type: ignore[attr-defined]
@@ -175,7 +180,14 @@ def test_pynetdicom_user_identity_against_dicomnet_serve(
     accepted.release()  # type: ignore[attr-defined]
     for identity in (_identity(2, b"alice", b"wrong"), _identity(1, b"alice"), None):
         rejected = associate(identity)
-        assert rejected.is_rejected  # type: ignore[attr-defined]
+        assert not rejected.is_established  # type: ignore[attr-defined]
+        # What we sent is what counts: pynetdicom 3.0.4 sometimes reports a fast reject
+        # as an abort (about 1 association in 40 here, with older dicomnet too): its
+        # reader thread closes the connection on the RJ (AE-4) before the requesting
+        # thread checks that the socket is connected, and that thread then aborts.
+        answers = [(pdu.result, pdu.source, pdu.reason_diagnostic)  # type: ignore[attr-defined]
+                   for pdu in received if type(pdu).__name__ == "A_ASSOCIATE_RJ"]
+        assert answers == [(1, 2, 1)], received  # permanent, ACSE provider, no reason
     assert "s3cret" not in server.output and "wrong" not in server.output.replace(
         "wrong passcode", "")
 
