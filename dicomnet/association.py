@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
 from contextlib import aclosing, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -365,6 +365,15 @@ class Association:
         return await storage.store(self, item, priority=priority,
                                    move_originator=move_originator)
 
+    def store_each(self, items: Iterable[Storable], *, priority: int = 0
+                   ) -> AsyncGenerator[tuple[Storable, int | Exception], None]:
+        """C-STORE ``items`` one after another, yielding each with its status or with
+        the error that kept it from being sent; while the peer handles one instance,
+        the next is opened and read. See :func:`~dicomnet.services.storage.store_each`."""
+        from dicomnet.services import storage
+
+        return storage.store_each(self, items, priority=priority)
+
     def new_message_id(self) -> int:
         """A Message ID not used by any of our outstanding requests (PS3.7 §9.3.1.1)."""
         return self._message_ids.allocate()
@@ -543,12 +552,15 @@ class Association:
                       "" if size is None else f" + data set ({size} bytes)")
 
     async def request(self, context: AcceptedContext, message: DIMSEMessage,
-                      dataset: Dataset | bytes | memoryview | FileRegion | None = None
+                      dataset: Dataset | bytes | memoryview | FileRegion | None = None,
+                      *, while_waiting: Callable[[], object] | None = None
                       ) -> AsyncGenerator[Response, None]:
         """Send a request and yield its responses until a final (non-pending) one.
 
         The message's Message ID must come from :meth:`new_message_id`. Holds one slot
         of the negotiated asynchronous operations window while outstanding.
+        ``while_waiting`` is called once the request is sent, before waiting for the
+        first response: work for the time the peer is busy (preparing the next request).
         """
         message_id = int(message.message_id)  # type: ignore[union-attr]
         send, receive = anyio.create_memory_object_stream[Response](_RESPONSE_BUFFER)
@@ -561,6 +573,8 @@ class Association:
                 self._pending[message_id] = send
                 await self.send_message(context, message, dataset)
                 sent = True
+                if while_waiting is not None:
+                    while_waiting()
                 while True:
                     try:
                         with _timeout(f"waiting for the response to {_describe(message)}",
@@ -591,7 +605,8 @@ class Association:
             receive.close()
 
     async def request_one(self, context: AcceptedContext, message: DIMSEMessage,
-                          dataset: Dataset | bytes | memoryview | FileRegion | None = None
+                          dataset: Dataset | bytes | memoryview | FileRegion | None = None,
+                          *, while_waiting: Callable[[], object] | None = None
                           ) -> Response:
         """Send a request that has one response (C-ECHO, C-STORE, the DIMSE-N
         operations) and return it.
@@ -599,7 +614,8 @@ class Association:
         The request's generator is closed here, at once: left to the garbage collector,
         it would release its Message ID and window slot only later, through a wake-up
         of the event loop from the finalizer, a round trip per request."""
-        async with aclosing(self.request(context, message, dataset)) as responses:
+        async with aclosing(self.request(context, message, dataset,
+                                         while_waiting=while_waiting)) as responses:
             async for response in responses:
                 return response
         raise DIMSEError(f"no response to {_describe(message)}")  # pragma: no cover

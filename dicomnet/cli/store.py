@@ -7,8 +7,10 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import anyio
 
@@ -21,8 +23,7 @@ from dicomnet.cli.common import (
 )
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH
 from dicomnet.dimse import StatusCategory, category, describe
-from dicomnet.errors import DicomNetError, NegotiationError
-from dicomnet.part10 import Part10Error
+from dicomnet.errors import DicomNetError
 from dicomnet.services.storage import contexts_for, find_files
 
 log = logging.getLogger("dicomnet.cli")
@@ -120,13 +121,13 @@ async def _send_all(args: argparse.Namespace, files: Sequence[Path], tally: _Tal
                 tally.failed.append((path, "not a readable DICOM file"))
                 tally.done += 1
             continue
-        async with open_association(args, contexts=contexts,
-                                    max_pdu_length=args.max_pdu) as association:
-            for path in batch:
-                try:
-                    status = await association.store(path)
-                except (NegotiationError, Part10Error, ValueError, OSError) as exc:
-                    tally.failed.append((path, str(exc)))
+        async with open_association(args, contexts=contexts, max_pdu_length=args.max_pdu
+                                    ) as association, \
+                aclosing(association.store_each(batch)) as results:
+            async for item, status in results:
+                path = cast(Path, item)
+                if isinstance(status, Exception):
+                    tally.failed.append((path, str(status)))
                 else:
                     kind = category(status)
                     if kind == StatusCategory.SUCCESS:

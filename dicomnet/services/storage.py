@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias, cast
 
 from dicomnet.dataset_io import FileRegion
 from dicomnet.dimse import CStoreRQ, CStoreRSP, Priority, Status
-from dicomnet.errors import NegotiationError
+from dicomnet.errors import DicomNetError, NegotiationError
 from dicomnet.part10 import Part10Error, read_header
 from dicomnet.uids import (
     DEFAULT_TRANSFER_SYNTAXES,
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dicomnet.storage")
 
-__all__ = ["Storable", "StoreHandler", "answer_store", "contexts_for", "find_files", "store"]
+__all__ = ["ITEM_ERRORS", "Storable", "StoreHandler", "answer_store", "contexts_for",
+           "find_files", "store", "store_each"]
 
 #: What :func:`store` sends: a data set, a path to a Part 10 file, or an open file.
 Storable: TypeAlias = "Dataset | str | os.PathLike[str] | IO[bytes]"
@@ -140,6 +141,58 @@ def _choose(association: Association, out: _Outgoing) -> tuple[AcceptedContext, 
         + (f" (accepted: {', '.join(offered)})" if offered else " (SOP class not accepted)"))
 
 
+#: What keeps one item from being sent, as opposed to an association that failed.
+ITEM_ERRORS = (NegotiationError, Part10Error, ValueError, OSError)
+
+
+@dataclass
+class _Ready:
+    """An item opened and described, its presentation context chosen: all but the
+    sending. Owns the open file (``stack``)."""
+
+    item: Storable
+    stack: ExitStack
+    out: _Outgoing
+    context: AcceptedContext
+    convert: bool
+
+
+def _ready(association: Association, item: Storable) -> _Ready:
+    stack = ExitStack()
+    try:
+        out = _describe_source(item, stack)
+        context, convert = _choose(association, out)
+    except BaseException:
+        stack.close()
+        raise
+    return _Ready(item, stack, out, context, convert)
+
+
+async def _send(association: Association, ready: _Ready, *, priority: int,
+                move_originator: tuple[str, int] | None = None,
+                while_waiting: Callable[[], object] | None = None) -> int:
+    out = ready.out
+    payload: Dataset | FileRegion | bytes
+    if ready.convert:
+        payload = out.load()
+    elif out.region is not None:
+        payload = out.region
+    else:
+        assert out.dataset is not None
+        payload = out.dataset
+    request = CStoreRQ(
+        message_id=association.new_message_id(),
+        affected_sop_class_uid=out.sop_class_uid,
+        affected_sop_instance_uid=out.sop_instance_uid,
+        priority=priority,
+        move_originator_ae_title=move_originator[0] if move_originator else None,
+        move_originator_message_id=move_originator[1] if move_originator else None,
+    )
+    response = await association.request_one(ready.context, request, payload,
+                                             while_waiting=while_waiting)
+    return response.status
+
+
 async def store(association: Association, item: Storable, *,
                 priority: int = Priority.MEDIUM,
                 move_originator: tuple[str, int] | None = None) -> int:
@@ -148,27 +201,60 @@ async def store(association: Association, item: Storable, *,
     ``move_originator`` is (AE title, Message ID) when storing as a C-MOVE
     sub-operation (PS3.7 §9.1.1.1).
     """
-    with ExitStack() as stack:
-        out = _describe_source(item, stack)
-        context, convert = _choose(association, out)
-        payload: Dataset | FileRegion | bytes
-        if convert:
-            payload = out.load()
-        elif out.region is not None:
-            payload = out.region
-        else:
-            assert out.dataset is not None
-            payload = out.dataset
-        request = CStoreRQ(
-            message_id=association.new_message_id(),
-            affected_sop_class_uid=out.sop_class_uid,
-            affected_sop_instance_uid=out.sop_instance_uid,
-            priority=priority,
-            move_originator_ae_title=move_originator[0] if move_originator else None,
-            move_originator_message_id=move_originator[1] if move_originator else None,
-        )
-        response = await association.request_one(context, request, payload)
-    return response.status
+    ready = _ready(association, item)
+    with ready.stack:
+        return await _send(association, ready, priority=priority,
+                           move_originator=move_originator)
+
+
+async def store_each(association: Association, items: Iterable[Storable], *,
+                     priority: int = Priority.MEDIUM
+                     ) -> AsyncGenerator[tuple[Storable, int | Exception], None]:
+    """C-STORE ``items`` one after another on ``association``, yielding each item with
+    its response status, or with the error (one of :data:`ITEM_ERRORS`: unreadable,
+    no accepted context) that kept it from being sent; an association that fails
+    raises as :func:`store` does.
+
+    Without an asynchronous operations window one request is outstanding at a time,
+    and the peer, busy with one instance, is usually the slower side: while it works,
+    the next item is opened, its header read and its context chosen, so the next
+    request follows the response sooner than with one :func:`store` after another.
+    """
+    pending = iter(items)
+    ahead: list[tuple[Storable, _Ready | Exception]] = []
+
+    def prepare_next() -> None:
+        for item in pending:
+            try:
+                ahead.append((item, _ready(association, item)))
+            except ITEM_ERRORS as exc:
+                ahead.append((item, exc))
+            return
+
+    prepare_next()
+    try:
+        while ahead:
+            item, ready = ahead.pop()
+            if isinstance(ready, Exception):
+                prepare_next()
+                yield item, ready
+                continue
+            result: int | Exception
+            with ready.stack:
+                try:
+                    result = await _send(association, ready, priority=priority,
+                                         while_waiting=prepare_next)
+                except ITEM_ERRORS as exc:
+                    if isinstance(exc, DicomNetError):  # a timeout: the association's
+                        raise
+                    result = exc
+            if not ahead:
+                prepare_next()  # the send failed before the peer had the request
+            yield item, result
+    finally:
+        for _item, left in ahead:
+            if isinstance(left, _Ready):
+                left.stack.close()
 
 
 async def answer_store(request: IncomingRequest, handler: StoreHandler | None) -> None:

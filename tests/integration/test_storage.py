@@ -4,7 +4,7 @@ window; and a peer that aborts half way leaving nothing behind."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -102,6 +102,51 @@ async def test_a_store_is_over_when_it_returns(serving: Serving, tmp_path: Path)
             assert not assoc._message_ids.outstanding
             assert await assoc.echo() == Status.SUCCESS
             assert not assoc._message_ids.outstanding
+
+
+async def test_store_each_reports_every_item_in_order(serving: Serving,
+                                                     tmp_path: Path) -> None:
+    server, archive = _archive_server(tmp_path)
+    not_dicom = tmp_path / "notes.txt"
+    not_dicom.write_text("not a DICOM file")
+    items: list[object] = [CT, not_dicom, MR_BE]
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=contexts_for([CT, MR_BE])) as assoc:
+            results = [pair async for pair in assoc.store_each(items)]  # type: ignore[arg-type]
+    assert [item for item, _ in results] == items
+    assert results[0][1] == Status.SUCCESS and results[2][1] == Status.SUCCESS
+    assert isinstance(results[1][1], ValueError)  # unreadable: reported, not raised
+    assert archive.index.count("instance") == 2
+    for source in (CT, MR_BE):
+        header, data = dataset_bytes(source)
+        stored = tmp_path / str(archive.index.instance_path(header.sop_instance_uid))
+        assert dataset_bytes(stored)[1] == data
+
+
+async def test_store_each_opens_the_next_item_while_the_peer_works(serving: Serving) -> None:
+    # The handler of the first C-STORE waits until the client has taken the second
+    # item from its iterable: that happens only if the client prepares the next item
+    # while its request is outstanding, not after the response.
+    second_taken = anyio.Event()
+
+    def items() -> Iterator[str]:
+        yield CT
+        second_taken.set()
+        yield MR_BE
+
+    async def handler(request: IncomingRequest) -> int:
+        with anyio.fail_after(5):
+            await second_taken.wait()
+        return Status.SUCCESS
+
+    server = Server("SCP", prefer_requestor_order=True)
+    server.on_store(handler)
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=contexts_for([CT, MR_BE])) as assoc:
+            results = [status async for _item, status in assoc.store_each(items())]
+    assert results == [Status.SUCCESS, Status.SUCCESS]
 
 
 async def test_big_endian_file_is_converted_when_refused(serving: Serving,
