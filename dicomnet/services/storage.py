@@ -150,7 +150,6 @@ class _Ready:
     """An item opened and described, its presentation context chosen: all but the
     sending. Owns the open file (``stack``)."""
 
-    item: Storable
     stack: ExitStack
     out: _Outgoing
     context: AcceptedContext
@@ -158,14 +157,10 @@ class _Ready:
 
 
 def _ready(association: Association, item: Storable) -> _Ready:
-    stack = ExitStack()
-    try:
+    with ExitStack() as stack:  # closes the file if the item cannot be sent
         out = _describe_source(item, stack)
         context, convert = _choose(association, out)
-    except BaseException:
-        stack.close()
-        raise
-    return _Ready(item, stack, out, context, convert)
+        return _Ready(stack.pop_all(), out, context, convert)
 
 
 async def _send(association: Association, ready: _Ready, *, priority: int,
@@ -245,11 +240,11 @@ async def store_each(association: Association, items: Iterable[Storable], *,
                     result = await _send(association, ready, priority=priority,
                                          while_waiting=prepare_next)
                 except ITEM_ERRORS as exc:
-                    if isinstance(exc, DicomNetError):  # a timeout: the association's
+                    if isinstance(exc, DicomNetError):  # a timeout fails the association
                         raise
                     result = exc
             if not ahead:
-                prepare_next()  # the send failed before the peer had the request
+                prepare_next()  # the send failed before while_waiting could run
             yield item, result
     finally:
         for _item, left in ahead:
