@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,16 +323,32 @@ def _class_and_syntax(item: str | os.PathLike[str] | Dataset) -> tuple[str, str]
 def find_files(paths: Iterable[str | os.PathLike[str]], *, recursive: bool = False
                ) -> list[Path]:
     """The files named by ``paths``: files as given, folders expanded (recursively if
-    asked), in a stable order; hidden files and folders are skipped."""
+    asked, not following links to folders), in a stable order; hidden files and
+    folders are skipped.
+
+    Walks with :func:`os.scandir` rather than :meth:`Path.glob`: a folder of 500 files
+    took 7-10 ms through pathlib, time a short ``dicomnet store`` spends before it can
+    connect.
+    """
     found: list[Path] = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found.extend(sorted(
-                p for p in path.glob(pattern)
-                if p.is_file() and not any(part.startswith(".")
-                                           for part in p.relative_to(path).parts)))
+            found.extend(path.joinpath(*parts)
+                         for parts in sorted(_files_under(path, (), recursive)))
         else:
             found.append(path)
     return found
+
+
+def _files_under(top: Path, inside: tuple[str, ...], recursive: bool
+                 ) -> Iterator[tuple[str, ...]]:
+    """Relative parts of the regular files (or links to them) under ``top/inside``."""
+    with os.scandir(top.joinpath(*inside)) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_file():
+                yield (*inside, entry.name)
+            elif recursive and entry.is_dir(follow_symlinks=False):
+                yield from _files_under(top, (*inside, entry.name), recursive)
