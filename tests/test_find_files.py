@@ -41,6 +41,7 @@ def test_only_regular_files_are_taken_and_links_to_folders_not_followed(
 
 def test_paths_that_are_not_folders_are_kept_as_given(tmp_path: Path) -> None:
     _touch(tmp_path, "folder/a.dcm")
-    given = [tmp_path / "missing.dcm", tmp_path / "folder", str(tmp_path / "folder/a.dcm")]
+    given: list[str | os.PathLike[str]] = [
+        tmp_path / "missing.dcm", tmp_path / "folder", str(tmp_path / "folder/a.dcm")]
     assert find_files(given) == [tmp_path / "missing.dcm", tmp_path / "folder" / "a.dcm",
                                  tmp_path / "folder" / "a.dcm"]
