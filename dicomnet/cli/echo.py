@@ -21,7 +21,7 @@ from dicomnet.errors import DicomNetError
 log = logging.getLogger("dicomnet.cli")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "echo",
         help="verify a peer with C-ECHO",

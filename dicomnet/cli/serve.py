@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dicomnet.cli")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run a small DICOM archive: storage, query/retrieve, SQLite index",

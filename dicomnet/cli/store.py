@@ -32,7 +32,7 @@ log = logging.getLogger("dicomnet.cli")
 _MAX_CONTEXTS = 128
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "store",
         help="send DICOM files with C-STORE",

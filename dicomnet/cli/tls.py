@@ -8,7 +8,7 @@ import argparse
 from dicomnet.cli.common import add_logging_options, fail
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "tls", help="TLS helpers: create a test CA and key pairs",
         description="TLS helpers built on 'cryptography'.")

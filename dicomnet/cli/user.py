@@ -11,7 +11,7 @@ from pathlib import Path
 from dicomnet.cli.common import add_logging_options, fail
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "user", help="manage the passcode file of 'dicomnet serve --users'",
         description="Users that 'dicomnet serve --users FILE' accepts through User "
