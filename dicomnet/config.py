@@ -6,7 +6,7 @@ name the same defaults, and so the conformance statement can quote them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dicomnet.records import record
 
 #: Maximum P-DATA-TF PDU length we propose to receive (PS3.8 Annex D.1). Large PDUs mean
 #: fewer Python-level iterations per byte; peers still send within their own limits.
@@ -19,7 +19,7 @@ MAX_ASSOCIATION_PDU_LENGTH = 1 << 20
 SEND_CAP_WHEN_UNLIMITED = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class Timeouts:
     """Timeouts in seconds; ``None`` waits forever.
 

@@ -8,8 +8,9 @@ read one fragment at a time. Both keep memory constant whatever the data set's s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Protocol
+
+from dicomnet.records import record
 
 if TYPE_CHECKING:
     from dicomnet.acse import AcceptedContext
@@ -39,7 +40,7 @@ class DatasetSink(Protocol):
 SinkFactory = Callable[["Association", "AcceptedContext", "DIMSEMessage"], "DatasetSink | None"]
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class FileRegion:
     """A data set to send straight from an open file: ``length`` bytes at ``offset``.
 

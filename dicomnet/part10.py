@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
 from typing import IO
 
 from dicomnet.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from dicomnet.records import record
 
 __all__ = ["Part10Error", "Part10Header", "dataset_bytes", "file_meta_bytes", "read_header"]
 
@@ -33,7 +33,7 @@ class Part10Error(ValueError):
     """The file is not a readable DICOM Part 10 file."""
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class Part10Header:
     """What a sender needs to know about a Part 10 file before streaming its data set."""
 

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from dicomnet.pdu import UserIdentityRQSubItem
+from dicomnet.records import record
 
 __all__ = ["AcceptedContext", "Negotiated"]
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AcceptedContext:
     """An accepted presentation context (PS3.8 §7.1.1.13-14) with its roles.
 

@@ -12,8 +12,9 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+
+from dicomnet.records import record
 
 __all__ = ["COLUMNS", "INDEX_NAME", "LEVEL_TABLES", "ArchiveIndex", "InstanceRecord",
            "level_rows"]
@@ -70,7 +71,7 @@ CREATE INDEX IF NOT EXISTS instance_series ON instance(series_uid);
 """
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class InstanceRecord:
     """Everything the index keeps about one received instance (values as text)."""
 

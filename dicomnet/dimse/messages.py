@@ -12,11 +12,12 @@ sets it from the data set actually sent.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, fields
 from enum import IntEnum
 from typing import Any, ClassVar, cast
 
 from dicomnet.dimse.status import StatusCategory, category
+from dicomnet.records import record
 
 __all__ = [
     "FIELDS",
@@ -150,7 +151,7 @@ class _Response(_Message):
 # -- DIMSE-C (PS3.7 §9.3) --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CEchoRQ(_Request):
     """PS3.7 Table 9.3-12."""
 
@@ -160,7 +161,7 @@ class CEchoRQ(_Request):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CEchoRSP(_Response):
     """PS3.7 Table 9.3-13."""
 
@@ -174,7 +175,7 @@ class CEchoRSP(_Response):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CStoreRQ(_Request):
     """PS3.7 Table 9.3-1."""
 
@@ -188,7 +189,7 @@ class CStoreRQ(_Request):
     has_dataset: bool = True
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CStoreRSP(_Response):
     """PS3.7 Table 9.3-2."""
 
@@ -203,7 +204,7 @@ class CStoreRSP(_Response):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CFindRQ(_Request):
     """PS3.7 Table 9.3-3; the identifier is the data set."""
 
@@ -214,7 +215,7 @@ class CFindRQ(_Request):
     has_dataset: bool = True
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CFindRSP(_Response):
     """PS3.7 Table 9.3-4; pending responses carry a matching identifier."""
 
@@ -228,7 +229,7 @@ class CFindRSP(_Response):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CGetRQ(_Request):
     """PS3.7 Table 9.3-5."""
 
@@ -239,7 +240,7 @@ class CGetRQ(_Request):
     has_dataset: bool = True
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CGetRSP(_Response):
     """PS3.7 Table 9.3-6."""
 
@@ -257,7 +258,7 @@ class CGetRSP(_Response):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CMoveRQ(_Request):
     """PS3.7 Table 9.3-7."""
 
@@ -269,7 +270,7 @@ class CMoveRQ(_Request):
     has_dataset: bool = True
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CMoveRSP(_Response):
     """PS3.7 Table 9.3-8."""
 
@@ -287,7 +288,7 @@ class CMoveRSP(_Response):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CCancelRQ(_Request):
     """PS3.7 Table 9.3-11 (C-FIND/C-GET/C-MOVE-CANCEL-RQ)."""
 
@@ -299,7 +300,7 @@ class CCancelRQ(_Request):
 # -- DIMSE-N (PS3.7 §10.3) ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NEventReportRQ(_Request):
     """PS3.7 Table 10.3-1."""
 
@@ -311,7 +312,7 @@ class NEventReportRQ(_Request):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NEventReportRSP(_Response):
     """PS3.7 Table 10.3-2."""
 
@@ -327,7 +328,7 @@ class NEventReportRSP(_Response):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NGetRQ(_Request):
     """PS3.7 Table 10.3-3."""
 
@@ -339,7 +340,7 @@ class NGetRQ(_Request):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NGetRSP(_Response):
     """PS3.7 Table 10.3-4."""
 
@@ -354,7 +355,7 @@ class NGetRSP(_Response):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NSetRQ(_Request):
     """PS3.7 Table 10.3-5; the modification list is the data set."""
 
@@ -365,7 +366,7 @@ class NSetRQ(_Request):
     has_dataset: bool = True
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NSetRSP(_Response):
     """PS3.7 Table 10.3-6."""
 
@@ -381,7 +382,7 @@ class NSetRSP(_Response):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NActionRQ(_Request):
     """PS3.7 Table 10.3-7."""
 
@@ -393,7 +394,7 @@ class NActionRQ(_Request):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NActionRSP(_Response):
     """PS3.7 Table 10.3-8."""
 
@@ -409,7 +410,7 @@ class NActionRSP(_Response):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NCreateRQ(_Request):
     """PS3.7 Table 10.3-9."""
 
@@ -420,7 +421,7 @@ class NCreateRQ(_Request):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NCreateRSP(_Response):
     """PS3.7 Table 10.3-10."""
 
@@ -435,7 +436,7 @@ class NCreateRSP(_Response):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NDeleteRQ(_Request):
     """PS3.7 Table 10.3-11."""
 
@@ -446,7 +447,7 @@ class NDeleteRQ(_Request):
     has_dataset: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NDeleteRSP(_Response):
     """PS3.7 Table 10.3-12."""
 

@@ -9,17 +9,17 @@ the association can stream them to disk. Anything out of order is a protocol err
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 
 from dicomnet.dimse.command_set import decode_command
 from dicomnet.dimse.messages import DIMSEMessage
 from dicomnet.errors import DIMSEError
 from dicomnet.pdu import PDataTF
+from dicomnet.records import record
 
 __all__ = ["CommandReceived", "DatasetFragment", "Reassembler"]
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CommandReceived:
     """A whole command set arrived and decoded."""
 
@@ -27,7 +27,7 @@ class CommandReceived:
     message: DIMSEMessage
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class DatasetFragment:
     """A piece of the data set of the last command (in order; ``is_last`` ends it)."""
 

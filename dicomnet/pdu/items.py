@@ -13,15 +13,16 @@ define their own, and dropping them would change what a proxy forwards.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TypeVar
 
 from dicomnet.pdu.constants import DICOM_APPLICATION_CONTEXT
+from dicomnet.records import record
 
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class ApplicationContextItem:
     """PS3.8 §9.3.2.1, item type 10H."""
 
@@ -34,7 +35,7 @@ class ApplicationContextItem:
         return encode_application_context_item(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class PresentationContextRQ:
     """PS3.8 §9.3.2.2, item type 20H: one abstract syntax (sub-item 30H) proposed with
     one or more transfer syntaxes (sub-items 40H), in the requestor's order of
@@ -51,7 +52,7 @@ class PresentationContextRQ:
         return encode_presentation_context_rq(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class PresentationContextAC:
     """PS3.8 §9.3.3.2, item type 21H: the acceptor's answer for one context.
 
@@ -74,7 +75,7 @@ class PresentationContextAC:
 # -- user information sub-items (PS3.7 Annex D.3.3, PS3.8 Annex D.1) -------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class MaximumLengthSubItem:
     """PS3.8 Annex D.1, sub-item 51H: the largest P-DATA-TF PDU length (the PDU's
     variable field) the sender will receive; 0 means no limit."""
@@ -88,7 +89,7 @@ class MaximumLengthSubItem:
         return encode_maximum_length(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class ImplementationClassUIDSubItem:
     """PS3.7 D.3.3.2.1, sub-item 52H."""
 
@@ -101,7 +102,7 @@ class ImplementationClassUIDSubItem:
         return encode_implementation_class_uid(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class ImplementationVersionNameSubItem:
     """PS3.7 D.3.3.2.3, sub-item 55H (1 to 16 characters)."""
 
@@ -114,7 +115,7 @@ class ImplementationVersionNameSubItem:
         return encode_implementation_version_name(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AsyncOperationsWindowSubItem:
     """PS3.7 D.3.3.3.1, sub-item 53H: outstanding operations the sender may invoke and
     may perform; 0 means unlimited."""
@@ -129,7 +130,7 @@ class AsyncOperationsWindowSubItem:
         return encode_async_operations_window(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class RoleSelectionSubItem:
     """PS3.7 D.3.3.4.1, sub-item 54H: whether the association-requestor may act as SCU
     and as SCP for one SOP class."""
@@ -145,7 +146,7 @@ class RoleSelectionSubItem:
         return encode_role_selection(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class SOPClassExtendedNegotiationSubItem:
     """PS3.7 D.3.3.5.1, sub-item 56H: service-class-specific bytes for one SOP class."""
 
@@ -159,7 +160,7 @@ class SOPClassExtendedNegotiationSubItem:
         return encode_sop_class_extended_negotiation(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class SOPClassCommonExtendedNegotiationSubItem:
     """PS3.7 D.3.3.6.1, sub-item 57H (requestor only): the service class of a SOP
     class and the related general SOP classes it specialises."""
@@ -176,7 +177,7 @@ class SOPClassCommonExtendedNegotiationSubItem:
         return encode_sop_class_common_extended_negotiation(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class UserIdentityRQSubItem:
     """PS3.7 D.3.3.7.1, sub-item 58H. ``identity_type`` is a
     :class:`~dicomnet.pdu.constants.UserIdentityType` value; the secondary field is the
@@ -203,7 +204,7 @@ class UserIdentityRQSubItem:
         return encode_user_identity_rq(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class UserIdentityACSubItem:
     """PS3.7 D.3.3.7.2, sub-item 59H: the server response (empty when none)."""
 
@@ -219,7 +220,7 @@ class UserIdentityACSubItem:
         return encode_user_identity_ac(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class UnknownSubItem:
     """A user information sub-item dicomnet does not interpret, kept verbatim."""
 
@@ -248,7 +249,7 @@ UserSubItem = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class UserInformationItem:
     """PS3.8 §9.3.2.3 / §9.3.3.3, item type 50H: sub-items in the order received.
 

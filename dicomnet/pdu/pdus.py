@@ -6,7 +6,7 @@ back by :func:`dicomnet.pdu.decode_pdu`. AE titles are held without their space 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from dicomnet.pdu.constants import DICOM_APPLICATION_CONTEXT, PROTOCOL_VERSION, PDUType
 from dicomnet.pdu.items import (
@@ -14,12 +14,13 @@ from dicomnet.pdu.items import (
     PresentationContextRQ,
     UserInformationItem,
 )
+from dicomnet.records import record
 
 #: Bytes-like data a PDV can carry: decoding slices the received PDU without copying.
 Bytes = bytes | bytearray | memoryview
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AAssociateRQ:
     """PS3.8 §9.3.2, PDU type 01H."""
 
@@ -39,7 +40,7 @@ class AAssociateRQ:
         return encode_associate_rq(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AAssociateAC:
     """PS3.8 §9.3.3, PDU type 02H. The AE titles echo those of the request (PS3.8
     says they are not tested, but DCMTK and pynetdicom send them back)."""
@@ -60,7 +61,7 @@ class AAssociateAC:
         return encode_associate_ac(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AAssociateRJ:
     """PS3.8 §9.3.4, PDU type 03H. See :mod:`dicomnet.pdu.constants` for the codes."""
 
@@ -77,7 +78,7 @@ class AAssociateRJ:
         return encode_associate_rj(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class PDV:
     """PS3.8 §9.3.5.1: one presentation data value item.
 
@@ -102,7 +103,7 @@ class PDV:
         return encode_pdv(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class PDataTF:
     """PS3.8 §9.3.5, PDU type 04H: one or more PDVs."""
 
@@ -117,7 +118,7 @@ class PDataTF:
         return encode_p_data_tf(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AReleaseRQ:
     """PS3.8 §9.3.6, PDU type 05H."""
 
@@ -130,7 +131,7 @@ class AReleaseRQ:
         return encode_release_rq(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AReleaseRP:
     """PS3.8 §9.3.7, PDU type 06H."""
 
@@ -143,7 +144,7 @@ class AReleaseRP:
         return encode_release_rp(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AAbort:
     """PS3.8 §9.3.8, PDU type 07H. ``source`` and ``reason`` are
     :class:`~dicomnet.pdu.constants.AbortSource` / ``AbortReason`` values."""

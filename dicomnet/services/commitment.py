@@ -22,13 +22,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
 
 from dicomnet.dimse import Status, StatusCategory, category
 from dicomnet.errors import DicomNetError
+from dicomnet.records import record
 from dicomnet.services.normalized import (
     NFailure,
     NormalizedHandlers,
@@ -82,7 +82,7 @@ class CommitmentError(DicomNetError):
     report."""
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class Reference:
     """One instance of a commitment request: Referenced SOP Class / Instance UID."""
 
@@ -90,7 +90,7 @@ class Reference:
     sop_instance_uid: str
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class Failed:
     """An instance the SCP did not commit, with its Failure Reason (PS3.4 J.3.3.1.1)."""
 
@@ -99,7 +99,7 @@ class Failed:
     reason: int
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CommitmentResult:
     """One transaction's report (PS3.4 J.3.3): what was committed and what failed."""
 

@@ -8,9 +8,8 @@ becomes a short list of these values, in the order the I/O layer must perform th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from dicomnet.pdu.pdus import PDU, AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, PDataTF
+from dicomnet.records import record
 
 __all__ = [
     "AbortIndication",
@@ -32,7 +31,7 @@ __all__ = [
 # -- requests to the transport and the timer ------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class ConnectTransport:
     """AE-1: "Issue TRANSPORT CONNECT request primitive to local transport service".
 
@@ -41,7 +40,7 @@ class ConnectTransport:
     """
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class SendPDU:
     """Write one PDU to the peer (AE-2, AE-6 reject path, AE-7, AE-8, DT-1, AR-1, AR-4,
     AR-7, AR-9, AA-1, AA-7, AA-8)."""
@@ -49,7 +48,7 @@ class SendPDU:
     pdu: PDU
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CloseTransport:
     """Close the transport connection (AE-4, AR-3, AA-2, AA-3).
 
@@ -58,7 +57,7 @@ class CloseTransport:
     """
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class StartARTIM:
     """Start the ARTIM timer (PS3.8 §9.1.5), or restart it if it is running.
 
@@ -67,7 +66,7 @@ class StartARTIM:
     """
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class StopARTIM:
     """Stop the ARTIM timer. Must be a no-op if the timer is not running: AA-2 says
     "Stop ARTIM timer if running", and the machine does not track the clock."""
@@ -76,7 +75,7 @@ class StopARTIM:
 # -- primitives for the local user --------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AssociateIndication:
     """AE-6, acceptable request: "issue A-ASSOCIATE indication primitive".
 
@@ -87,14 +86,14 @@ class AssociateIndication:
     request: AAssociateRQ
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AssociateAccepted:
     """AE-3: "Issue A-ASSOCIATE confirmation (accept) primitive"."""
 
     response: AAssociateAC
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AssociateRejected:
     """AE-4: "Issue A-ASSOCIATE confirmation (reject) primitive" (the transport is then
     closed)."""
@@ -102,7 +101,7 @@ class AssociateRejected:
     response: AAssociateRJ
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class DataIndication:
     """DT-2 ("Send P-DATA indication primitive") and AR-6 ("Issue P-DATA indication",
     data that arrives after we asked to release)."""
@@ -110,7 +109,7 @@ class DataIndication:
     pdu: PDataTF
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class ReleaseIndication:
     """AR-2 (``collision=False``) and AR-8 (``collision=True``): "Issue A-RELEASE
     indication primitive".
@@ -123,12 +122,12 @@ class ReleaseIndication:
     collision: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class ReleaseConfirmed:
     """AR-3 and AR-10: "Issue A-RELEASE confirmation primitive"."""
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AbortIndication:
     """A-ABORT or A-P-ABORT indication for the local user (AA-3, AA-4, AA-8).
 
