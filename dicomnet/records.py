@@ -1,20 +1,24 @@
 """Frozen records: the immutable value classes of dicomnet (PDUs and their items, DIMSE
-messages, state machine outputs, ...), dataclasses that share one ``__eq__``,
-``__hash__`` and ``__repr__``.
+messages, state machine outputs, ...), dataclasses whose generated code is kept small.
 
 Why not plain ``@dataclass(frozen=True, slots=True)``: on Python 3.11 a dataclass
-compiles each method it generates with a separate ``exec``, six per frozen class, and
-the ~70 classes of dicomnet made that ~40 ms of every ``dicomnet`` command's start-up
-(a twentieth of sending 500 images). Equality, hashing and repr are the same code for
-every record, so they are written once here; only ``__init__``, ``__setattr__`` and
-``__delattr__`` are still generated per class. Behaviour is the dataclass one: equal
-when of the same class with equal fields, hash of the fields, ``Name(field=value, ...)``.
+compiles each method it generates with a separate ``exec``, six per frozen class
+(``__init__``, ``__repr__``, ``__eq__``, ``__hash__``, ``__setattr__``,
+``__delattr__``), ~0.15 ms each; over the ~70 classes of dicomnet that was ~40 ms of
+every ``dicomnet`` command's start-up, a twentieth of sending 500 images. All but
+``__init__`` are the same code for every record, so they are written once here, and
+``__init__`` is compiled once per class. What a user sees is the frozen dataclass:
+:func:`dataclasses.fields`, :func:`dataclasses.replace`, keyword-only fields,
+defaults and default factories, ``FrozenInstanceError`` on assignment, equality and
+hash over the compared fields of objects of the same class, ``Name(field=value)``
+reprs, pickling. A method the class writes itself (a ``__repr__`` that hides a
+passcode, say) is kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, Field, FrozenInstanceError, dataclass, field, fields
 from typing import Any, TypeVar, cast, dataclass_transform
 
 __all__ = ["record"]
@@ -22,22 +26,76 @@ __all__ = ["record"]
 _T = TypeVar("_T")
 
 
+class _Factory:
+    """Default of a parameter whose field has a default factory."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
+
+
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def record(*, kw_only: bool = False) -> Callable[[type[_T]], type[_T]]:
-    """Make ``cls`` a frozen, slotted dataclass with the shared methods of a record.
-
-    A method the class defines itself (a shorter ``__repr__``, say) is kept.
-    """
+    """Make the decorated class a frozen, slotted dataclass (see the module's doc)."""
     def make(cls: type[_T]) -> type[_T]:
-        made: Any = dataclass(frozen=True, slots=True, kw_only=kw_only, eq=False,
-                              repr=False)(cls)
+        # Not frozen to dataclass, which then generates nothing: the frozen behaviour
+        # comes from the shared __setattr__ below and the __init__ made here.
+        made: Any = dataclass(init=False, repr=False, eq=False, slots=True,
+                              kw_only=kw_only)(cls)
         made._compared = tuple(f.name for f in fields(made) if f.compare)
         made._shown = tuple(f.name for f in fields(made) if f.repr)
-        for name, method in (("__eq__", _eq), ("__hash__", _hash), ("__repr__", _repr)):
+        shared = {"__init__": _make_init(made, fields(made)),
+                  "__setattr__": _setattr, "__delattr__": _delattr, "__eq__": _eq,
+                  "__hash__": _hash, "__repr__": _repr, "__getstate__": _getstate,
+                  "__setstate__": _setstate}
+        for name, method in shared.items():
             if name not in cls.__dict__:
                 setattr(made, name, method)
         return cast("type[_T]", made)
     return make
+
+
+def _make_init(cls: type, all_fields: tuple[Field[Any], ...]) -> Callable[..., None]:
+    """Compile the class's ``__init__``, the one a frozen dataclass would have."""
+    namespace: dict[str, Any] = {"_set": object.__setattr__, "_FACTORY": _FACTORY}
+    positional: list[str] = []
+    keyword: list[str] = []
+    body: list[str] = []
+    for f in all_fields:
+        if not f.init:
+            raise TypeError(f"{cls.__name__}.{f.name}: records take every field in "
+                            "__init__ (init=False is not supported)")
+        parameter = f.name
+        if f.default is not MISSING:
+            namespace[f"_default_{f.name}"] = f.default
+            parameter += f"=_default_{f.name}"
+        elif f.default_factory is not MISSING:
+            namespace[f"_factory_{f.name}"] = f.default_factory
+            parameter += "=_FACTORY"
+            body.append(f"  if {f.name} is _FACTORY: {f.name} = _factory_{f.name}()")
+        elif positional and "=" in positional[-1] and not f.kw_only:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
+        (keyword if f.kw_only else positional).append(parameter)
+        body.append(f"  _set(self, {f.name!r}, {f.name})")
+    if hasattr(cls, "__post_init__"):
+        body.append("  self.__post_init__()")
+    parameters = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
+    source = f"def __init__({parameters}):\n" + ("\n".join(body) or "  pass") + "\n"
+    exec(source, namespace)  # our own text, made of the field names
+    init = cast("Callable[..., None]", namespace["__init__"])
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__annotations__ = {**{f.name: f.type for f in all_fields}, "return": None}
+    return init
+
+
+def _setattr(self: Any, name: str, value: object) -> None:
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _delattr(self: Any, name: str) -> None:
+    raise FrozenInstanceError(f"cannot delete field {name!r}")
 
 
 def _values(self: Any) -> tuple[Any, ...]:
@@ -57,3 +115,12 @@ def _hash(self: Any) -> int:
 def _repr(self: Any) -> str:
     shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._shown)
     return f"{self.__class__.__qualname__}({shown})"
+
+
+def _getstate(self: Any) -> list[Any]:
+    return [getattr(self, f.name) for f in fields(self)]
+
+
+def _setstate(self: Any, state: list[Any]) -> None:
+    for f, value in zip(fields(self), state, strict=True):
+        object.__setattr__(self, f.name, value)

@@ -3,7 +3,10 @@ code, behaving as the dataclass ones would."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import inspect
+import pickle
 from dataclasses import dataclass, field
 
 import pytest
@@ -74,3 +77,48 @@ def test_a_repr_the_class_writes_itself_is_kept() -> None:
                                  secondary_field=b"secret")
     assert UserIdentityRQSubItem.__repr__ is not CEchoRQ.__repr__
     assert "secret" not in repr(item)
+
+
+def test_init_is_the_frozen_dataclass_one() -> None:
+    assert inspect.signature(Point) == inspect.signature(PointDataclass)
+    assert str(inspect.signature(Named)) == "(*, name: 'str') -> None"
+    with pytest.raises(TypeError):
+        Point()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Point(1, 2, (), "note", 5)  # type: ignore[call-arg]
+
+
+@record()
+class WithFactory:
+    items: list[int] = field(default_factory=list)
+    seen: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seen", (*self.seen, "post-init"))
+
+
+def test_default_factories_give_a_new_value_and_post_init_runs() -> None:
+    first, second = WithFactory(), WithFactory()
+    assert first.items == [] and first.items is not second.items
+    assert WithFactory([1]).items == [1]
+    assert first.seen == ("post-init",)
+
+
+def test_records_copy_and_pickle() -> None:
+    point = Point(1, 2, ("a",), note="n")
+    for twin in (copy.copy(point), copy.deepcopy(point), pickle.loads(pickle.dumps(point))):
+        assert twin == point and twin.note == "n"
+
+
+def test_what_records_do_not_take_fails_when_the_class_is_made() -> None:
+    with pytest.raises(TypeError, match="init=False"):
+        @record()
+        class Hidden:
+            x: int = field(init=False, default=0)
+    with pytest.raises(TypeError, match="follows default"):
+        @record()
+        class Misordered:  # the error a dataclass gives too
+            x: int = 0
+            y: int  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del Point(1).x
