@@ -65,11 +65,11 @@ def add_identity_options(parser: argparse.ArgumentParser) -> None:
 
 def client_ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     """The client's TLS context for these options, None for plain TCP."""
-    from dicomnet.tls import client_context
-
     wanted = args.tls or args.tls_ca or args.tls_cert or args.tls_key or args.tls_no_verify
     if not wanted:
-        return None
+        return None  # without importing dicomnet.tls (and datetime): ~3 ms of start-up
+    from dicomnet.tls import client_context
+
     if args.tls_key and not args.tls_cert:
         raise OptionError("--tls-key needs --tls-cert")
     if args.tls_no_verify:
@@ -84,12 +84,16 @@ def client_ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 def client_identity(args: argparse.Namespace) -> UserIdentityRQSubItem | None:
     """The user identity sub-item for these options, None when none was asked for."""
-    from dicomnet import user_identity
-
     positive = bool(args.identity_response)
     passcode = args.passcode or os.environ.get(PASSCODE_VARIABLE)
     if args.passcode and not args.user:
         raise OptionError("--passcode needs --user")
+    if not (args.user or args.jwt or args.saml or args.kerberos):
+        if positive:
+            raise OptionError("--identity-response needs an identity (--user, --jwt, ...)")
+        return None  # without importing user_identity (hashlib, secrets): ~2 ms
+    from dicomnet import user_identity
+
     try:
         if args.user:
             return user_identity.username(args.user, passcode, positive_response=positive)
@@ -98,14 +102,10 @@ def client_identity(args: argparse.Namespace) -> UserIdentityRQSubItem | None:
         if args.saml:
             return user_identity.saml(Path(args.saml).read_bytes(),
                                       positive_response=positive)
-        if args.kerberos:
-            return user_identity.kerberos(Path(args.kerberos).read_bytes(),
-                                          positive_response=positive)
+        return user_identity.kerberos(Path(args.kerberos).read_bytes(),
+                                      positive_response=positive)
     except OSError as exc:
         raise OptionError(f"cannot read the identity: {exc}") from exc
-    if positive:
-        raise OptionError("--identity-response needs an identity (--user, --jwt, ...)")
-    return None
 
 
 def add_server_security_options(parser: argparse.ArgumentParser) -> None:

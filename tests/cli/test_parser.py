@@ -46,3 +46,14 @@ def test_a_command_run_imports_only_its_own_module() -> None:
     loaded = done.stdout.strip().splitlines()[-1]
     assert "dicomnet.cli.store" in loaded
     assert "dicomnet.cli.query" not in loaded and "dicomnet.cli.serve" not in loaded
+
+
+def test_plain_tcp_without_identity_imports_neither_tls_nor_user_identity() -> None:
+    code = ("import sys\nfrom dicomnet.cli.main import build_parser\n"
+            "from dicomnet.cli.security import client_identity, client_ssl_context\n"
+            "args = build_parser('store').parse_args(['store', '127.0.0.1', '104', 'x'])\n"
+            "assert client_ssl_context(args) is None and client_identity(args) is None\n"
+            "print('dicomnet.tls' in sys.modules, 'dicomnet.user_identity' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.split() == ["False", "False"]
