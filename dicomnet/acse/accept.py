@@ -4,7 +4,7 @@ to every proposed presentation context (PS3.8 §7.1.1, §9.3.3-4; PS3.7 Annex D)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 
 from dicomnet.acse.limits import (
@@ -43,6 +43,7 @@ from dicomnet.pdu.constants import (
     PresentationRejectReason,
     UserRejectReason,
 )
+from dicomnet.records import record
 
 __all__ = [
     "REJECT_APPLICATION_CONTEXT_NOT_SUPPORTED",
@@ -88,7 +89,7 @@ REJECT_LOCAL_LIMIT_EXCEEDED = reject(
     PresentationRejectReason.LOCAL_LIMIT_EXCEEDED)
 
 
-@dataclass(frozen=True)
+@record()
 class AcceptorPolicy:
     """What an acceptor agrees to.
 

@@ -8,7 +8,7 @@ side it belongs to; the methods answer "may *I* act as SCU/SCP on this context".
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 
 from dicomnet.pdu import UserIdentityRQSubItem
@@ -36,7 +36,7 @@ def _frozen(mapping: Mapping[object, object] | None) -> Mapping[object, object]:
     return MappingProxyType(dict(mapping or {}))
 
 
-@dataclass(frozen=True)
+@record()
 class Negotiated:
     """The outcome of association negotiation, from one side's point of view.
 
