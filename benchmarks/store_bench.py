@@ -1,6 +1,6 @@
 """C-STORE throughput, side by side: DCMTK, dicomnet and pynetdicom on 127.0.0.1.
 
-    .venv/bin/python benchmarks/store_bench.py [--images 500] [--rounds 3]
+    .venv/bin/python benchmarks/store_bench.py [--images 500] [--rounds 3] [--cold]
 
 Sends N CT-sized images (512x512, 16 bit, ~0.5 MB each, Explicit VR Little Endian) in
 one association per run, for each pairing:
@@ -16,6 +16,10 @@ handler writing the raw data set). Time is the client process's wall time, start
 included, best of ``--rounds`` (and, as a check on luck, the ratio of the medians).
 DCMTK runs with TCP_NODELAY=1, its best (see shared/PEERS.md); all peers use their
 default max PDU unless stated. Each loop is bounded in count and every process in time.
+
+``--cold`` drops the page cache before every run (root on Linux), so each client reads
+the images from disk, as when sending studies stored some time ago; without it the
+images are in memory (just written), the most favourable case for every client.
 """
 
 from __future__ import annotations
@@ -118,13 +122,21 @@ def client_command(kind: str, port: int, folder: Path) -> list[str]:
     return [PY, "-c", PYNETDICOM_SCU, str(port), str(folder)]
 
 
+def drop_page_cache() -> None:
+    """Empty the page cache (Linux, root): the next reads of the images go to disk."""
+    with open("/proc/sys/vm/drop_caches", "w") as control:
+        control.write("1\n")
+
+
 def run_once(client: str, server: str, folder: Path, count: int, *, work: Path,
-             attempt: int) -> tuple[float, int]:
+             attempt: int, cold: bool) -> tuple[float, int]:
     """One timed run of a pairing: (client wall seconds, server peak RSS KiB)."""
     os.sync()  # start with no dirty pages from the previous run being written back
     port = free_port()
     out = work / f"{client}-{server}-{attempt}"
     process = start_server(server, port, out)
+    if cold:
+        drop_page_cache()  # after the server started: its own start-up is not timed
     command = client_command(client, port, folder)  # its PATH lookup is not timed
     try:
         started = time.perf_counter()
@@ -150,7 +162,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cold", action="store_true",
+                        help="drop the page cache before every run (needs root, Linux)")
     args = parser.parse_args()
+    if args.cold:
+        try:
+            drop_page_cache()
+        except OSError as exc:
+            parser.error(f"--cold cannot drop the page cache: {exc}")
     for tool in ("storescu", "storescp"):
         dcmtk(tool)  # before any work: exits if DCMTK is missing
     pairs: list[tuple[str, str, str]] = [
@@ -171,7 +190,8 @@ def main() -> int:
         images.mkdir()
         make_images(images, args.images)
         size = sum(p.stat().st_size for p in images.iterdir()) / 1e6
-        print(f"{args.images} images, {size:.0f} MB, best of {args.rounds} rounds\n")
+        print(f"{args.images} images, {size:.0f} MB, best of {args.rounds} rounds"
+              + (", page cache dropped before each run" if args.cold else "") + "\n")
         results: dict[str, tuple[float, int]] = {label: (float("inf"), 0)
                                                  for _c, _s, label in pairs}
         times: dict[str, list[float]] = {label: [] for _c, _s, label in pairs}
@@ -180,7 +200,7 @@ def main() -> int:
         for attempt in range(args.rounds):
             for client, server, label in pairs:
                 seconds, rss = run_once(client, server, images, args.images, work=work,
-                                        attempt=attempt)
+                                        attempt=attempt, cold=args.cold)
                 best, most = results[label]
                 results[label] = (min(best, seconds), max(most, rss))
                 times[label].append(seconds)
