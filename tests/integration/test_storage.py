@@ -5,9 +5,10 @@ window; and a peer that aborts half way leaving nothing behind."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pydicom
@@ -125,6 +126,17 @@ async def test_store_each_reports_every_item_in_order(serving: Serving,
         assert dataset_bytes(stored)[1] == data
 
 
+async def _store_each_statuses(serving: Serving, handler: Callable[..., Any],
+                               items: Iterable[str]) -> list[int | Exception]:
+    """Statuses of ``store_each(items)`` sent to a server answering with ``handler``."""
+    server = Server("SCP", prefer_requestor_order=True)
+    server.on_store(handler)
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=contexts_for([CT, MR_BE])) as assoc:
+            return [status async for _item, status in assoc.store_each(items)]
+
+
 async def test_store_each_opens_the_next_item_while_the_peer_works(serving: Serving) -> None:
     # The handler of the first C-STORE waits until the client has taken the second
     # item from its iterable: that happens only if the client prepares the next item
@@ -141,50 +153,36 @@ async def test_store_each_opens_the_next_item_while_the_peer_works(serving: Serv
             await second_taken.wait()
         return Status.SUCCESS
 
-    server = Server("SCP", prefer_requestor_order=True)
-    server.on_store(handler)
-    async with serving(server) as port:
-        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
-                                    contexts=contexts_for([CT, MR_BE])) as assoc:
-            results = [status async for _item, status in assoc.store_each(items())]
-    assert results == [Status.SUCCESS, Status.SUCCESS]
+    assert await _store_each_statuses(serving, handler, items()) == [Status.SUCCESS] * 2
 
 
 async def test_store_each_asks_the_disk_for_the_next_data_set_while_the_peer_works(
         serving: Serving, monkeypatch: pytest.MonkeyPatch) -> None:
     # The kernel is told (posix_fadvise WILLNEED) to read the second file's data set
-    # while the first request is outstanding, so it is in memory when it is sent.
+    # while the first request is outstanding, so it is in memory when it is sent: the
+    # first handler answers only once that advice was given.
     advised: list[tuple[int, int, int]] = []
-    advised_before_first_answer: list[tuple[int, int, int]] = []
+    second_advised = anyio.Event()
 
     def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
         assert advice == os.POSIX_FADV_WILLNEED
         advised.append((os.fstat(fd).st_ino, offset, length))
+        if len(advised) == 2:
+            second_advised.set()
 
     monkeypatch.setattr(os, "posix_fadvise", fadvise, raising=False)
-    answered = 0
 
     async def handler(request: IncomingRequest) -> int:
-        nonlocal answered
-        if answered == 0:
-            await anyio.sleep(0.2)  # time enough for the client to prepare the next
-            advised_before_first_answer.extend(advised)
-        answered += 1
+        with anyio.fail_after(5):
+            await second_advised.wait()
         return Status.SUCCESS
 
-    server = Server("SCP", prefer_requestor_order=True)
-    server.on_store(handler)
-    async with serving(server) as port:
-        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
-                                    contexts=contexts_for([CT, MR_BE])) as assoc:
-            results = [status async for _item, status in assoc.store_each([CT, MR_BE])]
-    assert results == [Status.SUCCESS, Status.SUCCESS]
+    assert await _store_each_statuses(serving, handler, [CT, MR_BE]) == [Status.SUCCESS] * 2
     expected = []
     for source in (CT, MR_BE):
         header, data = dataset_bytes(source)
         expected.append((os.stat(source).st_ino, header.dataset_offset, len(data)))
     assert advised == expected  # the whole data set: both are under the limit
-    assert advised_before_first_answer == expected
 
 
 async def test_big_endian_file_is_converted_when_refused(serving: Serving,
