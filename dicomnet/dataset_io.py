@@ -60,10 +60,11 @@ class FileRegion:
         finds them in memory rather than waiting on the disk.
 
         ``store_each`` calls it for the next file while the peer works on the current
-        one. On this project's VM, where the page cache of files read a while ago is
-        soon reclaimed, reading 0.5 MB from disk took ~0.27 ms on the path of every
-        instance. A hint only: nothing happens where the call or the file cannot take
-        it (no ``fileno``, not a regular file, not Linux/BSD).
+        one. Files that are not in the page cache (a study stored days ago) were read
+        from disk on the path of every instance: with the cache dropped, 500 CT images
+        to storescp took 1.17 s without it and 0.93 s with it (storescu: 1.06 s). A
+        hint only: nothing happens where the call or the file cannot take it (no
+        ``fileno``, not a regular file, no ``posix_fadvise`` on this platform).
         """
         advise = getattr(os, "posix_fadvise", None)
         if advise is None:
