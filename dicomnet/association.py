@@ -984,8 +984,9 @@ class Association:
     async def _dispatch(self, context_id: int, message: DIMSEMessage,
                         dataset: bytes | None = None, sink: DatasetSink | None = None,
                         sink_error: Exception | None = None) -> None:
-        log.debug("%s: received %s%s", self._who(), _describe(message),
-                  "" if dataset is None else f" + data set ({len(dataset)} bytes)")
+        if log.isEnabledFor(logging.DEBUG):  # the arguments cost, once per message
+            log.debug("%s: received %s%s", self._who(), _describe(message),
+                      "" if dataset is None else f" + data set ({len(dataset)} bytes)")
         context = self.negotiated.accepted[context_id]
         if message.is_response:
             responded_to = int(message.message_id_being_responded_to)  # type: ignore[union-attr]
