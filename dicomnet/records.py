@@ -59,7 +59,9 @@ def record(*, kw_only: bool = False) -> Callable[[type[_T]], type[_T]]:
 
 def _make_init(cls: type, all_fields: tuple[Field[Any], ...]) -> Callable[..., None]:
     """Compile the class's ``__init__``, the one a frozen dataclass would have."""
-    namespace: dict[str, Any] = {"_set": object.__setattr__, "_FACTORY": _FACTORY}
+    # Helper names no field would take, as a parameter would shadow them.
+    namespace: dict[str, Any] = {"__record_set": object.__setattr__,
+                                 "__record_factory": _FACTORY}
     positional: list[str] = []
     keyword: list[str] = []
     body: list[str] = []
@@ -69,16 +71,17 @@ def _make_init(cls: type, all_fields: tuple[Field[Any], ...]) -> Callable[..., N
                             "__init__ (init=False is not supported)")
         parameter = f.name
         if f.default is not MISSING:
-            namespace[f"_default_{f.name}"] = f.default
-            parameter += f"=_default_{f.name}"
+            namespace[f"__record_default_{f.name}"] = f.default
+            parameter += f"=__record_default_{f.name}"
         elif f.default_factory is not MISSING:
-            namespace[f"_factory_{f.name}"] = f.default_factory
-            parameter += "=_FACTORY"
-            body.append(f"  if {f.name} is _FACTORY: {f.name} = _factory_{f.name}()")
+            namespace[f"__record_factory_{f.name}"] = f.default_factory
+            parameter += "=__record_factory"
+            body.append(f"  if {f.name} is __record_factory: "
+                        f"{f.name} = __record_factory_{f.name}()")
         elif positional and "=" in positional[-1] and not f.kw_only:
             raise TypeError(f"non-default argument {f.name!r} follows default argument")
         (keyword if f.kw_only else positional).append(parameter)
-        body.append(f"  _set(self, {f.name!r}, {f.name})")
+        body.append(f"  __record_set(self, {f.name!r}, {f.name})")
     if hasattr(cls, "__post_init__"):
         body.append("  self.__post_init__()")
     parameters = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
