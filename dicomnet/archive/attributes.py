@@ -27,6 +27,13 @@ _ITEM_END = 0xFFFEE00D
 _SEQUENCE_END = 0xFFFEE0DD
 _LAST_WANTED_GROUP = 0x0020FFFF
 _SPECIFIC_CHARACTER_SET = 0x00080005
+# Element headers (PS3.5 §7.1), by little endian or not: group, element, VR and 2-byte
+# length in explicit VR; long-length VRs have a 4-byte length after them, and implicit
+# VR (or an item tag) has a 4-byte length where the VR would be.
+_EXPLICIT = {True: struct.Struct("<HH2sH"), False: struct.Struct(">HH2sH")}
+_TAG = {True: struct.Struct("<HH"), False: struct.Struct(">HH")}
+_U16 = {True: struct.Struct("<H"), False: struct.Struct(">H")}
+_U32 = {True: struct.Struct("<I"), False: struct.Struct(">I")}
 
 
 class NeedMoreData(Exception):  # noqa: N818 - a signal, not an error
@@ -37,10 +44,9 @@ class _Walker:
     def __init__(self, data: bytes | bytearray, implicit: bool, little: bool) -> None:
         self.data = bytes(data)
         self.implicit = implicit
-        order = "<" if little else ">"
-        self.tag = struct.Struct(order + "HH")
-        self.u16 = struct.Struct(order + "H")
-        self.u32 = struct.Struct(order + "I")
+        self.tag = _TAG[little]
+        self.u16 = _U16[little]
+        self.u32 = _U32[little]
 
     def header(self, offset: int, implicit: bool) -> tuple[int, bytes | None, int, int]:
         """(tag, VR, value length, value offset) of the element at ``offset``."""
@@ -91,20 +97,40 @@ def pick_attributes(data: bytes | bytearray, wanted: dict[int, str], *, implicit
     is the whole data set or only its start. Raises :class:`NeedMoreData` when a
     partial ``data`` ends first, ValueError when the encoding is broken."""
     walker = _Walker(data, implicit, little)
+    data = walker.data
     raw: dict[int, tuple[bytes | None, bytes]] = {}
     offset = 0
-    end = len(walker.data)
+    end = len(data)
     stopped = False
+    # The top level is walked here, one struct call per element header (a CT header
+    # has well over a hundred elements before group 0021); only values of undefined
+    # length go through the walker. Same rules as _Walker.header.
+    explicit = _EXPLICIT[little].unpack_from
+    long = _U32[little].unpack_from
+    vr: bytes | None
     while offset < end:
-        tag, vr, length, start = walker.header(offset, implicit)
+        if offset + 8 > end:
+            raise NeedMoreData
+        group, element, vr, length = explicit(data, offset)
+        tag = (group << 16) | element
         if tag > _LAST_WANTED_GROUP:
             stopped = True
             break
+        start = offset + 8
+        if implicit or group == 0xFFFE:  # item tags never carry a VR (PS3.5 §7.5)
+            vr = None
+            length = long(data, offset + 4)[0]
+        elif vr in LONG_LENGTH_VRS:
+            if offset + 12 > end:
+                raise NeedMoreData
+            length = long(data, start)[0]
+            start += 4
         if tag in wanted or tag == _SPECIFIC_CHARACTER_SET:
             if length == _UNDEFINED or start + length > end:
                 raise NeedMoreData
-            raw[tag] = (vr, walker.data[start:start + length])
-        offset = walker.skip_value(start, vr, length, implicit)
+            raw[tag] = (vr, data[start:start + length])
+        offset = start + length if length != _UNDEFINED \
+            else walker.skip_undefined(start, implicit or vr == b"UN")
     if offset > end or not (stopped or complete):
         raise NeedMoreData
     charset = raw.get(_SPECIFIC_CHARACTER_SET, (None, b""))[1]
