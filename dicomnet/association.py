@@ -67,6 +67,7 @@ from dicomnet.errors import (
     PDUError,
     ProtocolStateError,
 )
+from dicomnet.network_watch import NetworkWatch
 from dicomnet.pdu import (
     PDU,
     AAbort,
@@ -304,6 +305,10 @@ class Association:
         self._rejection: AAssociateRJ | None = None
         self._sent_abort = False
         self._background: set[anyio.CancelScope] = set()  # start_task's tasks
+        # Keeps Timeouts.network while the reader runs (before and after it, each
+        # write has its own timer); see dicomnet.network_watch.
+        self._watch: NetworkWatch | None = None
+        self._write_timed_out = False
 
     # -- public view ----------------------------------------------------------------
 
@@ -646,33 +651,47 @@ class Association:
                 self._tasks = tasks
                 if self._artim_pending:  # AE-5 asked for ARTIM before we could run it
                     self._start_artim()
+                if self.timeouts.network is not None:
+                    self._watch = NetworkWatch(self.timeouts.network)
+                    tasks.start_soon(self._watch_network, self._watch)
                 task_status.started()
                 await self._read_loop()
                 tasks.cancel_scope.cancel()
         finally:
+            self._watch = None
             self._tasks = None
             self._finish()
+
+    async def _watch_network(self, watch: NetworkWatch) -> None:
+        """Act on Timeouts.network: a read that waits too long aborts the association
+        (in a task of its own, so this one goes on watching the A-ABORT's write); a
+        write that does not complete closes the connection, which ends the write."""
+        while True:
+            if await watch.expired() == "write":
+                self._write_timed_out = True
+                await self._close_transport()
+                return
+            log.warning("%s: %s for %s s, aborting", self._who(),
+                        "a PDU still incomplete" if self._framer.buffered
+                        else "no data from the peer", watch.seconds)
+            self._abort_error = DicomTimeoutError("network", watch.seconds)
+            assert self._tasks is not None
+            self._tasks.start_soon(self.abort)
 
     async def _read_loop(self) -> None:
         assert self._stream is not None
         stream = self._stream
         partial_since: float | None = None  # when the incomplete PDU began to arrive
         while not self._closed.is_set():
-            timeout = self._read_timeout()
-            if timeout is not None and partial_since is not None:
-                # The network timeout bounds a whole PDU, not each read: a peer that
-                # drips a byte at a time cannot hold the association forever.
-                timeout = max(0.0, partial_since + timeout - anyio.current_time())
+            # The network timeout applies while established; before that ARTIM and the
+            # ACSE timeout bound every wait, and after it the release/abort paths do.
+            # It bounds a whole PDU, not each read: a peer that drips a byte at a time
+            # cannot hold the association forever.
+            watch = self._watch if self._ul.state == State.STA6 else None
+            if watch is not None:
+                watch.reading(partial_since)
             try:
-                with anyio.fail_after(timeout):
-                    data = await stream.receive(_READ_SIZE)
-            except TimeoutError:
-                log.warning("%s: %s for %s s, aborting", self._who(),
-                            "a PDU still incomplete" if partial_since is not None
-                            else "no data from the peer", self.timeouts.network)
-                self._abort_error = DicomTimeoutError("network", self.timeouts.network or 0)
-                await self.abort()
-                return
+                data = await stream.receive(_READ_SIZE)
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
                     OSError) as exc:
                 if not self._closed.is_set():
@@ -682,6 +701,9 @@ class Association:
                     await self._perform(self._ul.transport_closed())  # Evt17
                     await self._close_transport()
                 return
+            finally:
+                if watch is not None:
+                    watch.read_done()
             self._framer.feed(data)
             while True:
                 try:
@@ -699,7 +721,7 @@ class Association:
                     if self._framer.buffered == 0:
                         partial_since = None
                     elif partial_since is None:
-                        partial_since = anyio.current_time()
+                        partial_since = NetworkWatch.now()
                     break
                 partial_since = None
                 if pdu_log.isEnabledFor(logging.DEBUG):
@@ -719,11 +741,6 @@ class Association:
                     await self._close_transport()
                 if self._closed.is_set():
                     return
-
-    def _read_timeout(self) -> float | None:
-        """The network timeout applies while established; before that ARTIM and the
-        ACSE timeout bound every wait, and after it the release/abort paths do."""
-        return self.timeouts.network if self._ul.state == State.STA6 else None
 
     # -- performing the state machine's outputs -----------------------------------------
 
@@ -772,17 +789,28 @@ class Association:
             raise self._ended_error()
         with anyio.CancelScope(shield=True):
             async with self._pdu_lock:
+                watch = self._watch
                 try:
-                    with _timeout("sending a PDU", self.timeouts.network):
-                        # anyio's streams take any bytes-like object; copying the
-                        # write buffer to bytes just for the annotation would cost.
-                        await self._stream.send(cast(bytes, data))
+                    # anyio's streams take any bytes-like object; copying the write
+                    # buffer to bytes just for the annotation would cost.
+                    if watch is not None:
+                        watch.writing()
+                        try:
+                            await self._stream.send(cast(bytes, data))
+                        finally:
+                            watch.write_done()
+                    else:  # no reader (yet, or any more): no watcher either
+                        with _timeout("sending a PDU", self.timeouts.network):
+                            await self._stream.send(cast(bytes, data))
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
                         DicomTimeoutError) as exc:
-                    log.info("%s: cannot send: %s", self._who(), exc)
+                    error: Exception = exc
+                    if self._write_timed_out:  # the watcher closed the connection
+                        error = DicomTimeoutError("sending a PDU", self.timeouts.network or 0)
+                    log.info("%s: cannot send: %s", self._who(), error)
                     await self._close_transport()
-                    raise AssociationAbortedError(f"connection lost while sending: {exc}") \
-                        from exc
+                    raise AssociationAbortedError(f"connection lost while sending: {error}") \
+                        from error
 
     async def _close_transport(self) -> None:
         if self._stream is not None and not self._closed.is_set():
@@ -1080,6 +1108,9 @@ def _timeout(what: str, seconds: float | None) -> Iterator[None]:
     Only the deadline of this scope is translated; a TimeoutError raised by the body
     passes through unchanged.
     """
+    if seconds is None:  # no timer, no cancel scope: a few microseconds a request
+        yield
+        return
     scope = anyio.fail_after(seconds)
     try:
         with scope:
