@@ -181,6 +181,8 @@ class IncomingRequest:
     cancelled: anyio.Event = field(default_factory=anyio.Event)
     #: A final (not pending) response has been sent.
     answered: bool = False
+    _after_answer: list[Callable[[], object]] | None = field(default=None, init=False,
+                                                             repr=False)
 
     @cached_property
     def dataset(self) -> Dataset | None:
@@ -194,6 +196,20 @@ class IncomingRequest:
         await self.association.send_message(self.context, message, dataset)
         if _category(message) != StatusCategory.PENDING:
             self.answered = True
+            for function in self._after_answer or ():
+                function()
+
+    def after_answer(self, function: Callable[[], object]) -> None:
+        """Call ``function()`` right after the final response has been sent, in the
+        handler's task: quick work that should not delay the answer (the archive makes
+        the next data set's file there, while the peer reads the answer and prepares
+        its next request). A task of its own (:meth:`Association.start_task`) costs
+        more than such work. Runs after whichever final response goes out (the
+        failure the association sends when a handler raises, too), and never if none
+        does (the association ended first)."""
+        if self._after_answer is None:
+            self._after_answer = []
+        self._after_answer.append(function)
 
     async def refuse(self, status: int, comment: str | None = None) -> None:
         """Answer with a response of the right type carrying ``status`` (a failure,

@@ -89,13 +89,10 @@ def install(server: Server, archive: Archive,
         if log.isEnabledFor(logging.INFO):
             log.info("stored %s (%d bytes) from %s", path.relative_to(archive.folder),
                      incoming.size, incoming.source_ae_title)
-        # Runs once the answer is out (the response is written before the handler's
-        # task yields): the next data set's file is made while its sender is busy.
-        request.association.start_task(spare_file)
+        # The next data set's file is made once the answer is out, while its sender
+        # reads the answer and prepares the next request.
+        request.after_answer(archive.prepare_spare)
         return int(Status.SUCCESS)
-
-    async def spare_file() -> None:
-        archive.prepare_spare()
 
     server.on_store(handler, sink=sink)
 

@@ -93,6 +93,32 @@ async def test_each_data_set_goes_into_the_spare_made_after_the_last_answer(
     assert not list(archive.incoming.iterdir())
 
 
+async def test_after_answer_runs_once_the_final_response_is_out(serving: Serving) -> None:
+    """Work a handler queues with after_answer runs after the response, in order, and
+    also after the failure sent for a handler that raised."""
+    server = Server("SCP", prefer_requestor_order=True)
+    calls: list[tuple[str, bool]] = []
+
+    async def handler(request: IncomingRequest) -> int:
+        for name in ("first", "second"):
+            request.after_answer(lambda name=name: calls.append((name, request.answered)))
+        if len(calls) >= 2:
+            raise RuntimeError("the second store fails")
+        assert calls == []  # nothing runs before the answer
+        return int(Status.SUCCESS)
+
+    server.on_store(handler)
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=contexts_for([CT])) as assoc:
+            for status, total in ((Status.SUCCESS, 2), (Status.PROCESSING_FAILURE, 4)):
+                assert await assoc.store(CT) == status
+                with anyio.fail_after(5):  # the server's task may run them a bit later
+                    while len(calls) < total:
+                        await anyio.sleep(0.005)
+            assert calls == [("first", True), ("second", True)] * 2
+
+
 async def test_a_store_is_over_when_it_returns(serving: Serving, tmp_path: Path) -> None:
     # Its Message ID is free at once, not when the garbage collector gets to the
     # request generator and the event loop runs the finalizer's cleanup later.
