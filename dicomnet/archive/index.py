@@ -111,6 +111,12 @@ class ArchiveIndex:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        # The patient, study and series rows this connection wrote last: the instances
+        # of a series mostly come one after another, and skipping the upserts that would
+        # change nothing saves three of the seven statements a stored instance costs.
+        # Rows are never deleted, so a study or series written once is there for good;
+        # a patient's row could only change behind our back through another writer.
+        self._last: tuple[tuple[str, ...], str, str] | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -129,27 +135,34 @@ class ArchiveIndex:
         """Record an instance (replacing an earlier copy); returns the path of the
         earlier copy if it was stored elsewhere, so the caller can remove it."""
         r = record
+        patient = (r.patient_id, r.patient_name, r.birth_date, r.sex)
+        last = self._last  # rows committed (set only after a commit below)
         with self._transaction() as db:
             row = db.execute("SELECT path FROM instance WHERE sop_instance_uid = ?",
                              (r.sop_instance_uid,)).fetchone()
-            db.execute(
-                "INSERT INTO patient VALUES (?, ?, ?, ?) ON CONFLICT(patient_id) DO UPDATE "
-                "SET patient_name=excluded.patient_name, birth_date=excluded.birth_date, "
-                "sex=excluded.sex",
-                (r.patient_id, r.patient_name, r.birth_date, r.sex))
-            db.execute(
-                "INSERT INTO study VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(study_uid) "
-                "DO NOTHING",
-                (r.study_uid, r.patient_id, r.study_date, r.study_time, r.accession_number,
-                 r.study_id, r.study_description, r.referring_physician))
-            db.execute(
-                "INSERT INTO series VALUES (?, ?, ?, ?, ?) ON CONFLICT(series_uid) DO NOTHING",
-                (r.series_uid, r.study_uid, r.modality, r.series_number,
-                 r.series_description))
+            if last is None or last[0] != patient:
+                db.execute(
+                    "INSERT INTO patient VALUES (?, ?, ?, ?) ON CONFLICT(patient_id) "
+                    "DO UPDATE SET patient_name=excluded.patient_name, "
+                    "birth_date=excluded.birth_date, sex=excluded.sex", patient)
+            if last is None or last[1] != r.study_uid:
+                db.execute(
+                    "INSERT INTO study VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(study_uid) DO NOTHING",
+                    (r.study_uid, r.patient_id, r.study_date, r.study_time,
+                     r.accession_number, r.study_id, r.study_description,
+                     r.referring_physician))
+            if last is None or last[2] != r.series_uid:
+                db.execute(
+                    "INSERT INTO series VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT(series_uid) DO NOTHING",
+                    (r.series_uid, r.study_uid, r.modality, r.series_number,
+                     r.series_description))
             db.execute(
                 "INSERT OR REPLACE INTO instance VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (r.sop_instance_uid, r.series_uid, r.sop_class_uid, r.instance_number,
                  r.transfer_syntax, r.path, r.size, r.source_ae_title, time.time()))
+        self._last = (patient, r.study_uid, r.series_uid)
         earlier = row[0] if row is not None else None
         return earlier if earlier != r.path else None
 
