@@ -30,7 +30,7 @@ from dicomnet.acse import (
 from dicomnet.association import Association, IncomingRequest
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.dataset_io import SinkFactory
-from dicomnet.dimse import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ, Status
+from dicomnet.dimse import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ, DIMSEMessage, Status
 from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import describe_reject
 from dicomnet.services import normalized, query_retrieve, storage, verification
@@ -118,6 +118,7 @@ class Server:
         self._echo_handler: Handler | None = None
         self._store_handler: Handler | None = None
         self._sink_factory: SinkFactory | None = None
+        self._store_inline = False
         self._find_handler: FindHandler | None = None
         self._get_handler: RetrieveHandler | None = None
         self._move_handler: RetrieveHandler | None = None
@@ -162,7 +163,7 @@ class Server:
 
     def on_store(self, handler: Handler | None = None, *, sink: SinkFactory | None = None,
                  sop_classes: Sequence[str] | None = None,
-                 transfer_syntaxes: Sequence[str] | None = None
+                 transfer_syntaxes: Sequence[str] | None = None, inline: bool = False
                  ) -> Callable[[Handler], Handler]:
         """Accept C-STORE (PS3.4 Annex B) for ``sop_classes`` (default: every storage SOP
         class, with every transfer syntax pydicom knows) and answer with
@@ -172,12 +173,20 @@ class Server:
         handler reads ``request.dataset`` (decoded on first use); with ``sink`` the data
         set's bytes go to the sink it returns as they arrive, and the handler finds it
         in ``request.sink`` (``request.sink_error`` if writing failed).
+
+        ``inline=True`` runs the handler in the association's reader task instead of a
+        task of its own, which saves a task and an event loop round per instance. Only
+        for a handler that never waits on its own association: the association reads
+        nothing from the peer until the handler returns, so a handler that sent a
+        request on it and waited for the answer would wait forever. With an
+        asynchronous operations window, inline handlers run one after another.
         """
         syntaxes = archive_transfer_syntaxes() if transfer_syntaxes is None \
             else transfer_syntaxes
         self._add_contexts(storage_sop_classes() if sop_classes is None else sop_classes,
                            syntaxes)
         self._sink_factory = sink
+        self._store_inline = inline
 
         def register(function: Handler) -> Handler:
             self._store_handler = function
@@ -333,8 +342,8 @@ class Server:
             association = Association(
                 stream=stream, timeouts=self.timeouts, max_pdu_length=self.max_pdu_length,
                 on_associate=self._on_associate, on_request=self._on_request,
-                sink_factory=self._sink_factory, max_dataset_size=self.max_dataset_size,
-                peer=peer)
+                inline=self._runs_inline, sink_factory=self._sink_factory,
+                max_dataset_size=self.max_dataset_size, peer=peer)
             association.peer_certificate_subject = subject
             self._live.add(association)
             if self._drained.is_set():
@@ -418,6 +427,10 @@ class Server:
             if parts.isdisjoint(self.allowed_certificate_subjects):
                 return f"client certificate {subject!r} is not allowed", REJECT_NO_REASON
         return None
+
+    def _runs_inline(self, message: DIMSEMessage) -> bool:
+        """Whether the association runs the handler of ``message`` in its reader."""
+        return self._store_inline and isinstance(message, CStoreRQ)
 
     async def _on_request(self, request: IncomingRequest) -> None:
         message = request.message

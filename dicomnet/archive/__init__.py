@@ -94,7 +94,9 @@ def install(server: Server, archive: Archive,
         request.after_answer(archive.prepare_spare)
         return int(Status.SUCCESS)
 
-    server.on_store(handler, sink=sink)
+    # The handler never waits on its association (it files and answers), so it runs
+    # in the association's reader task: see Server.on_store.
+    server.on_store(handler, sink=sink, inline=True)
 
     def model_of(request: IncomingRequest) -> str:
         sop_class = str(getattr(request.message, "affected_sop_class_uid", ""))

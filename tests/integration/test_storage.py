@@ -293,6 +293,42 @@ async def test_async_window_of_eight_really_overlaps(serving: Serving) -> None:
     assert most == 8  # eight handlers ran at once, never more than the window
 
 
+async def test_inline_store_handlers_run_one_at_a_time_in_the_reader(
+        serving: Serving) -> None:
+    """on_store(inline=True): no task per request, so even with a window of eight the
+    handlers never overlap, however long they take; every request is answered."""
+    server = Server("SCP", max_operations=8)
+    active = 0
+    most = 0
+
+    @server.on_store(sop_classes=[CT_STORAGE], inline=True)
+    async def slow(request: IncomingRequest) -> int:
+        nonlocal active, most
+        active += 1
+        most = max(most, active)
+        await anyio.sleep(0.01)  # a task-per-request server would start the others
+        active -= 1
+        return Status.SUCCESS
+
+    ct = pydicom.dcmread(CT)
+    statuses: list[int] = []
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=[CT_STORAGE], async_window=(8, 8)) as assoc:
+
+            async def one() -> None:
+                copy = ct.copy()
+                copy.SOPInstanceUID = generate_uid()
+                statuses.append(await assoc.store(copy))
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    for _ in range(16):
+                        tg.start_soon(one)
+    assert statuses == [0] * 16
+    assert most == 1
+
+
 async def test_peer_aborting_mid_store_leaves_no_file_and_no_row(serving: Serving,
                                                                  tmp_path: Path) -> None:
     server, archive = _archive_server(tmp_path)
