@@ -114,7 +114,8 @@ class Archive:
             log.warning("removing %s, left by an interrupted transfer", stale.name)
             stale.unlink(missing_ok=True)
         self.index = ArchiveIndex(self.folder)
-        self._folders: set[Path] = set()  # folders known to exist
+        self._root = str(self.folder)
+        self._folders: set[str] = set()  # folders known to exist
         self._spare: tuple[Path, BinaryIO] | None = None
         self._closed = False
 
@@ -191,17 +192,19 @@ class Archive:
                 raise ArchiveError(
                     f"the data set's SOP Instance UID {values['SOPInstanceUID']!r} is not "
                     f"the command's {incoming.sop_instance_uid!r}")
-            relative = Path(
-                safe_component(values["PatientID"]),
-                safe_component(values["StudyInstanceUID"]),
-                safe_component(values["SeriesInstanceUID"]),
-                safe_component(incoming.sop_instance_uid) + ".dcm",
-            )
-            target = self.folder / relative
+            # Plain strings: this runs between a data set's last byte and its answer,
+            # and pathlib's objects cost several times more.
+            folder = (safe_component(values["PatientID"]),
+                      safe_component(values["StudyInstanceUID"]),
+                      safe_component(values["SeriesInstanceUID"]))
+            relative = "/".join(folder) + "/" + \
+                safe_component(incoming.sop_instance_uid) + ".dcm"
+            target = os.path.join(self._root, relative)
             try:
-                if target.parent not in self._folders:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    self._folders.add(target.parent)
+                parent = os.path.dirname(target)
+                if parent not in self._folders:
+                    os.makedirs(parent, exist_ok=True)
+                    self._folders.add(parent)
                 os.replace(incoming.path, target)
             except OSError as exc:
                 # The path holds the Patient ID: keep it out of the message, which is
@@ -224,17 +227,18 @@ class Archive:
             sop_instance_uid=incoming.sop_instance_uid,
             sop_class_uid=incoming.sop_class_uid,
             instance_number=values["InstanceNumber"],
-            transfer_syntax=incoming.transfer_syntax, path=relative.as_posix(),
+            transfer_syntax=incoming.transfer_syntax, path=relative,
             size=incoming.size, source_ae_title=incoming.source_ae_title)
         try:
             earlier = self.index.add(record)
         except Exception as exc:
             # The index is the archive's record: a file it does not name must not stay.
-            target.unlink(missing_ok=True)
+            with suppress(FileNotFoundError):
+                os.unlink(target)
             raise ArchiveError(f"cannot index {relative}: {exc}") from exc
         if earlier is not None:
             (self.folder / earlier).unlink(missing_ok=True)
-        return target
+        return Path(target)
 
 
 def _index_attributes(incoming: IncomingFile) -> dict[str, str]:
