@@ -67,6 +67,9 @@ class _Tally:
     warnings: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
     bytes_sent: int = 0
+    #: Decided once: asking the terminal costs a system call, between an answer and
+    #: the next request.
+    show_progress: bool = False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"no such file: {missing[0]}", 2)
     if not files:
         return fail("no files to send", 2)
-    tally = _Tally(total=len(files))
+    tally = _Tally(total=len(files), show_progress=not (
+        args.no_progress or args.verbose or args.debug) and sys.stderr.isatty())
     started = time.perf_counter()
     try:
         anyio.run(_send_all, args, files, tally)
@@ -85,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return fail(f"cannot connect to {args.host}:{args.port}: {exc.strerror or exc}")
     finally:
-        _progress_done(args)
+        if tally.show_progress:
+            sys.stderr.write("\n")
     elapsed = time.perf_counter() - started
     megabytes = tally.bytes_sent / 1e6
     print(f"{tally.stored} of {tally.total} instances stored"
@@ -140,22 +145,18 @@ async def _send_all(args: argparse.Namespace, files: Sequence[Path], tally: _Tal
                         tally.failed.append((path, describe(status, "storage")))
                     if kind in (StatusCategory.SUCCESS, StatusCategory.WARNING):
                         tally.bytes_sent += path.stat().st_size
-                        log.info("stored %s: %s", path, describe(status, "storage"))
+                        if log.isEnabledFor(logging.INFO):
+                            log.info("stored %s: %s", path, describe(status, "storage"))
                 tally.done += 1
-                _progress(args, tally)
+                if tally.show_progress:
+                    _progress(tally)
 
 
-def _progress(args: argparse.Namespace, tally: _Tally) -> None:
+def _progress(tally: _Tally) -> None:
     """A one-line bar on stderr when it is a terminal (never in logs or pipes)."""
-    if args.no_progress or not sys.stderr.isatty() or args.verbose or args.debug:
-        return
     width = 30
     filled = width * tally.done // max(tally.total, 1)
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {tally.done}/{tally.total}"
                      + (f" ({len(tally.failed)} failed)" if tally.failed else ""))
     sys.stderr.flush()
 
-
-def _progress_done(args: argparse.Namespace) -> None:
-    if not args.no_progress and sys.stderr.isatty() and not (args.verbose or args.debug):
-        sys.stderr.write("\n")
