@@ -1049,6 +1049,10 @@ class Association:
                     send.send_nowait(response)  # no extra event loop round when room
                 except anyio.WouldBlock:
                     await send.send(response)
+                else:
+                    # Let the requester, woken just now, run before this reader goes
+                    # back to the socket: its next request is what the peer waits for.
+                    await anyio.lowlevel.checkpoint()
             return
         if message.command_field == 0x0FFF:  # C-CANCEL-RQ (PS3.7 §9.3.2.3)
             target = self._incoming.get(int(message.message_id_being_responded_to))  # type: ignore[union-attr]
