@@ -46,7 +46,7 @@ def record(*, kw_only: bool = False) -> Callable[[type[_T]], type[_T]]:
                               kw_only=kw_only)(cls)
         made._compared = tuple(f.name for f in fields(made) if f.compare)
         made._shown = tuple(f.name for f in fields(made) if f.repr)
-        shared = {"__init__": _make_init(made, fields(made)),
+        shared = {"__init__": _LazyInit(made, fields(made)),
                   "__setattr__": _setattr, "__delattr__": _delattr, "__eq__": _eq,
                   "__hash__": _hash, "__repr__": _repr, "__getstate__": _getstate,
                   "__setstate__": _setstate}
@@ -57,8 +57,28 @@ def record(*, kw_only: bool = False) -> Callable[[type[_T]], type[_T]]:
     return make
 
 
-def _make_init(cls: type, all_fields: tuple[Field[Any], ...]) -> Callable[..., None]:
-    """Compile the class's ``__init__``, the one a frozen dataclass would have."""
+class _LazyInit:
+    """A record's ``__init__`` until first used: the source is checked and written when
+    the class is made, and compiled (~0.1 ms) the first time the class's ``__init__``
+    is looked up, for an instance, ``inspect.signature`` or ``super()``, which then
+    finds the compiled function in its place. A command uses a fraction of the ~70
+    record classes; compiling them all cost ~6-9 ms of every start-up."""
+
+    def __init__(self, cls: type, all_fields: tuple[Field[Any], ...]) -> None:
+        self.cls = cls
+        self.all_fields = all_fields
+        self.source, self.namespace = _init_source(cls, all_fields)
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        init = _compile_init(self.cls, self.all_fields, self.source, self.namespace)
+        type.__setattr__(self.cls, "__init__", init)
+        return init.__get__(instance, owner)
+
+
+def _init_source(cls: type, all_fields: tuple[Field[Any], ...]
+                 ) -> tuple[str, dict[str, Any]]:
+    """The source of the class's ``__init__``, the one a frozen dataclass would have,
+    and the names it uses."""
     # Helper names no field would take, as a parameter would shadow them.
     namespace: dict[str, Any] = {"__record_set": object.__setattr__,
                                  "__record_factory": _FACTORY}
@@ -85,7 +105,11 @@ def _make_init(cls: type, all_fields: tuple[Field[Any], ...]) -> Callable[..., N
     if hasattr(cls, "__post_init__"):
         body.append("  self.__post_init__()")
     parameters = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
-    source = f"def __init__({parameters}):\n" + ("\n".join(body) or "  pass") + "\n"
+    return f"def __init__({parameters}):\n" + ("\n".join(body) or "  pass") + "\n", namespace
+
+
+def _compile_init(cls: type, all_fields: tuple[Field[Any], ...], source: str,
+                  namespace: dict[str, Any]) -> Callable[..., None]:
     exec(source, namespace)  # our own text, made of the field names
     init = cast("Callable[..., None]", namespace["__init__"])
     init.__qualname__ = f"{cls.__qualname__}.__init__"

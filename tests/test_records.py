@@ -122,3 +122,29 @@ def test_what_records_do_not_take_fails_when_the_class_is_made() -> None:
             y: int  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         del Point(1).x
+
+
+def test_init_is_compiled_when_first_looked_up() -> None:
+    """Making a class compiles nothing; its __init__ is compiled the first time it is
+    looked up (an instance, inspect.signature, super()), then found directly."""
+    @record()
+    class Base:
+        a: int
+
+    @record()
+    class Fresh:
+        a: int
+        b: str = "b"
+
+    class Derived(Base):
+        def __init__(self) -> None:
+            super().__init__(7)
+
+    for cls in (Base, Fresh):
+        assert not inspect.isfunction(cls.__dict__["__init__"])
+    assert str(inspect.signature(Fresh)) == "(a: 'int', b: 'str' = 'b') -> None"
+    assert inspect.isfunction(Fresh.__dict__["__init__"])
+    assert Fresh(1) == Fresh(1, "b") and Fresh(2).b == "b"
+    assert Derived().a == 7  # through super(): Base's __init__ compiled there
+    assert inspect.isfunction(Base.__dict__["__init__"])
+    assert Base(3).a == 3
