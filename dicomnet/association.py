@@ -217,6 +217,29 @@ class IncomingRequest:
         await self.respond(response_to(self.message, status, error_comment=comment))
 
 
+class _OneResponse:
+    """Where the reader puts the response to a :meth:`Association.request_one`: the
+    part of a memory object stream that it uses, for one response."""
+
+    __slots__ = ("arrived", "response")
+
+    def __init__(self) -> None:
+        self.arrived = anyio.Event()
+        self.response: Response | None = None
+
+    def send_nowait(self, response: Response) -> None:
+        if self.response is None and not self.arrived.is_set():
+            self.response = response
+            self.arrived.set()
+
+    async def send(self, response: Response) -> None:  # never blocks
+        self.send_nowait(response)
+
+    def close(self) -> None:
+        """The association ended: wake the requester with no response."""
+        self.arrived.set()
+
+
 @dataclass(eq=False)
 class _PendingDataset:
     """A command whose data set fragments are still arriving."""
@@ -304,7 +327,7 @@ class Association:
         self._reassembler: Reassembler | None = None
         self._incoming_dataset: _PendingDataset | None = None
         self._message_ids = MessageIDs()
-        self._pending: dict[int, MemoryObjectSendStream[Response]] = {}
+        self._pending: dict[int, MemoryObjectSendStream[Response] | _OneResponse] = {}
         self._incoming: dict[int, IncomingRequest] = {}
         # fast_acquire: an uncontended lock does not yield to the event loop; a store
         # takes these locks several times, and each yield is a whole loop iteration.
@@ -601,7 +624,7 @@ class Association:
                     while_waiting()
                 while True:
                     try:
-                        with _timeout(f"waiting for the response to {_describe(message)}",
+                        with _timeout(lambda: f"waiting for the response to {_describe(message)}",
                                       self.timeouts.dimse):
                             response = await receive.receive()
                     except anyio.EndOfStream:
@@ -633,16 +656,45 @@ class Association:
                           *, while_waiting: Callable[[], object] | None = None
                           ) -> Response:
         """Send a request that has one response (C-ECHO, C-STORE, the DIMSE-N
-        operations) and return it.
+        operations) and return it (the first one, should a peer send a pending one).
 
-        The request's generator is closed here, at once: left to the garbage collector,
-        it would release its Message ID and window slot only later, through a wake-up
-        of the event loop from the finalizer, a round trip per request."""
-        async with aclosing(self.request(context, message, dataset,
-                                         while_waiting=while_waiting)) as responses:
-            async for response in responses:
-                return response
-        raise DIMSEError(f"no response to {_describe(message)}")  # pragma: no cover
+        :meth:`request` without its generator and response stream: for a C-STORE
+        after another, both were a cost between the answer and the next request.
+        Requests a C-CANCEL can stop (C-FIND, C-GET, C-MOVE) go through
+        :meth:`request`, which knows how to cancel them."""
+        if message.command_field in _CANCELLABLE:
+            async with aclosing(self.request(context, message, dataset,
+                                             while_waiting=while_waiting)) as responses:
+                async for response in responses:
+                    return response
+            raise DIMSEError(f"no response to {_describe(message)}")  # pragma: no cover
+        message_id = int(message.message_id)  # type: ignore[union-attr]
+        waiter = _OneResponse()
+        slots = self._invoke_slots
+        try:
+            if slots is not None:
+                await slots.acquire()
+            try:
+                self._pending[message_id] = waiter
+                await self.send_message(context, message, dataset)
+                if while_waiting is not None:
+                    while_waiting()
+                try:
+                    with _timeout(lambda: f"waiting for the response to {_describe(message)}",
+                                  self.timeouts.dimse):
+                        await waiter.arrived.wait()
+                except DicomTimeoutError:
+                    await self.abort()
+                    raise
+                if waiter.response is None:
+                    raise self._ended_error()
+                return waiter.response
+            finally:
+                if slots is not None:
+                    slots.release()
+        finally:
+            self._pending.pop(message_id, None)
+            self._message_ids.release(message_id)
 
     async def _cancel(self, context: AcceptedContext, message_id: int,
                       responses: MemoryObjectReceiveStream[Response]) -> None:
@@ -1132,11 +1184,12 @@ class Association:
 
 
 @contextmanager
-def _timeout(what: str, seconds: float | None) -> Iterator[None]:
+def _timeout(what: str | Callable[[], str], seconds: float | None) -> Iterator[None]:
     """``anyio.fail_after`` raising :class:`DicomTimeoutError` that says what timed out.
 
     Only the deadline of this scope is translated; a TimeoutError raised by the body
-    passes through unchanged.
+    passes through unchanged. ``what`` may be a function that makes the text, when
+    making it costs something on a path taken once per request.
     """
     if seconds is None:  # no timer, no cancel scope: a few microseconds a request
         yield
@@ -1148,7 +1201,8 @@ def _timeout(what: str, seconds: float | None) -> Iterator[None]:
     except TimeoutError as exc:
         if isinstance(exc, DicomTimeoutError):
             raise
-        raise DicomTimeoutError(what, seconds or 0) from None
+        raise DicomTimeoutError(what if isinstance(what, str) else what(),
+                                seconds or 0) from None
 
 
 def _message_writes(context_id: int, command: bytes,

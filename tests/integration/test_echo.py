@@ -145,6 +145,33 @@ async def test_server_abort_reaches_client(serving: Serving) -> None:
                 await assoc.echo()
 
 
+async def test_an_abort_wakes_a_request_waiting_for_its_response(serving: Serving) -> None:
+    """request_one's waiter is woken by the end of the association, not left waiting."""
+    server = Server("ECHOSCP")
+    started = anyio.Event()
+
+    @server.on_echo
+    async def stalls(request: object) -> int:
+        started.set()
+        await anyio.sleep(3600)
+        return 0
+
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="ECHOSCP") as assoc:
+            served = next(iter(server.associations))
+
+            async def abort_once_waiting() -> None:
+                await started.wait()
+                await served.abort()
+
+            with anyio.fail_after(5):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(abort_once_waiting)
+                    with pytest.raises(AssociationAbortedError):
+                        await assoc.echo()
+            assert assoc.outcome == "aborted"
+
+
 async def test_server_side_release(serving: Serving) -> None:
     """The acceptor may release too (PS3.8 §7.2): the requestor answers A-RELEASE-RP."""
     server = Server("ECHOSCP")
