@@ -217,6 +217,41 @@ class IncomingRequest:
         await self.respond(response_to(self.message, status, error_comment=comment))
 
 
+class _Outstanding:
+    """What a request holds from before it is sent until it is answered (or given
+    up): a slot of the negotiated asynchronous operations window (PS3.7 D.3.3.3), its
+    place among the requests the reader routes responses to, and its Message ID
+    (PS3.7 §9.3.1.1), all given back on exit."""
+
+    __slots__ = ("association", "message_id", "receiver", "slot")
+
+    def __init__(self, association: Association, message_id: int,
+                 receiver: MemoryObjectSendStream[Response] | _OneResponse) -> None:
+        self.association = association
+        self.message_id = message_id
+        self.receiver = receiver
+        self.slot = False
+
+    async def __aenter__(self) -> None:
+        slots = self.association._invoke_slots
+        try:
+            if slots is not None:
+                await slots.acquire()
+                self.slot = True
+        except BaseException:
+            self.association._message_ids.release(self.message_id)
+            raise
+        self.association._pending[self.message_id] = self.receiver
+
+    async def __aexit__(self, *_exc: object) -> None:
+        association = self.association
+        if self.slot:
+            assert association._invoke_slots is not None
+            association._invoke_slots.release()
+        association._pending.pop(self.message_id, None)
+        association._message_ids.release(self.message_id)
+
+
 class _OneResponse:
     """Where the reader puts the response to a :meth:`Association.request_one`: the
     part of a memory object stream that it uses, for one response."""
@@ -611,43 +646,37 @@ class Association:
         """
         message_id = int(message.message_id)  # type: ignore[union-attr]
         send, receive = anyio.create_memory_object_stream[Response](_RESPONSE_BUFFER)
-        slots = self._invoke_slots
         sent = final = False
         try:
-            if slots is not None:
-                await slots.acquire()
-            try:
-                self._pending[message_id] = send
-                await self.send_message(context, message, dataset)
-                sent = True
-                if while_waiting is not None:
-                    while_waiting()
-                while True:
-                    try:
-                        with _timeout(lambda: f"waiting for the response to {_describe(message)}",
-                                      self.timeouts.dimse):
-                            response = await receive.receive()
-                    except anyio.EndOfStream:
-                        raise self._ended_error() from None
-                    except DicomTimeoutError:
-                        await self.abort()
-                        raise
-                    final = _category(response.message) != StatusCategory.PENDING
-                    yield response
-                    if final:
-                        return
-            finally:
-                if sent and not final and message.command_field in _CANCELLABLE \
-                        and not self._closed.is_set():
-                    # The caller stopped listening (break, cancellation): tell the peer
-                    # and wait for its final response (PS3.7 §9.1.2.1.3 / §9.3.2.3).
-                    with anyio.CancelScope(shield=True):
-                        await self._cancel(context, message_id, receive)
-                if slots is not None:
-                    slots.release()
+            async with _Outstanding(self, message_id, send):
+                try:
+                    await self.send_message(context, message, dataset)
+                    sent = True
+                    if while_waiting is not None:
+                        while_waiting()
+                    while True:
+                        try:
+                            with _timeout(lambda: "waiting for the response to "
+                                          f"{_describe(message)}", self.timeouts.dimse):
+                                response = await receive.receive()
+                        except anyio.EndOfStream:
+                            raise self._ended_error() from None
+                        except DicomTimeoutError:
+                            await self.abort()
+                            raise
+                        final = _category(response.message) != StatusCategory.PENDING
+                        yield response
+                        if final:
+                            return
+                finally:
+                    if sent and not final and message.command_field in _CANCELLABLE \
+                            and not self._closed.is_set():
+                        # The caller stopped listening (break, cancellation): tell the
+                        # peer and wait for its final response (PS3.7 §9.1.2.1.3 /
+                        # §9.3.2.3).
+                        with anyio.CancelScope(shield=True):
+                            await self._cancel(context, message_id, receive)
         finally:
-            self._pending.pop(message_id, None)
-            self._message_ids.release(message_id)
             send.close()
             receive.close()
 
@@ -668,33 +697,22 @@ class Association:
                 async for response in responses:
                     return response
             raise DIMSEError(f"no response to {_describe(message)}")  # pragma: no cover
-        message_id = int(message.message_id)  # type: ignore[union-attr]
         waiter = _OneResponse()
-        slots = self._invoke_slots
-        try:
-            if slots is not None:
-                await slots.acquire()
+        async with _Outstanding(self, int(message.message_id),  # type: ignore[union-attr]
+                                waiter):
+            await self.send_message(context, message, dataset)
+            if while_waiting is not None:
+                while_waiting()
             try:
-                self._pending[message_id] = waiter
-                await self.send_message(context, message, dataset)
-                if while_waiting is not None:
-                    while_waiting()
-                try:
-                    with _timeout(lambda: f"waiting for the response to {_describe(message)}",
-                                  self.timeouts.dimse):
-                        await waiter.arrived.wait()
-                except DicomTimeoutError:
-                    await self.abort()
-                    raise
-                if waiter.response is None:
-                    raise self._ended_error()
-                return waiter.response
-            finally:
-                if slots is not None:
-                    slots.release()
-        finally:
-            self._pending.pop(message_id, None)
-            self._message_ids.release(message_id)
+                with _timeout(lambda: f"waiting for the response to {_describe(message)}",
+                              self.timeouts.dimse):
+                    await waiter.arrived.wait()
+            except DicomTimeoutError:
+                await self.abort()
+                raise
+        if waiter.response is None:
+            raise self._ended_error()
+        return waiter.response
 
     async def _cancel(self, context: AcceptedContext, message_id: int,
                       responses: MemoryObjectReceiveStream[Response]) -> None:
