@@ -129,7 +129,9 @@ def statement() -> str:
         "exceeded) |",
         f"| Asynchronous operations window | up to {policy.max_operations_invoked} "
         "invoked / " f"{policy.max_operations_performed} performed when the requestor "
-        "proposes one (PS3.7 D.3.3.3); synchronous otherwise |",
+        "proposes one (PS3.7 D.3.3.3); synchronous otherwise. C-STOREs within it are "
+        "filed one after another, each answered when filed; other requests run side "
+        "by side |",
         "| Called AE title | must be the server's "
         + ("(`--any-aet` accepts any)" if policy.require_called_ae_title else "(any accepted)")
         + "; else A-ASSOCIATE-RJ (1, service-user, 7) |",
