@@ -28,7 +28,7 @@ from contextlib import aclosing, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from itertools import chain
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
@@ -127,6 +127,8 @@ _WRITE_BATCH = 1 << 19
 _FIRST_WRITE = 1 << 16
 #: P-DATA-TF header (6) + PDV item header (4) + context ID + control header (PS3.8 §9.3.5).
 _PDU_HEADER = 12
+
+_R = TypeVar("_R")
 
 #: Responses buffered per outstanding request before the reader waits for the consumer.
 _RESPONSE_BUFFER = 32
@@ -656,14 +658,9 @@ class Association:
                         while_waiting()
                     while True:
                         try:
-                            with _timeout(lambda: "waiting for the response to "
-                                          f"{_describe(message)}", self.timeouts.dimse):
-                                response = await receive.receive()
+                            response = await self._answer(message, receive.receive())
                         except anyio.EndOfStream:
                             raise self._ended_error() from None
-                        except DicomTimeoutError:
-                            await self.abort()
-                            raise
                         final = _category(response.message) != StatusCategory.PENDING
                         yield response
                         if final:
@@ -703,16 +700,22 @@ class Association:
             await self.send_message(context, message, dataset)
             if while_waiting is not None:
                 while_waiting()
-            try:
-                with _timeout(lambda: f"waiting for the response to {_describe(message)}",
-                              self.timeouts.dimse):
-                    await waiter.arrived.wait()
-            except DicomTimeoutError:
-                await self.abort()
-                raise
+            await self._answer(message, waiter.arrived.wait())
         if waiter.response is None:
             raise self._ended_error()
         return waiter.response
+
+    async def _answer(self, message: DIMSEMessage, waiting: Awaitable[_R]) -> _R:
+        """``await waiting``, the wait for a response to our ``message``, within the
+        DIMSE timeout; one that expires aborts the association, since the peer may
+        still answer a request we have given up on."""
+        try:
+            with _timeout(lambda: f"waiting for the response to {_describe(message)}",
+                          self.timeouts.dimse):
+                return await waiting
+        except DicomTimeoutError:
+            await self.abort()
+            raise
 
     async def _cancel(self, context: AcceptedContext, message_id: int,
                       responses: MemoryObjectReceiveStream[Response]) -> None:
