@@ -7,12 +7,12 @@ compiles each method it generates with a separate ``exec``, six per frozen class
 ``__delattr__``), ~0.15 ms each; over the ~70 classes of dicomnet that was ~40 ms of
 every ``dicomnet`` command's start-up, a twentieth of sending 500 images. All but
 ``__init__`` are the same code for every record, so they are written once here, and
-``__init__`` is compiled once per class. What a user sees is the frozen dataclass:
-:func:`dataclasses.fields`, :func:`dataclasses.replace`, keyword-only fields,
-defaults and default factories, ``FrozenInstanceError`` on assignment, equality and
-hash over the compared fields of objects of the same class, ``Name(field=value)``
-reprs, pickling. A method the class writes itself (a ``__repr__`` that hides a
-passcode, say) is kept.
+``__init__`` is compiled per class, when the class is first used. What a user sees is
+the frozen dataclass: :func:`dataclasses.fields`, :func:`dataclasses.replace`,
+keyword-only fields, defaults and default factories, ``FrozenInstanceError`` on
+assignment, equality and hash over the compared fields of objects of the same class,
+``Name(field=value)`` reprs, pickling. A method the class writes itself (a
+``__repr__`` that hides a passcode, say) is kept.
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ def record(*, kw_only: bool = False) -> Callable[[type[_T]], type[_T]]:
         # comes from the shared __setattr__ below and the __init__ made here.
         made: Any = dataclass(init=False, repr=False, eq=False, slots=True,
                               kw_only=kw_only)(cls)
-        made._compared = tuple(f.name for f in fields(made) if f.compare)
-        made._shown = tuple(f.name for f in fields(made) if f.repr)
-        shared = {"__init__": _LazyInit(made, fields(made)),
+        all_fields = fields(made)
+        made._compared = tuple(f.name for f in all_fields if f.compare)
+        made._shown = tuple(f.name for f in all_fields if f.repr)
+        shared = {"__init__": _LazyInit(made, all_fields),
                   "__setattr__": _setattr, "__delattr__": _delattr, "__eq__": _eq,
                   "__hash__": _hash, "__repr__": _repr, "__getstate__": _getstate,
                   "__setstate__": _setstate}
