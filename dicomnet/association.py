@@ -21,13 +21,11 @@ Three rules keep the wire clean:
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
 from contextlib import aclosing, contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import anyio
@@ -49,11 +47,6 @@ from dicomnet.dimse import (
     Status,
     StatusCategory,
     decode_dataset,
-    encode_command,
-    encode_dataset,
-    fragment_pieces,
-    max_fragment_size,
-    pdata_header,
     response_to,
 )
 from dicomnet.errors import (
@@ -68,6 +61,7 @@ from dicomnet.errors import (
     ProtocolStateError,
 )
 from dicomnet.network_watch import NetworkWatch
+from dicomnet.outgoing import OutgoingMessage
 from dicomnet.pdu import (
     PDU,
     AAbort,
@@ -117,16 +111,6 @@ _READ_SIZE = 1 << 18
 #: Requests a C-CANCEL-RQ can stop (PS3.7 §9.3.2.3).
 _CANCELLABLE = frozenset({CommandField.C_FIND_RQ, CommandField.C_GET_RQ,
                           CommandField.C_MOVE_RQ})
-
-#: Buffers per preadv call: Linux's IOV_MAX.
-_IOV_MAX = 1024
-#: Bytes of PDUs joined into one socket write when sending a message...
-_WRITE_BATCH = 1 << 19
-#: ...except its first write, kept small so the peer can start on the message while we
-#: read and send the rest (the peer reading is usually the slower side).
-_FIRST_WRITE = 1 << 16
-#: P-DATA-TF header (6) + PDV item header (4) + context ID + control header (PS3.8 §9.3.5).
-_PDU_HEADER = 12
 
 _R = TypeVar("_R")
 
@@ -462,6 +446,11 @@ class Association:
         """A Message ID not used by any of our outstanding requests (PS3.7 §9.3.1.1)."""
         return self._message_ids.allocate()
 
+    def release_message_id(self, message_id: int) -> None:
+        """Give back a Message ID from :meth:`new_message_id` whose request will not be
+        sent after all (a request that is sent gives its ID back when it is answered)."""
+        self._message_ids.release(message_id)
+
     def start_task(self, function: Callable[[], Awaitable[object]]) -> None:
         """Run ``function()`` as a task beside this association's request handlers,
         holding no slot of the operations window: work a service does after it has
@@ -595,6 +584,16 @@ class Association:
         peer = self.negotiated.peer_max_pdu_length
         return peer if peer > 0 else SEND_CAP_WHEN_UNLIMITED
 
+    def prepare(self, context: AcceptedContext, message: DIMSEMessage,
+                dataset: Dataset | bytes | memoryview | FileRegion | None = None
+                ) -> OutgoingMessage:
+        """``message`` (and its data set) encoded for sending on ``context``, its first
+        socket write built: all the work of a send but the writing, to be done while
+        the peer is busy. Send it with :meth:`request_prepared`; a prepared request
+        that will not be sent should give its Message ID back
+        (:meth:`release_message_id`)."""
+        return OutgoingMessage(context, message, dataset, self.send_capacity())
+
     async def send_message(self, context: AcceptedContext, message: DIMSEMessage,
                            dataset: Dataset | bytes | memoryview | FileRegion | None = None
                            ) -> None:
@@ -603,20 +602,15 @@ class Association:
 
         A :class:`FileRegion` is streamed from its file one fragment at a time.
         """
-        if dataset is not None and \
-                not isinstance(dataset, bytes | bytearray | memoryview | FileRegion):
-            dataset = encode_dataset(dataset, context.transfer_syntax)
-        if message.has_dataset != (dataset is not None):
-            # Command Data Set Type must say what really follows (PS3.7 E.1-1).
-            message = replace(message, has_dataset=dataset is not None)
-        command = encode_command(message)
+        await self._write_message(self.prepare(context, message, dataset))
+
+    async def _write_message(self, outgoing: OutgoingMessage) -> None:
         async with self._message_lock:
             self._check_sendable()
             sent = 0
             try:
                 self._ul.data_request()  # P-DATA request is valid in this state
-                for batch in _message_writes(context.context_id, command, dataset,
-                                             self.send_capacity()):
+                for batch in outgoing.writes():
                     if sent:
                         # Writes are shielded; let a cancellation in between them.
                         await anyio.lowlevel.checkpoint_if_cancelled()
@@ -625,14 +619,13 @@ class Association:
             except BaseException:
                 if sent:
                     log.error("%s: sending %s stopped half way; aborting the association",
-                              self._who(), _describe(message))
+                              self._who(), _describe(outgoing.message))
                     with anyio.CancelScope(shield=True):
                         await self.abort(AbortSource.SERVICE_USER)
                 raise
         if log.isEnabledFor(logging.DEBUG):
-            size = dataset.length if isinstance(dataset, FileRegion) else \
-                None if dataset is None else len(dataset)
-            log.debug("%s: sent %s%s", self._who(), _describe(message),
+            size = outgoing.dataset_size
+            log.debug("%s: sent %s%s", self._who(), _describe(outgoing.message),
                       "" if size is None else f" + data set ({size} bytes)")
 
     async def request(self, context: AcceptedContext, message: DIMSEMessage,
@@ -652,7 +645,7 @@ class Association:
         try:
             async with _Outstanding(self, message_id, send):
                 try:
-                    await self.send_message(context, message, dataset)
+                    await self._write_message(self.prepare(context, message, dataset))
                     sent = True
                     if while_waiting is not None:
                         while_waiting()
@@ -694,10 +687,22 @@ class Association:
                 async for response in responses:
                     return response
             raise DIMSEError(f"no response to {_describe(message)}")  # pragma: no cover
+        return await self.request_prepared(self.prepare(context, message, dataset),
+                                           while_waiting=while_waiting)
+
+    async def request_prepared(self, outgoing: OutgoingMessage, *,
+                               while_waiting: Callable[[], object] | None = None
+                               ) -> Response:
+        """:meth:`request_one` for a request made ready with :meth:`prepare`: what is
+        left between a response and the next request is the writing. Not for requests
+        a C-CANCEL can stop: those go through :meth:`request`."""
+        message = outgoing.message
+        if message.command_field in _CANCELLABLE:
+            raise ValueError(f"{_describe(message)} can be cancelled: use request()")
         waiter = _OneResponse()
         async with _Outstanding(self, int(message.message_id),  # type: ignore[union-attr]
                                 waiter):
-            await self.send_message(context, message, dataset)
+            await self._write_message(outgoing)
             if while_waiting is not None:
                 while_waiting()
             await self._answer(message, waiter.arrived.wait())
@@ -1224,147 +1229,6 @@ def _timeout(what: str | Callable[[], str], seconds: float | None) -> Iterator[N
             raise
         raise DicomTimeoutError(what if isinstance(what, str) else what(),
                                 seconds or 0) from None
-
-
-def _message_writes(context_id: int, command: bytes,
-                    dataset: bytes | bytearray | memoryview | FileRegion | None,
-                    capacity: int) -> Iterator[bytes | bytearray]:
-    """The P-DATA-TF PDUs of one message (PS3.7 §6.3.1, PS3.8 §9.3.5), joined into
-    socket writes of about :data:`_WRITE_BATCH` bytes (the first one smaller).
-
-    Joining matters: a peer with a 16 KiB maximum PDU would otherwise cost one socket
-    write and one event loop round per 16 KiB. In-memory data is copied once, into the
-    write; a file is read straight into the write buffer, between the PDU headers.
-    """
-    size = max_fragment_size(capacity)
-    in_memory = fragment_pieces(context_id, command, True, size)
-    if isinstance(dataset, FileRegion):
-        # A small instance goes in one write with its command; see _file_writes.
-        yield from _file_writes(context_id, dataset, size, b"".join(in_memory))
-    elif dataset is None:
-        yield from _batched(in_memory)
-    else:
-        yield from _batched(chain(in_memory,
-                                  fragment_pieces(context_id, dataset, False, size)))
-
-
-def _file_writes(context_id: int, region: FileRegion, size: int,
-                 prefix: bytes = b"") -> Iterator[bytes | bytearray]:
-    """Data set PDUs read from a file into write buffers (after ``prefix``, already
-    encoded PDUs), one copy of the data.
-
-    The first write is the command with about :data:`_FIRST_WRITE` bytes of the data
-    set, the PDU cut short if the peer's maximum is larger (a PDV may be any length up
-    to the maximum, PS3.8 §9.3.5), so the peer has work while we read the rest; then
-    full batches. The command does not go alone: each write costs a system call and an
-    event loop round, and storescp, done with the command in less time than that,
-    waited ~70 us per instance for the data (perf trace of its reads; one write: no
-    wait). The file's start is usually in memory by now (:meth:`FileRegion.prefetch`).
-    """
-    scatter = _scatter_reader(region)
-    remaining = region.length
-    if remaining == 0:
-        yield prefix + pdata_header(context_id, False, True, 0)
-        return
-    budget = _FIRST_WRITE - len(prefix)
-    while remaining > 0:
-        piece = min(size, max(1, budget - _PDU_HEADER))
-        fragments = min(max(1, budget // (piece + _PDU_HEADER)), -(-remaining // piece))
-        data_length = min(remaining, fragments * piece)
-        buffer = bytearray(len(prefix) + data_length + fragments * _PDU_HEADER)
-        view = memoryview(buffer)
-        view[:len(prefix)] = prefix
-        position = len(prefix)
-        prefix = b""
-        targets = []
-        for _ in range(fragments):
-            length = min(piece, remaining)
-            remaining -= length
-            view[position:position + _PDU_HEADER] = pdata_header(
-                context_id, False, remaining == 0, length)
-            position += _PDU_HEADER
-            targets.append(view[position:position + length])
-            position += length
-        scatter(targets)
-        yield buffer
-        budget = _WRITE_BATCH
-
-
-def _scatter_reader(region: FileRegion) -> Callable[[list[memoryview]], None]:
-    """A function filling a list of buffers with the region's next bytes, in order.
-
-    An OS file is read with one ``preadv`` per list (a 16 KiB peer PDU otherwise costs
-    one read system call per fragment); other file objects with ``readinto`` or
-    ``read``. A file that ends early raises OSError: half a data set must not go out
-    as a whole one.
-    """
-    file = region.file
-    try:
-        descriptor = file.fileno()
-    except (AttributeError, OSError, ValueError):
-        descriptor = -1
-    if descriptor >= 0 and hasattr(os, "preadv"):
-        offset = region.offset
-
-        def preadv(targets: list[memoryview]) -> None:
-            nonlocal offset
-            while targets:
-                chunk = targets[:_IOV_MAX]
-                wanted = sum(len(t) for t in chunk)
-                got = os.preadv(descriptor, chunk, offset)
-                offset += got
-                if got != wanted:
-                    if got == 0:
-                        raise OSError("the file got shorter while it was being sent")
-                    targets = _after(chunk, got) + targets[len(chunk):]
-                else:
-                    targets = targets[len(chunk):]
-
-        return preadv
-    file.seek(region.offset)
-    readinto: Callable[[memoryview], int | None] | None = getattr(file, "readinto", None)
-
-    def sequential(targets: list[memoryview]) -> None:
-        for target in targets:
-            if readinto is not None:
-                got = readinto(target) or 0
-            else:  # a file object without readinto: one more copy
-                data = file.read(len(target))
-                target[:len(data)] = data
-                got = len(data)
-            if got != len(target):
-                raise OSError("the file got shorter while it was being sent")
-
-    return sequential
-
-
-def _after(targets: list[memoryview], consumed: int) -> list[memoryview]:
-    """The parts of ``targets`` not yet filled once ``consumed`` bytes went in."""
-    for index, target in enumerate(targets):
-        if consumed < len(target):
-            return [target[consumed:], *targets[index + 1:]]
-        consumed -= len(target)
-    return []
-
-
-def _batched(pieces: Iterator[bytes | memoryview]) -> Iterator[bytes]:
-    """Join consecutive pieces into writes of about :data:`_WRITE_BATCH` bytes (the
-    first about :data:`_FIRST_WRITE`), with one copy of the data.
-
-    A peer with a 16 KiB maximum PDU would otherwise cost one socket write (and one
-    event loop round) per 16 KiB; PDU boundaries are unaffected.
-    """
-    batch: list[bytes | memoryview] = []
-    size = 0
-    limit = _FIRST_WRITE
-    for piece in pieces:
-        batch.append(piece)
-        size += len(piece)
-        if size >= limit:
-            yield b"".join(batch)
-            batch, size, limit = [], 0, _WRITE_BATCH
-    if batch:
-        yield b"".join(batch)
 
 
 def _window(size: int) -> anyio.Semaphore | None:

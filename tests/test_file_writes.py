@@ -1,4 +1,4 @@
-"""Reading a file region into P-DATA write buffers (association._file_writes): the
+"""Reading a file region into P-DATA write buffers (outgoing._file_writes): the
 scatter read (one preadv per write) gives exactly what plain reads give, the PDUs carry
 the data whole and in order within the peer's maximum, the first write is small, and a
 file that ends early is an error, never a short data set."""
@@ -6,14 +6,17 @@ file that ends early is an error, never a short data set."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dicomnet.association import _FIRST_WRITE, _WRITE_BATCH, _file_writes
+from dicomnet.acse import AcceptedContext
 from dicomnet.dataset_io import FileRegion
+from dicomnet.dimse import CStoreRQ
+from dicomnet.outgoing import _FIRST_WRITE, _WRITE_BATCH, OutgoingMessage, _file_writes
 from dicomnet.pdu import PDataTF, PDUFramer
 
 
@@ -81,3 +84,41 @@ def test_a_file_shorter_than_announced_is_an_error(tmp_path: Path, kind: str) ->
         source = handle if kind == "os file" else io.BytesIO(handle.read())
         with pytest.raises(OSError, match="shorter"):
             b"".join(_file_writes(1, FileRegion(source, 0, 6000), 1000))
+
+
+def test_an_outgoing_message_reads_its_first_write_when_made(tmp_path: Path) -> None:
+    # What prepare() promises: the command encoded and the file's first bytes read
+    # before any sending, the rest read as the writes are taken, and only once.
+    path = tmp_path / "data"
+    path.write_bytes(bytes(range(256)) * 1000)
+    context = AcceptedContext(context_id=3, abstract_syntax="1.2.840.10008.5.1.4.1.1.2",
+                              transfer_syntax="1.2.840.10008.1.2.1")
+    message = CStoreRQ(message_id=7, affected_sop_class_uid=context.abstract_syntax,
+                       affected_sop_instance_uid="1.2.3", has_dataset=False)
+    with path.open("rb") as handle:
+        reads: list[int] = []
+        real = os.preadv
+
+        def preadv(fd: int, buffers: list[memoryview], offset: int) -> int:
+            reads.append(offset)
+            return real(fd, buffers, offset)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(os, "preadv", preadv)
+            outgoing = OutgoingMessage(context, message, FileRegion(handle, 0, 256_000),
+                                       16_384)
+            assert reads == [0]  # the first write, read at once
+            writes = list(outgoing.writes())
+        assert len(reads) == len(writes) == 2
+        with pytest.raises(RuntimeError, match="once"):
+            next(outgoing.writes())
+    assert outgoing.message.has_dataset  # Command Data Set Type says what follows
+    assert outgoing.dataset_size == 256_000
+    framer = PDUFramer(max_pdata_length=0)
+    framer.feed(b"".join(writes))
+    data = b""
+    while (pdu := framer.next_pdu()) is not None:
+        assert isinstance(pdu, PDataTF)
+        data += b"".join(bytes(pdv.data) for pdv in pdu.pdvs
+                         if not pdv.is_command and pdv.context_id == 3)
+    assert data == path.read_bytes()

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from dicomnet.acse import AcceptedContext
     from dicomnet.association import Association, IncomingRequest
+    from dicomnet.outgoing import OutgoingMessage
 
 log = logging.getLogger("dicomnet.storage")
 
@@ -51,7 +52,7 @@ _CONVERTIBLE = (*UNCOMPRESSED_TRANSFER_SYNTAXES, DEFLATED_EXPLICIT_VR_LITTLE_END
 
 
 @dataclass
-class _Outgoing:
+class _Source:
     """One instance about to be sent, as cheaply as it can be described."""
 
     sop_class_uid: str
@@ -87,13 +88,13 @@ def _read(file: IO[bytes], **options: Any) -> Dataset:
         raise ValueError(f"not a readable DICOM file: {exc}") from exc
 
 
-def _describe_source(item: Storable, stack: ExitStack) -> _Outgoing:
+def _describe_source(item: Storable, stack: ExitStack) -> _Source:
     if _is_dataset(item):
         ds = cast("Dataset", item)
         meta = getattr(ds, "file_meta", None)
         syntax = str(meta.TransferSyntaxUID) if meta is not None and \
             "TransferSyntaxUID" in meta else None
-        return _Outgoing(_uid(ds, "SOPClassUID"), _uid(ds, "SOPInstanceUID"), syntax,
+        return _Source(_uid(ds, "SOPClassUID"), _uid(ds, "SOPInstanceUID"), syntax,
                          dataset=ds)
     file: IO[bytes]
     if isinstance(item, str | os.PathLike):
@@ -107,10 +108,10 @@ def _describe_source(item: Storable, stack: ExitStack) -> _Outgoing:
         # No file meta (a bare data set): decode it and send in an accepted syntax.
         file.seek(0)
         ds = _read(file)
-        return _Outgoing(_uid(ds, "SOPClassUID"), _uid(ds, "SOPInstanceUID"), None,
+        return _Source(_uid(ds, "SOPClassUID"), _uid(ds, "SOPInstanceUID"), None,
                          dataset=ds, path=str(path) if path else None)
     region = FileRegion(file, header.dataset_offset, header.dataset_length)
-    return _Outgoing(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax,
+    return _Source(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax,
                      region=region, path=str(path) if path else None)
 
 
@@ -121,7 +122,7 @@ def _uid(ds: Dataset, keyword: str) -> str:
     return str(value)
 
 
-def _choose(association: Association, out: _Outgoing) -> tuple[AcceptedContext, bool]:
+def _choose(association: Association, out: _Source) -> tuple[AcceptedContext, bool]:
     """The context to send on, and whether the data set must be converted to its
     transfer syntax (only between syntaxes that need no codec)."""
     negotiated = association.negotiated
@@ -147,47 +148,48 @@ ITEM_ERRORS = (NegotiationError, Part10Error, ValueError, OSError)
 
 @dataclass
 class _Ready:
-    """An item opened and described, its presentation context chosen: all but the
-    sending. Owns the open file (``stack``)."""
+    """An item opened, described and encoded as a C-STORE-RQ on its presentation
+    context: all but the sending. Owns the open file (``stack``) and the request's
+    Message ID until it is sent (:meth:`drop` gives both back)."""
 
     stack: ExitStack
-    out: _Outgoing
-    context: AcceptedContext
-    convert: bool
+    outgoing: OutgoingMessage
+
+    def drop(self, association: Association) -> None:
+        """The request will not be sent."""
+        self.stack.close()
+        association.release_message_id(
+            int(self.outgoing.message.message_id))  # type: ignore[union-attr]
 
 
-def _ready(association: Association, item: Storable) -> _Ready:
+def _ready(association: Association, item: Storable, *, priority: int,
+           move_originator: tuple[str, int] | None = None) -> _Ready:
     with ExitStack() as stack:  # closes the file if the item cannot be sent
-        out = _describe_source(item, stack)
-        context, convert = _choose(association, out)
-        if out.region is not None and not convert:
-            out.region.prefetch()
-        return _Ready(stack.pop_all(), out, context, convert)
-
-
-async def _send(association: Association, ready: _Ready, *, priority: int,
-                move_originator: tuple[str, int] | None = None,
-                while_waiting: Callable[[], object] | None = None) -> int:
-    out = ready.out
-    payload: Dataset | FileRegion | bytes
-    if ready.convert:
-        payload = out.load()
-    elif out.region is not None:
-        payload = out.region
-    else:
-        assert out.dataset is not None
-        payload = out.dataset
-    request = CStoreRQ(
-        message_id=association.new_message_id(),
-        affected_sop_class_uid=out.sop_class_uid,
-        affected_sop_instance_uid=out.sop_instance_uid,
-        priority=priority,
-        move_originator_ae_title=move_originator[0] if move_originator else None,
-        move_originator_message_id=move_originator[1] if move_originator else None,
-    )
-    response = await association.request_one(ready.context, request, payload,
-                                             while_waiting=while_waiting)
-    return response.status
+        source = _describe_source(item, stack)
+        context, convert = _choose(association, source)
+        payload: Dataset | FileRegion
+        if convert:
+            payload = source.load()
+        elif source.region is not None:
+            source.region.prefetch()
+            payload = source.region
+        else:
+            assert source.dataset is not None
+            payload = source.dataset
+        request = CStoreRQ(
+            message_id=association.new_message_id(),
+            affected_sop_class_uid=source.sop_class_uid,
+            affected_sop_instance_uid=source.sop_instance_uid,
+            priority=priority,
+            move_originator_ae_title=move_originator[0] if move_originator else None,
+            move_originator_message_id=move_originator[1] if move_originator else None,
+        )
+        try:
+            outgoing = association.prepare(context, request, payload)
+        except BaseException:
+            association.release_message_id(request.message_id)
+            raise
+        return _Ready(stack.pop_all(), outgoing)
 
 
 async def store(association: Association, item: Storable, *,
@@ -198,10 +200,9 @@ async def store(association: Association, item: Storable, *,
     ``move_originator`` is (AE title, Message ID) when storing as a C-MOVE
     sub-operation (PS3.7 §9.1.1.1).
     """
-    ready = _ready(association, item)
+    ready = _ready(association, item, priority=priority, move_originator=move_originator)
     with ready.stack:
-        return await _send(association, ready, priority=priority,
-                           move_originator=move_originator)
+        return (await association.request_prepared(ready.outgoing)).status
 
 
 async def store_each(association: Association, items: Iterable[Storable], *,
@@ -214,9 +215,10 @@ async def store_each(association: Association, items: Iterable[Storable], *,
 
     Without an asynchronous operations window one request is outstanding at a time,
     and the peer, busy with one instance, is usually the slower side: while it works,
-    the next item is opened, its header read, its context chosen and the start of its
-    data set asked of the disk (:meth:`FileRegion.prefetch`), so the next request
-    follows the response sooner than with one :func:`store` after another.
+    the next item is opened, its header read, its context chosen, its request encoded
+    and its first write built (:meth:`Association.prepare`, which reads the start of
+    its data set; :meth:`FileRegion.prefetch` asks the disk for the rest), so the next
+    request follows the response sooner than with one :func:`store` after another.
     """
     pending = iter(items)
     ahead: list[tuple[Storable, _Ready | Exception]] = []
@@ -224,7 +226,7 @@ async def store_each(association: Association, items: Iterable[Storable], *,
     def prepare_next() -> None:
         for item in pending:
             try:
-                ahead.append((item, _ready(association, item)))
+                ahead.append((item, _ready(association, item, priority=priority)))
             except ITEM_ERRORS as exc:
                 ahead.append((item, exc))
             return
@@ -240,8 +242,8 @@ async def store_each(association: Association, items: Iterable[Storable], *,
             result: int | Exception
             with ready.stack:
                 try:
-                    result = await _send(association, ready, priority=priority,
-                                         while_waiting=prepare_next)
+                    result = (await association.request_prepared(
+                        ready.outgoing, while_waiting=prepare_next)).status
                 except ITEM_ERRORS as exc:
                     if isinstance(exc, DicomNetError):  # a timeout fails the association
                         raise
@@ -252,7 +254,7 @@ async def store_each(association: Association, items: Iterable[Storable], *,
     finally:
         for _item, left in ahead:
             if isinstance(left, _Ready):
-                left.stack.close()
+                left.drop(association)
 
 
 async def answer_store(request: IncomingRequest, handler: StoreHandler | None) -> None:

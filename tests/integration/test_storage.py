@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, aclosing
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import dicomnet
 from dicomnet.acse import build_request
 from dicomnet.archive import Archive, install
 from dicomnet.association import IncomingRequest
-from dicomnet.dimse import CStoreRQ, Status, encode_command, pdata_pdu
+from dicomnet.dimse import CFindRQ, CStoreRQ, Status, encode_command, pdata_pdu
 from dicomnet.errors import NegotiationError
 from dicomnet.part10 import dataset_bytes
 from dicomnet.pdu import AAbort, AAssociateAC
@@ -209,6 +209,69 @@ async def test_store_each_asks_the_disk_for_the_next_data_set_while_the_peer_wor
         header, data = dataset_bytes(source)
         expected.append((os.stat(source).st_ino, header.dataset_offset, len(data)))
     assert advised == expected  # the whole data set: both are under the limit
+
+
+async def test_store_each_encodes_the_next_request_while_the_peer_works(
+        serving: Serving, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The second C-STORE-RQ is encoded (and its first write built) while the first is
+    # outstanding, so that only the writing is left once the answer comes: the first
+    # handler answers only after the client encoded a second command.
+    import dicomnet.outgoing
+
+    encoded = 0
+    second_encoded = anyio.Event()
+    original = dicomnet.outgoing.encode_command
+
+    def counting(message: Any) -> bytes:
+        nonlocal encoded
+        encoded += 1
+        if encoded == 2:
+            second_encoded.set()
+        return original(message)
+
+    monkeypatch.setattr(dicomnet.outgoing, "encode_command", counting)
+
+    async def handler(request: IncomingRequest) -> int:
+        with anyio.fail_after(5):
+            await second_encoded.wait()
+        return Status.SUCCESS
+
+    assert await _store_each_statuses(serving, handler, [CT, MR_BE]) == [Status.SUCCESS] * 2
+
+
+async def test_store_each_left_early_gives_back_what_it_prepared(serving: Serving,
+                                                                 tmp_path: Path) -> None:
+    # Leaving after the first result: the second request, already encoded with a
+    # Message ID and its file open, is never sent; its Message ID is free again.
+    server, archive = _archive_server(tmp_path)
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=contexts_for([CT, MR_BE])) as assoc:
+            async with aclosing(assoc.store_each([CT, MR_BE])) as results:
+                async for _item, status in results:
+                    assert status == Status.SUCCESS
+                    assert assoc._message_ids.outstanding  # the second one's
+                    break
+            assert not assoc._message_ids.outstanding
+            assert await assoc.store(MR_BE) == Status.SUCCESS
+    assert archive.index.count("instance") == 2
+
+
+async def test_a_prepared_request_that_can_be_cancelled_is_refused(serving: Serving,
+                                                                  tmp_path: Path) -> None:
+    # request_prepared() knows one response; a C-FIND must go through request().
+    server, _archive = _archive_server(tmp_path)
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
+                                    contexts=contexts_for([CT])) as assoc:
+            context = assoc.negotiated.contexts_for(CT_STORAGE)[0]
+            message_id = assoc.new_message_id()
+            outgoing = assoc.prepare(context, CFindRQ(
+                message_id=message_id, affected_sop_class_uid=CT_STORAGE), b"")
+            with pytest.raises(ValueError, match="use request"):
+                await assoc.request_prepared(outgoing)
+            assoc.release_message_id(message_id)
+            assert await assoc.store(CT) == Status.SUCCESS
 
 
 async def test_big_endian_file_is_converted_when_refused(serving: Serving,
