@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from typing import IO
 
 from dicomnet.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicomnet.records import record
 
-__all__ = ["Part10Error", "Part10Header", "dataset_bytes", "file_meta_bytes", "read_header"]
+__all__ = ["Part10Error", "Part10Header", "dataset_bytes", "file_meta_bytes", "read_header",
+           "read_header_at"]
 
 _PREAMBLE = 128
 _PREFIX = b"DICM"
@@ -27,6 +29,12 @@ LONG_LENGTH_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"
                        b"UN", b"UR", b"UT", b"UV"})
 #: A File Meta group this large is not a real file (guards against hostile lengths).
 _MAX_META = 1 << 20
+#: Bytes read at once from a file's start: preamble, prefix and a usual File Meta group
+#: (a few hundred bytes) in one system call.
+_HEAD = 4096
+_GROUP_ELEMENT = struct.Struct("<HH")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
 
 
 class Part10Error(ValueError):
@@ -49,37 +57,77 @@ def read_header(fp: IO[bytes]) -> Part10Header:
 
     Leaves the position undefined; callers seek to ``dataset_offset``. Raises
     :class:`Part10Error` if there is no "DICM" prefix or the meta group is malformed.
+    A file with a descriptor is read with ``pread`` (its position untouched), usually
+    in one call: element by element through the buffered file took 19 reads and four
+    seeks, ~30 us a file, paid for every file before ``dicomnet store`` can connect.
     """
-    fp.seek(0, os.SEEK_END)
-    size = fp.tell()
-    fp.seek(0)
-    head = fp.read(_PREAMBLE + 4)
-    if len(head) < _PREAMBLE + 4 or head[_PREAMBLE:] != _PREFIX:
+    try:
+        descriptor = fp.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: an OSError
+        descriptor = -1
+    if descriptor >= 0:
+        return _header_of_descriptor(descriptor)
+    size = fp.seek(0, os.SEEK_END)
+
+    def read(length: int) -> bytes:
+        fp.seek(0)
+        return fp.read(length)
+
+    return _parse_header(read, size)
+
+
+def read_header_at(path: str | os.PathLike[str]) -> Part10Header:
+    """:func:`read_header` of the file at ``path``, opened and closed here (without
+    the buffered file object that ``open`` makes: a stat and a terminal check fewer)."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        return _header_of_descriptor(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _header_of_descriptor(descriptor: int) -> Part10Header:
+    return _parse_header(lambda length: os.pread(descriptor, length, 0),
+                         os.fstat(descriptor).st_size)
+
+
+def _parse_header(read: Callable[[int], bytes], size: int) -> Part10Header:
+    """The header of a file of ``size`` bytes whose first bytes ``read(n)`` returns."""
+    head = read(min(size, _HEAD))
+
+    def ensure(needed: int) -> bytes:
+        """The head, re-read if it ends before ``needed`` and the file does not."""
+        nonlocal head
+        if len(head) < needed and len(head) < size:
+            head = read(min(size, max(needed, 2 * len(head))))
+        return head
+
+    if len(head) < _PREAMBLE + 4 or head[_PREAMBLE:_PREAMBLE + 4] != _PREFIX:
         raise Part10Error("no DICM prefix after the 128-byte preamble (PS3.10 §7.1)")
     values: dict[int, bytes] = {}
     offset = _PREAMBLE + 4
     while True:
-        header = fp.read(8)
-        if len(header) < 8:
+        if offset + 12 > len(head) and len(ensure(offset + 12)) < offset + 8:
             break  # a file of file meta only: no data set
-        group, element = struct.unpack_from("<HH", header)
+        group, element = _GROUP_ELEMENT.unpack_from(head, offset)
         if group != 0x0002:
             break
-        vr = header[4:6]
+        vr = head[offset + 4:offset + 6]
         if vr in LONG_LENGTH_VRS:
-            extra = fp.read(4)
-            if len(extra) < 4:
+            if len(head) < offset + 12:
                 raise Part10Error("file meta element header truncated")
-            (length,) = struct.unpack("<I", extra)
+            (length,) = _U32.unpack_from(head, offset + 8)
             header_length = 12
         else:
-            (length,) = struct.unpack_from("<H", header, 6)
+            (length,) = _U16.unpack_from(head, offset + 6)
             header_length = 8
-        if length > _MAX_META or offset + header_length + length > size:
+        end = offset + header_length + length
+        if length > _MAX_META or end > size:
             raise Part10Error(f"file meta element (0002,{element:04X}) has a bad length")
-        value = fp.read(length)
-        values[element] = value
-        offset += header_length + length
+        if end + 12 > len(head):
+            ensure(end + 12)
+        values[element] = head[offset + header_length:end]
+        offset = end
     try:
         sop_class = _text(values[0x0002])
         sop_instance = _text(values[0x0003])

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias, cast
 from dicomnet.dataset_io import FileRegion
 from dicomnet.dimse import CStoreRQ, CStoreRSP, Priority, Status
 from dicomnet.errors import DicomNetError, NegotiationError
-from dicomnet.part10 import Part10Error, read_header
+from dicomnet.part10 import Part10Error, read_header, read_header_at
 from dicomnet.uids import (
     DEFAULT_TRANSFER_SYNTAXES,
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
@@ -316,11 +316,10 @@ def _class_and_syntax(item: str | os.PathLike[str] | Dataset) -> tuple[str, str]
         syntax = str(meta.TransferSyntaxUID) if meta is not None and \
             "TransferSyntaxUID" in meta else ""
         return _uid(ds, "SOPClassUID"), syntax
-    with open(item, "rb") as fp:
-        try:
-            header = read_header(fp)
-        except Part10Error:
-            fp.seek(0)
+    try:
+        header = read_header_at(item)
+    except Part10Error:
+        with open(item, "rb") as fp:
             return _uid(_read(fp, stop_before_pixels=True), "SOPClassUID"), ""
     return header.sop_class_uid, header.transfer_syntax
 
