@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -73,10 +74,13 @@ class _Tally:
 
 
 def run(args: argparse.Namespace) -> int:
-    files = find_files(args.paths, recursive=args.recursive)
-    missing = [path for path in files if not path.is_file()]
+    # The paths given, not the files found in folders: those were files when listed,
+    # and asking again cost ~50 us each through pathlib (25 ms for 500).
+    missing = [given for given in args.paths
+               if not (os.path.isdir(given) or os.path.isfile(given))]
     if missing:
         return fail(f"no such file: {missing[0]}", 2)
+    files = find_files(args.paths, recursive=args.recursive)
     if not files:
         return fail("no files to send", 2)
     tally = _Tally(total=len(files), show_progress=not (
