@@ -60,7 +60,7 @@ def _message_writes(context_id: int, command: bytes,
     size = max_fragment_size(capacity)
     in_memory = fragment_pieces(context_id, command, True, size)
     if isinstance(dataset, FileRegion):
-        # A small instance goes in one write with its command; see _file_writes.
+        # The command goes in the first write with the data set's start; see _file_writes.
         yield from _file_writes(context_id, dataset, size, b"".join(in_memory))
     elif dataset is None:
         yield from _batched(in_memory)
@@ -80,7 +80,8 @@ def _file_writes(context_id: int, region: FileRegion, size: int,
     full batches. The command does not go alone: each write costs a system call and an
     event loop round, and storescp, done with the command in less time than that,
     waited ~70 us per instance for the data (perf trace of its reads; one write: no
-    wait). The file's start is usually in memory by now (:meth:`FileRegion.prefetch`).
+    wait). Reading that first write is :class:`OutgoingMessage`'s work, done by
+    ``store_each`` while the peer is still busy with the previous instance.
     """
     scatter = _scatter_reader(region)
     remaining = region.length
@@ -188,7 +189,6 @@ def _batched(pieces: Iterator[bytes | memoryview]) -> Iterator[bytes]:
         yield b"".join(batch)
 
 
-
 class OutgoingMessage:
     """One DIMSE message on one presentation context, encoded and ready to write.
 
@@ -199,7 +199,7 @@ class OutgoingMessage:
     taken once.
     """
 
-    __slots__ = ("_first", "_rest", "context", "dataset_size", "message")
+    __slots__ = ("_first", "_rest", "dataset_size", "message")
 
     def __init__(self, context: AcceptedContext, message: DIMSEMessage,
                  dataset: Dataset | bytes | bytearray | memoryview | FileRegion | None,
@@ -209,7 +209,6 @@ class OutgoingMessage:
             dataset = encode_dataset(dataset, context.transfer_syntax)
         if message.has_dataset != (dataset is not None):
             message = replace(message, has_dataset=dataset is not None)
-        self.context = context
         self.message = message
         #: Bytes of the data set, for the log; None without one.
         self.dataset_size = dataset.length if isinstance(dataset, FileRegion) else \

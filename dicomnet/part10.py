@@ -95,20 +95,21 @@ def _parse_header(read: Callable[[int], bytes], size: int) -> Part10Header:
     """The header of a file of ``size`` bytes whose first bytes ``read(n)`` returns."""
     head = read(min(size, _HEAD))
 
-    def ensure(needed: int) -> bytes:
-        """The head, re-read if it ends before ``needed`` and the file does not."""
+    def ensure(needed: int) -> None:
+        """Re-read the head if it ends before ``needed`` and the file does not."""
         nonlocal head
         if len(head) < needed and len(head) < size:
             head = read(min(size, max(needed, 2 * len(head))))
-        return head
 
     if len(head) < _PREAMBLE + 4 or head[_PREAMBLE:_PREAMBLE + 4] != _PREFIX:
         raise Part10Error("no DICM prefix after the 128-byte preamble (PS3.10 §7.1)")
     values: dict[int, bytes] = {}
     offset = _PREAMBLE + 4
     while True:
-        if offset + 12 > len(head) and len(ensure(offset + 12)) < offset + 8:
-            break  # a file of file meta only: no data set
+        if offset + 12 > len(head):  # checked here first: a call per element costs
+            ensure(offset + 12)
+            if len(head) < offset + 8:
+                break  # a file of file meta only: no data set
         group, element = _GROUP_ELEMENT.unpack_from(head, offset)
         if group != 0x0002:
             break
