@@ -16,7 +16,8 @@ handler writing the raw data set). Time is the client process's wall time, start
 included, best of ``--rounds`` (and, as a check on luck, the ratio of the medians).
 Ten rounds by default: on a shared VM one pairing's time moves by 20% from run to run,
 and with five rounds a single lucky round of one pairing decided its ratio.
-DCMTK runs with TCP_NODELAY=1, its best (see shared/PEERS.md); all peers use their
+DCMTK runs with TCP_NODELAY=1, its best (without it every
+response waits for a delayed ACK); all peers use their
 default max PDU unless stated. Each loop is bounded in count and every process in time.
 
 ``--cold`` drops the page cache before every run (root on Linux), so each client reads

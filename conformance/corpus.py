@@ -3,7 +3,8 @@
 Built from files that ship inside pydicom's wheel (written by DCMTK, GDCM and others):
 each copy gets fresh Study/Series/SOP Instance UIDs so a run holds 100+ distinct
 instances. Files are grouped by transfer syntax because DCMTK's storescu proposes one
-family of syntaxes per run (see shared/PEERS.md).
+family of syntaxes per run (with -R; without it, it drops contexts for compressed
+files and then fails to send them).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Every port is chosen at run time. DCMTK must be installed (``apt-get install -y dcmtk``):
 a missing binary FAILS the test, it never skips, so CI cannot pass by not testing.
-Processes get ``TCP_NODELAY=1`` so DCMTK runs at its best (see shared/PEERS.md).
+Processes get ``TCP_NODELAY=1`` so DCMTK runs at its best (without it
+DCMTK leaves Nagle on and each response waits for a delayed ACK).
 """
 
 from __future__ import annotations

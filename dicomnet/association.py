@@ -1269,7 +1269,8 @@ def _summarise(pdu: PDU) -> str:
 
 def _set_nodelay(stream: ByteStream | None) -> None:
     """Disable Nagle: DIMSE is request/response, and a delayed ACK costs ~40 ms per
-    message (see shared/PEERS.md, the DCMTK TCP_NODELAY trap)."""
+    message: DCMTK itself leaves Nagle on unless TCP_NODELAY=1 is in its environment,
+    and then every response waits for the peer's delayed ACK."""
     if stream is None:
         return
     try:
