@@ -36,6 +36,7 @@ __all__ = [
     "IPAddress",
     "IPNetwork",
     "address_allowed",
+    "ae_titles",
     "parse_networks",
     "parse_subjects",
     "peer_address",
@@ -93,6 +94,15 @@ def address_allowed(host: str, networks: Iterable[IPNetwork]) -> bool:
     except ValueError:
         return False
     return any(address in network for network in networks)
+
+
+def ae_titles(titles: Iterable[str]) -> frozenset[str]:
+    """Allowed calling AE titles as given (the ACSE policy checks and unpadds each,
+    :func:`dicomnet.acse.titles.ae_title_key` says how they compare); a lone string is
+    refused rather than taken as a set of one-letter titles."""
+    if isinstance(titles, str):
+        raise ValueError(f"give a list of AE titles, not the string {titles!r}")
+    return frozenset(titles)
 
 
 def parse_subjects(rules: Iterable[str]) -> tuple[Name, ...]:

@@ -110,8 +110,8 @@ class Server:
         self._policy = AcceptorPolicy(
             ae_title=ae_title,
             require_called_ae_title=require_called_ae_title,
-            allowed_calling_ae_titles=(frozenset(allowed_calling_ae_titles)
-                                       if allowed_calling_ae_titles is not None else None),
+            allowed_calling_ae_titles=(None if allowed_calling_ae_titles is None
+                                       else access_rules.ae_titles(allowed_calling_ae_titles)),
             contexts={VERIFICATION: tuple(transfer_syntaxes)},
             max_pdu_length=max_pdu_length,
             max_operations_invoked=max_operations,
