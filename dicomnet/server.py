@@ -76,6 +76,15 @@ class Server:
     it further when given; ``authenticate`` checks User Identity Negotiation (see
     :mod:`dicomnet.user_identity`). Refusals are A-ASSOCIATE-RJ with the PS3.8 Table
     9-21 reason, and a log line.
+
+    The rules compare parsed values, so that a peer's spelling cannot pass for someone
+    else: AE titles without their padding but case-sensitively
+    (:func:`dicomnet.acse.titles.ae_title_key`); addresses as IP addresses, an
+    IPv4-mapped IPv6 peer as its IPv4 address; subjects as X.509 names, a certificate
+    passing when every attribute (type and exact value) of an allowed subject is an
+    attribute of its subject, so a common name ``evil,CN=modality1`` is not
+    ``CN=modality1`` (:mod:`dicomnet.access_rules`). Rules that do not parse raise
+    ValueError here.
     """
 
     def __init__(
