@@ -25,7 +25,7 @@ import dicomnet
 from dicomnet import user_identity
 from dicomnet.dimse import Status
 from dicomnet.errors import AssociationRejectedError, DicomNetError
-from dicomnet.login_throttle import LoginThrottle
+from dicomnet.login_throttle import LoginThrottle, address_key, username_key
 from dicomnet.server import Server
 
 pytestmark = pytest.mark.anyio
@@ -168,3 +168,12 @@ def test_the_throttle_table_is_bounded_and_forgets() -> None:
     assert len(throttle) == 10
     assert throttle.delay((b"k999",), 200.0) == 1.0  # the most recent are kept
     assert throttle.delay((b"k0",), 200.0) == 0.0
+
+
+def test_throttle_keys_are_small_and_group_what_one_peer_holds() -> None:
+    assert len(username_key(b"x" * 65535)) == 17  # a 64 KiB name is not kept
+    assert username_key(b"alice") != username_key(b"alice ")
+    assert address_key("::ffff:10.1.2.3") == address_key("10.1.2.3")
+    assert address_key("2001:db8::1") == address_key("2001:db8::ffff:1%eth0")  # one /64
+    assert address_key("2001:db8:0:1::1") != address_key("2001:db8::1")
+    assert address_key("10.1.2.3") != address_key("10.1.2.4")
