@@ -60,6 +60,7 @@ from dicomnet.errors import (
     PDUError,
     ProtocolStateError,
 )
+from dicomnet.logtext import peer_text
 from dicomnet.network_watch import NetworkWatch
 from dicomnet.outgoing import OutgoingMessage
 from dicomnet.pdu import (
@@ -98,6 +99,7 @@ from dicomnet.ul import (
 )
 
 if TYPE_CHECKING:
+    from cryptography.x509 import Name
     from pydicom import Dataset
 
     from dicomnet.services.storage import Storable
@@ -333,6 +335,8 @@ class Association:
         self.peer = peer
         #: With TLS: the peer's certificate subject (RFC 4514), None without one.
         self.peer_certificate_subject: str | None = None
+        #: The same subject parsed, what access rules compare (never the string).
+        self.peer_certificate_name: Name | None = None
         self._ul = UpperLayer()
         self._framer = PDUFramer(max_pdata_length=max_pdu_length,
                                  max_other_length=MAX_ASSOCIATION_PDU_LENGTH)
@@ -411,8 +415,8 @@ class Association:
         return self._outcome
 
     def __repr__(self) -> str:
-        who = f"{self._request.calling_ae_title}->{self._request.called_ae_title}" \
-            if self._request else "?"
+        who = f"{peer_text(self._request.calling_ae_title)}->" \
+            f"{peer_text(self._request.called_ae_title)}" if self._request else "?"
         return f"<Association {who} {self._ul.state.name} {self._outcome}>"
 
     async def wait_closed(self) -> None:
@@ -806,7 +810,8 @@ class Association:
                 try:
                     pdu = self._framer.next_pdu()
                 except PDUError as exc:
-                    log.error("%s: invalid PDU from the peer: %s; aborting", self._who(), exc)
+                    log.error("%s: invalid PDU from the peer: %s; aborting", self._who(),
+                              peer_text(exc, 200))
                     self._abort_error = AssociationAbortedError(f"invalid PDU received: {exc}")
                     self._outcome = "aborted"
                     # If the A-ABORT cannot be written, the peer is gone: close anyway.
@@ -1004,7 +1009,7 @@ class Association:
         try:
             negotiated = self._interpret(self._request, accept)
         except AssociationError as exc:
-            log.error("%s: unusable A-ASSOCIATE-AC: %s", self._who(), exc)
+            log.error("%s: unusable A-ASSOCIATE-AC: %s", self._who(), peer_text(exc, 200))
             self._abort_error = AssociationAbortedError(f"unusable A-ASSOCIATE-AC: {exc}")
             self._outcome = "aborted"
             self._negotiation_done.set()
@@ -1056,7 +1061,8 @@ class Association:
         try:
             events = self._reassembler.feed(pdu)
         except DIMSEError as exc:
-            log.error("%s: bad DIMSE message from the peer: %s; aborting", self._who(), exc)
+            log.error("%s: bad DIMSE message from the peer: %s; aborting", self._who(),
+                      peer_text(exc, 200))
             self._abort_error = AssociationAbortedError(f"bad DIMSE message received: {exc}")
             await self.abort(AbortSource.SERVICE_PROVIDER,
                              AbortReason.UNEXPECTED_PDU_PARAMETER)
@@ -1198,7 +1204,9 @@ class Association:
 
     def _who(self) -> str:
         if self._request is not None:
-            text = f"{self._request.calling_ae_title}->{self._request.called_ae_title}"
+            # The titles are the peer's text: escaped, so they cannot forge log lines.
+            text = f"{peer_text(self._request.calling_ae_title)}->" \
+                f"{peer_text(self._request.called_ae_title)}"
         else:
             text = "association"
         if self.peer is not None:

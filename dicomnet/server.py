@@ -8,7 +8,6 @@ then aborts the rest.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -18,6 +17,7 @@ import anyio
 from anyio.abc import ByteStream, SocketAttribute, TaskStatus
 from anyio.streams.tls import TLSAttribute, TLSStream
 
+from dicomnet import access_rules
 from dicomnet.acse import (
     REJECT_LOCAL_LIMIT_EXCEEDED,
     REJECT_NO_REASON,
@@ -31,6 +31,7 @@ from dicomnet.association import Association, IncomingRequest
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.dataset_io import SinkFactory
 from dicomnet.dimse import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ, DIMSEMessage, Status
+from dicomnet.logtext import peer_text
 from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import describe_reject
 from dicomnet.services import normalized, query_retrieve, storage, verification
@@ -43,7 +44,7 @@ from dicomnet.services.query_retrieve import (
     FindHandler,
     RetrieveHandler,
 )
-from dicomnet.tls import certificate_subject
+from dicomnet.tls import certificate_name
 from dicomnet.uids import (
     DEFAULT_TRANSFER_SYNTAXES,
     VERIFICATION,
@@ -75,6 +76,15 @@ class Server:
     it further when given; ``authenticate`` checks User Identity Negotiation (see
     :mod:`dicomnet.user_identity`). Refusals are A-ASSOCIATE-RJ with the PS3.8 Table
     9-21 reason, and a log line.
+
+    The rules compare parsed values, so that a peer's spelling cannot pass for someone
+    else: AE titles without their padding but case-sensitively
+    (:func:`dicomnet.acse.titles.ae_title_key`); addresses as IP addresses, an
+    IPv4-mapped IPv6 peer as its IPv4 address; subjects as X.509 names, a certificate
+    passing when every attribute (type and exact value) of an allowed subject is an
+    attribute of its subject, so a common name ``evil,CN=modality1`` is not
+    ``CN=modality1`` (:mod:`dicomnet.access_rules`). Rules that do not parse raise
+    ValueError here.
     """
 
     def __init__(
@@ -99,16 +109,18 @@ class Server:
         self.max_associations = max_associations
         self.max_pdu_length = max_pdu_length
         self.max_dataset_size = max_dataset_size
-        self.allowed_addresses = None if allowed_addresses is None else tuple(
-            ipaddress.ip_network(network, strict=False) for network in allowed_addresses)
+        # Parsed once, here: rules compare addresses and X.509 names, never text
+        # (dicomnet.access_rules says how).
+        self.allowed_addresses = None if allowed_addresses is None \
+            else access_rules.parse_networks(allowed_addresses)
         self.allowed_certificate_subjects = None if allowed_certificate_subjects is None \
-            else frozenset(allowed_certificate_subjects)
+            else access_rules.parse_subjects(allowed_certificate_subjects)
         self.authenticate = authenticate
         self._policy = AcceptorPolicy(
             ae_title=ae_title,
             require_called_ae_title=require_called_ae_title,
-            allowed_calling_ae_titles=(frozenset(allowed_calling_ae_titles)
-                                       if allowed_calling_ae_titles is not None else None),
+            allowed_calling_ae_titles=(None if allowed_calling_ae_titles is None
+                                       else access_rules.ae_titles(allowed_calling_ae_titles)),
             contexts={VERIFICATION: tuple(transfer_syntaxes)},
             max_pdu_length=max_pdu_length,
             max_operations_invoked=max_operations,
@@ -324,7 +336,7 @@ class Server:
         except Exception:  # pragma: no cover - non-IP transports
             peer = ("?", 0)
         try:
-            subject = None
+            subject, name = None, None
             if ssl is not None:
                 try:
                     with anyio.fail_after(self.timeouts.acse):
@@ -335,16 +347,19 @@ class Server:
                                 _handshake_failure(exc))
                     await anyio.aclose_forcefully(stream)
                     return
-                subject = certificate_subject(
+                name = certificate_name(
                     stream.extra(TLSAttribute.peer_certificate_binary, None))
+                subject = None if name is None else name.rfc4514_string()
                 log.info("TLS from %s:%d: %s, client certificate %s", *peer,
-                         stream.extra(TLSAttribute.tls_version, "?"), subject or "none")
+                         stream.extra(TLSAttribute.tls_version, "?"),
+                         "none" if subject is None else peer_text(subject, 200))
             association = Association(
                 stream=stream, timeouts=self.timeouts, max_pdu_length=self.max_pdu_length,
                 on_associate=self._on_associate, on_request=self._on_request,
                 inline=self._runs_inline, sink_factory=self._sink_factory,
                 max_dataset_size=self.max_dataset_size, peer=peer)
             association.peer_certificate_subject = subject
+            association.peer_certificate_name = name
             self._live.add(association)
             if self._drained.is_set():
                 self._drained = anyio.Event()
@@ -366,20 +381,22 @@ class Server:
         peer = association.peer or ("?", 0)
         if len(self._live) > self.max_associations:
             log.warning("rejecting %s from %s:%d: %d associations already (limit %d)",
-                        request.calling_ae_title, *peer, len(self._live) - 1,
+                        peer_text(request.calling_ae_title), *peer, len(self._live) - 1,
                         self.max_associations)
             return REJECT_LOCAL_LIMIT_EXCEEDED
         rejection = check_request(request, self._policy)
         if rejection is not None:
-            log.warning("rejecting %s -> %s from %s:%d: %s", request.calling_ae_title,
-                        request.called_ae_title, *peer,
+            log.warning("rejecting %s -> %s from %s:%d: %s",
+                        peer_text(request.calling_ae_title),
+                        peer_text(request.called_ae_title), *peer,
                         describe_reject(rejection.result, rejection.source, rejection.reason))
             return rejection
         refusal = self._refusal(association, request)
         if refusal is not None:
             why, rejection = refusal
-            log.warning("rejecting %s -> %s from %s:%d: %s", request.calling_ae_title,
-                        request.called_ae_title, *peer, why)
+            log.warning("rejecting %s -> %s from %s:%d: %s",
+                        peer_text(request.calling_ae_title),
+                        peer_text(request.called_ae_title), *peer, why)
             return rejection
         response = None
         if self.authenticate is not None:
@@ -387,13 +404,15 @@ class Server:
             verdict = await self.authenticate(identity, association)
             if verdict is False or verdict is None:
                 log.warning("rejecting %s -> %s from %s:%d: user identity not accepted",
-                            request.calling_ae_title, request.called_ae_title, *peer)
+                            peer_text(request.calling_ae_title),
+                            peer_text(request.called_ae_title), *peer)
                 return REJECT_USER_IDENTITY
             if isinstance(verdict, bytes):
                 response = verdict
         accept, negotiated = negotiate(request, self._policy, user_identity_response=response)
         log.info("accepted %s -> %s from %s:%d (%d of %d contexts)",
-                 request.calling_ae_title, request.called_ae_title, *peer,
+                 peer_text(request.calling_ae_title),
+                 peer_text(request.called_ae_title), *peer,
                  len(negotiated.accepted), len(request.presentation_contexts))
         if log.isEnabledFor(logging.DEBUG):
             for ctx in request.presentation_contexts:
@@ -411,21 +430,15 @@ class Server:
         """
         if self.allowed_addresses is not None:
             host = (association.peer or ("?", 0))[0]
-            try:
-                address = ipaddress.ip_address(host.split("%")[0])
-            except ValueError:
-                return f"address {host} is not an IP address", REJECT_NO_REASON
-            if address.version == 6 and address.ipv4_mapped is not None:
-                address = address.ipv4_mapped
-            if not any(address in network for network in self.allowed_addresses):
-                return f"address {host} is not allowed", REJECT_NO_REASON
+            if not access_rules.address_allowed(host, self.allowed_addresses):
+                return f"address {peer_text(host)} is not allowed", REJECT_NO_REASON
         if self.allowed_certificate_subjects is not None:
-            subject = association.peer_certificate_subject
-            if subject is None:
+            name = association.peer_certificate_name
+            if name is None:
                 return "no client certificate (one is required)", REJECT_NO_REASON
-            parts = {subject, *(part.strip() for part in subject.split(","))}
-            if parts.isdisjoint(self.allowed_certificate_subjects):
-                return f"client certificate {subject!r} is not allowed", REJECT_NO_REASON
+            if not access_rules.subject_allowed(name, self.allowed_certificate_subjects):
+                return (f"client certificate {peer_text(name.rfc4514_string(), 200)} is "
+                        "not allowed"), REJECT_NO_REASON
         return None
 
     def _runs_inline(self, message: DIMSEMessage) -> bool:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BCP195_CIPHERS",
     "TestPKI",
+    "certificate_name",
     "certificate_subject",
     "client_context",
     "create_test_pki",
@@ -100,14 +101,25 @@ def server_context(certfile: str | os.PathLike[str], keyfile: str | os.PathLike[
     return context
 
 
-def certificate_subject(der: bytes | None) -> str | None:
-    """The subject of a DER certificate as an RFC 4514 string (``CN=...,O=...``), the
-    form :class:`~dicomnet.Server` access rules and handlers see."""
+def certificate_name(der: bytes | None) -> Name | None:
+    """The subject of a DER certificate as a parsed X.509 name, what
+    :class:`~dicomnet.Server` access rules compare (see :mod:`dicomnet.access_rules`);
+    None without a certificate or when it does not parse."""
     if not der:
         return None
     from cryptography import x509
 
-    return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+    try:
+        return x509.load_der_x509_certificate(der).subject
+    except ValueError:  # OpenSSL verified it, but cryptography is stricter
+        return None
+
+
+def certificate_subject(der: bytes | None) -> str | None:
+    """The subject of a DER certificate as an RFC 4514 string (``CN=...,O=...``), for
+    people to read. Rules must not compare it: see :func:`certificate_name`."""
+    name = certificate_name(der)
+    return None if name is None else name.rfc4514_string()
 
 
 # -- a small PKI for tests and first deployments ----------------------------------------

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from dicomnet.login_throttle import LoginThrottle, address_key, username_key
+from dicomnet.logtext import peer_text
 from dicomnet.pdu import UserIdentityRQSubItem
 from dicomnet.pdu.constants import UserIdentityType
 
@@ -127,31 +129,65 @@ class PasscodeFile:
     Used as ``Server(authenticate=PasscodeFile(path))``: only identity type 2 with a
     known name and the right passcode is accepted; no identity, other types and wrong
     passcodes are rejected. The file is read once, when the object is made.
+
+    Each check costs scrypt's memory and time in a worker thread, so at most
+    ``max_checks`` run at once (the others wait their turn): the memory a flood of
+    attempts can take is that of ``max_checks`` checks, not of one per connection
+    (threads keep the memory they freed for their next use, so it is the number of
+    threads ever hashing at once that the process keeps). Repeated failures from one
+    address or for one username are slowed down by ``throttle`` (see
+    :mod:`dicomnet.login_throttle`); the wait holds no check slot and blocks nobody
+    else.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, max_checks: int = 2,
+                 throttle: LoginThrottle | None = None) -> None:
+        if max_checks < 1:
+            raise ValueError("max_checks must be at least 1")
         self.path = Path(path)
         self.entries = read_passcode_file(self.path)
+        self.max_checks = max_checks
+        self.throttle = LoginThrottle() if throttle is None else throttle
+        self._limiter: anyio.CapacityLimiter | None = None
 
     async def __call__(self, identity: UserIdentityRQSubItem | None,
                        association: Association) -> bool | bytes:
         if identity is None or identity.identity_type != UserIdentityType.USERNAME_AND_PASSCODE:
             log.warning("%r: user identity %s refused: a username and passcode are required",
                         association, "missing" if identity is None
-                        else UserIdentityType(identity.identity_type).name)
+                        else _type_name(identity.identity_type))
             return False
         name = identity.primary_field.decode("utf-8", "replace")
         stored = self.entries.get(name)
+        keys = (username_key(identity.primary_field),
+                address_key((association.peer or ("?", 0))[0]))
+        delay = self.throttle.delay(keys, anyio.current_time())
+        if delay > 0:
+            # Before the check, whatever its outcome: see dicomnet.login_throttle.
+            await anyio.sleep(delay)
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.max_checks)
         # Hash even for unknown names, so timing does not tell which names exist.
         ok = await anyio.to_thread.run_sync(
-            verify_passcode, identity.secondary_field, stored or _dummy_hash())
+            verify_passcode, identity.secondary_field, stored or _dummy_hash(),
+            limiter=self._limiter)
         if not (ok and stored):
-            log.warning("%r: user %r refused: unknown user or wrong passcode",
-                        association, name)
+            self.throttle.failed(keys, anyio.current_time())
+            log.warning("%r: user %s refused: unknown user or wrong passcode%s",
+                        association, peer_text(name),
+                        f" (answered after {delay:.2g} s: earlier failures)" if delay else "")
             return False
-        log.info("%r: user %r authenticated", association, name)
+        self.throttle.succeeded(keys[0])
+        log.info("%r: user %s authenticated", association, peer_text(name))
         # PS3.7 D.3.3.7.2: for types 1 and 2 a positive response carries no data.
         return b""
+
+
+def _type_name(identity_type: int) -> str:
+    try:
+        return UserIdentityType(identity_type).name
+    except ValueError:
+        return f"type {identity_type}"
 
 
 @functools.cache

@@ -15,7 +15,7 @@ from dicomnet.acse.limits import (
     min_window,
 )
 from dicomnet.acse.negotiated import AcceptedContext, Negotiated
-from dicomnet.acse.titles import check_ae_title
+from dicomnet.acse.titles import ae_title_key, check_ae_title
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH
 from dicomnet.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicomnet.pdu import (
@@ -144,8 +144,13 @@ class AcceptorPolicy:
                                  f"not the string {self.any_abstract_syntax!r}")
             object.__setattr__(self, "any_abstract_syntax", tuple(self.any_abstract_syntax))
         if self.allowed_calling_ae_titles is not None:
-            object.__setattr__(self, "allowed_calling_ae_titles",
-                               frozenset(self.allowed_calling_ae_titles))
+            if isinstance(self.allowed_calling_ae_titles, str):
+                raise ValueError("allowed_calling_ae_titles is a collection of titles, "
+                                 f"not the string {self.allowed_calling_ae_titles!r}")
+            # Checked and unpadded once, here, so check_request compares like with like.
+            object.__setattr__(self, "allowed_calling_ae_titles", frozenset(
+                check_ae_title(title, "allowed calling AE title")
+                for title in self.allowed_calling_ae_titles))
 
 
 def check_request(request: AAssociateRQ, policy: AcceptorPolicy) -> AAssociateRJ | None:
@@ -155,15 +160,15 @@ def check_request(request: AAssociateRQ, policy: AcceptorPolicy) -> AAssociateRJ
     """
     if request.application_context != DICOM_APPLICATION_CONTEXT:
         return REJECT_APPLICATION_CONTEXT_NOT_SUPPORTED  # PS3.7 A.2.1
-    # AE titles compare without their padding; they are case-sensitive (PS3.5 §6.2).
+    # AE titles compare without their padding (leading and trailing spaces are not
+    # significant, PS3.5 §6.2), exactly otherwise: case-sensitive, and a control
+    # character is part of the title, not padding (see ae_title_key).
     if policy.require_called_ae_title and \
-            request.called_ae_title.strip() != policy.ae_title.strip():
+            ae_title_key(request.called_ae_title) != ae_title_key(policy.ae_title):
         return REJECT_CALLED_AE_NOT_RECOGNIZED
-    # Both sides of the comparison lose their padding: leading and trailing spaces of
-    # an AE title are not significant (PS3.5 §6.2), in the allow list as on the wire.
+    # The allow list was unpadded when the policy was made.
     if policy.allowed_calling_ae_titles is not None and \
-            request.calling_ae_title.strip() not in \
-            {title.strip() for title in policy.allowed_calling_ae_titles}:
+            ae_title_key(request.calling_ae_title) not in policy.allowed_calling_ae_titles:
         return REJECT_CALLING_AE_NOT_RECOGNIZED
     return None
 

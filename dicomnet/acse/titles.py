@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["check_ae_title"]
+__all__ = ["ae_title_key", "check_ae_title"]
 
 
 def check_ae_title(title: str, what: str = "AE title") -> str:
@@ -17,3 +17,12 @@ def check_ae_title(title: str, what: str = "AE title") -> str:
     if any(not (0x20 <= ord(ch) < 0x7F) or ch == "\\" for ch in stripped):
         raise ValueError(f"{what} {title!r} may only hold printable ASCII without '\\'")
     return stripped
+
+
+def ae_title_key(title: str) -> str:
+    """``title`` as access rules compare it: without the padding PS3.5 §6.2 says is not
+    significant (leading and trailing spaces) and the trailing NULs some peers write
+    (C strings), so ``"MODALITY1 "`` is ``"MODALITY1"``. Nothing else is dropped: a tab
+    or newline is part of the title, not padding, and case is kept, since AE titles
+    are case-sensitive (``"modality1"`` is another title, as in DCMTK)."""
+    return title.rstrip(" \x00").lstrip(" ")

@@ -125,8 +125,10 @@ def add_server_security_options(parser: argparse.ArgumentParser) -> None:
                         help="accept only peers in these networks, e.g. 10.1.0.0/16 or "
                              "127.0.0.1 (repeatable)")
     access.add_argument("--allow-subject", action="append", metavar="SUBJECT",
-                        help="with --tls-ca: accept only client certificates with this "
-                             "subject or subject part, e.g. CN=modality1 (repeatable)")
+                        help="with --tls-ca: accept only client certificates whose "
+                             "subject holds every attribute of SUBJECT (RFC 4514, exact "
+                             "values), e.g. CN=modality1 or CN=modality1,O=Hospital "
+                             "(repeatable)")
     access.add_argument("--users", metavar="FILE",
                         help="require a username and passcode listed in FILE (written by "
                              "'dicomnet user add FILE NAME'; passcodes stored hashed)")

@@ -1,0 +1,96 @@
+"""Slowing down repeated failed logins, per peer address and per username.
+
+A peer guessing passcodes gets its answers later and later: after ``n`` consecutive
+failures of a key (a username, or the network a peer's address is in), the next
+attempt with that key waits ``base * 2 ** (n - 1)`` seconds, at most ``cap``, before
+its passcode is even checked, whatever the outcome: a guesser cannot hang up early and
+learn from the missing answer. A key that stays quiet for ``forget_after`` seconds
+starts afresh, and the table holds at most ``max_keys`` keys (the least recently
+failed are forgotten first), so a flood of made-up usernames costs bounded memory.
+
+It is a brake, not a lock: the delay is capped, so a flood aimed at a user's name
+slows that user down without locking them out. A success clears the username's count;
+the address's count only fades with time, so knowing one account does not reset the
+brake on guessing another from the same place.
+
+Pure bookkeeping: the caller passes the time and does the waiting (on its event loop,
+without holding anything another login needs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections import OrderedDict
+from dataclasses import dataclass
+
+__all__ = ["LoginThrottle", "address_key", "username_key"]
+
+
+def username_key(name: bytes) -> bytes:
+    """A short fixed-size key for a username: a peer may send 64 KiB of name, and the
+    table must not keep it."""
+    return b"u" + hashlib.blake2b(name, digest_size=16).digest()
+
+
+def address_key(host: str) -> bytes:
+    """The key of a peer's address: an IPv4 address, or the /64 an IPv6 address is in
+    (one IPv6 host usually holds a whole /64, RFC 4291 §2.5.4, and could rotate its
+    addresses through it). IPv4-mapped IPv6 addresses count as IPv4."""
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return b"h" + hashlib.blake2b(host.encode("utf-8", "replace"),
+                                      digest_size=16).digest()
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return b"4" + address.ipv4_mapped.packed
+        return b"6" + address.packed[:8]
+    return b"4" + address.packed
+
+
+@dataclass
+class _Failures:
+    count: int
+    last: float
+
+
+class LoginThrottle:
+    """Consecutive failures per key and the delay they earn (see the module text)."""
+
+    def __init__(self, *, base: float = 0.25, cap: float = 4.0,
+                 forget_after: float = 600.0, max_keys: int = 4096) -> None:
+        if base < 0 or cap < base or forget_after <= 0 or max_keys < 1:
+            raise ValueError("need 0 <= base <= cap, forget_after > 0, max_keys >= 1")
+        self.base, self.cap = base, cap
+        self.forget_after, self.max_keys = forget_after, max_keys
+        self._failures: OrderedDict[bytes, _Failures] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    def delay(self, keys: tuple[bytes, ...], now: float) -> float:
+        """Seconds the next attempt with ``keys`` waits before it is checked."""
+        worst = 0
+        for key in keys:
+            entry = self._failures.get(key)
+            if entry is not None and now - entry.last < self.forget_after:
+                worst = max(worst, entry.count)
+        if worst == 0:
+            return 0.0
+        # Beyond 64 doublings the cap has long been reached; keep the power small.
+        return min(self.cap, self.base * 2.0 ** min(worst - 1, 64))
+
+    def failed(self, keys: tuple[bytes, ...], now: float) -> None:
+        for key in keys:
+            entry = self._failures.pop(key, None)
+            if entry is None or now - entry.last >= self.forget_after:
+                entry = _Failures(0, now)
+            entry.count += 1
+            entry.last = now
+            self._failures[key] = entry  # now the most recent
+        while len(self._failures) > self.max_keys:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, key: bytes) -> None:
+        self._failures.pop(key, None)
