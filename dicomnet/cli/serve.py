@@ -129,7 +129,10 @@ def make_server(args: argparse.Namespace) -> Server:
 def run(args: argparse.Namespace) -> int:
     from dicomnet.archive import Archive, install  # pydicom, only when serving
 
-    server = make_server(args)
+    try:
+        server = make_server(args)
+    except ValueError as exc:  # an --allow-* rule that does not parse
+        raise OptionError(str(exc)) from exc
     ssl_context = server_ssl_context(args)
     archive: Archive | None = None
     if not args.no_store:

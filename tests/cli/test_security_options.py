@@ -84,6 +84,8 @@ def test_identity_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     ["serve", "--no-store", "--allow-subject", "CN=x"],  # subjects without TLS
     ["serve", "--no-store", "--users", "/nonexistent/users.txt"],
     ["echo", "--passcode", "x", "127.0.0.1", "104"],
+    ["serve", "--no-store", "--allow-address", "10.0.0.300"],  # rules that do not parse
+    ["serve", "--no-store", "--allow-aet", "A" * 17],
 ])
 def test_bad_combinations_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
                                  ) -> None:
