@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dicomnet.archive.index import ArchiveIndex, InstanceRecord
-from dicomnet.archive.query import QueryError, matching_identifiers, matching_paths
+from dicomnet.archive.query import QueryError, matching_identifiers, matching_instances
 from dicomnet.archive.steps import IndexMPPSStore
 from dicomnet.archive.store import Archive, ArchiveError, IncomingFile
 from dicomnet.archive.worklist import Worklist
@@ -29,7 +28,12 @@ from dicomnet.services.commitment import (
     Reference,
 )
 from dicomnet.services.mpps import MPPSSCP
-from dicomnet.services.query_retrieve import FIND_MODELS, GET_MODELS, MOVE_MODELS
+from dicomnet.services.query_retrieve import (
+    FIND_MODELS,
+    GET_MODELS,
+    MOVE_MODELS,
+    InstanceFile,
+)
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -120,9 +124,10 @@ def install(server: Server, archive: Archive,
         for identifier in matching_identifiers(archive, query_of(request), model):
             yield identifier
 
-    async def retrieve(request: IncomingRequest) -> AsyncIterator[Path]:
-        for path in matching_paths(archive, query_of(request), model_of(request)):
-            yield path
+    async def retrieve(request: IncomingRequest) -> AsyncIterator[InstanceFile]:
+        # With the UID the index holds: a file gone missing is still reported by it.
+        for path, uid in matching_instances(archive, query_of(request), model_of(request)):
+            yield InstanceFile(path, uid)
 
     find_models = [FIND_MODELS["patient"], FIND_MODELS["study"]]
     if items is not None:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from dicomnet.archive.store import Archive
 
-__all__ = ["QueryError", "matching_identifiers", "matching_paths"]
+__all__ = ["QueryError", "matching_identifiers", "matching_instances", "matching_paths"]
 
 _INDEXED = frozenset(keyword for table in COLUMNS.values() for keyword in table)
 #: PS3.4 C.6.1 / C.6.2: the levels each root information model has.
@@ -118,9 +118,16 @@ def matching_identifiers(archive: Archive, query: Dataset, model: str
 def matching_paths(archive: Archive, query: Dataset, model: str) -> list[Path]:
     """The files of the instances a C-GET or C-MOVE of ``query`` retrieves: every
     instance below the matching entities of the query's level (PS3.4 C.4.2.2.1)."""
+    return [path for path, _uid in matching_instances(archive, query, model)]
+
+
+def matching_instances(archive: Archive, query: Dataset, model: str
+                       ) -> list[tuple[Path, str]]:
+    """:func:`matching_paths` with each file's SOP Instance UID, as the index knows
+    it: what a retrieval reports for a file that has gone missing or bad."""
     _level(query, model)
     keys = _keys(query)
     wanted = _wanted(keys)
-    return [archive.folder / row["_path"]
+    return [(archive.folder / row["_path"], row.get("SOPInstanceUID", ""))
             for row in level_rows(archive.index, "IMAGE", _exact(keys))
             if identifier_matches(keys, _candidate(row, wanted))]

@@ -36,6 +36,7 @@ from dicomnet.dimse import (
     StatusCategory,
     category,
 )
+from dicomnet.dimse.comment import error_comment
 from dicomnet.errors import DicomNetError, DIMSEError, NegotiationError
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ __all__ = [
     "STUDY_ROOT_MOVE",
     "WORKLIST_FIND",
     "FindHandler",
+    "InstanceFile",
     "RetrieveHandler",
     "answer_find",
     "answer_get",
@@ -307,13 +309,51 @@ async def _collect(request: IncomingRequest, handler: RetrieveHandler) -> list[A
     return items
 
 
-def _instance_uid(item: Any) -> str:
+@dataclass(frozen=True)
+class InstanceFile(os.PathLike[str]):
+    """A Part 10 file a retrieve handler yields, with the SOP Instance UID it holds.
+
+    It is a path (:func:`os.fspath` gives ``path``), so it is sent like any other; the
+    UID is what a failed sub-operation reports (Failed SOP Instance UID List, PS3.4
+    C.4.2.3.1) and logs when the file is missing or unreadable, rather than the path
+    (which names the patient in most archives)."""
+
+    path: str | os.PathLike[str]
+    sop_instance_uid: str
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+
+def _instance_uid(item: Any) -> str | None:
+    """The SOP Instance UID of an item to send, None if it cannot be known: the one
+    an :class:`InstanceFile` carries, a data set's, else read from the file's header
+    (which may be what is missing)."""
+    known = getattr(item, "sop_instance_uid", None)
+    if known:
+        return str(known)
     if isinstance(item, str | os.PathLike):
         from dicomnet.part10 import read_header
 
-        with open(item, "rb") as fp:
-            return read_header(fp).sop_instance_uid
-    return str(getattr(item, "SOPInstanceUID", ""))
+        try:
+            with open(item, "rb") as fp:
+                return read_header(fp).sop_instance_uid or None
+        except (OSError, ValueError):  # Part10Error is a ValueError
+            return None
+    uid = getattr(item, "SOPInstanceUID", None)
+    return str(uid) if uid else None
+
+
+def _failure_reason(exc: Exception, item: Any) -> str:
+    """Why an item was not sent, without its path: the system's reason for an OSError
+    (its file name left out), the error's text with the path cut out otherwise."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+        if isinstance(item, str | os.PathLike):
+            text = text.replace(os.fspath(item), "<file>")
+    return error_comment(f"{type(exc).__name__}: {text}")
 
 
 async def _retrieve(request: IncomingRequest, items: list[Any],
@@ -329,11 +369,18 @@ async def _retrieve(request: IncomingRequest, items: list[Any],
         try:
             status = await send(item)
         except (DicomNetError, OSError, ValueError) as exc:
-            log.warning("%r: sub-operation failed: %s", request.association, exc)
+            # One instance that cannot be sent (missing, unreadable, in a transfer
+            # syntax the peer did not accept) fails its sub-operation only; the rest
+            # still go (PS3.4 C.4.2.3.1, C.4.3.3.1). Logged by UID: paths name patients.
+            log.warning("%r: sub-operation for %s failed: %s", request.association,
+                        _instance_uid(item) or "an instance of unknown UID",
+                        _failure_reason(exc, item))
             status = 0xA702  # PS3.4 C.4.2.1.5: unable to perform sub-operations
         counts.record(status)
         if category(status) not in (StatusCategory.SUCCESS, StatusCategory.WARNING):
-            failed.append(_instance_uid(item))
+            uid = _instance_uid(item)
+            if uid is not None:
+                failed.append(uid)
         if counts.remaining:
             await respond(Status.PENDING, counts, False, None)
     cancelled = request.cancelled.is_set()
@@ -411,5 +458,5 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
                     destination, host, port, exc)
         counts = _Counts(remaining=0, failed=len(items))
         # PS3.4 C.4.2.1.5: Refused: Out of Resources - Unable to perform sub-operations.
-        await respond(0xA702, counts, True,
-                      _failed_identifier([_instance_uid(item) for item in items]))
+        uids = [uid for uid in map(_instance_uid, items) if uid is not None]
+        await respond(0xA702, counts, True, _failed_identifier(uids))
