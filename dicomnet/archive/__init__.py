@@ -27,6 +27,7 @@ from dicomnet.services.commitment import (
     CommitmentSCP,
     Reference,
 )
+from dicomnet.services.failure import ServiceFailure
 from dicomnet.services.mpps import MPPSSCP
 from dicomnet.services.query_retrieve import (
     FIND_MODELS,
@@ -82,14 +83,18 @@ def install(server: Server, archive: Archive,
         if request.sink_error is not None:
             log.error("%r: could not write the data set: %s", request.association,
                       request.sink_error)
-            return _OUT_OF_RESOURCES
+            raise ServiceFailure(_OUT_OF_RESOURCES, "could not write the data set: "
+                                 + type(request.sink_error).__name__)
         incoming = request.sink
         assert isinstance(incoming, IncomingFile)
         try:
             path = archive.file(incoming)
         except ArchiveError as exc:
             log.error("%r: %s", request.association, exc)
-            return _CANNOT_UNDERSTAND
+            # "cannot index <path>" names the patient's folder: not for the peer.
+            why = str(exc)
+            raise ServiceFailure(_CANNOT_UNDERSTAND, "cannot index the instance"
+                                 if why.startswith("cannot index") else why) from exc
         if log.isEnabledFor(logging.INFO):
             log.info("stored %s (%d bytes) from %s", path.relative_to(archive.folder),
                      incoming.size, incoming.source_ae_title)

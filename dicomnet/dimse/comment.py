@@ -68,16 +68,18 @@ _SERVICE_OF = {0x8001: "storage", 0x8020: "find", 0x8010: "get", 0x8021: "move",
 
 
 def with_error_comment(message: DIMSEMessage) -> DIMSEMessage:
-    """``message`` as it may go out: a failure response carries a safe Error Comment
-    (its own, escaped and cut, or the status's meaning when it has none); every other
-    message is returned as it is."""
+    """``message`` as it may go out: a response's Error Comment escaped and cut, and a
+    failure response given one (the status's meaning) when it has none; a request is
+    returned as it is."""
     status = getattr(message, "status", None)
-    if status is None or category(int(status)) != StatusCategory.FAILURE:
-        return message
+    if status is None or (status == 0 and message.error_comment is None):  # type: ignore[union-attr]
+        return message  # the common case, first
     comment = getattr(message, "error_comment", None)
     if comment:
         safe = error_comment(comment)
         return message if safe == comment else cast(
             "DIMSEMessage", replace(cast(Any, message), error_comment=safe))
+    if category(int(status)) != StatusCategory.FAILURE:
+        return message
     fallback = fallback_comment(int(status), _SERVICE_OF.get(message.command_field))
     return cast("DIMSEMessage", replace(cast(Any, message), error_comment=fallback))
