@@ -129,4 +129,3 @@ def response_text(response: Any, service: str) -> str:
     """:func:`status_text` of a response (an error comment taken from its message)."""
     return status_text(response.status, service,
                        getattr(response.message, "error_comment", None))
-
