@@ -61,4 +61,5 @@ def test_echo_prints_why_it_failed(archive_port: int,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["echo", "127.0.0.1", str(archive_port), "-aec", "ARCHIVE"])
     assert code == 1
-    assert "closed for maintenance" in capsys.readouterr().err
+    assert "C-ECHO 1: 0x0110 Failure: Processing failure: closed for maintenance" \
+        in capsys.readouterr().err
