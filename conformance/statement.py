@@ -19,6 +19,8 @@ from dicomnet.archive import Archive, install
 from dicomnet.cli.main import build_parser
 from dicomnet.cli.serve import make_server
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, MAX_ASSOCIATION_PDU_LENGTH
+from dicomnet.dimse import Status
+from dicomnet.dimse.comment import MAX_ERROR_COMMENT
 from dicomnet.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicomnet.services.commitment import STORAGE_COMMITMENT_PUSH
 from dicomnet.services.mpps import MPPS
@@ -190,6 +192,30 @@ def statement() -> str:
         "- Each instance is indexed (patient, study, series, instance) in "
         "`DATA/index.sqlite`; a later copy of the same SOP Instance UID replaces the "
         "earlier one.",
+        "",
+        "### Refusals",
+        "",
+        "- A request is checked against its presentation context before any service "
+        "sees it (PS3.7 §9.1, §10.1): one naming another SOP class (Affected, or for "
+        "N-GET/N-SET/N-ACTION/N-DELETE Requested SOP Class UID) than the context's "
+        f"abstract syntax gets {Status.SOP_CLASS_NOT_SUPPORTED:04X} (Refused: SOP Class "
+        "not supported), one the SOP class has no such operation for (a C-ECHO naming "
+        f"CT Image Storage on the CT context) {Status.UNRECOGNIZED_OPERATION:04X} "
+        "(Unrecognized operation). A failure status, not an A-ABORT: the association "
+        "goes on. A refused C-STORE's data set is dropped as it arrives: nothing is "
+        "filed, no temporary file is left.",
+        "- Every failure status carries an Error Comment (0000,0902) saying why, at "
+        f"most {MAX_ERROR_COMMENT} characters of printable ASCII (others escaped as "
+        "`/xNN`): the missing unique key of a hierarchical query, the unknown move "
+        "destination, the exception type and the start of the message of a failing "
+        "handler (never a traceback), else the status's meaning. Identifier problems "
+        "(A900) also carry the Offending Element (0000,0901). The client tools print it "
+        "after the status.",
+        "- C-GET and C-MOVE: an instance that cannot be sent (its file missing or "
+        "unreadable, or in a transfer syntax the peer did not accept) fails its own "
+        "sub-operation; the others are sent, the final status is B000 with the counts "
+        "and the Failed SOP Instance UID List (0008,0058), and the log names the "
+        "instance by its UID, not by its path.",
         "",
         "## 6. Transfer syntaxes",
         "",

@@ -49,6 +49,7 @@ from dicomnet.dimse import (
     decode_dataset,
     response_to,
 )
+from dicomnet.dimse.comment import exception_comment, with_error_comment
 from dicomnet.errors import (
     AssociationAbortedError,
     AssociationError,
@@ -180,7 +181,9 @@ class IncomingRequest:
 
     async def respond(self, message: DIMSEMessage,
                       dataset: Dataset | bytes | None = None) -> None:
-        """Send a response on the context the request came on."""
+        """Send a response on the context the request came on; a failure always with
+        an Error Comment (PS3.7 C), made safe to encode."""
+        message = with_error_comment(message)
         await self.association.send_message(self.context, message, dataset)
         if _category(message) != StatusCategory.PENDING:
             self.answered = True
@@ -1162,6 +1165,7 @@ class Association:
         """Run the handler; a request it leaves unanswered, because it failed or
         forgot, still gets a final response so the peer is not left waiting."""
         status = Status.PROCESSING_FAILURE  # PS3.7 C.4: failure of unspecified cause
+        comment = None
         try:
             if self._on_request is None:
                 log.warning("%s: no handler for %s", self._who(), _describe(incoming.message))
@@ -1175,14 +1179,15 @@ class Association:
         except AssociationError as exc:
             log.info("%s: handler stopped: %s", self._who(), exc)
             return
-        except Exception:
+        except Exception as exc:
             log.exception("%s: handler for %s failed", self._who(),
                           _describe(incoming.message))
+            comment = exception_comment(exc)
         finally:
             if not incoming.answered \
                     and incoming.message.command_field != CommandField.C_CANCEL_RQ:
                 with anyio.CancelScope(shield=True), suppress(DicomNetError):
-                    await incoming.refuse(status)
+                    await incoming.refuse(status, comment)
             self._incoming.pop(request_id, None)
             if self._perform_slots is not None:
                 self._perform_slots.release()

@@ -30,11 +30,21 @@ from dicomnet.acse import (
 from dicomnet.association import Association, IncomingRequest
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.dataset_io import SinkFactory
-from dicomnet.dimse import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ, DIMSEMessage, Status
+from dicomnet.dimse import (
+    CEchoRQ,
+    CFindRQ,
+    CGetRQ,
+    CMoveRQ,
+    CommandField,
+    CStoreRQ,
+    DIMSEMessage,
+    Status,
+)
 from dicomnet.logtext import peer_text
 from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import describe_reject
 from dicomnet.services import normalized, query_retrieve, storage, verification
+from dicomnet.services.context_check import checked_sink_factory, refusal
 from dicomnet.services.normalized import NHandler, NOperation
 from dicomnet.services.query_retrieve import (
     FIND_MODELS,
@@ -136,6 +146,10 @@ class Server:
         self._move_handler: RetrieveHandler | None = None
         self._destinations: DestinationLookup = lambda _title: None
         self._normalized = normalized.NormalizedHandlers()
+        # Command Field of a DIMSE-C request -> the SOP classes served with it; a
+        # request naming another is refused before dispatch (services.context_check).
+        self._operations: dict[int, frozenset[str]] = {
+            CommandField.C_ECHO_RQ: frozenset({VERIFICATION})}
         self._live: set[Association] = set()
         self._drained = anyio.Event()  # set whenever the last association ends
         self._accepting: anyio.CancelScope | None = None
@@ -195,9 +209,13 @@ class Server:
         """
         syntaxes = archive_transfer_syntaxes() if transfer_syntaxes is None \
             else transfer_syntaxes
-        self._add_contexts(storage_sop_classes() if sop_classes is None else sop_classes,
-                           syntaxes)
-        self._sink_factory = sink
+        classes = storage_sop_classes() if sop_classes is None else sop_classes
+        self._add_contexts(classes, syntaxes)
+        self._operations[CommandField.C_STORE_RQ] = frozenset(classes)
+        # A data set sent on the wrong context is dropped as it arrives: see
+        # _on_request and dicomnet.services.context_check.
+        self._sink_factory = None if sink is None \
+            else checked_sink_factory(sink, self._operations)
         self._store_inline = inline
 
         def register(function: Handler) -> Handler:
@@ -214,6 +232,7 @@ class Server:
         ``handler(request)`` yields (an async generator); ``request.dataset`` is the
         query and ``request.cancelled`` is set by a C-CANCEL."""
         self._add_contexts(sop_classes, DEFAULT_TRANSFER_SYNTAXES)
+        self._operations[CommandField.C_FIND_RQ] = frozenset(sop_classes)
         self._find_handler = handler
         return handler
 
@@ -224,6 +243,7 @@ class Server:
         are accepted with the SCP role for the requestor (PS3.7 D.3.3.4), as C-GET
         needs."""
         self._add_contexts(sop_classes, DEFAULT_TRANSFER_SYNTAXES)
+        self._operations[CommandField.C_GET_RQ] = frozenset(sop_classes)
         self._add_contexts(storage_sop_classes(), archive_transfer_syntaxes(),
                            keep_existing=True)
         roles = dict(self._policy.roles)
@@ -239,6 +259,7 @@ class Server:
         send; ``destinations(ae_title)`` gives the (host, port) of a move destination,
         or None for "Move Destination unknown" (A801)."""
         self._add_contexts(sop_classes, DEFAULT_TRANSFER_SYNTAXES)
+        self._operations[CommandField.C_MOVE_RQ] = frozenset(sop_classes)
         self._move_handler = handler
         self._destinations = destinations
         return handler
@@ -447,6 +468,17 @@ class Server:
 
     async def _on_request(self, request: IncomingRequest) -> None:
         message = request.message
+        refused = refusal(request.context.abstract_syntax, message, self._operations)
+        if refused is not None:
+            # PS3.7 §9.1 / §10.1, C.5: not the SOP class of its presentation context,
+            # or an operation that SOP class does not have.
+            status, why = refused
+            log.warning("%r: %s refused (0x%04X): %s", request.association,
+                        type(message).__name__, status, why)
+            if request.sink is not None:
+                request.sink.discard()
+            await request.refuse(status, why)
+            return
         if isinstance(message, CEchoRQ):
             await verification.answer_echo(request, self._echo_handler)
             return

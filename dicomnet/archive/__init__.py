@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dicomnet.archive.index import ArchiveIndex, InstanceRecord
-from dicomnet.archive.query import QueryError, matching_identifiers, matching_paths
+from dicomnet.archive.query import QueryError, matching_identifiers, matching_instances
 from dicomnet.archive.steps import IndexMPPSStore
 from dicomnet.archive.store import Archive, ArchiveError, IncomingFile
 from dicomnet.archive.worklist import Worklist
@@ -28,8 +27,14 @@ from dicomnet.services.commitment import (
     CommitmentSCP,
     Reference,
 )
+from dicomnet.services.failure import ServiceFailure
 from dicomnet.services.mpps import MPPSSCP
-from dicomnet.services.query_retrieve import FIND_MODELS, GET_MODELS, MOVE_MODELS
+from dicomnet.services.query_retrieve import (
+    FIND_MODELS,
+    GET_MODELS,
+    MOVE_MODELS,
+    InstanceFile,
+)
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -78,14 +83,18 @@ def install(server: Server, archive: Archive,
         if request.sink_error is not None:
             log.error("%r: could not write the data set: %s", request.association,
                       request.sink_error)
-            return _OUT_OF_RESOURCES
+            raise ServiceFailure(_OUT_OF_RESOURCES, "could not write the data set: "
+                                 + type(request.sink_error).__name__)
         incoming = request.sink
         assert isinstance(incoming, IncomingFile)
         try:
             path = archive.file(incoming)
         except ArchiveError as exc:
             log.error("%r: %s", request.association, exc)
-            return _CANNOT_UNDERSTAND
+            # "cannot index <path>" names the patient's folder: not for the peer.
+            why = str(exc)
+            raise ServiceFailure(_CANNOT_UNDERSTAND, "cannot index the instance"
+                                 if why.startswith("cannot index") else why) from exc
         if log.isEnabledFor(logging.INFO):
             log.info("stored %s (%d bytes) from %s", path.relative_to(archive.folder),
                      incoming.size, incoming.source_ae_title)
@@ -120,9 +129,10 @@ def install(server: Server, archive: Archive,
         for identifier in matching_identifiers(archive, query_of(request), model):
             yield identifier
 
-    async def retrieve(request: IncomingRequest) -> AsyncIterator[Path]:
-        for path in matching_paths(archive, query_of(request), model_of(request)):
-            yield path
+    async def retrieve(request: IncomingRequest) -> AsyncIterator[InstanceFile]:
+        # With the UID the index holds: a file gone missing is still reported by it.
+        for path, uid in matching_instances(archive, query_of(request), model_of(request)):
+            yield InstanceFile(path, uid)
 
     find_models = [FIND_MODELS["patient"], FIND_MODELS["study"]]
     if items is not None:

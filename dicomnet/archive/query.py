@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 
 from dicomnet.archive.index import COLUMNS, level_rows
 from dicomnet.archive.matching import identifier_matches, return_identifier
+from dicomnet.services.query_retrieve import IdentifierError
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomnet.archive.store import Archive
 
-__all__ = ["QueryError", "matching_identifiers", "matching_paths"]
+__all__ = ["QueryError", "matching_identifiers", "matching_instances", "matching_paths"]
 
 _INDEXED = frozenset(keyword for table in COLUMNS.values() for keyword in table)
 #: PS3.4 C.6.1 / C.6.2: the levels each root information model has.
@@ -28,9 +29,15 @@ _MODEL_LEVELS = {"patient": ("PATIENT", "STUDY", "SERIES", "IMAGE"),
                  "study": ("STUDY", "SERIES", "IMAGE")}
 
 
-class QueryError(ValueError):
-    """The identifier is not a valid query for the model (bad or missing level)."""
+class QueryError(IdentifierError):
+    """The identifier is not a valid query for the model (bad or missing level, a
+    missing unique key): A900, with the reason and the offending attribute."""
 
+
+#: Query/Retrieve Level (0008,0052), and the tags of the unique keys (PS3.6).
+_LEVEL_TAG = 0x00080052
+_UNIQUE_KEY_TAGS = {"PatientID": 0x00100020, "StudyInstanceUID": 0x0020000D,
+                    "SeriesInstanceUID": 0x0020000E, "SOPInstanceUID": 0x00080018}
 
 #: The unique key of each level (PS3.4 C.6.1.1 / C.6.2.1).
 _UNIQUE_KEYS = {"PATIENT": "PatientID", "STUDY": "StudyInstanceUID",
@@ -45,12 +52,14 @@ def _level(query: Dataset, model: str) -> str:
     level = str(query.get("QueryRetrieveLevel", "") or "").strip().upper()
     if level not in levels:
         raise QueryError(f"Query/Retrieve Level {level!r} is not one of the {model} root "
-                         f"model's {levels} (PS3.4 C.6)")
+                         f"model's {levels} (PS3.4 C.6)", offending=[_LEVEL_TAG])
     for above in levels[:levels.index(level)]:
         keyword = _UNIQUE_KEYS[above]
         if _single_value(query, keyword) is None:
+            # The reason comes first: an Error Comment keeps 64 characters.
             raise QueryError(f"a hierarchical {level} query needs one {keyword} "
-                             f"(the unique key of the {above} level, PS3.4 C.4.1.2.1)")
+                             f"(the unique key of the {above} level, PS3.4 C.4.1.2.1)",
+                             offending=[_UNIQUE_KEY_TAGS[keyword]])
     return level
 
 
@@ -118,9 +127,16 @@ def matching_identifiers(archive: Archive, query: Dataset, model: str
 def matching_paths(archive: Archive, query: Dataset, model: str) -> list[Path]:
     """The files of the instances a C-GET or C-MOVE of ``query`` retrieves: every
     instance below the matching entities of the query's level (PS3.4 C.4.2.2.1)."""
+    return [path for path, _uid in matching_instances(archive, query, model)]
+
+
+def matching_instances(archive: Archive, query: Dataset, model: str
+                       ) -> list[tuple[Path, str]]:
+    """:func:`matching_paths` with each file's SOP Instance UID, as the index knows
+    it: what a retrieval reports for a file that has gone missing or bad."""
     _level(query, model)
     keys = _keys(query)
     wanted = _wanted(keys)
-    return [archive.folder / row["_path"]
+    return [(archive.folder / row["_path"], row.get("SOPInstanceUID", ""))
             for row in level_rows(archive.index, "IMAGE", _exact(keys))
             if identifier_matches(keys, _candidate(row, wanted))]

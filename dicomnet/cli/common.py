@@ -112,3 +112,20 @@ def fail(message: str, code: int = 1) -> int:
     """Print a one-line error the way DCMTK does, and return the exit status."""
     print(f"E: {message}", file=sys.stderr)
     return code
+
+
+def status_text(status: int, service: str, comment: object = None) -> str:
+    """``0xA900 Failed: Identifier does not match SOP Class: <comment>``: a status's
+    meaning and, when the peer sent one, its Error Comment (escaped: it is the
+    peer's text, printed on our terminal)."""
+    from dicomnet.dimse import describe
+    from dicomnet.dimse.comment import error_comment
+
+    text = describe(status, service)
+    return f"{text}: {error_comment(str(comment))}" if comment else text
+
+
+def response_text(response: Any, service: str) -> str:
+    """:func:`status_text` of a response (an error comment taken from its message)."""
+    return status_text(response.status, service,
+                       getattr(response.message, "error_comment", None))

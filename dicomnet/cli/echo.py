@@ -14,9 +14,11 @@ from dicomnet.cli.common import (
     add_logging_options,
     fail,
     open_association,
+    response_text,
 )
 from dicomnet.dimse import StatusCategory, category, describe
 from dicomnet.errors import DicomNetError
+from dicomnet.services.verification import echo_response
 
 log = logging.getLogger("dicomnet.cli")
 
@@ -58,14 +60,14 @@ async def _echo(args: argparse.Namespace) -> int:
     async with open_association(args) as association:
         for number in range(1, args.repeat + 1):
             started = time.perf_counter()
-            status = await association.echo()
+            response = await echo_response(association)
             elapsed = (time.perf_counter() - started) * 1000
-            if category(status) == StatusCategory.SUCCESS:
-                log.info("C-ECHO %d: %s (%.1f ms)", number, describe(status, "verification"),
-                         elapsed)
+            if category(response.status) == StatusCategory.SUCCESS:
+                log.info("C-ECHO %d: %s (%.1f ms)", number,
+                         describe(response.status, "verification"), elapsed)
             else:
                 failures += 1
-                log.error("C-ECHO %d: %s", number, describe(status, "verification"))
+                log.error("C-ECHO %d: %s", number, response_text(response, "verification"))
     if failures:
         return fail(f"{failures} of {args.repeat} C-ECHO requests failed")
     print(f"C-ECHO to {args.aec} at {args.host}:{args.port}: success"

@@ -19,6 +19,7 @@ from dicomnet.cli.common import (
     add_logging_options,
     fail,
     open_association,
+    response_text,
 )
 from dicomnet.errors import DicomNetError
 
@@ -219,20 +220,20 @@ async def _find(args: argparse.Namespace, query: Dataset) -> int:
     assert final is not None  # request() raises rather than end without a final response
     log.info("C-FIND: %s", describe(final.status, "find"))
     if final.status_category == StatusCategory.FAILURE:
-        return fail(f"C-FIND failed: {describe(final.status, 'find')}")
+        return fail(f"C-FIND failed: {response_text(final, 'find')}")
     print(f"{matches} match{'es' if matches != 1 else ''}", file=sys.stderr)
     return 0
 
 
 def _report(final: Any, operation: str) -> int:
-    from dicomnet.dimse import StatusCategory, describe
+    from dicomnet.dimse import StatusCategory
 
     message = final.message
     completed = message.number_of_completed_suboperations or 0
     failed = message.number_of_failed_suboperations or 0
     warning = message.number_of_warning_suboperations or 0
     service = operation.lower().removeprefix("c-")
-    print(f"{operation}: {describe(final.status, service)}; {completed} completed, "
+    print(f"{operation}: {response_text(final, service)}; {completed} completed, "
           f"{failed} failed, {warning} warning", file=sys.stderr)
     if final.status_category in (StatusCategory.FAILURE, StatusCategory.CANCEL) or failed:
         return 1

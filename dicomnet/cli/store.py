@@ -21,6 +21,7 @@ from dicomnet.cli.common import (
     add_logging_options,
     fail,
     open_association,
+    status_text,
 )
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH
 from dicomnet.dimse import StatusCategory, category, describe
@@ -146,7 +147,8 @@ async def _send_all(args: argparse.Namespace, files: Sequence[Path], tally: _Tal
                         tally.warnings += 1
                         log.warning("%s: %s", path, describe(status, "storage"))
                     else:
-                        tally.failed.append((path, describe(status, "storage")))
+                        tally.failed.append((path, status_text(
+                            status, "storage", getattr(status, "error_comment", None))))
                     if kind in (StatusCategory.SUCCESS, StatusCategory.WARNING):
                         tally.bytes_sent += path.stat().st_size
                         if log.isEnabledFor(logging.INFO):

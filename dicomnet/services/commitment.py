@@ -215,7 +215,8 @@ class CommitmentResults:
     async def on_event_report(self, request: NormalizedRequest) -> int:
         """Answer an N-EVENT-REPORT of the SOP class (PS3.4 J.3.3.2)."""
         if request.event_type_id not in (EVENT_ALL_COMMITTED, EVENT_FAILURES):
-            raise NFailure(Status.NO_SUCH_EVENT_TYPE)
+            raise NFailure(Status.NO_SUCH_EVENT_TYPE,
+                           f"event type {request.event_type_id} is not 1 or 2 (PS3.4 J.3.3)")
         dataset = request.dataset
         transaction = str(getattr(dataset, "TransactionUID", "") or "") if dataset else ""
         if dataset is None or not transaction:
@@ -281,9 +282,11 @@ class CommitmentSCP:
         response has gone."""
         if request.sop_instance_uid != STORAGE_COMMITMENT_INSTANCE:
             # J.3.2: the request is addressed to the well-known SOP instance.
-            raise NFailure(Status.NO_SUCH_SOP_INSTANCE)
+            raise NFailure(Status.NO_SUCH_SOP_INSTANCE,
+                           "not the well-known instance 1.2.840.10008.1.20.1.1")
         if request.action_type_id != REQUEST_COMMITMENT:
-            raise NFailure(Status.NO_SUCH_ACTION)
+            raise NFailure(Status.NO_SUCH_ACTION,
+                           f"action type {request.action_type_id} is not 1 (PS3.4 J.3.2)")
         dataset = request.dataset
         transaction = str(getattr(dataset, "TransactionUID", "") or "") if dataset else ""
         if dataset is None or not transaction:

@@ -126,7 +126,8 @@ class MPPSSCP:
             raise NFailure(Status.MISSING_ATTRIBUTE, "no attribute list",
                            offending=[_STATUS_TAG])
         if self.store.get(uid) is not None:
-            raise NFailure(Status.DUPLICATE_SOP_INSTANCE)
+            raise NFailure(Status.DUPLICATE_SOP_INSTANCE,
+                           "a step with this SOP Instance UID exists")
         state = _status_of(attributes)
         if not state:
             raise NFailure(Status.MISSING_ATTRIBUTE_VALUE if state == "" else
@@ -152,7 +153,7 @@ class MPPSSCP:
         uid = request.sop_instance_uid
         step = self.store.get(uid)
         if step is None:
-            raise NFailure(Status.NO_SUCH_SOP_INSTANCE)
+            raise NFailure(Status.NO_SUCH_SOP_INSTANCE, "no such Performed Procedure Step")
         current = _status_of(step) or IN_PROGRESS
         if current in _FINAL:
             raise NFailure(Status.PROCESSING_FAILURE, NO_LONGER_UPDATABLE,

@@ -41,7 +41,10 @@ from dicomnet.dimse import (
     NSetRSP,
     Status,
 )
+from dicomnet.dimse.comment import error_comment, exception_comment
 from dicomnet.errors import DicomNetError, NegotiationError
+from dicomnet.services.context_check import context_mismatch
+from dicomnet.services.failure import ServiceFailure
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -217,19 +220,10 @@ async def n_event_report(association: Association, sop_class: str, sop_instance:
 # -- SCP ---------------------------------------------------------------------------------
 
 
-class NFailure(Exception):  # noqa: N818 - a response, raised for convenience
+class NFailure(ServiceFailure):
     """Raised by a handler to answer with a failure (or warning) ``status`` and the
     optional Error Comment (at most 64 characters, LO), Error ID and Offending Element
     of PS3.7 §10.1 (C.4)."""
-
-    def __init__(self, status: int, comment: str | None = None, *,
-                 error_id: int | None = None,
-                 offending: Iterable[int] | None = None) -> None:
-        super().__init__(f"0x{status:04X}" + (f" {comment}" if comment else ""))
-        self.status = int(status)
-        self.comment = comment
-        self.error_id = error_id
-        self.offending = tuple(int(tag) for tag in offending) if offending else None
 
 
 @dataclass(eq=False)
@@ -387,7 +381,7 @@ def _response(message: NRequestMessage, sop_class: str, sop_instance: str, statu
         values["action_type_id"] = message.action_type_id
     if failure is not None:
         if failure.comment:
-            values["error_comment"] = failure.comment[:64]  # LO
+            values["error_comment"] = error_comment(failure.comment)  # LO
         if failure.error_id is not None:
             values["error_id"] = failure.error_id
         if failure.offending:
@@ -405,19 +399,23 @@ async def answer(request: IncomingRequest, handlers: NormalizedHandlers) -> None
         await request.refuse(Status.UNRECOGNIZED_OPERATION)
         return
     sop_class, sop_instance = _identify(message)
-    if sop_class != request.context.abstract_syntax:
+    mismatch = context_mismatch(request.context.abstract_syntax, message)
+    if mismatch is not None:
         # PS3.7 §10.1: the SOP class is the one of the presentation context it came on;
         # any other was not negotiated here, so it is not supported (C.4: 0122).
-        log.warning("%r: %s names SOP class %s on a %s context", request.association,
-                    _NAMES[message.command_field], sop_class,
-                    request.context.abstract_syntax)
-        await request.respond(_response(message, sop_class, sop_instance or "",
-                                        Status.SOP_CLASS_NOT_SUPPORTED))
+        log.warning("%r: %s refused: %s", request.association,
+                    _NAMES[message.command_field], mismatch)
+        await request.respond(_response(
+            message, sop_class, sop_instance or "", Status.SOP_CLASS_NOT_SUPPORTED,
+            failure=NFailure(Status.SOP_CLASS_NOT_SUPPORTED, mismatch)))
         return
     handler = handlers.handler_for(sop_class, message.command_field)
     if handler is None:
-        await request.respond(_response(message, sop_class, sop_instance or "",
-                                        Status.UNRECOGNIZED_OPERATION))
+        why = f"{_NAMES[message.command_field]} is not served for this SOP class"
+        log.warning("%r: %s", request.association, why)
+        await request.respond(_response(
+            message, sop_class, sop_instance or "", Status.UNRECOGNIZED_OPERATION,
+            failure=NFailure(Status.UNRECOGNIZED_OPERATION, why)))
         return
     if sop_instance is None:  # N-CREATE without a UID: the SCP chooses (§10.1.5.1.3)
         sop_instance = str(generate_uid())
@@ -435,10 +433,11 @@ async def answer(request: IncomingRequest, handlers: NormalizedHandlers) -> None
         failure, status = exc, exc.status
     except DicomNetError:
         raise
-    except Exception:
+    except Exception as exc:
         log.exception("%r: %s handler for %s failed", request.association,
                       normalized.operation, sop_class)
         status = Status.PROCESSING_FAILURE
+        failure = NFailure(status, exception_comment(exc))
     await request.respond(_response(message, sop_class, sop_instance, status, reply,
                                     failure=failure), reply)
     for function in normalized._after:

@@ -36,6 +36,7 @@ from dicomnet.dimse import (
     StatusCategory,
     category,
 )
+from dicomnet.dimse.comment import error_comment, exception_comment
 from dicomnet.errors import DicomNetError, DIMSEError, NegotiationError
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ __all__ = [
     "STUDY_ROOT_MOVE",
     "WORKLIST_FIND",
     "FindHandler",
+    "IdentifierError",
+    "InstanceFile",
     "RetrieveHandler",
     "answer_find",
     "answer_get",
@@ -86,6 +89,17 @@ FindHandler = Callable[["IncomingRequest"], AsyncIterator["Dataset"]]
 RetrieveHandler = Callable[["IncomingRequest"], AsyncIterator["Dataset | str | os.PathLike[str]"]]
 #: Finds a move destination: AE title -> (host, port), or None if unknown.
 DestinationLookup = Callable[[str], "tuple[str, int] | None"]
+
+
+class IdentifierError(ValueError):
+    """Raised by a find, get or move handler for an identifier it cannot use: the
+    request fails with A900 "Identifier does not match SOP Class", this message as
+    its Error Comment and ``offending`` (tags) as its Offending Element (PS3.4 Tables
+    C.4-1 to C.4-3). A plain ValueError does the same without the element."""
+
+    def __init__(self, message: str, *, offending: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.offending = tuple(int(tag) for tag in offending) or None
 
 
 def _sop_class(model: str, table: dict[str, str]) -> str:
@@ -165,15 +179,16 @@ async def answer_find(request: IncomingRequest, handler: FindHandler) -> None:
     message = request.message
     assert isinstance(message, CFindRQ)
 
-    def response(status: int) -> CFindRSP:
+    def response(status: int, comment: str | None = None,
+                 offending: tuple[int, ...] | None = None) -> CFindRSP:
         return CFindRSP(message_id_being_responded_to=message.message_id,
                         affected_sop_class_uid=message.affected_sop_class_uid,
-                        status=status)
+                        status=status, error_comment=comment, offending_element=offending)
 
     problem = _unusable_identifier(request)
     if problem is not None:
         log.warning("%r: C-FIND identifier refused: %s", request.association, problem)
-        await request.respond(response(_IDENTIFIER_DOES_NOT_MATCH))
+        await request.respond(response(_IDENTIFIER_DOES_NOT_MATCH, problem))
         return
     matches = handler(request)
     try:
@@ -185,19 +200,22 @@ async def answer_find(request: IncomingRequest, handler: FindHandler) -> None:
                 break
     except ValueError as exc:  # the handler found the identifier unusable
         log.warning("%r: C-FIND identifier refused: %s", request.association, exc)
-        await request.respond(response(0xA900))  # Identifier does not match SOP Class
+        # Identifier does not match SOP Class
+        await request.respond(response(0xA900, str(exc), _offending(exc)))
         return
     except DIMSEError as exc:
         # A match that cannot be encoded (a value its VR cannot hold): nothing of that
         # response was sent (send_message encodes first), so a final status still can.
         log.warning("%r: C-FIND match not sent: %s", request.association, exc)
-        await request.respond(response(0xC000))  # Unable to process (PS3.4 C.4.1.1.4)
+        # Unable to process (PS3.4 C.4.1.1.4)
+        await request.respond(response(0xC000, "a match could not be encoded"))
         return
     except DicomNetError:
         raise
-    except Exception:
+    except Exception as exc:
         log.exception("%r: C-FIND handler failed", request.association)
-        await request.respond(response(0xC000))  # Unable to process (PS3.4 C.4.1.1.4)
+        # Unable to process (PS3.4 C.4.1.1.4)
+        await request.respond(response(0xC000, exception_comment(exc)))
         return
     finally:
         await _close(matches)
@@ -223,18 +241,32 @@ def _unusable_identifier(request: IncomingRequest) -> str | None:
     return "the request has no identifier" if dataset is None else None
 
 
+def _offending(exc: Exception) -> tuple[int, ...] | None:
+    return getattr(exc, "offending", None)
+
+
+@dataclass
+class _Unusable:
+    """Why an identifier was refused: the Error Comment and Offending Element."""
+
+    comment: str
+    offending: tuple[int, ...] | None = None
+
+
 async def _collect_identified(request: IncomingRequest, handler: RetrieveHandler,
-                              service: str) -> list[Any] | None:
-    """The instances the handler yields, or None (logged) when the identifier is
-    unusable: undecodable, or refused by the handler with ValueError (as for C-FIND)."""
+                              service: str) -> list[Any] | _Unusable:
+    """The instances the handler yields, or why (logged) the identifier is unusable:
+    undecodable, or refused by the handler with ValueError (as for C-FIND)."""
     problem = _unusable_identifier(request)
-    if problem is None:
+    unusable = _Unusable(problem) if problem is not None else None
+    if unusable is None:
         try:
             return await _collect(request, handler)
         except ValueError as exc:
-            problem = str(exc)
-    log.warning("%r: %s identifier refused: %s", request.association, service, problem)
-    return None
+            unusable = _Unusable(str(exc), _offending(exc))
+    log.warning("%r: %s identifier refused: %s", request.association, service,
+                unusable.comment)
+    return unusable
 
 
 async def _close(iterator: AsyncIterator[Any]) -> None:
@@ -266,7 +298,8 @@ class _Counts:
             self.failed += 1
 
     def response(self, cls: type[_RetrieveRSP], request: CGetRQ | CMoveRQ, status: int,
-                 *, final: bool) -> _RetrieveRSP:
+                 *, final: bool, comment: str | None = None,
+                 offending: tuple[int, ...] | None = None) -> _RetrieveRSP:
         """A C-GET/C-MOVE response with these counts; a final response leaves out
         Number of Remaining Sub-operations (PS3.4 C.4.2.1.5, C.4.3.1.4)."""
         return cls(message_id_being_responded_to=request.message_id,
@@ -274,7 +307,8 @@ class _Counts:
                    number_of_remaining_suboperations=None if final else self.remaining,
                    number_of_completed_suboperations=self.completed,
                    number_of_failed_suboperations=self.failed,
-                   number_of_warning_suboperations=self.warning)
+                   number_of_warning_suboperations=self.warning,
+                   error_comment=comment, offending_element=offending)
 
     def final_status(self, cancelled: bool) -> int:
         if cancelled:
@@ -307,13 +341,51 @@ async def _collect(request: IncomingRequest, handler: RetrieveHandler) -> list[A
     return items
 
 
-def _instance_uid(item: Any) -> str:
+@dataclass(frozen=True)
+class InstanceFile(os.PathLike[str]):
+    """A Part 10 file a retrieve handler yields, with the SOP Instance UID it holds.
+
+    It is a path (:func:`os.fspath` gives ``path``), so it is sent like any other; the
+    UID is what a failed sub-operation reports (Failed SOP Instance UID List, PS3.4
+    C.4.2.3.1) and logs when the file is missing or unreadable, rather than the path
+    (which names the patient in most archives)."""
+
+    path: str | os.PathLike[str]
+    sop_instance_uid: str
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+
+def _instance_uid(item: Any) -> str | None:
+    """The SOP Instance UID of an item to send, None if it cannot be known: the one
+    an :class:`InstanceFile` carries, a data set's, else read from the file's header
+    (which may be what is missing)."""
+    known = getattr(item, "sop_instance_uid", None)
+    if known:
+        return str(known)
     if isinstance(item, str | os.PathLike):
         from dicomnet.part10 import read_header
 
-        with open(item, "rb") as fp:
-            return read_header(fp).sop_instance_uid
-    return str(getattr(item, "SOPInstanceUID", ""))
+        try:
+            with open(item, "rb") as fp:
+                return read_header(fp).sop_instance_uid or None
+        except (OSError, ValueError):  # Part10Error is a ValueError
+            return None
+    uid = getattr(item, "SOPInstanceUID", None)
+    return str(uid) if uid else None
+
+
+def _failure_reason(exc: Exception, item: Any) -> str:
+    """Why an item was not sent, without its path: the system's reason for an OSError
+    (its file name left out), the error's text with the path cut out otherwise."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+        if isinstance(item, str | os.PathLike):
+            text = text.replace(os.fspath(item), "<file>")
+    return error_comment(f"{type(exc).__name__}: {text}")
 
 
 async def _retrieve(request: IncomingRequest, items: list[Any],
@@ -329,11 +401,18 @@ async def _retrieve(request: IncomingRequest, items: list[Any],
         try:
             status = await send(item)
         except (DicomNetError, OSError, ValueError) as exc:
-            log.warning("%r: sub-operation failed: %s", request.association, exc)
+            # One instance that cannot be sent (missing, unreadable, in a transfer
+            # syntax the peer did not accept) fails its sub-operation only; the rest
+            # still go (PS3.4 C.4.2.3.1, C.4.3.3.1). Logged by UID: paths name patients.
+            log.warning("%r: sub-operation for %s failed: %s", request.association,
+                        _instance_uid(item) or "an instance of unknown UID",
+                        _failure_reason(exc, item))
             status = 0xA702  # PS3.4 C.4.2.1.5: unable to perform sub-operations
         counts.record(status)
         if category(status) not in (StatusCategory.SUCCESS, StatusCategory.WARNING):
-            failed.append(_instance_uid(item))
+            uid = _instance_uid(item)
+            if uid is not None:
+                failed.append(uid)
         if counts.remaining:
             await respond(Status.PENDING, counts, False, None)
     cancelled = request.cancelled.is_set()
@@ -357,8 +436,10 @@ async def answer_get(request: IncomingRequest, handler: RetrieveHandler) -> None
                               identifier)
 
     items = await _collect_identified(request, handler, "C-GET")
-    if items is None:
-        await respond(_IDENTIFIER_DOES_NOT_MATCH, _Counts(0), True, None)
+    if isinstance(items, _Unusable):
+        await request.respond(_Counts(0).response(
+            CGetRSP, message, _IDENTIFIER_DOES_NOT_MATCH, final=True,
+            comment=items.comment, offending=items.offending))
         return
     await _retrieve(request, items, send, respond)
 
@@ -385,11 +466,14 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
         await request.respond(CMoveRSP(
             message_id_being_responded_to=message.message_id,
             affected_sop_class_uid=message.affected_sop_class_uid,
-            status=0xA801))  # Refused: Move Destination unknown (PS3.4 C.4.2.1.5)
+            status=0xA801,  # Refused: Move Destination unknown (PS3.4 C.4.2.1.5)
+            error_comment=f"move destination {destination!r} is not known here"))
         return
     items = await _collect_identified(request, handler, "C-MOVE")
-    if items is None:
-        await respond(_IDENTIFIER_DOES_NOT_MATCH, _Counts(0), True, None)
+    if isinstance(items, _Unusable):
+        await request.respond(_Counts(0).response(
+            CMoveRSP, message, _IDENTIFIER_DOES_NOT_MATCH, final=True,
+            comment=items.comment, offending=items.offending))
         return
     if not items:
         await respond(Status.SUCCESS, _Counts(0), True, None)
@@ -411,5 +495,8 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
                     destination, host, port, exc)
         counts = _Counts(remaining=0, failed=len(items))
         # PS3.4 C.4.2.1.5: Refused: Out of Resources - Unable to perform sub-operations.
-        await respond(0xA702, counts, True,
-                      _failed_identifier([_instance_uid(item) for item in items]))
+        uids = [uid for uid in map(_instance_uid, items) if uid is not None]
+        await request.respond(counts.response(
+            CMoveRSP, message, 0xA702, final=True,
+            comment=f"cannot reach {destination}: {type(exc).__name__}"),
+            _failed_identifier(uids))

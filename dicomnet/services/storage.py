@@ -20,8 +20,10 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias, cast
 
 from dicomnet.dataset_io import FileRegion
 from dicomnet.dimse import CStoreRQ, CStoreRSP, Priority, Status
+from dicomnet.dimse.comment import exception_comment
 from dicomnet.errors import DicomNetError, NegotiationError
 from dicomnet.part10 import Part10Error, read_header, read_header_at
+from dicomnet.services.failure import ServiceFailure
 from dicomnet.uids import (
     DEFAULT_TRANSFER_SYNTAXES,
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomnet.acse import AcceptedContext
-    from dicomnet.association import Association, IncomingRequest
+    from dicomnet.association import Association, IncomingRequest, Response
     from dicomnet.outgoing import OutgoingMessage
 
 log = logging.getLogger("dicomnet.storage")
@@ -205,6 +207,20 @@ async def store(association: Association, item: Storable, *,
         return (await association.request_prepared(ready.outgoing)).status
 
 
+class StoreStatus(int):
+    """A C-STORE response's status, an int as before, with the response's Error
+    Comment (None without one): what :func:`store_each` yields for a sent item."""
+
+    error_comment: str | None
+
+    @classmethod
+    def of(cls, response: Response) -> StoreStatus:
+        status = cls(response.status)
+        comment = getattr(response.message, "error_comment", None)
+        status.error_comment = None if comment is None else str(comment)
+        return status
+
+
 async def store_each(association: Association, items: Iterable[Storable], *,
                      priority: int = Priority.MEDIUM
                      ) -> AsyncGenerator[tuple[Storable, int | Exception], None]:
@@ -242,8 +258,8 @@ async def store_each(association: Association, items: Iterable[Storable], *,
             result: int | Exception
             with ready.stack:
                 try:
-                    result = (await association.request_prepared(
-                        ready.outgoing, while_waiting=prepare_next)).status
+                    result = StoreStatus.of(await association.request_prepared(
+                        ready.outgoing, while_waiting=prepare_next))
                 except ITEM_ERRORS as exc:
                     if isinstance(exc, DicomNetError):  # a timeout fails the association
                         raise
@@ -261,24 +277,32 @@ async def answer_store(request: IncomingRequest, handler: StoreHandler | None) -
     """Answer a C-STORE-RQ with the handler's status (PS3.4 B.2.3)."""
     message = request.message
     assert isinstance(message, CStoreRQ)
+    comment: str | None = None
+    offending: tuple[int, ...] | None = None
     if request.sink_error is not None and request.sink is None:
         # Nowhere to keep the data set (too large, or the sink could not be made).
         log.warning("%r: C-STORE refused: %s", request.association, request.sink_error)
         status: int = 0xA700  # Refused: Out of Resources (PS3.4 B.2.3)
+        comment = exception_comment(request.sink_error)
     elif request.raw_dataset is None and request.sink is None \
             and request.sink_error is None:
         # Command Data Set Type said "no data set" (PS3.7 E.1-1): nothing to store.
         log.warning("%r: C-STORE-RQ without a data set refused", request.association)
         status = 0xC000  # Error: Cannot understand (PS3.4 Table B.2-1)
+        comment = "the C-STORE-RQ has no data set"
     elif handler is None:
         status = Status.SOP_CLASS_NOT_SUPPORTED
+        comment = "this server does not store instances"
     else:
-        status = await handler(request)
+        try:
+            status = await handler(request)
+        except ServiceFailure as failure:  # a refusal with its reason
+            status, comment, offending = failure.status, failure.comment, failure.offending
     await request.respond(CStoreRSP(
         message_id_being_responded_to=message.message_id,
         affected_sop_class_uid=message.affected_sop_class_uid,
         affected_sop_instance_uid=message.affected_sop_instance_uid,
-        status=int(status),
+        status=int(status), error_comment=comment, offending_element=offending,
     ))
 
 

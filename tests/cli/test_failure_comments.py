@@ -1,0 +1,65 @@
+"""The client commands print the peer's Error Comment after a failure status, so the
+user reads why (a hierarchical query lacking its study, an unknown destination)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import anyio.from_thread
+import pytest
+
+from dicomnet.archive import Archive, install
+from dicomnet.association import IncomingRequest
+from dicomnet.cli.main import main
+from dicomnet.server import Server
+from dicomnet.services.failure import ServiceFailure
+
+
+@pytest.fixture
+def archive_port(tmp_path: Path) -> Iterator[int]:
+    """An archive server (with an echo that refuses) on a free port, in a thread of
+    its own: the commands run their own event loop."""
+    server = Server("ARCHIVE")
+    install(server, Archive(tmp_path / "archive"))
+
+    @server.on_echo
+    async def closed(request: IncomingRequest) -> int:
+        raise ServiceFailure(0x0110, "closed for maintenance")
+
+    with anyio.from_thread.start_blocking_portal() as portal:
+        future, port = portal.start_task(server.serve, "127.0.0.1", 0)
+        try:
+            yield port
+        finally:
+            portal.call(server.shutdown, 1)
+            future.result(timeout=10)
+
+
+def test_find_prints_why_it_failed(archive_port: int,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["find", "127.0.0.1", str(archive_port), "-aec", "ARCHIVE",
+                 "-L", "SERIES", "-k", "SeriesInstanceUID="])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "C-FIND failed: 0xA900 Failed: Identifier does not match SOP Class: a " \
+           "hierarchical SERIES query needs one StudyInstanceUID" in err
+
+
+def test_move_prints_why_it_failed(archive_port: int,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["move", "127.0.0.1", str(archive_port), "-aec", "ARCHIVE",
+                 "--dest", "NOWHERE", "-k", "StudyInstanceUID=1.2.3"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "0xA801 Refused: Move Destination unknown: move destination 'NOWHERE' " \
+           "is not known here" in err
+
+
+def test_echo_prints_why_it_failed(archive_port: int,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["echo", "127.0.0.1", str(archive_port), "-aec", "ARCHIVE"])
+    assert code == 1
+    assert "C-ECHO 1: 0x0110 Failure: Processing failure: closed for maintenance" \
+        in capsys.readouterr().err
