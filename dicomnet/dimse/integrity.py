@@ -202,10 +202,59 @@ class StructureChecker:
         # header starts past this fragment or is cut by its end (then carried).
         header = self._header
         while offset < size:
+            if self._kind == _ELEMENTS and self._end is None:
+                offset = self._plain_elements(data, offset, size, base)
+                if offset >= size:
+                    return
             if not header(data, offset, size, base + offset):
                 self._carry = bytes(data[offset:])
                 return
             offset = self._next - base
+
+    def _plain_elements(self, data: bytes | bytearray | memoryview, offset: int,
+                        size: int, base: int) -> int:
+        """Step over the plain elements (no item tag, no sequence, no undefined length:
+        nearly every element) from ``offset`` on, in an element list that only a
+        delimiter ends (the top level or an undefined-length item); return where the
+        first other header, or a header that ``data`` does not hold whole, starts.
+
+        :meth:`_header` reads these too; this loop is the same rules written for speed,
+        one struct call per element, as it runs for every element of every data set.
+        """
+        limit = size - 12  # past this, a header might be cut: left to _header
+        start = offset
+        group = number = 0
+        little = self._little
+        if self._implicit:
+            implicit_header = _IMPLICIT[little]
+            while offset <= limit:
+                group, number, length = implicit_header(data, offset)
+                if length == _UNDEFINED or group == 0xFFFE:
+                    break
+                start = offset
+                offset += 8 + length
+        else:
+            explicit_header = _EXPLICIT[little]
+            u32 = _U32[little]
+            short_vrs = _SHORT_LENGTH_VRS
+            while offset <= limit:
+                group, number, vr, length = explicit_header(data, offset)
+                if vr in short_vrs and group != 0xFFFE:
+                    start = offset
+                    offset += 8 + length
+                    continue
+                if group == 0xFFFE or vr == b"SQ" or vr not in LONG_LENGTH_VRS:
+                    break
+                length = u32(data, offset + 8)[0]
+                if length == _UNDEFINED:
+                    break
+                start = offset
+                offset += 12 + length
+        if offset > start:  # stepped over at least one element
+            self._next = base + offset
+            if offset > size:  # its value goes on in the next fragments
+                self._last = (group << 16) | number
+        return offset
 
     def _header(self, data: bytes | bytearray | memoryview, offset: int, size: int,
                 position: int) -> bool:
