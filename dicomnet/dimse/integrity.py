@@ -83,6 +83,11 @@ class Damage:
     def __str__(self) -> str:
         return self.reason
 
+    @property
+    def comment(self) -> str:
+        """The reason as an Error Comment (0000,0902): LO, at most 64 characters."""
+        return self.reason if len(self.reason) <= 64 else self.reason[:61] + "..."
+
 
 class _Damaged(Exception):  # noqa: N818 - internal signal carrying the verdict
     def __init__(self, reason: str, status: int = MALFORMED) -> None:
@@ -145,7 +150,7 @@ class StructureChecker:
         self._finished = True
         try:
             if self._inflater is not None and not self._inflater.eof:
-                raise _Damaged("the deflated data set ends before its deflate stream does",
+                raise _Damaged("the deflate stream is cut short",
                                UNDECODABLE)
             self._check_end()
         except _Damaged as exc:
@@ -164,13 +169,13 @@ class StructureChecker:
             try:
                 out = inflater.decompress(pending, _INFLATE_STEP)
             except zlib.error as exc:
-                raise _Damaged(f"the deflated data set does not inflate ({exc})",
+                raise _Damaged(f"the deflate stream does not inflate ({exc})",
                                UNDECODABLE) from None
             if out:
                 if self._max_inflated is not None \
                         and self._base + len(out) > self._max_inflated:
-                    raise _Damaged(f"the deflated data set inflates to more than "
-                                   f"{self._max_inflated} bytes", 0xA700)
+                    raise _Damaged(f"the data set inflates to over {self._max_inflated} "
+                                   f"bytes", 0xA700)
                 self._walk(out)
             if inflater.eof:
                 return
@@ -263,8 +268,8 @@ class StructureChecker:
         end = self._end
         while end is not None and position >= end:
             if position > end:
-                raise _Damaged(f"an element ends {position - end} bytes past the end of "
-                               f"the {_KIND_NAMES[self._kind]} of {_tag(self._owner)}")
+                raise _Damaged(f"an element runs {position - end} bytes past the end of the "
+                               f"{_KIND_NAMES[self._kind]} of {_tag(self._owner)}")
             self._close()
             end = self._end
         if size - offset < 8:
@@ -288,8 +293,8 @@ class StructureChecker:
             elif vr not in _SHORT_LENGTH_VRS and not (vr.isalpha() and vr.isupper()):
                 # PS3.5 §6.2: a VR is two upper case letters. These bytes are not one:
                 # most often implicit VR data sent on an explicit VR context.
-                raise _Damaged(f"{_tag((group << 16) | number)} has no VR where the "
-                               f"transfer syntax puts one (implicit VR data?)")
+                raise _Damaged(f"{_tag((group << 16) | number)} has no VR (implicit VR "
+                               f"data on an explicit VR context?)")
         tag = (group << 16) | number
         kind = self._kind
         if kind == _ELEMENTS:
@@ -353,14 +358,13 @@ class StructureChecker:
         if total == 0:
             raise _Damaged("the data set is empty")
         if self._carry:
-            raise _Damaged(f"the data set ends inside an element header ({len(self._carry)}"
-                           f" of its bytes came)", TRUNCATED)
+            raise _Damaged("the data set ends inside an element header", TRUNCATED)
         if self._next > total:
-            raise _Damaged(f"the data set ends {self._next - total} bytes before the end "
-                           f"of the value of {_tag(self._last)}", TRUNCATED)
+            raise _Damaged(f"the value of {_tag(self._last)} is cut short by "
+                           f"{self._next - total} bytes", TRUNCATED)
         while self._end is not None and self._end == total:
             self._close()
         if self._stack:
             what = "defined-length" if self._end is not None else "undefined-length"
-            raise _Damaged(f"the data set ends inside the {what} "
+            raise _Damaged(f"data set ends inside the {what} "
                            f"{_KIND_NAMES[self._kind]} of {_tag(self._owner)}", TRUNCATED)

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias, cast
 
 from dicomnet.dataset_io import FileRegion
 from dicomnet.dimse import CStoreRQ, CStoreRSP, Priority, Status
+from dicomnet.dimse.integrity import MALFORMED, TRUNCATED, Damage
 from dicomnet.errors import DicomNetError, NegotiationError
 from dicomnet.part10 import Part10Error, read_header, read_header_at
 from dicomnet.uids import (
@@ -258,9 +259,13 @@ async def store_each(association: Association, items: Iterable[Storable], *,
 
 
 async def answer_store(request: IncomingRequest, handler: StoreHandler | None) -> None:
-    """Answer a C-STORE-RQ with the handler's status (PS3.4 B.2.3)."""
+    """Answer a C-STORE-RQ with the handler's status (PS3.4 B.2.3), or refuse it
+    without calling the handler: no data set, no room for it, or a damaged one (see
+    :attr:`~dicomnet.association.IncomingRequest.damage`; ``Server(accept_damaged=
+    True)`` hands a truncated or malformed one to the handler all the same)."""
     message = request.message
     assert isinstance(message, CStoreRQ)
+    comment: str | None = None
     if request.sink_error is not None and request.sink is None:
         # Nowhere to keep the data set (too large, or the sink could not be made).
         log.warning("%r: C-STORE refused: %s", request.association, request.sink_error)
@@ -270,16 +275,37 @@ async def answer_store(request: IncomingRequest, handler: StoreHandler | None) -
         # Command Data Set Type said "no data set" (PS3.7 E.1-1): nothing to store.
         log.warning("%r: C-STORE-RQ without a data set refused", request.association)
         status = 0xC000  # Error: Cannot understand (PS3.4 Table B.2-1)
+    elif request.damage is not None and not _accepts(request, request.damage):
+        # PS3.4 Table B.2-1 "Error: Cannot understand" (codes in dicomnet.dimse.integrity):
+        # nothing of it is kept, and the sender learns it must send it again.
+        damage = request.damage
+        log.warning("%r: C-STORE refused (0x%04X), damaged data set: %s",
+                    request.association, damage.status, damage)
+        if request.sink is not None:
+            request.sink.discard()
+        status, comment = damage.status, damage.comment
     elif handler is None:
         status = Status.SOP_CLASS_NOT_SUPPORTED
     else:
+        if request.damage is not None:
+            log.warning("%r: damaged data set accepted (accept_damaged): %s",
+                        request.association, request.damage)
         status = await handler(request)
     await request.respond(CStoreRSP(
         message_id_being_responded_to=message.message_id,
         affected_sop_class_uid=message.affected_sop_class_uid,
         affected_sop_instance_uid=message.affected_sop_instance_uid,
         status=int(status),
+        error_comment=comment,
     ))
+
+
+def _accepts(request: IncomingRequest, damage: Damage) -> bool:
+    """Whether a damaged data set still goes to the handler: only when the association
+    accepts damaged data, and only for data that is there to keep (truncated or
+    malformed), not a deflate stream that does not inflate (nothing in it can be read)
+    or one that inflates past the size limit."""
+    return request.association.accept_damaged and damage.status in (TRUNCATED, MALFORMED)
 
 
 def contexts_for(items: Iterable[str | os.PathLike[str] | Dataset]

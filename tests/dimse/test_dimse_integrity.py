@@ -9,6 +9,7 @@ transfer syntax, with every proper prefix.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import time
 import warnings
@@ -44,7 +45,7 @@ DEFLATED = "1.2.840.10008.1.2.1.99"
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 SYNTAXES = [IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE]
 
-TEST_FILES = Path(get_testdata_file("CT_small.dcm")).parent
+TEST_FILES = Path(str(get_testdata_file("CT_small.dcm"))).parent
 #: pydicom's test files that are not whole, valid data sets, and why:
 DAMAGED_FILES = {
     # README: truncated copies of MR_small.dcm and rtplan.dcm.
@@ -203,7 +204,7 @@ def encoded_datasets(draw: st.DrawFn) -> tuple[str, bytes, list[int]]:
 
 def _chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 @settings(max_examples=150, deadline=None)
