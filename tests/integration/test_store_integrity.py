@@ -212,3 +212,12 @@ async def test_a_data_set_for_another_instance_is_still_refused_c000(
     assert status == 0xC000
     assert archive.index.count("instance") == 0
     archive.close()
+
+
+def test_serve_refuses_damaged_data_unless_told_otherwise() -> None:
+    from dicomnet.cli.main import build_parser
+    from dicomnet.cli.serve import make_server
+
+    parser = build_parser()
+    assert make_server(parser.parse_args(["serve"])).accept_damaged is False
+    assert make_server(parser.parse_args(["serve", "--accept-damaged"])).accept_damaged
