@@ -189,6 +189,15 @@ def statement() -> str:
         "be parsed: C000 (Error: Cannot understand); a file system failure: A700 "
         "(Refused: Out of Resources). A receiving association that ends early leaves "
         "no file and no index row.",
+        "- Each data set's structure is checked as it arrives (PS3.5 §7: element "
+        "lengths, sequence and item delimiters, encapsulated fragments; deflated "
+        "syntaxes inflated). A damaged one is refused with an Error Comment naming the "
+        "damage, and nothing is kept: C201 (truncated: a value, header, sequence or "
+        "the pixel data ends before its declared end), C202 (malformed: an item or "
+        "delimiter where none may be, a value running past its item, implicit VR data "
+        "on an explicit VR context), C203 (a deflated data set that does not inflate). "
+        "With `--accept-damaged`, C201 and C202 data sets are filed and logged as "
+        "damaged.",
         "- Each instance is indexed (patient, study, series, instance) in "
         "`DATA/index.sqlite`; a later copy of the same SOP Instance UID replaces the "
         "earlier one.",

@@ -40,6 +40,7 @@ from dicomnet.dimse import (
     CCancelRQ,
     CommandField,
     CommandReceived,
+    CStoreRQ,
     DatasetFragment,
     DIMSEMessage,
     MessageIDs,
@@ -50,6 +51,7 @@ from dicomnet.dimse import (
     response_to,
 )
 from dicomnet.dimse.comment import exception_comment, with_error_comment
+from dicomnet.dimse.integrity import Damage, StructureChecker
 from dicomnet.errors import (
     AssociationAbortedError,
     AssociationError,
@@ -167,6 +169,9 @@ class IncomingRequest:
     raw_dataset: bytes | None = None
     sink: DatasetSink | None = None
     sink_error: Exception | None = None
+    #: For a C-STORE-RQ: what is wrong with the structure of its data set (truncated,
+    #: malformed, undecodable), None when it is whole (see dicomnet.dimse.integrity).
+    damage: Damage | None = None
     cancelled: anyio.Event = field(default_factory=anyio.Event)
     #: A final (not pending) response has been sent.
     answered: bool = False
@@ -277,6 +282,7 @@ class _PendingDataset:
     sink_error: Exception | None = None
     limit: int | None = None
     size: int = 0
+    checker: StructureChecker | None = None
 
     def add(self, data: bytes | bytearray | memoryview) -> None:
         """Keep a fragment: in the sink if there is one (a failing sink is discarded
@@ -291,6 +297,8 @@ class _PendingDataset:
             if self.sink is not None:
                 self.sink.discard()
             return
+        if self.checker is not None:
+            self.checker.feed(data)
         if self.sink is None:
             self.chunks.append(data)  # a view into its PDU: joined once at the end
             return
@@ -332,6 +340,7 @@ class Association:
         sink_factory: SinkFactory | None = None,
         max_dataset_size: int | None = None,
         peer: tuple[str, int] | None = None,
+        accept_damaged: bool = False,
     ) -> None:
         self._stream = stream
         self.timeouts = timeouts
@@ -350,6 +359,9 @@ class Association:
         self._inline = inline
         self._sink_factory = sink_factory
         self._max_dataset_size = max_dataset_size
+        #: Whether a C-STORE data set found truncated or malformed still reaches the
+        #: store handler (see :func:`dicomnet.services.storage.answer_store`).
+        self.accept_damaged = accept_damaged
         self._negotiated: Negotiated | None = None
         self._request: AAssociateRQ | None = None
         self._reassembler: Reassembler | None = None
@@ -1090,8 +1102,10 @@ class Association:
         # The limit guards requests; responses are the answers we asked for.
         limit = self._max_dataset_size if message.is_request else None
         pending = _PendingDataset(context_id, message, limit=limit)
+        context = self.negotiated.accepted[context_id]
+        if isinstance(message, CStoreRQ):  # checked as it arrives: nothing kept for it
+            pending.checker = StructureChecker(context.transfer_syntax, max_inflated=limit)
         if self._sink_factory is not None and message.is_request:
-            context = self.negotiated.accepted[context_id]
             try:
                 pending.sink = self._sink_factory(self, context, message)
             except Exception as exc:
@@ -1101,6 +1115,9 @@ class Association:
         return pending
 
     async def _finish_dataset(self, pending: _PendingDataset) -> None:
+        # A data set dropped on the way (too large, sink failed) was not all checked.
+        damage = pending.checker.finish() \
+            if pending.checker is not None and pending.sink_error is None else None
         if pending.sink is not None or pending.sink_error is not None:
             if pending.sink is not None and pending.sink_error is None:
                 try:
@@ -1109,15 +1126,16 @@ class Association:
                     pending.sink_error = exc
                     pending.sink.discard()
             await self._dispatch(pending.context_id, pending.message, None,
-                                 pending.sink, pending.sink_error)
+                                 pending.sink, pending.sink_error, damage=damage)
             return
         chunks = pending.chunks
         data = bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
-        await self._dispatch(pending.context_id, pending.message, data)
+        await self._dispatch(pending.context_id, pending.message, data, damage=damage)
 
     async def _dispatch(self, context_id: int, message: DIMSEMessage,
                         dataset: bytes | None = None, sink: DatasetSink | None = None,
-                        sink_error: Exception | None = None) -> None:
+                        sink_error: Exception | None = None, *,
+                        damage: Damage | None = None) -> None:
         if log.isEnabledFor(logging.DEBUG):  # the arguments cost, once per message
             log.debug("%s: received %s%s", self._who(), _describe(message),
                       "" if dataset is None else f" + data set ({len(dataset)} bytes)")
@@ -1146,7 +1164,8 @@ class Association:
             if target is not None:
                 target.cancelled.set()
             return
-        incoming = IncomingRequest(self, context, message, dataset, sink, sink_error)
+        incoming = IncomingRequest(self, context, message, dataset, sink, sink_error,
+                                   damage)
         request_id = int(message.message_id)  # type: ignore[union-attr]
         self._incoming[request_id] = incoming
         assert self._tasks is not None

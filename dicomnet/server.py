@@ -78,6 +78,15 @@ class Server:
     C-STORE gets A700). ``max_operations`` is the asynchronous operations window offered
     (PS3.7 D.3.3.3).
 
+    Every received C-STORE data set is checked for structural damage as it arrives
+    (:mod:`dicomnet.dimse.integrity`); a truncated or malformed one is refused with a
+    Cxxx "cannot understand" status before the store handler runs, unless
+    ``accept_damaged=True``. Refusing is the default because a handler that answers
+    Success for a cut-off image tells the sender it need not send it again: the
+    damage would be found only when someone opens the image. ``accept_damaged`` is
+    for keeping whatever arrives (a salvage archive); the handler then finds the
+    verdict in ``request.damage``.
+
     Who may associate: the called AE title must be ours unless
     ``require_called_ae_title=False``; ``allowed_calling_ae_titles``,
     ``allowed_addresses`` (IP networks such as ``"10.0.0.0/8"``) and
@@ -113,6 +122,7 @@ class Server:
         allowed_addresses: Iterable[str] | None = None,
         allowed_certificate_subjects: Iterable[str] | None = None,
         authenticate: Authenticator | None = None,
+        accept_damaged: bool = False,
     ) -> None:
         self.ae_title = ae_title
         self.timeouts = timeouts or Timeouts()
@@ -126,6 +136,7 @@ class Server:
         self.allowed_certificate_subjects = None if allowed_certificate_subjects is None \
             else access_rules.parse_subjects(allowed_certificate_subjects)
         self.authenticate = authenticate
+        self.accept_damaged = accept_damaged
         self._policy = AcceptorPolicy(
             ae_title=ae_title,
             require_called_ae_title=require_called_ae_title,
@@ -378,7 +389,8 @@ class Server:
                 stream=stream, timeouts=self.timeouts, max_pdu_length=self.max_pdu_length,
                 on_associate=self._on_associate, on_request=self._on_request,
                 inline=self._runs_inline, sink_factory=self._sink_factory,
-                max_dataset_size=self.max_dataset_size, peer=peer)
+                max_dataset_size=self.max_dataset_size, peer=peer,
+                accept_damaged=self.accept_damaged)
             association.peer_certificate_subject = subject
             association.peer_certificate_name = name
             self._live.add(association)

@@ -67,6 +67,9 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("--max-dataset-size", type=int, default=16 << 30, metavar="BYTES",
                         help="refuse (A700) a data set larger than this; 0 for no limit "
                              "(default 16 GiB)")
+    parser.add_argument("--accept-damaged", action="store_true",
+                        help="file a data set that is truncated or malformed (logged as "
+                             "damaged) instead of refusing it (C201/C202)")
     parser.add_argument("--max-pdu", type=int, default=DEFAULT_MAX_PDU_LENGTH, metavar="BYTES",
                         help=f"largest P-DATA PDU we accept (default {DEFAULT_MAX_PDU_LENGTH})")
     parser.add_argument("--grace", type=float, default=10.0, metavar="S",
@@ -119,6 +122,7 @@ def make_server(args: argparse.Namespace) -> Server:
         max_pdu_length=args.max_pdu,
         max_operations=args.max_operations,
         max_dataset_size=args.max_dataset_size or None,
+        accept_damaged=args.accept_damaged,
         # The sender knows what it holds: taking its first choice files data sets as
         # they are, without conversion (byte for byte).
         prefer_requestor_order=True,

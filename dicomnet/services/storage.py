@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias, cast
 from dicomnet.dataset_io import FileRegion
 from dicomnet.dimse import CStoreRQ, CStoreRSP, Priority, Status
 from dicomnet.dimse.comment import exception_comment
+from dicomnet.dimse.integrity import MALFORMED, TRUNCATED, Damage
 from dicomnet.errors import DicomNetError, NegotiationError
 from dicomnet.part10 import Part10Error, read_header, read_header_at
 from dicomnet.services.failure import ServiceFailure
@@ -274,7 +275,10 @@ async def store_each(association: Association, items: Iterable[Storable], *,
 
 
 async def answer_store(request: IncomingRequest, handler: StoreHandler | None) -> None:
-    """Answer a C-STORE-RQ with the handler's status (PS3.4 B.2.3)."""
+    """Answer a C-STORE-RQ with the handler's status (PS3.4 B.2.3), or refuse it
+    without calling the handler: no data set, no room for it, or a damaged one (see
+    :attr:`~dicomnet.association.IncomingRequest.damage`; ``Server(accept_damaged=
+    True)`` hands a truncated or malformed one to the handler all the same)."""
     message = request.message
     assert isinstance(message, CStoreRQ)
     comment: str | None = None
@@ -290,10 +294,22 @@ async def answer_store(request: IncomingRequest, handler: StoreHandler | None) -
         log.warning("%r: C-STORE-RQ without a data set refused", request.association)
         status = 0xC000  # Error: Cannot understand (PS3.4 Table B.2-1)
         comment = "the C-STORE-RQ has no data set"
+    elif request.damage is not None and not _accepts(request, request.damage):
+        # PS3.4 Table B.2-1 "Error: Cannot understand" (codes in dicomnet.dimse.integrity):
+        # nothing of it is kept, and the sender learns it must send it again.
+        damage = request.damage
+        log.warning("%r: C-STORE refused (0x%04X), damaged data set: %s",
+                    request.association, damage.status, damage)
+        if request.sink is not None:
+            request.sink.discard()
+        status, comment = damage.status, damage.comment
     elif handler is None:
         status = Status.SOP_CLASS_NOT_SUPPORTED
         comment = "this server does not store instances"
     else:
+        if request.damage is not None:
+            log.warning("%r: damaged data set accepted (accept_damaged): %s",
+                        request.association, request.damage)
         try:
             status = await handler(request)
         except ServiceFailure as failure:  # a refusal with its reason
@@ -304,6 +320,14 @@ async def answer_store(request: IncomingRequest, handler: StoreHandler | None) -
         affected_sop_instance_uid=message.affected_sop_instance_uid,
         status=int(status), error_comment=comment, offending_element=offending,
     ))
+
+
+def _accepts(request: IncomingRequest, damage: Damage) -> bool:
+    """Whether a damaged data set still goes to the handler: only when the association
+    accepts damaged data, and only for data that is there to keep (truncated or
+    malformed), not a deflate stream that does not inflate (nothing in it can be read)
+    or one that inflates past the size limit."""
+    return request.association.accept_damaged and damage.status in (TRUNCATED, MALFORMED)
 
 
 def contexts_for(items: Iterable[str | os.PathLike[str] | Dataset]
