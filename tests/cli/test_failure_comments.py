@@ -63,3 +63,16 @@ def test_echo_prints_why_it_failed(archive_port: int,
     assert code == 1
     assert "C-ECHO 1: 0x0110 Failure: Processing failure: closed for maintenance" \
         in capsys.readouterr().err
+
+
+def test_store_prints_why_a_file_was_refused(archive_port: int, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from pydicom.data import get_testdata_file
+
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes()[:-1000])
+    code = main(["store", "127.0.0.1", str(archive_port), "-aec", "ARCHIVE", str(cut)])
+    assert code == 1
+    out = capsys.readouterr()
+    assert "0xC201" in out.out + out.err
+    assert "(7FE0,0010) is cut short" in out.out + out.err
