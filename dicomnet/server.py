@@ -410,8 +410,8 @@ class Server:
             if reason == SHUTTING_DOWN:
                 log.info("%s:%d: %s", *peer, reason)
             else:
-                self._note_drop(reason, peer, f" ({self.associate_deadline:g} s)"
-                                if reason == DEADLINE else "")
+                self._note_drop(reason, peer, f"{peer[0]}:{peer[1]}: {reason}" + (
+                    f" ({self.associate_deadline:g} s)" if reason == DEADLINE else ""))
             await anyio.aclose_forcefully(stream)
 
     async def _serve_connection(self, stream: ByteStream, ssl: _ssl.SSLContext | None,
@@ -423,7 +423,8 @@ class Server:
                 with anyio.fail_after(self.handshake_timeout):
                     stream = await TLSStream.wrap(stream, server_side=True, ssl_context=ssl)
             except Exception as exc:
-                self._note_drop(HANDSHAKE, peer, f": {_handshake_failure(exc)}")
+                self._note_drop(HANDSHAKE, peer, f"TLS handshake with {peer[0]}:{peer[1]} "
+                                f"failed: {_handshake_failure(exc)}")
                 await anyio.aclose_forcefully(stream)
                 return
             subject = certificate_subject(
@@ -459,8 +460,9 @@ class Server:
         refusal = self._admission.request_complete(ticket)
         if refusal is not None:
             if refusal != EVICTED:  # a connection cut meanwhile was logged already
-                self._note_drop(refusal, association.peer or ("?", 0),
-                                f": {request.calling_ae_title!r} -> "
+                peer = association.peer or ("?", 0)
+                self._note_drop(refusal, peer, f"{peer[0]}:{peer[1]}: {refusal}: "
+                                f"{request.calling_ae_title!r} -> "
                                 f"{request.called_ae_title!r}")
             return REJECT_LOCAL_LIMIT_EXCEEDED
         pending.deadline = math.inf
@@ -482,15 +484,15 @@ class Server:
         if scope is not None:
             scope.cancel()
 
-    def _note_drop(self, reason: str, peer: tuple[str, int], detail: str = "") -> None:
+    def _note_drop(self, reason: str, peer: tuple[str, int], message: str) -> None:
         """One log line per dropped or refused connection: INFO, but a WARNING for the
         first after a quiet spell, and then a WARNING summary per interval while they
         go on, so that a flood of connections is not also a flood of log lines."""
         if not self._drops.note(reason, peer[0]):
-            log.info("%s:%d: %s%s", *peer, reason, detail)
+            log.info("%s", message)
             return
-        log.warning("%s:%d: %s%s (any more are summarised every %g s)", *peer, reason,
-                    detail, self._drops.interval)
+        log.warning("%s (any more are summarised every %g s)", message,
+                    self._drops.interval)
         if self._connections is not None and self._accepting is not None \
                 and not self._accepting.cancel_called:
             self._summaries = anyio.CancelScope()
