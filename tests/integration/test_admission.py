@@ -190,10 +190,11 @@ async def test_rolling_attacker_cannot_starve_real_peers(
             while attack.opened < 200 or len(attack.closed) < 200 - held:
                 await anyio.sleep(0.02)
         await anyio.sleep(0.2)
-        # The oldest went to make room; the newest are still held.
-        assert set(range(200 - held)) <= set(attack.closed)
-        assert not set(range(200 - held, 200)) & set(attack.closed)
-        assert server.admission.pending == held
+        # The oldest went to make room; the newest are still held (connections
+        # accepted in one go may be booked in either order, hence the margin).
+        still_open = set(range(200)) - set(attack.closed)
+        assert len(still_open) == held == server.admission.pending
+        assert still_open <= set(range(200 - 2 * held, 200)), sorted(still_open)
         tg.cancel_scope.cancel()
     assert max(echoes) < 2.0, echoes
     # 184+ drops: INFO each, but only a warning or two.
@@ -218,19 +219,19 @@ async def test_deadline_cuts_dribblers_and_silent_sockets(serving: Serving) -> N
 
 
 async def test_deadline_cuts_stalled_tls_handshakes(serving: Serving, pki: TestPKI) -> None:
-    server = Server("DICOMNET", associate_deadline=2.0, handshake_timeout=0.5)
+    server = Server("DICOMNET", associate_deadline=3.0, handshake_timeout=0.5)
     client = client_context(cafile=pki.ca_cert, certfile=pki.client_cert,
                             keyfile=pki.client_key)
     tls = server_context(pki.server_cert, pki.server_key, cafile=pki.ca_cert)
     async with serving(server, ssl=tls) as port:
         async with _attack(port, silent=2, handshaken=2, tls=client) as attack:
-            with anyio.fail_after(8):
+            with anyio.fail_after(10):
                 while len(attack.closed) < 4:
                     await anyio.sleep(0.05)
         never_started = [attack.closed[i] for i in (0, 1)]
         silent_after = [attack.closed[i] for i in (2, 3)]
-        assert all(0.4 <= s < 1.5 for s in never_started), attack.closed
-        assert all(1.5 <= s < 4.0 for s in silent_after), attack.closed
+        assert all(0.4 <= s < 2.5 for s in never_started), attack.closed
+        assert all(2.5 <= s < 6.0 for s in silent_after), attack.closed
         await _timed_echo(port, tls=client)
 
 
