@@ -128,7 +128,13 @@ def statement() -> str:
         "(`--max-dataset-size`, 0 = none); larger: C-STORE status A700, nothing kept |",
         f"| Concurrent associations | {server.max_associations} (`--max-associations`); "
         "beyond: A-ASSOCIATE-RJ (2, service-provider presentation, 2: local limit "
-        "exceeded) |",
+        "exceeded); a connection counts once its A-ASSOCIATE-RQ is whole |",
+        f"| Connections not associated yet | at most {server.admission.max_pending} "
+        f"(`--max-pending`), {server.admission.max_pending_per_address} per address "
+        "(`--max-pending-per-address`); beyond, the oldest is closed. Whole "
+        f"A-ASSOCIATE-RQ within {server.associate_deadline:g} s of the accept "
+        f"(`--associate-deadline`), TLS handshake within {server.handshake_timeout:g} s "
+        "(`--handshake-timeout`), or the connection is closed |",
         f"| Asynchronous operations window | up to {policy.max_operations_invoked} "
         "invoked / " f"{policy.max_operations_performed} performed when the requestor "
         "proposes one (PS3.7 D.3.3.3); synchronous otherwise. C-STOREs within it are "

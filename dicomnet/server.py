@@ -9,12 +9,14 @@ then aborts the rest.
 from __future__ import annotations
 
 import logging
+import math
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
+from functools import partial
 
 import anyio
-from anyio.abc import ByteStream, SocketAttribute, TaskStatus
+from anyio.abc import ByteStream, SocketAttribute, TaskGroup, TaskStatus
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from dicomnet import access_rules
@@ -27,6 +29,7 @@ from dicomnet.acse import (
     check_request,
     negotiate,
 )
+from dicomnet.admission import DEADLINE, EVICTED, HANDSHAKE, Admission, DropLog, Ticket
 from dicomnet.association import Association, IncomingRequest
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.dataset_io import SinkFactory
@@ -66,6 +69,8 @@ from dicomnet.user_identity import Authenticator
 
 log = logging.getLogger("dicomnet.server")
 
+SHUTTING_DOWN = "cut at shutdown (not associated yet)"
+
 Handler = Callable[[IncomingRequest], Awaitable[int]]
 
 
@@ -104,6 +109,24 @@ class Server:
     attribute of its subject, so a common name ``evil,CN=modality1`` is not
     ``CN=modality1`` (:mod:`dicomnet.access_rules`). Rules that do not parse raise
     ValueError here.
+
+    Admission (see :mod:`dicomnet.admission`): a connection counts against
+    ``max_associations`` (and ``max_associations_per_address``, no bound by default,
+    since one gateway may rightly hold many) only once its A-ASSOCIATE-RQ is whole, so
+    connections that send nothing cannot lock real peers out. Until then it is
+    *pending*: it must complete its TLS handshake within ``handshake_timeout`` and its
+    whole A-ASSOCIATE-RQ within ``associate_deadline`` of the accept (one deadline for
+    the lot, not per read, so dripping a byte at a time buys nothing). A real peer
+    needs a few round trips for that, so a few seconds leave room for slow links and
+    slow TLS while a stalled connection is gone well before the 30 s of ARTIM. At most
+    ``max_pending`` connections are pending (more than ``max_associations``, so a burst
+    of peers reconnecting at once fits, few enough to stay far below a process's file
+    descriptor limit), at most ``max_pending_per_address`` from one address (an IPv6
+    /64 counts as one), so a single host can take only a part of them; at either
+    bound the oldest pending connection is cut to make room for the new one, which a
+    peer opening connections without end therefore cannot starve. Drops and refusals
+    are logged at INFO each, with one WARNING when they start and one summary per
+    ``drop_log_interval`` seconds while they go on.
     """
 
     def __init__(
@@ -123,10 +146,26 @@ class Server:
         allowed_certificate_subjects: Iterable[str] | None = None,
         authenticate: Authenticator | None = None,
         accept_damaged: bool = False,
+        max_associations_per_address: int | None = None,
+        max_pending: int = 256,
+        max_pending_per_address: int | None = 32,
+        associate_deadline: float = 10.0,
+        handshake_timeout: float = 5.0,
+        drop_log_interval: float = 10.0,
     ) -> None:
+        if max_pending < 1 or (max_pending_per_address is not None
+                               and max_pending_per_address < 1):
+            raise ValueError("the pending connection bounds must be at least 1")
         self.ae_title = ae_title
         self.timeouts = timeouts or Timeouts()
-        self.max_associations = max_associations
+        self._admission = Admission(max_pending, max_pending_per_address, max_associations,
+                                    max_associations_per_address)
+        self._drops = DropLog(drop_log_interval)
+        self._cutters: dict[Ticket, anyio.CancelScope] = {}
+        self._connections: TaskGroup | None = None
+        self._summaries: anyio.CancelScope | None = None  # of _summarise_drops
+        self.associate_deadline = associate_deadline
+        self.handshake_timeout = handshake_timeout
         self.max_pdu_length = max_pdu_length
         self.max_dataset_size = max_dataset_size
         # Parsed once, here: rules compare addresses and X.509 names, never text
@@ -170,6 +209,22 @@ class Server:
         self.associations_served = 0
 
     # -- configuration --------------------------------------------------------------
+
+    @property
+    def max_associations(self) -> int | None:
+        """Concurrent associations (whole A-ASSOCIATE-RQ received) before "local limit
+        exceeded"."""
+        return self._admission.max_associations
+
+    @max_associations.setter
+    def max_associations(self, value: int | None) -> None:
+        self._admission.max_associations = value
+
+    @property
+    def admission(self) -> Admission:
+        """The books of pending connections and associations (read them, e.g. in a
+        health check; the server keeps them)."""
+        return self._admission
 
     @property
     def policy(self) -> AcceptorPolicy:
@@ -322,6 +377,7 @@ class Server:
                  " (TLS)" if ssl else "")
         try:
             async with anyio.create_task_group() as connections:
+                self._connections = connections
                 try:
                     with anyio.CancelScope() as accepting:
                         self._accepting = accepting
@@ -335,6 +391,11 @@ class Server:
                     # Refuse new connections at once, not after the grace period.
                     with anyio.CancelScope(shield=True):
                         await listener.aclose()
+                # Connections that are not associations yet have nothing to finish.
+                for ticket in self._admission.oldest_pending():
+                    self._cut(ticket, SHUTTING_DOWN)
+                if self._summaries is not None:
+                    self._summaries.cancel()
                 # Shutdown: no new connections; let running associations finish.
                 if self._live:
                     log.info("shutting down: waiting up to %g s for %d association(s)",
@@ -346,6 +407,10 @@ class Server:
                         association.cancel_tasks()  # e.g. a report still undelivered
                         await association.abort()
         finally:
+            self._connections = None
+            summary = self._drops.summary()
+            if summary is not None:
+                log.warning("admission: %s", summary)
             self._stopped.set()
             log.info("%s stopped after %d association(s)", self.ae_title,
                      self.associations_served)
@@ -367,56 +432,132 @@ class Server:
             peer = (str(address[0]), int(address[1]))
         except Exception:  # pragma: no cover - non-IP transports
             peer = ("?", 0)
+        now = anyio.current_time()
+        ticket, eviction = self._admission.arrive(peer[0], now)
+        if eviction is not None:
+            self._cut(*eviction)
+        # One deadline from the accept to the whole A-ASSOCIATE-RQ (lifted by _admit).
+        pending = anyio.CancelScope(deadline=now + self.associate_deadline)
+        self._cutters[ticket] = pending
         try:
-            subject, name = None, None
-            if ssl is not None:
-                try:
-                    with anyio.fail_after(self.timeouts.acse):
-                        stream = await TLSStream.wrap(stream, server_side=True,
-                                                      ssl_context=ssl)
-                except Exception as exc:
-                    log.warning("TLS handshake with %s:%d failed: %s", *peer,
-                                _handshake_failure(exc))
-                    await anyio.aclose_forcefully(stream)
-                    return
-                name = certificate_name(
-                    stream.extra(TLSAttribute.peer_certificate_binary, None))
-                subject = None if name is None else name.rfc4514_string()
-                log.info("TLS from %s:%d: %s, client certificate %s", *peer,
-                         stream.extra(TLSAttribute.tls_version, "?"),
-                         "none" if subject is None else peer_text(subject, 200))
-            association = Association(
-                stream=stream, timeouts=self.timeouts, max_pdu_length=self.max_pdu_length,
-                on_associate=self._on_associate, on_request=self._on_request,
-                inline=self._runs_inline, sink_factory=self._sink_factory,
-                max_dataset_size=self.max_dataset_size, peer=peer,
-                accept_damaged=self.accept_damaged)
-            association.peer_certificate_subject = subject
-            association.peer_certificate_name = name
-            self._live.add(association)
-            if self._drained.is_set():
-                self._drained = anyio.Event()
-            try:
-                await association.serve()
-            finally:
-                self._live.discard(association)
-                if not self._live:
-                    self._drained.set()
-                self.associations_served += 1
-                log.info("%r ended: %s", association, association.outcome or "closed")
+            with pending:
+                await self._serve_connection(stream, ssl, peer, ticket, pending)
         except Exception:
             # Nothing a peer does may take the server down (issue: robustness).
             log.exception("connection from %s:%d failed", *peer)
             await anyio.aclose_forcefully(stream)
+        finally:
+            del self._cutters[ticket]
+            self._admission.leave(ticket)
+        if pending.cancelled_caught:
+            reason = ticket.cut_reason or DEADLINE
+            if reason == SHUTTING_DOWN:
+                log.info("%s:%d: %s", *peer, reason)
+            else:
+                self._note_drop(reason, peer, f"{peer[0]}:{peer[1]}: {reason}" + (
+                    f" ({self.associate_deadline:g} s)" if reason == DEADLINE else ""))
+            await anyio.aclose_forcefully(stream)
+
+    async def _serve_connection(self, stream: ByteStream, ssl: _ssl.SSLContext | None,
+                                peer: tuple[str, int], ticket: Ticket,
+                                pending: anyio.CancelScope) -> None:
+        subject, name = None, None
+        if ssl is not None:
+            try:
+                with anyio.fail_after(self.handshake_timeout):
+                    stream = await TLSStream.wrap(stream, server_side=True, ssl_context=ssl)
+            except Exception as exc:
+                self._note_drop(HANDSHAKE, peer, f"TLS handshake with {peer[0]}:{peer[1]} "
+                                f"failed: {_handshake_failure(exc)}")
+                await anyio.aclose_forcefully(stream)
+                return
+            name = certificate_name(stream.extra(TLSAttribute.peer_certificate_binary, None))
+            subject = None if name is None else name.rfc4514_string()
+            log.info("TLS from %s:%d: %s, client certificate %s", *peer,
+                     stream.extra(TLSAttribute.tls_version, "?"),
+                     "none" if subject is None else peer_text(subject, 200))
+        association = Association(
+            stream=stream, timeouts=self.timeouts, max_pdu_length=self.max_pdu_length,
+            on_associate=partial(self._admit, ticket, pending),
+            on_request=self._on_request, inline=self._runs_inline,
+            sink_factory=self._sink_factory, max_dataset_size=self.max_dataset_size,
+            peer=peer, accept_damaged=self.accept_damaged)
+        association.peer_certificate_subject = subject
+        association.peer_certificate_name = name
+        self._live.add(association)
+        if self._drained.is_set():
+            self._drained = anyio.Event()
+        try:
+            await association.serve()
+        finally:
+            self._live.discard(association)
+            if not self._live:
+                self._drained.set()
+            if not pending.cancel_called:  # else _connection logs why it was cut
+                self.associations_served += 1
+                log.info("%r ended: %s", association, association.outcome or "closed")
+
+    async def _admit(self, ticket: Ticket, pending: anyio.CancelScope,
+                     association: Association, request: AAssociateRQ
+                     ) -> tuple[AAssociateAC, Negotiated] | AAssociateRJ:
+        """The A-ASSOCIATE-RQ is whole (PS3.8 Sta2 -> Sta3): from now on the connection
+        counts as an association, unless a limit refuses it; a refused one is pending
+        again, with its first deadline, until it closes."""
+        refusal = self._admission.request_complete(ticket)
+        if refusal is not None:
+            if refusal != EVICTED:  # a connection cut meanwhile was logged already
+                peer = association.peer or ("?", 0)
+                self._note_drop(refusal, peer, f"{peer[0]}:{peer[1]}: {refusal}: "
+                                f"{peer_text(request.calling_ae_title)} -> "
+                                f"{peer_text(request.called_ae_title)}")
+            return REJECT_LOCAL_LIMIT_EXCEEDED
+        pending.deadline = math.inf
+        decision: tuple[AAssociateAC, Negotiated] | AAssociateRJ | None = None
+        try:
+            decision = await self._on_associate(association, request)
+        finally:
+            if not isinstance(decision, tuple):
+                eviction = self._admission.rejected(ticket)
+                if eviction is not None:
+                    self._cut(*eviction)
+                pending.deadline = ticket.accepted_at + self.associate_deadline
+        return decision
+
+    def _cut(self, ticket: Ticket, reason: str) -> None:
+        """Cut a pending connection (its task logs it and closes the socket)."""
+        ticket.cut_reason = ticket.cut_reason or reason
+        scope = self._cutters.get(ticket)
+        if scope is not None:
+            scope.cancel()
+
+    def _note_drop(self, reason: str, peer: tuple[str, int], message: str) -> None:
+        """One log line per dropped or refused connection: INFO, but a WARNING for the
+        first after a quiet spell, and then a WARNING summary per interval while they
+        go on, so that a flood of connections is not also a flood of log lines."""
+        if not self._drops.note(reason, peer[0]):
+            log.info("%s", message)
+            return
+        log.warning("%s (any more are summarised every %g s)", message,
+                    self._drops.interval)
+        if self._connections is not None and self._accepting is not None \
+                and not self._accepting.cancel_called:
+            self._summaries = anyio.CancelScope()
+            self._connections.start_soon(self._summarise_drops, self._summaries)
+
+    async def _summarise_drops(self, scope: anyio.CancelScope) -> None:
+        """Every interval, a WARNING summary of the drops since the last one, until an
+        interval without any (serve() writes the last one at shutdown)."""
+        with scope:
+            while True:
+                await anyio.sleep(self._drops.interval)
+                summary = self._drops.summary()
+                if summary is None:
+                    return
+                log.warning("admission: %s", summary)
 
     async def _on_associate(self, association: Association, request: AAssociateRQ
                             ) -> tuple[AAssociateAC, Negotiated] | AAssociateRJ:
         peer = association.peer or ("?", 0)
-        if len(self._live) > self.max_associations:
-            log.warning("rejecting %s from %s:%d: %d associations already (limit %d)",
-                        peer_text(request.calling_ae_title), *peer, len(self._live) - 1,
-                        self.max_associations)
-            return REJECT_LOCAL_LIMIT_EXCEEDED
         rejection = check_request(request, self._policy)
         if rejection is not None:
             log.warning("rejecting %s -> %s from %s:%d: %s",
@@ -524,5 +665,5 @@ def _handshake_failure(exc: BaseException) -> str:
     if isinstance(exc, _ssl.SSLError):
         return str(exc.reason or exc)
     if isinstance(exc, TimeoutError):
-        return "no handshake within the ACSE timeout"
+        return "no handshake within the handshake timeout"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

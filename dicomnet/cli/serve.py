@@ -63,7 +63,30 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("--any-aet", action="store_true",
                         help="accept associations whatever called AE title they use")
     parser.add_argument("--max-associations", type=int, default=64, metavar="N",
-                        help="concurrent associations; more are rejected (default 64)")
+                        help="concurrent associations (connections whose A-ASSOCIATE-RQ "
+                             "has arrived whole); more are rejected 'local limit "
+                             "exceeded' (default 64)")
+    parser.add_argument("--max-associations-per-address", type=int, metavar="N",
+                        help="concurrent associations from one IP address (IPv6: one "
+                             "/64); more are rejected like the above (default: no limit, "
+                             "as one gateway may rightly hold many)")
+    parser.add_argument("--max-pending", type=int, default=256, metavar="N",
+                        help="connections not associated yet (in the TLS handshake or "
+                             "still sending their A-ASSOCIATE-RQ); at the limit the "
+                             "oldest is closed to make room, so connections that send "
+                             "nothing cannot lock real peers out (default 256)")
+    parser.add_argument("--max-pending-per-address", type=int, default=32, metavar="N",
+                        help="the same from one IP address (IPv6: one /64), its oldest "
+                             "closed first; raise it behind a proxy, where every peer "
+                             "has the proxy's address (default 32)")
+    parser.add_argument("--associate-deadline", type=float, default=10.0, metavar="S",
+                        help="close a connection whose whole A-ASSOCIATE-RQ has not "
+                             "arrived this long after the accept, TLS handshake "
+                             "included; one deadline, not renewed by each byte "
+                             "(default 10)")
+    parser.add_argument("--handshake-timeout", type=float, default=5.0, metavar="S",
+                        help="with TLS, close a connection whose handshake is not done "
+                             "this long after the accept (default 5)")
     parser.add_argument("--max-dataset-size", type=int, default=16 << 30, metavar="BYTES",
                         help="refuse (A700) a data set larger than this; 0 for no limit "
                              "(default 16 GiB)")
@@ -111,6 +134,9 @@ def make_server(args: argparse.Namespace) -> Server:
             authenticate = PasscodeFile(args.users)
         except (OSError, ValueError) as exc:
             raise OptionError(f"--users {args.users}: {exc}") from exc
+    for option in ("max_pending", "max_pending_per_address"):
+        if getattr(args, option) < 1:
+            raise OptionError(f"--{option.replace('_', '-')} must be at least 1")
     return Server(
         args.aet,
         require_called_ae_title=not args.any_aet,
@@ -119,6 +145,11 @@ def make_server(args: argparse.Namespace) -> Server:
         allowed_certificate_subjects=args.allow_subject,
         authenticate=authenticate,
         max_associations=args.max_associations,
+        max_associations_per_address=args.max_associations_per_address,
+        max_pending=args.max_pending,
+        max_pending_per_address=args.max_pending_per_address,
+        associate_deadline=args.associate_deadline,
+        handshake_timeout=args.handshake_timeout,
         max_pdu_length=args.max_pdu,
         max_operations=args.max_operations,
         max_dataset_size=args.max_dataset_size or None,

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from peers import free_port
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
-from peers import free_port
 
 import dicomnet
 from dicomnet.archive import Archive, install
