@@ -12,8 +12,12 @@ from dicomnet.records import record
 #: fewer Python-level iterations per byte; peers still send within their own limits.
 DEFAULT_MAX_PDU_LENGTH = 1 << 20
 
-#: Largest non-P-DATA PDU we read (an A-ASSOCIATE-RQ with 128 contexts is ~20 KiB).
-MAX_ASSOCIATION_PDU_LENGTH = 1 << 20
+#: Largest non-P-DATA PDU we read. An A-ASSOCIATE-RQ with 128 contexts of ten transfer
+#: syntaxes each is about 40 KiB, and a user identity sub-item at most 128 KiB (two
+#: fields with 16-bit lengths, PS3.7 D.3.3.7.1). A connection buffers up to this much
+#: before it is an association, so it multiplies by the server's pending-connection
+#: bound: kept near what a real request can need, not larger.
+MAX_ASSOCIATION_PDU_LENGTH = 256 * 1024
 
 #: Our own cap on PDUs we send when the peer says "no limit" (maximum length 0).
 SEND_CAP_WHEN_UNLIMITED = 1 << 20
