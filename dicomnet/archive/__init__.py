@@ -5,20 +5,28 @@
 streaming each data set to disk as it arrives, answer queries and retrievals from the
 index, commit storage (PS3.4 Annex J), record Modality Performed Procedure Steps
 (Annex F) and, given a folder of items, answer Modality Worklist queries (Annex K).
+
+Nothing here blocks the event loop: filing, index look-ups and query matching run in
+the archive's worker threads (:mod:`~dicomnet.archive.worker`), so one association's
+slow store, long query or locked index never delays another's answers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
+
 from dicomnet.archive.index import ArchiveIndex, InstanceRecord
 from dicomnet.archive.query import QueryError, matching_identifiers, matching_paths
-from dicomnet.archive.steps import IndexMPPSStore
-from dicomnet.archive.store import Archive, ArchiveError, IncomingFile
+from dicomnet.archive.steps import IndexMPPSSCP
+from dicomnet.archive.store import Archive, ArchiveError, IncomingFile, IndexUnavailableError
 from dicomnet.archive.worklist import Worklist
 from dicomnet.dimse import CStoreRQ, Status
 from dicomnet.services.commitment import (
@@ -28,7 +36,6 @@ from dicomnet.services.commitment import (
     CommitmentSCP,
     Reference,
 )
-from dicomnet.services.mpps import MPPSSCP
 from dicomnet.services.query_retrieve import FIND_MODELS, GET_MODELS, MOVE_MODELS
 
 if TYPE_CHECKING:
@@ -39,8 +46,8 @@ if TYPE_CHECKING:
     from dicomnet.dimse import DIMSEMessage
     from dicomnet.server import Server
 
-__all__ = ["Archive", "ArchiveError", "ArchiveIndex", "IncomingFile", "InstanceRecord",
-           "Worklist", "install"]
+__all__ = ["Archive", "ArchiveError", "ArchiveIndex", "IncomingFile", "IndexUnavailableError",
+           "InstanceRecord", "Worklist", "install"]
 
 log = logging.getLogger("dicomnet.archive")
 
@@ -82,7 +89,12 @@ def install(server: Server, archive: Archive,
         incoming = request.sink
         assert isinstance(incoming, IncomingFile)
         try:
-            path = archive.file(incoming)
+            path = await archive.file_in_writer(incoming)
+        except IndexUnavailableError as exc:
+            # The data set was not kept: the sender may try again later (PS3.4 B.2.3).
+            log.error("%r: not stored, the index is unavailable: %s", request.association,
+                      exc)
+            return _OUT_OF_RESOURCES
         except ArchiveError as exc:
             log.error("%r: %s", request.association, exc)
             return _CANNOT_UNDERSTAND
@@ -113,15 +125,24 @@ def install(server: Server, archive: Archive,
 
     async def find(request: IncomingRequest) -> AsyncIterator[Dataset]:
         model = model_of(request)
+        query = query_of(request)
         if model == "worklist" and items is not None:
-            for identifier in items.matches(query_of(request)):
+            # Reading the folder and matching: in a reader thread too.
+            found = await anyio.to_thread.run_sync(
+                lambda: list(items.matches(query)), limiter=archive.worker.reading)
+            for identifier in found:
                 yield identifier
             return
-        for identifier in matching_identifiers(archive, query_of(request), model):
+        async for identifier in archive.worker.scan(
+                partial(matching_identifiers, query=query, model=model),
+                stop=request.cancelled):
             yield identifier
 
     async def retrieve(request: IncomingRequest) -> AsyncIterator[Path]:
-        for path in matching_paths(archive, query_of(request), model_of(request)):
+        query, model = query_of(request), model_of(request)
+        paths = await archive.worker.read(
+            partial(matching_paths, folder=archive.folder, query=query, model=model))
+        for path in paths:
             yield path
 
     find_models = [FIND_MODELS["patient"], FIND_MODELS["study"]]
@@ -131,22 +152,29 @@ def install(server: Server, archive: Archive,
     server.on_get(retrieve)
     server.on_move(retrieve, destinations)
 
-    async def committed(reference: Reference) -> int | None:
+    def committed_in(reference: Reference, db: sqlite3.Connection) -> int | None:
         """PS3.4 J.3.3.1.1: an instance is committed when the index holds it, as that
         SOP class, and its file is in place."""
-        rows = archive.index.execute(
+        row = db.execute(
             "SELECT sop_class_uid, path FROM instance WHERE sop_instance_uid = ?",
-            (reference.sop_instance_uid,))
-        if not rows:
+            (reference.sop_instance_uid,)).fetchone()
+        if row is None:
             return NO_SUCH_OBJECT_INSTANCE
-        sop_class, path = rows[0]
+        sop_class, path = row
         if str(sop_class) != reference.sop_class_uid:
             return CLASS_INSTANCE_CONFLICT
         if not (archive.folder / str(path)).is_file():
             return PROCESSING_FAILURE
         return None
 
+    async def committed(reference: Reference) -> int | None:
+        try:
+            return await archive.worker.read(partial(committed_in, reference))
+        except sqlite3.Error as exc:
+            log.error("storage commitment: the index cannot be read: %s", exc)
+            return PROCESSING_FAILURE
+
     CommitmentSCP(committed, ae_title=server.ae_title, destinations=destinations,
                   retrieve_ae_title=server.ae_title, timeouts=server.timeouts
                   ).install(server)
-    MPPSSCP(IndexMPPSStore(archive.index)).install(server)
+    IndexMPPSSCP(archive.worker).install(server)

@@ -40,7 +40,7 @@ def test_the_matcher_agrees_with_a_regular_expression(key: str, value: str) -> N
 @given(key=st.text(alphabet="aBc?*", min_size=1, max_size=8),
        value=st.text(alphabet="AbCabc", max_size=10))
 def test_person_names_match_without_regard_to_case(key: str, value: str) -> None:
-    if "*" not in key and "?" not in key or set(key) == {"*"}:
+    if ("*" not in key and "?" not in key) or set(key) == {"*"}:
         return
     matcher = key_matcher("PN", key)
     assert matcher is not None
