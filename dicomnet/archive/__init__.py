@@ -17,6 +17,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,10 +134,13 @@ def install(server: Server, archive: Archive,
             for identifier in found:
                 yield identifier
             return
-        async for identifier in archive.worker.scan(
+        # Closed with this generator (a C-CANCEL, a peer gone), not when collected: the
+        # scan's read connection goes back to the pool at once.
+        async with aclosing(archive.worker.scan(
                 partial(matching_identifiers, query=query, model=model),
-                stop=request.cancelled):
-            yield identifier
+                stop=request.cancelled)) as identifiers:
+            async for identifier in identifiers:
+                yield identifier
 
     async def retrieve(request: IncomingRequest) -> AsyncIterator[Path]:
         query, model = query_of(request), model_of(request)

@@ -24,7 +24,7 @@ from pathlib import Path
 from dicomnet.records import record
 
 __all__ = ["BUSY_TIMEOUT", "COLUMNS", "INDEX_NAME", "LEVEL_TABLES", "ArchiveIndex",
-           "InstanceRecord", "level_rows"]
+           "InstanceRecord", "WouldWait", "level_rows"]
 
 INDEX_NAME = "index.sqlite"
 #: Seconds a connection waits for a lock held by another process (a backup, a second
@@ -111,6 +111,15 @@ class InstanceRecord:
     source_ae_title: str
 
 
+#: Commits between two checkpoints: about SQLite's own default (1000 pages), an
+#: instance's transaction writing a few pages.
+_CHECKPOINT_EVERY = 250
+
+
+class WouldWait(Exception):  # noqa: N818 - an outcome, not an error
+    """The write lock is held by another connection (``transaction(wait=False)``)."""
+
+
 class ArchiveIndex:
     """A thin, synchronous wrapper over the index database (calls take microseconds)."""
 
@@ -124,6 +133,11 @@ class ArchiveIndex:
         # lose the last transactions (the files themselves are not fsynced either).
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints (copying the log into the database, with an fsync) are run by
+        # transaction() when due, never by a commit: a quick commit, which may run on
+        # the event loop, never waits for one (see Archive.file_in_writer).
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._commits = 0
         self._db.executescript(_SCHEMA)
         # The patient, study and series rows this connection wrote last: the instances
         # of a series mostly come one after another, and skipping the upserts that would
@@ -144,12 +158,29 @@ class ArchiveIndex:
         db.execute("PRAGMA query_only=ON")
         return db
 
+    @property
+    def checkpoint_due(self) -> bool:
+        """Enough commits since the last checkpoint for the next transaction that may
+        wait to run one."""
+        return self._commits >= _CHECKPOINT_EVERY
+
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction on the writer's connection: committed when the block
         ends, rolled back if it raises (the commit failing too). ``BEGIN IMMEDIATE``
-        takes the write lock at once, waiting at most ``busy_timeout``."""
-        self._db.execute("BEGIN IMMEDIATE")
+        takes the write lock at once, waiting at most ``busy_timeout`` for another
+        process to let it go; with ``wait=False`` it does not wait but raises
+        :class:`WouldWait`, and leaves checkpoints to others."""
+        if wait:
+            self._db.execute("BEGIN IMMEDIATE")
+        else:
+            self._db.execute("PRAGMA busy_timeout=0")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise WouldWait(str(exc)) from exc
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         self._written = None
         try:
             yield self._db
@@ -161,6 +192,11 @@ class ArchiveIndex:
             raise
         if self._written is not None:
             self._last = self._written  # only rows that were committed are skipped
+        self._commits += 1
+        if wait and self.checkpoint_due:
+            # PASSIVE: copies what no reader still needs, waits for nobody.
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._commits = 0
 
     def earlier_path(self, sop_instance_uid: str) -> str | None:
         """The path of the copy of an instance the index names (in a transaction: the

@@ -34,7 +34,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
 from dicomnet.archive.attributes import NeedMoreData, pick_attributes
-from dicomnet.archive.index import BUSY_TIMEOUT, ArchiveIndex, InstanceRecord
+from dicomnet.archive.index import BUSY_TIMEOUT, ArchiveIndex, InstanceRecord, WouldWait
 from dicomnet.archive.paths import safe_component
 from dicomnet.archive.worker import IndexWorker
 from dicomnet.dimse.dataset import DEFLATED_SYNTAXES, encoding_of
@@ -187,8 +187,20 @@ class Archive:
                             transfer_syntax, source_ae_title)
 
     async def file_in_writer(self, incoming: IncomingFile) -> Path:
-        """:meth:`file` in the index's writer thread, the event loop free meanwhile:
-        reading the attributes, the rename and the index transaction in one hand-over."""
+        """:meth:`file`, never holding the event loop longer than a quick commit.
+
+        When nothing can make it wait (no other write under way, the index's write lock
+        free at once, the attributes already picked, no checkpoint due) the instance is
+        filed at once, on the loop: that takes a fraction of a millisecond, less than
+        handing it to a thread and being woken up again costs. Otherwise the whole of
+        it (reading the attributes with pydicom, waiting for the lock, the rename, the
+        transaction and a checkpoint) goes to the writer thread in one hand-over."""
+        if self.index.checkpoint_due or (incoming.attributes is None
+                                         and incoming.size > len(incoming.head)):
+            return await self.worker.write(self.file, incoming)
+        path = self.worker.write_now(self._file, incoming, False)
+        if path is not None:
+            return path
         return await self.worker.write(self.file, incoming)
 
     def file(self, incoming: IncomingFile) -> Path:
@@ -200,21 +212,30 @@ class Archive:
         new file is removed and an earlier copy of the instance stays as it was.
         Blocks: on the event loop, use :meth:`file_in_writer`.
         """
+        path = self._file(incoming, True)
+        assert path is not None
+        return path
+
+    def _file(self, incoming: IncomingFile, wait: bool) -> Path | None:
+        """:meth:`file`; with ``wait`` false, None (and nothing done) instead of
+        waiting for another process's write lock or reading the file with pydicom."""
         if not incoming.complete:
             incoming.discard()
             raise ArchiveError("the data set is incomplete")
         try:
             try:
-                values = incoming.attributes or _index_attributes(incoming)
+                values = incoming.attributes or _index_attributes(incoming, wait)
             except (InvalidDicomError, OSError, ValueError, EOFError, KeyError,
                     AttributeError, TypeError, NotImplementedError) as exc:
                 raise ArchiveError(f"cannot read the received data set: {exc}") from exc
-            if values["SOPInstanceUID"] != incoming.sop_instance_uid:
+            if values is not None and values["SOPInstanceUID"] != incoming.sop_instance_uid:
                 # PS3.4 B.2.3 / PS3.7 §9.1.1.1: the data set is the instance the command
                 # names; anything else is not a data set we understand.
                 raise ArchiveError(
                     f"the data set's SOP Instance UID {values['SOPInstanceUID']!r} is not "
                     f"the command's {incoming.sop_instance_uid!r}")
+            if values is None:
+                return None  # left for the writer thread: incoming.attributes is kept
             # Plain strings: this runs between a data set's last byte and its answer,
             # and pathlib's objects cost several times more.
             folder = "/".join((safe_component(values["PatientID"]),
@@ -231,16 +252,17 @@ class Archive:
         except BaseException:
             incoming.discard()
             raise
-        return self._replace(incoming, values, stem)
+        return self._replace(incoming, values, stem, wait)
 
-    def _replace(self, incoming: IncomingFile, values: dict[str, str], stem: str) -> Path:
+    def _replace(self, incoming: IncomingFile, values: dict[str, str], stem: str,
+                 wait: bool) -> Path | None:
         """Put the new copy in place beside any earlier one, index it, and only once
         the index has committed remove the earlier copy: an acknowledged copy is never
         lost to a copy that could not be indexed (issue 17: a re-send while the index
         is locked). The new copy takes a name the earlier one does not have."""
         target: str | None = None
         try:
-            with self.index.transaction():
+            with self.index.transaction(wait=wait):
                 earlier = self.index.earlier_path(incoming.sop_instance_uid)
                 relative = stem + ".dcm"
                 if earlier == relative:
@@ -251,10 +273,13 @@ class Archive:
                     raise self._filing_error(incoming, exc) from exc
                 target = os.path.join(self._root, relative)
                 self.index.write(_record(values, incoming, relative))
+        except WouldWait:
+            incoming.attributes = values  # nothing done yet: the writer thread goes on
+            return None
         except sqlite3.Error as exc:
             self._remove_new(incoming, target)
             raise IndexUnavailableError(f"cannot index instance {incoming.sop_instance_uid}: "
-                                   f"{exc}") from exc
+                                        f"{exc}") from exc
         except BaseException:
             self._remove_new(incoming, target)
             raise
@@ -301,10 +326,11 @@ def _record(values: dict[str, str], incoming: IncomingFile, path: str) -> Instan
         size=incoming.size, source_ae_title=incoming.source_ae_title)
 
 
-def _index_attributes(incoming: IncomingFile) -> dict[str, str]:
+def _index_attributes(incoming: IncomingFile, slow: bool = True) -> dict[str, str] | None:
     """The attributes the index needs, picked from the head kept in memory (see
     :mod:`~dicomnet.archive.attributes`); deflated data sets, or a head too short,
-    fall back to reading the file with pydicom (still without pixel data)."""
+    fall back to reading the file with pydicom (still without pixel data), unless
+    ``slow`` is false: then None."""
     if incoming.transfer_syntax not in DEFLATED_SYNTAXES:
         implicit, little = encoding_of(incoming.transfer_syntax)
         try:
@@ -312,6 +338,8 @@ def _index_attributes(incoming: IncomingFile) -> dict[str, str]:
                                    complete=incoming.size <= len(incoming.head))
         except NeedMoreData:
             pass
+    if not slow:
+        return None
     ds = pydicom.dcmread(incoming.path, stop_before_pixels=True, defer_size=1024,
                          specific_tags=_INDEX_TAGS)
     return {keyword: _text(ds.get(keyword)) for keyword in _INDEX_TAGS}

@@ -26,7 +26,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -65,6 +65,19 @@ class IndexWorker:
         """``function(*args)`` in the writer's thread, after the writes before it."""
         return await anyio.to_thread.run_sync(function, *args, limiter=self._writing)
 
+    def write_now(self, function: Callable[..., T | None], *args: object) -> T | None:
+        """``function(*args)`` on the calling thread (the event loop's) when no write
+        is under way, else None. Only for a function that never waits: it returns None
+        rather than block (see :meth:`Archive.file_in_writer`)."""
+        try:
+            self._writing.acquire_nowait()
+        except anyio.WouldBlock:
+            return None
+        try:
+            return function(*args)
+        finally:
+            self._writing.release()
+
     async def read(self, function: Callable[[sqlite3.Connection], T]) -> T:
         """``function(connection)`` in a reader thread, on a read connection."""
         return await anyio.to_thread.run_sync(self._read_with, function,
@@ -78,7 +91,7 @@ class IndexWorker:
             self._give_back(connection)
 
     async def scan(self, rows: Callable[[sqlite3.Connection], Iterator[T | None]], *,
-                   stop: anyio.Event | None = None) -> AsyncIterator[T]:
+                   stop: anyio.Event | None = None) -> AsyncGenerator[T, None]:
         """The items of ``rows(connection)``, produced in reader threads a slice at a
         time; ends early once ``stop`` is set (checked between slices, so a stop is
         seen within one slice of matching). ``rows`` yields ``None`` for each row it

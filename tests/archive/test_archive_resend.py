@@ -18,7 +18,7 @@ from dicomnet.archive.index import ArchiveIndex
 from dicomnet.archive.store import IncomingFile
 from dicomnet.part10 import dataset_bytes
 
-MR = get_testdata_file("MR_small.dcm")
+MR = str(get_testdata_file("MR_small.dcm"))
 
 
 def _receive(archive: Archive, data: bytes) -> Path:

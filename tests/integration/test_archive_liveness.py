@@ -19,6 +19,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 import dicomnet
+import dicomnet.archive.index
 import dicomnet.archive.query
 from dicomnet.archive import Archive, install
 from dicomnet.archive.index import InstanceRecord
@@ -32,7 +33,7 @@ from dicomnet.uids import VERIFICATION
 pytestmark = pytest.mark.anyio
 Serving = Callable[..., AbstractAsyncContextManager[int]]
 
-CT = get_testdata_file("CT_small.dcm")
+CT = str(get_testdata_file("CT_small.dcm"))
 #: Without "#", every way of splitting the value among the seven "*" is tried by a
 #: backtracking matcher: a tenth of a second per 48-character value, growing as the
 #: seventh power of its length.
@@ -175,7 +176,7 @@ async def test_a_cancel_stops_the_scan(serving: Serving, tmp_path: Path,
     archive = Archive(tmp_path)
     _fill(archive, lambda n: "FIRST" if n == 0 else "OTHER")
     scanned = [0]
-    level_rows = dicomnet.archive.query.level_rows
+    level_rows = dicomnet.archive.index.level_rows
 
     def counted(*args: object, **kwargs: object) -> Iterator[dict[str, str]]:
         for row in level_rows(*args, **kwargs):  # type: ignore[arg-type]
