@@ -5,19 +5,28 @@
 streaming each data set to disk as it arrives, answer queries and retrievals from the
 index, commit storage (PS3.4 Annex J), record Modality Performed Procedure Steps
 (Annex F) and, given a folder of items, answer Modality Worklist queries (Annex K).
+
+Nothing here blocks the event loop: filing, index look-ups and query matching run in
+the archive's worker threads (:mod:`~dicomnet.archive.worker`), so one association's
+slow store, long query or locked index never delays another's answers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from functools import partial
 from typing import TYPE_CHECKING
+
+import anyio.to_thread
 
 from dicomnet.archive.index import ArchiveIndex, InstanceRecord
 from dicomnet.archive.query import QueryError, matching_identifiers, matching_instances
-from dicomnet.archive.steps import IndexMPPSStore
-from dicomnet.archive.store import Archive, ArchiveError, IncomingFile
+from dicomnet.archive.steps import IndexMPPSSCP
+from dicomnet.archive.store import Archive, ArchiveError, IncomingFile, IndexUnavailableError
 from dicomnet.archive.worklist import Worklist
 from dicomnet.dimse import CStoreRQ, Status
 from dicomnet.services.commitment import (
@@ -28,7 +37,6 @@ from dicomnet.services.commitment import (
     Reference,
 )
 from dicomnet.services.failure import ServiceFailure
-from dicomnet.services.mpps import MPPSSCP
 from dicomnet.services.query_retrieve import (
     FIND_MODELS,
     GET_MODELS,
@@ -44,8 +52,8 @@ if TYPE_CHECKING:
     from dicomnet.dimse import DIMSEMessage
     from dicomnet.server import Server
 
-__all__ = ["Archive", "ArchiveError", "ArchiveIndex", "IncomingFile", "InstanceRecord",
-           "Worklist", "install"]
+__all__ = ["Archive", "ArchiveError", "ArchiveIndex", "IncomingFile", "IndexUnavailableError",
+           "InstanceRecord", "Worklist", "install"]
 
 log = logging.getLogger("dicomnet.archive")
 
@@ -88,7 +96,13 @@ def install(server: Server, archive: Archive,
         incoming = request.sink
         assert isinstance(incoming, IncomingFile)
         try:
-            path = archive.file(incoming)
+            path = await archive.file_in_writer(incoming)
+        except IndexUnavailableError as exc:
+            # The data set was not kept: the sender may try again later (PS3.4 B.2.3).
+            log.error("%r: not stored, the index is unavailable: %s", request.association,
+                      exc)
+            raise ServiceFailure(_OUT_OF_RESOURCES,
+                                 "the index is busy or unavailable: send again later") from exc
         except ArchiveError as exc:
             log.error("%r: %s", request.association, exc)
             # "cannot index <path>" names the patient's folder: not for the peer.
@@ -122,16 +136,28 @@ def install(server: Server, archive: Archive,
 
     async def find(request: IncomingRequest) -> AsyncIterator[Dataset]:
         model = model_of(request)
+        query = query_of(request)
         if model == "worklist" and items is not None:
-            for identifier in items.matches(query_of(request)):
+            # Reading the folder and matching: in a reader thread too.
+            found = await anyio.to_thread.run_sync(
+                lambda: list(items.matches(query)), limiter=archive.worker.reading)
+            for identifier in found:
                 yield identifier
             return
-        for identifier in matching_identifiers(archive, query_of(request), model):
-            yield identifier
+        # Closed with this generator (a C-CANCEL, a peer gone), not when collected: the
+        # scan's read connection goes back to the pool at once.
+        async with aclosing(archive.worker.scan(
+                partial(matching_identifiers, query=query, model=model),
+                stop=request.cancelled)) as identifiers:
+            async for identifier in identifiers:
+                yield identifier
 
     async def retrieve(request: IncomingRequest) -> AsyncIterator[InstanceFile]:
+        query, model = query_of(request), model_of(request)
         # With the UID the index holds: a file gone missing is still reported by it.
-        for path, uid in matching_instances(archive, query_of(request), model_of(request)):
+        found = await archive.worker.read(
+            partial(matching_instances, folder=archive.folder, query=query, model=model))
+        for path, uid in found:
             yield InstanceFile(path, uid)
 
     find_models = [FIND_MODELS["patient"], FIND_MODELS["study"]]
@@ -141,22 +167,29 @@ def install(server: Server, archive: Archive,
     server.on_get(retrieve)
     server.on_move(retrieve, destinations)
 
-    async def committed(reference: Reference) -> int | None:
+    def committed_in(reference: Reference, db: sqlite3.Connection) -> int | None:
         """PS3.4 J.3.3.1.1: an instance is committed when the index holds it, as that
         SOP class, and its file is in place."""
-        rows = archive.index.execute(
+        row = db.execute(
             "SELECT sop_class_uid, path FROM instance WHERE sop_instance_uid = ?",
-            (reference.sop_instance_uid,))
-        if not rows:
+            (reference.sop_instance_uid,)).fetchone()
+        if row is None:
             return NO_SUCH_OBJECT_INSTANCE
-        sop_class, path = rows[0]
+        sop_class, path = row
         if str(sop_class) != reference.sop_class_uid:
             return CLASS_INSTANCE_CONFLICT
         if not (archive.folder / str(path)).is_file():
             return PROCESSING_FAILURE
         return None
 
+    async def committed(reference: Reference) -> int | None:
+        try:
+            return await archive.worker.read(partial(committed_in, reference))
+        except sqlite3.Error as exc:
+            log.error("storage commitment: the index cannot be read: %s", exc)
+            return PROCESSING_FAILURE
+
     CommitmentSCP(committed, ae_title=server.ae_title, destinations=destinations,
                   retrieve_ae_title=server.ae_title, timeouts=server.timeouts
                   ).install(server)
-    MPPSSCP(IndexMPPSStore(archive.index)).install(server)
+    IndexMPPSSCP(archive.worker).install(server)

@@ -3,7 +3,14 @@
 The index lives in the archive folder (``index.sqlite``) and is the archive's memory of
 what it holds; the files are the truth for the data. A row is written only after its
 file has been renamed into place, in one transaction per instance, so the index never
-names a file that is not whole. WAL mode lets query readers run beside the writer.
+names a file that is not whole. WAL mode lets query readers run beside the writer:
+:meth:`ArchiveIndex.reader` opens a connection of their own for each reader thread
+(see :mod:`~dicomnet.archive.worker`), while this object's connection is the writer's.
+
+Every connection waits at most ``busy_timeout`` seconds for a lock another process
+holds (SQLite's busy handler), then fails with ``sqlite3.OperationalError``: callers
+run in worker threads, so the wait never holds the event loop, and a store that cannot
+be indexed in time is refused rather than left hanging.
 """
 
 from __future__ import annotations
@@ -16,10 +23,15 @@ from pathlib import Path
 
 from dicomnet.records import record
 
-__all__ = ["COLUMNS", "INDEX_NAME", "LEVEL_TABLES", "ArchiveIndex", "InstanceRecord",
-           "level_rows"]
+__all__ = ["BUSY_TIMEOUT", "COLUMNS", "INDEX_NAME", "LEVEL_TABLES", "ArchiveIndex",
+           "InstanceRecord", "WouldWait", "level_rows"]
 
 INDEX_NAME = "index.sqlite"
+#: Seconds a connection waits for a lock held by another process (a backup, a second
+#: server on the folder) before its statement fails: long enough for any ordinary
+#: transaction to end, short enough for a C-STORE to be answered before a sender's
+#: DIMSE timeout.
+BUSY_TIMEOUT = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS patient (
@@ -99,17 +111,33 @@ class InstanceRecord:
     source_ae_title: str
 
 
+#: Commits between two checkpoints: about SQLite's own default (1000 pages), an
+#: instance's transaction writing a few pages.
+_CHECKPOINT_EVERY = 250
+
+
+class WouldWait(Exception):  # noqa: N818 - an outcome, not an error
+    """The write lock is held by another connection (``transaction(wait=False)``)."""
+
+
 class ArchiveIndex:
     """A thin, synchronous wrapper over the index database (calls take microseconds)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.path = folder / INDEX_NAME
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.busy_timeout = busy_timeout
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=busy_timeout)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a commit survives a process crash; only power loss can
         # lose the last transactions (the files themselves are not fsynced either).
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints (copying the log into the database, with an fsync) are run by
+        # transaction() when due, never by a commit: a quick commit, which may run on
+        # the event loop, never waits for one (see Archive.file_in_writer).
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._commits = 0
         self._db.executescript(_SCHEMA)
         # The patient, study and series rows this connection wrote last: the instances
         # of a series mostly come one after another, and skipping the upserts that would
@@ -117,54 +145,104 @@ class ArchiveIndex:
         # Rows are never deleted, so a study or series written once is there for good;
         # a patient's row could only change behind our back through another writer.
         self._last: tuple[tuple[str, ...], str, str] | None = None
+        self._written: tuple[tuple[str, ...], str, str] | None = None
 
     def close(self) -> None:
         self._db.close()
 
+    def reader(self) -> sqlite3.Connection:
+        """A new read-only connection, for one reader thread at a time (WAL: readers
+        see the last commit and never wait for the writer)."""
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                             timeout=self.busy_timeout)
+        db.execute("PRAGMA query_only=ON")
+        return db
+
+    @property
+    def checkpoint_due(self) -> bool:
+        """Enough commits since the last checkpoint for the next transaction that may
+        wait to run one."""
+        return self._commits >= _CHECKPOINT_EVERY
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+    def transaction(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer's connection: committed when the block
+        ends, rolled back if it raises (the commit failing too). ``BEGIN IMMEDIATE``
+        takes the write lock at once, waiting at most ``busy_timeout`` for another
+        process to let it go; with ``wait=False`` it does not wait but raises
+        :class:`WouldWait`, and leaves checkpoints to others."""
+        if wait:
+            self._db.execute("BEGIN IMMEDIATE")
+        else:
+            self._db.execute("PRAGMA busy_timeout=0")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise WouldWait(str(exc)) from exc
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        self._written = None
         try:
             yield self._db
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._written = None
             raise
-        self._db.execute("COMMIT")
+        if self._written is not None:
+            self._last = self._written  # only rows that were committed are skipped
+        self._commits += 1
+        if wait and self.checkpoint_due:
+            # PASSIVE: copies what no reader still needs, waits for nobody.
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._commits = 0
+
+    def earlier_path(self, sop_instance_uid: str) -> str | None:
+        """The path of the copy of an instance the index names (in a transaction: the
+        copy a write in it replaces)."""
+        row = self._db.execute("SELECT path FROM instance WHERE sop_instance_uid = ?",
+                               (sop_instance_uid,)).fetchone()
+        return None if row is None else str(row[0])
 
     def add(self, record: InstanceRecord) -> str | None:
         """Record an instance (replacing an earlier copy); returns the path of the
         earlier copy if it was stored elsewhere, so the caller can remove it."""
+        with self.transaction():
+            earlier = self.earlier_path(record.sop_instance_uid)
+            self.write(record)
+        return earlier if earlier != record.path else None
+
+    def write(self, record: InstanceRecord) -> None:
+        """Write an instance's rows, inside :meth:`transaction`."""
+        assert self._db.in_transaction, "write() belongs in a transaction"
         r = record
         patient = (r.patient_id, r.patient_name, r.birth_date, r.sex)
-        last = self._last  # rows committed (set only after a commit below)
-        with self._transaction() as db:
-            row = db.execute("SELECT path FROM instance WHERE sop_instance_uid = ?",
-                             (r.sop_instance_uid,)).fetchone()
-            if last is None or last[0] != patient:
-                db.execute(
-                    "INSERT INTO patient VALUES (?, ?, ?, ?) ON CONFLICT(patient_id) "
-                    "DO UPDATE SET patient_name=excluded.patient_name, "
-                    "birth_date=excluded.birth_date, sex=excluded.sex", patient)
-            if last is None or last[1] != r.study_uid:
-                db.execute(
-                    "INSERT INTO study VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT(study_uid) DO NOTHING",
-                    (r.study_uid, r.patient_id, r.study_date, r.study_time,
-                     r.accession_number, r.study_id, r.study_description,
-                     r.referring_physician))
-            if last is None or last[2] != r.series_uid:
-                db.execute(
-                    "INSERT INTO series VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT(series_uid) DO NOTHING",
-                    (r.series_uid, r.study_uid, r.modality, r.series_number,
-                     r.series_description))
+        last = self._last  # rows committed (set only after a commit)
+        db = self._db
+        if last is None or last[0] != patient:
             db.execute(
-                "INSERT OR REPLACE INTO instance VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (r.sop_instance_uid, r.series_uid, r.sop_class_uid, r.instance_number,
-                 r.transfer_syntax, r.path, r.size, r.source_ae_title, time.time()))
-        self._last = (patient, r.study_uid, r.series_uid)
-        earlier = row[0] if row is not None else None
-        return earlier if earlier != r.path else None
+                "INSERT INTO patient VALUES (?, ?, ?, ?) ON CONFLICT(patient_id) "
+                "DO UPDATE SET patient_name=excluded.patient_name, "
+                "birth_date=excluded.birth_date, sex=excluded.sex", patient)
+        if last is None or last[1] != r.study_uid:
+            db.execute(
+                "INSERT INTO study VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(study_uid) DO NOTHING",
+                (r.study_uid, r.patient_id, r.study_date, r.study_time,
+                 r.accession_number, r.study_id, r.study_description,
+                 r.referring_physician))
+        if last is None or last[2] != r.series_uid:
+            db.execute(
+                "INSERT INTO series VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(series_uid) DO NOTHING",
+                (r.series_uid, r.study_uid, r.modality, r.series_number,
+                 r.series_description))
+        db.execute(
+            "INSERT OR REPLACE INTO instance VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (r.sop_instance_uid, r.series_uid, r.sop_class_uid, r.instance_number,
+             r.transfer_syntax, r.path, r.size, r.source_ae_title, time.time()))
+        self._written = (patient, r.study_uid, r.series_uid)
 
     def count(self, table: str) -> int:
         """Rows in one of the tables (for tests, logs and `dicomnet serve`)."""
@@ -186,7 +264,7 @@ class ArchiveIndex:
                  modality: str, dataset: str) -> None:
         """Record a step (PS3.4 Annex F), new or updated; ``dataset`` is DICOM JSON."""
         now = time.time()
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO mpps VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(sop_instance_uid) DO UPDATE SET status=excluded.status, "
@@ -236,10 +314,11 @@ _NARROWING = {"PatientID": "patient.patient_id", "StudyInstanceUID": "study.stud
               "SOPInstanceUID": "instance.sop_instance_uid"}
 
 
-def level_rows(index: ArchiveIndex, level: str,
-               equal: dict[str, str] | None = None) -> list[dict[str, str]]:
+def level_rows(db: sqlite3.Connection, level: str,
+               equal: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
     """The entities of a query level with the attributes of it and its parents, by
-    keyword (plus ``_path`` for instances): the candidates a query is matched against.
+    keyword (plus ``_path`` for instances): the candidates a query is matched against,
+    read one by one from ``db`` (a reader's connection) as they are asked for.
 
     ``equal`` (keyword -> value) narrows them in SQL to exact values of unique keys; it
     is an optimisation only, the caller still applies the matching rules.
@@ -256,6 +335,10 @@ def level_rows(index: ArchiveIndex, level: str,
                   if keyword in _NARROWING and _NARROWING[keyword].split(".")[0] in tables]
     if conditions:
         sql += " WHERE " + " AND ".join(condition for condition, _v in conditions)
-    return [{keyword: "" if value is None else str(value)
-             for (_c, keyword), value in zip(columns, row, strict=True)}
-            for row in index.execute(sql, tuple(value for _c, value in conditions))]
+    cursor = db.execute(sql, tuple(value for _c, value in conditions))
+    try:
+        for row in cursor:
+            yield {keyword: "" if value is None else str(value)
+                   for (_c, keyword), value in zip(columns, row, strict=True)}
+    finally:
+        cursor.close()

@@ -204,10 +204,7 @@ def _wildcard_matcher(vr: str, key: str) -> Matcher | None:
     Every other character is literal: DICOM has no escape character."""
     if set(key) == {"*"}:
         return None
-    pattern = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch)
-                      for ch in key)
-    flags = re.DOTALL | (re.IGNORECASE if vr == "PN" else 0)
-    compiled = re.compile(pattern, flags)
+    glob = _glob(key, ignore_case=vr == "PN")
     person_name = vr == "PN"
     groups = person_name and "=" not in key
     split = vr not in _UNSPLIT_VRS
@@ -219,9 +216,49 @@ def _wildcard_matcher(vr: str, key: str) -> Matcher | None:
                 forms.append(value.rstrip("=^ "))
                 if groups and "=" in value:
                     forms.extend(group.strip(" ").rstrip("^ ") for group in value.split("="))
-            if any(compiled.fullmatch(form) is not None for form in forms):
+            if any(glob(form) for form in forms):
                 return True
         return False
+
+    return matches
+
+
+def _glob(key: str, *, ignore_case: bool) -> Callable[[str], bool]:
+    """A predicate: does the whole value match ``key``, "*" and "?" being wild cards?
+
+    The key is cut at each "*" into segments of literal characters and "?", each
+    compiled alone: with no repetition in it, a segment matches exactly as many
+    characters as it has, and a search for it tries each start once. The first segment
+    must match at the start, the last at the end, and each middle one is taken at its
+    leftmost place after the one before (the leftmost leaves the most room for those
+    after it, so no other choice can succeed where it fails). Hence no backtracking:
+    each segment of length k is searched for once, in at most len(value) * k steps, so
+    a value is matched in O(len(value) * len(key)) at worst, whatever the key, where
+    a regular expression of ".*" would backtrack exponentially in the number of "*".
+    """
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    segments = [re.compile("".join("." if ch == "?" else re.escape(ch) for ch in part),
+                           flags) for part in key.split("*")]
+    lengths = [len(part) for part in key.split("*")]
+    if len(segments) == 1:
+        only = segments[0]
+        return lambda value: only.fullmatch(value) is not None
+    first, *middle, last = segments
+    first_length, last_length = lengths[0], lengths[-1]
+    middle = [segment for segment, length in zip(middle, lengths[1:-1], strict=True)
+              if length]
+
+    def matches(value: str) -> bool:
+        if first.match(value) is None:
+            return False
+        position = first_length
+        for segment in middle:
+            found = segment.search(value, position)
+            if found is None:
+                return False
+            position = found.end()
+        start = len(value) - last_length
+        return start >= position and last.fullmatch(value, start) is not None
 
     return matches
 

@@ -4,6 +4,9 @@ A query is matched, with the rules of PS3.4 C.2.2.2 (:mod:`~dicomnet.archive.mat
 against the entities of its Query/Retrieve Level, each carrying its own attributes and
 those of its parents (a study row knows its patient). Only the attributes the index
 keeps are matched; other keys asked for come back empty (PS3.4 C.2.2.1.2).
+
+Both functions read a reader's connection and run in the archive's worker threads
+(:mod:`~dicomnet.archive.worker`), never on the event loop.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from dicomnet.archive.matching import identifier_matches, return_identifier
 from dicomnet.services.query_retrieve import IdentifierError
 
 if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
+    import sqlite3
 
-    from dicomnet.archive.store import Archive
+    from pydicom.dataset import Dataset
 
 __all__ = ["QueryError", "matching_identifiers", "matching_instances", "matching_paths"]
 
@@ -109,34 +112,39 @@ def _wanted(query: Dataset) -> list[tuple[int, str, str]]:
             if element.keyword in _INDEXED]
 
 
-def matching_identifiers(archive: Archive, query: Dataset, model: str
-                         ) -> Iterator[Dataset]:
-    """The identifiers a C-FIND returns for ``query`` (PS3.4 C.4.1.2.2)."""
+def matching_identifiers(db: sqlite3.Connection, query: Dataset, model: str
+                         ) -> Iterator[Dataset | None]:
+    """The identifiers a C-FIND returns for ``query`` (PS3.4 C.4.1.2.2), and ``None``
+    for each row that does not match (so a caller can stop or pause between rows:
+    see :meth:`~dicomnet.archive.worker.IndexWorker.scan`)."""
     level = _level(query, model)
     keys = _keys(query)
     wanted = _wanted(query)
-    for row in level_rows(archive.index, level, _exact(keys)):
+    for row in level_rows(db, level, _exact(keys)):
         candidate = _candidate(row, wanted)
-        if identifier_matches(keys, candidate):
-            identifier = return_identifier(query, candidate)
-            if any(not str(value).isascii() for value in row.values()):
-                identifier.SpecificCharacterSet = "ISO_IR 192"  # the index keeps Unicode
-            yield identifier
+        if not identifier_matches(keys, candidate):
+            yield None
+            continue
+        identifier = return_identifier(query, candidate)
+        if any(not str(value).isascii() for value in row.values()):
+            identifier.SpecificCharacterSet = "ISO_IR 192"  # the index keeps Unicode
+        yield identifier
 
 
-def matching_paths(archive: Archive, query: Dataset, model: str) -> list[Path]:
+def matching_paths(db: sqlite3.Connection, folder: Path, query: Dataset, model: str
+                   ) -> list[Path]:
     """The files of the instances a C-GET or C-MOVE of ``query`` retrieves: every
     instance below the matching entities of the query's level (PS3.4 C.4.2.2.1)."""
-    return [path for path, _uid in matching_instances(archive, query, model)]
+    return [path for path, _uid in matching_instances(db, folder, query, model)]
 
 
-def matching_instances(archive: Archive, query: Dataset, model: str
+def matching_instances(db: sqlite3.Connection, folder: Path, query: Dataset, model: str
                        ) -> list[tuple[Path, str]]:
     """:func:`matching_paths` with each file's SOP Instance UID, as the index knows
     it: what a retrieval reports for a file that has gone missing or bad."""
     _level(query, model)
     keys = _keys(query)
     wanted = _wanted(keys)
-    return [(archive.folder / row["_path"], row.get("SOPInstanceUID", ""))
-            for row in level_rows(archive.index, "IMAGE", _exact(keys))
+    return [(folder / row["_path"], row.get("SOPInstanceUID", ""))
+            for row in level_rows(db, "IMAGE", _exact(keys))
             if identifier_matches(keys, _candidate(row, wanted))]

@@ -6,7 +6,11 @@ fragment is in, the file's identifying attributes are read back (without pixel d
 the file is renamed into ``DIR/<patient>/<study>/<series>/<instance>.dcm`` and the index
 row is written. A rename within one file system is atomic, so a reader sees the whole
 file or nothing; an association that dies half way leaves only a ``.part`` that is
-deleted at once (and any left by a crash are swept at start-up).
+deleted at once (and any left by a crash are swept at start-up). An instance received
+again goes beside the copy the index names (``<instance>.<random>.dcm`` when that copy
+has the plain name), and the earlier copy is removed only once the index names the new
+one: a copy whose receipt was acknowledged is never lost to one that could not be
+indexed. All of this runs in the index's writer thread (:meth:`Archive.file_in_writer`).
 
 Creating a file is the slowest step of receiving a data set on a busy ext4 file system
 (0.3 ms and more, as long as writing half a megabyte): the archive therefore keeps one
@@ -19,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sqlite3
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +34,13 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
 from dicomnet.archive.attributes import NeedMoreData, pick_attributes
-from dicomnet.archive.index import ArchiveIndex, InstanceRecord
+from dicomnet.archive.index import BUSY_TIMEOUT, ArchiveIndex, InstanceRecord, WouldWait
 from dicomnet.archive.paths import safe_component
+from dicomnet.archive.worker import IndexWorker
 from dicomnet.dimse.dataset import DEFLATED_SYNTAXES, encoding_of
 from dicomnet.part10 import file_meta_bytes
 
-__all__ = ["Archive", "ArchiveError", "IncomingFile"]
+__all__ = ["Archive", "ArchiveError", "IncomingFile", "IndexUnavailableError"]
 
 log = logging.getLogger("dicomnet.archive")
 
@@ -51,6 +57,11 @@ _WANTED = {int(tag_for_keyword(keyword) or 0): keyword for keyword in _INDEX_TAG
 
 class ArchiveError(Exception):
     """A received data set could not be filed (unreadable, or the disk failed)."""
+
+
+class IndexUnavailableError(ArchiveError):
+    """The index could not record a data set in time (locked by another process past
+    its busy timeout, or failing): the data set was not kept."""
 
 
 @dataclass(eq=False)
@@ -106,14 +117,17 @@ class IncomingFile:
 class Archive:
     """A folder of Part 10 files by patient / study / series, with an SQLite index."""
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(self, folder: str | os.PathLike[str], *,
+                 busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.folder = Path(folder).resolve()
         self.incoming = self.folder / _INCOMING
         self.incoming.mkdir(parents=True, exist_ok=True)
         for stale in self.incoming.glob("*.part"):
             log.warning("removing %s, left by an interrupted transfer", stale.name)
             stale.unlink(missing_ok=True)
-        self.index = ArchiveIndex(self.folder)
+        self.index = ArchiveIndex(self.folder, busy_timeout=busy_timeout)
+        #: Where index work runs off the event loop (see :mod:`~dicomnet.archive.worker`).
+        self.worker = IndexWorker(self.index)
         self._root = str(self.folder)
         self._folders: set[str] = set()  # folders known to exist
         self._spare: tuple[Path, BinaryIO] | None = None
@@ -144,6 +158,7 @@ class Archive:
             self._spare = None
             file.close()
             path.unlink(missing_ok=True)
+        self.worker.close()
         self.index.close()
 
     def _new_incoming_path(self) -> Path:
@@ -171,80 +186,151 @@ class Archive:
         return IncomingFile(self, path, file, sop_class_uid, sop_instance_uid,
                             transfer_syntax, source_ae_title)
 
+    async def file_in_writer(self, incoming: IncomingFile) -> Path:
+        """:meth:`file`, never holding the event loop longer than a quick commit.
+
+        When nothing can make it wait (no other write under way, the index's write lock
+        free at once, the attributes already picked, no checkpoint due) the instance is
+        filed at once, on the loop: that takes a fraction of a millisecond, less than
+        handing it to a thread and being woken up again costs. Otherwise the whole of
+        it (reading the attributes with pydicom, waiting for the lock, the rename, the
+        transaction and a checkpoint) goes to the writer thread in one hand-over."""
+        if self.index.checkpoint_due or (incoming.attributes is None
+                                         and incoming.size > len(incoming.head)):
+            return await self.worker.write(self.file, incoming)
+        path = self.worker.write_now(self._file, incoming, False)
+        if path is not None:
+            return path
+        return await self.worker.write(self.file, incoming)
+
     def file(self, incoming: IncomingFile) -> Path:
         """Move a complete data set into place and index it; returns its final path.
 
         Raises :class:`ArchiveError` (and removes the temporary file) when the data set
-        cannot be read back or the file system refuses.
+        cannot be read back or the file system refuses, :class:`IndexUnavailableError` when
+        the index cannot record it (locked past its busy timeout, disk full): then the
+        new file is removed and an earlier copy of the instance stays as it was.
+        Blocks: on the event loop, use :meth:`file_in_writer`.
         """
+        path = self._file(incoming, True)
+        assert path is not None
+        return path
+
+    def _file(self, incoming: IncomingFile, wait: bool) -> Path | None:
+        """:meth:`file`; with ``wait`` false, None (and nothing done) instead of
+        waiting for another process's write lock or reading the file with pydicom."""
         if not incoming.complete:
             incoming.discard()
             raise ArchiveError("the data set is incomplete")
         try:
             try:
-                values = incoming.attributes or _index_attributes(incoming)
+                values = incoming.attributes or _index_attributes(incoming, wait)
             except (InvalidDicomError, OSError, ValueError, EOFError, KeyError,
                     AttributeError, TypeError, NotImplementedError) as exc:
                 raise ArchiveError(f"cannot read the received data set: {exc}") from exc
-            if values["SOPInstanceUID"] != incoming.sop_instance_uid:
+            if values is not None and values["SOPInstanceUID"] != incoming.sop_instance_uid:
                 # PS3.4 B.2.3 / PS3.7 §9.1.1.1: the data set is the instance the command
                 # names; anything else is not a data set we understand.
                 raise ArchiveError(
                     f"the data set's SOP Instance UID {values['SOPInstanceUID']!r} is not "
                     f"the command's {incoming.sop_instance_uid!r}")
+            if values is None:
+                return None  # left for the writer thread: incoming.attributes is kept
             # Plain strings: this runs between a data set's last byte and its answer,
             # and pathlib's objects cost several times more.
-            folder = (safe_component(values["PatientID"]),
-                      safe_component(values["StudyInstanceUID"]),
-                      safe_component(values["SeriesInstanceUID"]))
-            relative = "/".join(folder) + "/" + \
-                safe_component(incoming.sop_instance_uid) + ".dcm"
-            target = os.path.join(self._root, relative)
+            folder = "/".join((safe_component(values["PatientID"]),
+                               safe_component(values["StudyInstanceUID"]),
+                               safe_component(values["SeriesInstanceUID"])))
+            stem = folder + "/" + safe_component(incoming.sop_instance_uid)
+            parent = os.path.join(self._root, folder)
             try:
-                parent = os.path.dirname(target)
                 if parent not in self._folders:
                     os.makedirs(parent, exist_ok=True)
                     self._folders.add(parent)
-                os.replace(incoming.path, target)
             except OSError as exc:
-                # The path holds the Patient ID: keep it out of the message, which is
-                # logged at the default level (PS3.15 log hygiene, issue 6).
-                raise ArchiveError(f"cannot file instance {incoming.sop_instance_uid}: "
-                                   f"{exc.strerror or type(exc).__name__}") from exc
+                raise self._filing_error(incoming, exc) from exc
         except BaseException:
             incoming.discard()
             raise
-        record = InstanceRecord(
-            patient_id=values["PatientID"], patient_name=values["PatientName"],
-            birth_date=values["PatientBirthDate"], sex=values["PatientSex"],
-            study_uid=values["StudyInstanceUID"], study_date=values["StudyDate"],
-            study_time=values["StudyTime"], accession_number=values["AccessionNumber"],
-            study_id=values["StudyID"], study_description=values["StudyDescription"],
-            referring_physician=values["ReferringPhysicianName"],
-            series_uid=values["SeriesInstanceUID"], modality=values["Modality"],
-            series_number=values["SeriesNumber"],
-            series_description=values["SeriesDescription"],
-            sop_instance_uid=incoming.sop_instance_uid,
-            sop_class_uid=incoming.sop_class_uid,
-            instance_number=values["InstanceNumber"],
-            transfer_syntax=incoming.transfer_syntax, path=relative,
-            size=incoming.size, source_ae_title=incoming.source_ae_title)
+        return self._replace(incoming, values, stem, wait)
+
+    def _replace(self, incoming: IncomingFile, values: dict[str, str], stem: str,
+                 wait: bool) -> Path | None:
+        """Put the new copy in place beside any earlier one, index it, and only once
+        the index has committed remove the earlier copy: an acknowledged copy is never
+        lost to a copy that could not be indexed (issue 17: a re-send while the index
+        is locked). The new copy takes a name the earlier one does not have."""
+        target: str | None = None
         try:
-            earlier = self.index.add(record)
-        except Exception as exc:
-            # The index is the archive's record: a file it does not name must not stay.
-            with suppress(FileNotFoundError):
-                os.unlink(target)
-            raise ArchiveError(f"cannot index {relative}: {exc}") from exc
-        if earlier is not None:
-            (self.folder / earlier).unlink(missing_ok=True)
+            with self.index.transaction(wait=wait):
+                earlier = self.index.earlier_path(incoming.sop_instance_uid)
+                relative = stem + ".dcm"
+                if earlier == relative:
+                    relative = f"{stem}.{secrets.token_hex(4)}.dcm"
+                try:
+                    os.replace(incoming.path, os.path.join(self._root, relative))
+                except OSError as exc:
+                    raise self._filing_error(incoming, exc) from exc
+                target = os.path.join(self._root, relative)
+                self.index.write(_record(values, incoming, relative))
+        except WouldWait:
+            incoming.attributes = values  # nothing done yet: the writer thread goes on
+            return None
+        except sqlite3.Error as exc:
+            self._remove_new(incoming, target)
+            raise IndexUnavailableError(f"cannot index instance {incoming.sop_instance_uid}: "
+                                        f"{exc}") from exc
+        except BaseException:
+            self._remove_new(incoming, target)
+            raise
+        if earlier is not None and earlier != relative:
+            try:
+                os.unlink(os.path.join(self._root, earlier))
+            except OSError as exc:
+                log.debug("earlier copy of %s not removed: %s",
+                          incoming.sop_instance_uid, exc)
+        assert target is not None
         return Path(target)
 
+    @staticmethod
+    def _remove_new(incoming: IncomingFile, target: str | None) -> None:
+        """The index is the archive's record: a file it does not name must not stay."""
+        incoming.discard()
+        if target is not None:
+            with suppress(FileNotFoundError):
+                os.unlink(target)
 
-def _index_attributes(incoming: IncomingFile) -> dict[str, str]:
+    @staticmethod
+    def _filing_error(incoming: IncomingFile, exc: OSError) -> ArchiveError:
+        # The path holds the Patient ID: keep it out of the message, which is logged
+        # at the default level (PS3.15 log hygiene, issue 6).
+        return ArchiveError(f"cannot file instance {incoming.sop_instance_uid}: "
+                            f"{exc.strerror or type(exc).__name__}")
+
+
+def _record(values: dict[str, str], incoming: IncomingFile, path: str) -> InstanceRecord:
+    return InstanceRecord(
+        patient_id=values["PatientID"], patient_name=values["PatientName"],
+        birth_date=values["PatientBirthDate"], sex=values["PatientSex"],
+        study_uid=values["StudyInstanceUID"], study_date=values["StudyDate"],
+        study_time=values["StudyTime"], accession_number=values["AccessionNumber"],
+        study_id=values["StudyID"], study_description=values["StudyDescription"],
+        referring_physician=values["ReferringPhysicianName"],
+        series_uid=values["SeriesInstanceUID"], modality=values["Modality"],
+        series_number=values["SeriesNumber"],
+        series_description=values["SeriesDescription"],
+        sop_instance_uid=incoming.sop_instance_uid,
+        sop_class_uid=incoming.sop_class_uid,
+        instance_number=values["InstanceNumber"],
+        transfer_syntax=incoming.transfer_syntax, path=path,
+        size=incoming.size, source_ae_title=incoming.source_ae_title)
+
+
+def _index_attributes(incoming: IncomingFile, slow: bool = True) -> dict[str, str] | None:
     """The attributes the index needs, picked from the head kept in memory (see
     :mod:`~dicomnet.archive.attributes`); deflated data sets, or a head too short,
-    fall back to reading the file with pydicom (still without pixel data)."""
+    fall back to reading the file with pydicom (still without pixel data), unless
+    ``slow`` is false: then None."""
     if incoming.transfer_syntax not in DEFLATED_SYNTAXES:
         implicit, little = encoding_of(incoming.transfer_syntax)
         try:
@@ -252,6 +338,8 @@ def _index_attributes(incoming: IncomingFile) -> dict[str, str]:
                                    complete=incoming.size <= len(incoming.head))
         except NeedMoreData:
             pass
+    if not slow:
+        return None
     ds = pydicom.dcmread(incoming.path, stop_before_pixels=True, defer_size=1024,
                          specific_tags=_INDEX_TAGS)
     return {keyword: _text(ds.get(keyword)) for keyword in _INDEX_TAGS}

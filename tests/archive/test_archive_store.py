@@ -84,8 +84,11 @@ def test_receiving_the_same_instance_again_replaces_it(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     first = _receive(archive, get_testdata_file("MR_small.dcm"))
     second = _receive(archive, get_testdata_file("MR_small.dcm"), pieces=1)
-    assert first == second and second.exists()
+    assert second.exists() and not first.exists()  # beside it, then in its place
     assert archive.index.count("instance") == 1
+    assert list(archive.folder.rglob("*.dcm")) == [second]
+    third = _receive(archive, get_testdata_file("MR_small.dcm"))
+    assert third == first and not second.exists()
 
 
 def test_a_discarded_transfer_leaves_nothing(tmp_path: Path) -> None:
