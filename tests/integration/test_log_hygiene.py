@@ -6,10 +6,10 @@ addresses, UIDs and reasons, never a Patient ID, a patient's name or a file path
 (the archive's folders are named after the Patient ID). INFO (``-v``) may show paths.
 
 One archive is driven through every failure its storage, query/retrieve, commitment
-and MPPS code reports: damaged and mismatched data sets, a re-send under another
-patient, refused and failing queries, retrievals of a missing and a garbled file,
-moves to unknown and unreachable destinations, commitment of lost instances, MPPS
-rule violations. Every record at WARNING or above, from every logger, is then
+and MPPS code reports: damaged data sets, an index locked by another process, a
+re-send under another patient, refused and failing queries, retrievals of a missing
+and a garbled file, moves to unknown and unreachable destinations, commitment of lost
+instances, MPPS rule violations. Every record at WARNING or above, from every logger, is then
 searched for the patients' identifiers; the INFO records must hold them (so the
 search would find them where they leak).
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -88,8 +89,10 @@ async def test_no_patient_data_at_warning_or_above(
     # A truncated copy of another instance: refused as damaged.
     damaged = _instances(sources, 1, 1)[0]
     damaged.write_bytes(damaged.read_bytes()[:-1000])
+    # One that arrives while another process holds the index's write lock.
+    locked_out = _instances(sources, 1, 1)[0]
 
-    archive = Archive(tmp_path / "archive")
+    archive = Archive(tmp_path / "archive", busy_timeout=0.2)
     server = Server("ARCHIVE", prefer_requestor_order=True)
     unreachable = free_port()  # nothing listens there
     install(server, archive, {"NOWHERE": ("127.0.0.1", unreachable)}.get)
@@ -106,6 +109,13 @@ async def test_no_patient_data_at_warning_or_above(
                 assert await assoc.store(path) == Status.SUCCESS
             assert await assoc.store(moved) == Status.SUCCESS
             assert await assoc.store(damaged) != Status.SUCCESS
+            other = sqlite3.connect(archive.index.path, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")
+            try:
+                assert await assoc.store(locked_out) == 0xA700
+            finally:
+                other.execute("ROLLBACK")
+                other.close()
 
             # Queries the archive refuses or cannot answer.
             refused = [
