@@ -11,6 +11,7 @@ from typing import Any
 
 import pydicom
 import pytest
+from queries import query as _query
 
 import dicomnet
 from dicomnet.archive import Archive, install
@@ -27,13 +28,6 @@ pytestmark = pytest.mark.anyio
 Serving = Callable[..., AbstractAsyncContextManager[int]]
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
-
-def _query(level: str, **keys: str) -> pydicom.Dataset:
-    query = pydicom.Dataset()
-    query.QueryRetrieveLevel = level
-    for keyword, value in keys.items():
-        setattr(query, keyword, value)
-    return query
 
 
 def _server(folder: Path) -> Server:

@@ -28,6 +28,7 @@ import pytest
 from peers import free_port
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
+from queries import query as _query
 
 import dicomnet
 from dicomnet.archive import Archive, install
@@ -67,13 +68,6 @@ def _instances(folder: Path, patient: int, count: int, study: str | None = None
         paths.append(path)
     return paths
 
-
-def _query(level: str, **keys: str) -> pydicom.Dataset:
-    query = pydicom.Dataset()
-    query.QueryRetrieveLevel = level
-    for keyword, value in keys.items():
-        setattr(query, keyword, value)
-    return query
 
 
 async def test_no_patient_data_at_warning_or_above(

@@ -11,6 +11,7 @@ import anyio
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from queries import query as _query
 
 import dicomnet
 from dicomnet.archive import Archive, install
@@ -29,13 +30,6 @@ CT = get_testdata_file("CT_small.dcm")
 MR = get_testdata_file("MR_small.dcm")
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
-
-def _query(level: str, **keys: str) -> pydicom.Dataset:
-    query = pydicom.Dataset()
-    query.QueryRetrieveLevel = level
-    for keyword, value in keys.items():
-        setattr(query, keyword, value)
-    return query
 
 
 async def _archive_with(serving_port: int, files: list[str]) -> None:
