@@ -40,6 +40,7 @@ __all__ = [
     "parse_networks",
     "parse_subjects",
     "peer_address",
+    "peer_group",
     "subject_allowed",
 ]
 
@@ -64,6 +65,21 @@ def peer_address(host: str) -> IPAddress:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def peer_group(host: str) -> str:
+    """The peer that per-address bounds (pending connections, login failures) count
+    by: an IPv4 address (IPv4-mapped ones too), or the /64 an IPv6 address is in, since
+    one host (or one customer of a provider) commonly holds a whole /64 (RFC 4291
+    §2.5.4) and could use a new address for each connection. ``host`` itself, cut,
+    when it is no IP address."""
+    try:
+        address = peer_address(host)
+    except ValueError:
+        return host[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _network(text: str) -> IPNetwork:

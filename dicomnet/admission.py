@@ -25,9 +25,10 @@ drops deserve a WARNING, so that a flood of connections cannot flood the log as 
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+
+from dicomnet.access_rules import peer_group
 
 #: Why a connection was dropped or refused; the keys of :class:`DropLog`'s counts.
 EVICTED = "evicted (pending bound)"
@@ -38,20 +39,8 @@ ASSOCIATION_LIMIT = "rejected (association limit)"
 ASSOCIATION_ADDRESS_LIMIT = "rejected (per-address association limit)"
 
 
-def address_key(host: str) -> str:
-    """The address a per-address bound counts by: the IPv4 address itself (IPv4-mapped
-    IPv6 too), and for IPv6 the /64 prefix, since one host (or one customer of a
-    provider) commonly holds a whole /64 and could otherwise use a new address for each
-    connection."""
-    try:
-        address = ipaddress.ip_address(host.split("%", maxsplit=1)[0])
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
-    return str(address)
+#: The address a per-address bound counts by (an IPv6 /64 counts as one).
+address_key = peer_group
 
 
 @dataclass(eq=False)

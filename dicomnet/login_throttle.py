@@ -20,9 +20,10 @@ without holding anything another login needs).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass
+
+from dicomnet.access_rules import peer_group
 
 __all__ = ["LoginThrottle", "address_key", "username_key"]
 
@@ -34,19 +35,9 @@ def username_key(name: bytes) -> bytes:
 
 
 def address_key(host: str) -> bytes:
-    """The key of a peer's address: an IPv4 address, or the /64 an IPv6 address is in
-    (one IPv6 host usually holds a whole /64, RFC 4291 §2.5.4, and could rotate its
-    addresses through it). IPv4-mapped IPv6 addresses count as IPv4."""
-    try:
-        address = ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        return b"h" + hashlib.blake2b(host.encode("utf-8", "replace"),
-                                      digest_size=16).digest()
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return b"4" + address.ipv4_mapped.packed
-        return b"6" + address.packed[:8]
-    return b"4" + address.packed
+    """The key of a peer's address: the group per-address bounds count by
+    (:func:`dicomnet.access_rules.peer_group`: an IPv4 address, or an IPv6 /64)."""
+    return b"a" + peer_group(host).encode("utf-8", "replace")
 
 
 @dataclass
