@@ -24,6 +24,8 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio.to_thread
+
 from dicomnet.dimse import (
     CFindRQ,
     CFindRSP,
@@ -38,6 +40,7 @@ from dicomnet.dimse import (
 )
 from dicomnet.dimse.comment import error_comment, exception_comment
 from dicomnet.errors import DicomNetError, DIMSEError, NegotiationError
+from dicomnet.logtext import peer_text
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -462,7 +465,8 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
 
     address = destinations(destination)
     if address is None:
-        log.warning("%r: unknown move destination %r", request.association, destination)
+        log.warning("%r: unknown move destination %s", request.association,
+                    peer_text(destination))
         await request.respond(CMoveRSP(
             message_id_being_responded_to=message.message_id,
             affected_sop_class_uid=message.affected_sop_class_uid,
@@ -480,9 +484,12 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
         return
     host, port = address
     originator = (request.association.calling_ae_title, message.message_id)
+    # Reading every file's head to choose the contexts: off the event loop, as a
+    # study may have thousands of files (and a cold disk).
+    contexts = await anyio.to_thread.run_sync(contexts_for, items)
     try:
         async with connect(host, port, called_ae=destination, calling_ae=calling_ae_title,
-                           contexts=contexts_for(items)) as sub:
+                           contexts=contexts) as sub:
 
             async def send(item: Any) -> int:
                 return await sub.store(item, move_originator=originator)
@@ -492,7 +499,7 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
         if request.answered:
             raise
         log.warning("%r: cannot move to %s at %s:%d: %s", request.association,
-                    destination, host, port, exc)
+                    peer_text(destination), host, port, peer_text(exc, 200))
         counts = _Counts(remaining=0, failed=len(items))
         # PS3.4 C.4.2.1.5: Refused: Out of Resources - Unable to perform sub-operations.
         uids = [uid for uid in map(_instance_uid, items) if uid is not None]
