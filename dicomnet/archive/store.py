@@ -272,13 +272,6 @@ class Archive:
                                safe_component(values["StudyInstanceUID"]),
                                safe_component(values["SeriesInstanceUID"])))
             stem = folder + "/" + safe_component(incoming.sop_instance_uid)
-            parent = os.path.join(self._root, folder)
-            try:
-                if parent not in self._folders:
-                    os.makedirs(parent, exist_ok=True)
-                    self._folders.add(parent)
-            except OSError as exc:
-                raise self._filing_error(incoming, exc) from exc
         except BaseException:
             incoming.discard()
             raise
@@ -336,46 +329,58 @@ class Archive:
         return Path(self._root, earlier)
 
     def _rename(self, incoming: IncomingFile, target: str) -> None:
-        """Move the received file to ``target``, making its folder again if another
-        writer removed it once it was empty (see :meth:`_remove_earlier`)."""
-        for attempt in range(3):
+        """Move the received file to ``target``, making its folder first. Runs under
+        the index's write lock, as :meth:`_remove_empty_folders` does: one writer's
+        folder cannot vanish between its creation and the rename."""
+        parent = os.path.dirname(target)
+        try:
+            if parent not in self._folders:
+                os.makedirs(parent, exist_ok=True)
+                self._folders.add(parent)
             try:
                 os.replace(incoming.path, target)
-                return
-            except FileNotFoundError as exc:
-                if attempt == 2 or not incoming.path.exists():
-                    raise self._filing_error(incoming, exc) from exc
-                parent = os.path.dirname(target)
-                self._folders.discard(parent)
-                try:
-                    os.makedirs(parent, exist_ok=True)
-                except OSError as again:
-                    raise self._filing_error(incoming, again) from again
-            except OSError as exc:
-                raise self._filing_error(incoming, exc) from exc
+            except FileNotFoundError:
+                if not incoming.path.exists():
+                    raise
+                # Another writer (another process on the folder) removed it once empty.
+                os.makedirs(parent, exist_ok=True)
+                os.replace(incoming.path, target)
+        except OSError as exc:
+            raise self._filing_error(incoming, exc) from exc
 
     def _remove_earlier(self, incoming: IncomingFile, earlier: str) -> None:
-        """Remove the copy the index no longer names, and the folders it leaves empty
-        (a patient's folder must not outlive a corrected Patient ID). Failing is
-        harmless: the index is the record, a stray file or folder is never served."""
+        """Remove the copy the index no longer names (no writer will take its name:
+        see :meth:`_replace`). Failing is harmless: the index is the record, a stray
+        file is never served."""
         path = os.path.join(self._root, earlier)
         try:
             os.unlink(path)
         except OSError as exc:
             log.debug("earlier copy of %s not removed: %s", incoming.sop_instance_uid, exc)
             return
-        # <patient>/<study>/<series>/<file>: up to three folders, deepest first; rmdir
-        # fails on a folder that is not empty, which ends the climb.
-        folder = os.path.dirname(path)
-        for _level in range(3):
-            if folder == self._root:
-                return
-            try:
-                os.rmdir(folder)
-            except OSError:
-                return
-            self._folders.discard(folder)
-            folder = os.path.dirname(folder)
+        self._remove_empty_folders(os.path.dirname(path))
+
+    def _remove_empty_folders(self, folder: str) -> None:
+        """Remove ``folder`` and its parents up to the patient's folder while they are
+        empty (a patient's folder must not outlive a corrected Patient ID). Under the
+        index's write lock, so that no writer is between making one of them and
+        renaming a file into it; when the lock is not free at once the folders stay,
+        which is harmless (nothing is served from a folder, only from the index)."""
+        try:
+            with self.index.transaction(wait=False):
+                # <patient>/<study>/<series>: up to three folders, deepest first; rmdir
+                # fails on a folder that is not empty, which ends the climb.
+                for _level in range(3):
+                    if folder == self._root:
+                        return
+                    try:
+                        os.rmdir(folder)
+                    except OSError:
+                        return
+                    self._folders.discard(folder)
+                    folder = os.path.dirname(folder)
+        except (WouldWait, sqlite3.Error) as exc:
+            log.debug("empty folders left: %s", exc)
 
     @staticmethod
     def _remove_new(incoming: IncomingFile, target: str | None) -> None:
