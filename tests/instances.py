@@ -9,6 +9,7 @@ import io
 from pathlib import Path
 
 import pydicom
+import pydicom.uid
 from pydicom.data import get_testdata_file
 
 from dicomnet.archive import Archive
@@ -26,7 +27,7 @@ def instance_bytes(base: str = MR, **attributes: str) -> bytes:
     for keyword, value in attributes.items():
         setattr(ds, keyword, value)
     if "SOPInstanceUID" in attributes:
-        ds.file_meta.MediaStorageSOPInstanceUID = attributes["SOPInstanceUID"]
+        ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.UID(attributes["SOPInstanceUID"])
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()

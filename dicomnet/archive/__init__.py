@@ -113,8 +113,8 @@ def install(server: Server, archive: Archive,
         except DuplicateInstanceError as exc:
             log.warning("%r: not stored, instance %s is held already (duplicates=reject)",
                         request.association, peer_text(incoming.sop_instance_uid))
-            raise ServiceFailure(_DUPLICATE, "this SOP Instance UID is already stored and "
-                                 "the archive keeps its first copy") from exc
+            raise ServiceFailure(_DUPLICATE, "SOP Instance UID already stored; the first "
+                                 "copy is kept") from exc
         except IndexUnavailableError as exc:
             # The data set was not kept: the sender may try again later (PS3.4 B.2.3).
             log.error("%r: not stored, the index is unavailable: %s", request.association,

@@ -176,7 +176,7 @@ def test_two_archives_on_one_folder_stay_consistent(tmp_path: Path) -> None:
             for _round in range(rounds):
                 for item in data[patient]:
                     file_into(archive, item)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:  # reported by the test
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(archive, patient))
@@ -240,8 +240,8 @@ def test_any_sequence_of_stores_leaves_the_latest_model(tmp_path_factory: pytest
                 PatientID=patient, StudyDescription=description, Modality=modality))
             check_consistent(archive)
         instances, series, studies = _model(stores)  # type: ignore[arg-type]
-        assert dict(archive.index.execute("SELECT sop_instance_uid, series_uid "
-                                          "FROM instance")) == instances
+        assert {sop: series_uid for sop, series_uid in archive.index.execute(
+            "SELECT sop_instance_uid, series_uid FROM instance")} == instances
         assert {uid: (study, modality) for uid, study, modality in archive.index.execute(
             "SELECT series_uid, study_uid, modality FROM series")} == series
         assert {uid: (patient, description) for uid, patient, description in

@@ -125,11 +125,11 @@ async def test_the_duplicates_policy_as_a_sender_sees_it(serving: Serving, tmp_p
         statuses = await _store(port, _study(tmp_path / "sent", "SECOND", 1))
         [(patient,)] = archive.index.execute("SELECT patient_id FROM patient")
         if policy == "reject":
-            assert statuses == [Status.DUPLICATE_SOP_INSTANCE]
+            assert [int(s) for s in statuses] == [Status.DUPLICATE_SOP_INSTANCE]
             assert statuses[0].error_comment is not None
             assert "already stored" in statuses[0].error_comment
         else:
-            assert statuses == [Status.SUCCESS]
+            assert [int(s) for s in statuses] == [Status.SUCCESS]
         assert patient == ("SECOND" if policy == "replace" else "FIRST")
         # The server goes on serving.
         assert await _find(port, "study", "STUDY", str(patient)) == [STUDY]
