@@ -318,7 +318,8 @@ class Archive:
             self._remove_new(incoming, target)
             raise
         if earlier is not None and earlier != relative:
-            self._remove_earlier(incoming, earlier)
+            self._remove_earlier(incoming, earlier,
+                                 moved=os.path.dirname(earlier) != os.path.dirname(relative))
         assert target is not None
         return Path(target)
 
@@ -348,7 +349,7 @@ class Archive:
         except OSError as exc:
             raise self._filing_error(incoming, exc) from exc
 
-    def _remove_earlier(self, incoming: IncomingFile, earlier: str) -> None:
+    def _remove_earlier(self, incoming: IncomingFile, earlier: str, *, moved: bool) -> None:
         """Remove the copy the index no longer names (no writer will take its name:
         see :meth:`_replace`). Failing is harmless: the index is the record, a stray
         file is never served."""
@@ -358,7 +359,8 @@ class Archive:
         except OSError as exc:
             log.debug("earlier copy of %s not removed: %s", incoming.sop_instance_uid, exc)
             return
-        self._remove_empty_folders(os.path.dirname(path))
+        if moved:  # else the new copy is in the same folder
+            self._remove_empty_folders(os.path.dirname(path))
 
     def _remove_empty_folders(self, folder: str) -> None:
         """Remove ``folder`` and its parents up to the patient's folder while they are
