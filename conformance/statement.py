@@ -205,8 +205,20 @@ def statement() -> str:
         "With `--accept-damaged`, C201 and C202 data sets are filed and logged as "
         "damaged.",
         "- Each instance is indexed (patient, study, series, instance) in "
-        "`DATA/index.sqlite`; a later copy of the same SOP Instance UID replaces the "
-        "earlier one.",
+        "`DATA/index.sqlite`, in the transaction that renames its file into place. Each "
+        "patient, study and series holds the attributes of the instance received last "
+        "that names it; a study belongs to one patient and a series to one study "
+        "(PS3.3 §7), so an instance naming its study under another Patient ID moves the "
+        "whole study, every instance of it, to that patient (a Patient ID corrected at "
+        "the modality and sent again). A patient, study or series left with nothing "
+        "under it is deleted. Files already stored are not rewritten nor moved: "
+        "retrieval reads each file's path from the index.",
+        f"- A copy of a SOP Instance UID the archive holds (`--duplicates`, default "
+        f"`{args.duplicates}`): `replace` files the new copy, which replaces the earlier "
+        "one once indexed (a copy that cannot be indexed leaves the earlier copy as it "
+        "was); `keep` keeps the earlier copy, discards the new one and answers 0000 "
+        "Success; `reject` refuses the new copy with 0111 (Duplicate SOP Instance, "
+        "PS3.7 Annex C) and an Error Comment.",
         "",
         "### Refusals",
         "",

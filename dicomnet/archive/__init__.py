@@ -26,9 +26,17 @@ import anyio.to_thread
 from dicomnet.archive.index import ArchiveIndex, InstanceRecord
 from dicomnet.archive.query import QueryError, matching_identifiers, matching_instances
 from dicomnet.archive.steps import IndexMPPSSCP
-from dicomnet.archive.store import Archive, ArchiveError, IncomingFile, IndexUnavailableError
+from dicomnet.archive.store import (
+    DUPLICATE_POLICIES,
+    Archive,
+    ArchiveError,
+    DuplicateInstanceError,
+    IncomingFile,
+    IndexUnavailableError,
+)
 from dicomnet.archive.worklist import Worklist
 from dicomnet.dimse import CStoreRQ, Status
+from dicomnet.logtext import peer_text
 from dicomnet.services.commitment import (
     CLASS_INSTANCE_CONFLICT,
     NO_SUCH_OBJECT_INSTANCE,
@@ -52,7 +60,8 @@ if TYPE_CHECKING:
     from dicomnet.dimse import DIMSEMessage
     from dicomnet.server import Server
 
-__all__ = ["Archive", "ArchiveError", "ArchiveIndex", "IncomingFile", "IndexUnavailableError",
+__all__ = ["DUPLICATE_POLICIES", "Archive", "ArchiveError", "ArchiveIndex",
+           "DuplicateInstanceError", "IncomingFile", "IndexUnavailableError",
            "InstanceRecord", "Worklist", "install"]
 
 log = logging.getLogger("dicomnet.archive")
@@ -61,6 +70,10 @@ log = logging.getLogger("dicomnet.archive")
 #: understand" (Cxxx) are the Storage statuses for a data set we could not keep.
 _OUT_OF_RESOURCES = 0xA700
 _CANNOT_UNDERSTAND = 0xC000
+#: PS3.7 Annex C (C.5.8): "Duplicate SOP Instance", the general failure status for a
+#: SOP Instance UID already registered; the Storage statuses of PS3.4 B.2.3 have none
+#: of their own, and any SCU treats an unknown failure code as a failure (PS3.7 C.1).
+_DUPLICATE = int(Status.DUPLICATE_SOP_INSTANCE)
 
 
 def install(server: Server, archive: Archive,
@@ -97,6 +110,11 @@ def install(server: Server, archive: Archive,
         assert isinstance(incoming, IncomingFile)
         try:
             path = await archive.file_in_writer(incoming)
+        except DuplicateInstanceError as exc:
+            log.warning("%r: not stored, instance %s is held already (duplicates=reject)",
+                        request.association, peer_text(incoming.sop_instance_uid))
+            raise ServiceFailure(_DUPLICATE, "SOP Instance UID already stored; the first "
+                                 "copy is kept") from exc
         except IndexUnavailableError as exc:
             # The data set was not kept: the sender may try again later (PS3.4 B.2.3).
             log.error("%r: not stored, the index is unavailable: %s", request.association,
@@ -109,7 +127,12 @@ def install(server: Server, archive: Archive,
             why = str(exc)
             raise ServiceFailure(_CANNOT_UNDERSTAND, "cannot index the instance"
                                  if why.startswith("cannot index") else why) from exc
-        if log.isEnabledFor(logging.INFO):
+        if incoming.kept_earlier:
+            # Success all the same (PS3.4 B.2.3): what the sender asked for, the archive
+            # holding the instance, is true.
+            log.info("kept the copy already stored of %s (from %s)",
+                     peer_text(incoming.sop_instance_uid), peer_text(incoming.source_ae_title))
+        elif log.isEnabledFor(logging.INFO):
             log.info("stored %s (%d bytes) from %s", path.relative_to(archive.folder),
                      incoming.size, incoming.source_ae_title)
         # The next data set's file is made once the answer is out, while its sender

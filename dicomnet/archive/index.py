@@ -3,9 +3,11 @@
 The index lives in the archive folder (``index.sqlite``) and is the archive's memory of
 what it holds; the files are the truth for the data. A row is written only after its
 file has been renamed into place, in one transaction per instance, so the index never
-names a file that is not whole. WAL mode lets query readers run beside the writer:
-:meth:`ArchiveIndex.reader` opens a connection of their own for each reader thread
-(see :mod:`~dicomnet.archive.worker`), while this object's connection is the writer's.
+names a file that is not whole (which rows a re-sent instance moves or updates is
+:mod:`~dicomnet.archive.hierarchy`'s). WAL mode lets query readers run beside the
+writer: :meth:`ArchiveIndex.reader` opens a connection of their own for each reader
+thread (see :mod:`~dicomnet.archive.worker`), while this object's connection is the
+writer's.
 
 Every connection waits at most ``busy_timeout`` seconds for a lock another process
 holds (SQLite's busy handler), then fails with ``sqlite3.OperationalError``: callers
@@ -21,9 +23,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dicomnet.archive.hierarchy import Held, held_rows, write_instance
 from dicomnet.records import record
 
-__all__ = ["BUSY_TIMEOUT", "COLUMNS", "INDEX_NAME", "LEVEL_TABLES", "ArchiveIndex",
+__all__ = ["BUSY_TIMEOUT", "COLUMNS", "INDEX_NAME", "LEVEL_TABLES", "ArchiveIndex", "Held",
            "InstanceRecord", "WouldWait", "level_rows"]
 
 INDEX_NAME = "index.sqlite"
@@ -139,13 +142,6 @@ class ArchiveIndex:
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._commits = 0
         self._db.executescript(_SCHEMA)
-        # The patient, study and series rows this connection wrote last: the instances
-        # of a series mostly come one after another, and skipping the upserts that would
-        # change nothing saves three of the seven statements a stored instance costs.
-        # Rows are never deleted, so a study or series written once is there for good;
-        # a patient's row could only change behind our back through another writer.
-        self._last: tuple[tuple[str, ...], str, str] | None = None
-        self._written: tuple[tuple[str, ...], str, str] | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -181,17 +177,13 @@ class ArchiveIndex:
                 raise WouldWait(str(exc)) from exc
             finally:
                 self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        self._written = None
         try:
             yield self._db
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-            self._written = None
             raise
-        if self._written is not None:
-            self._last = self._written  # only rows that were committed are skipped
         self._commits += 1
         if wait and self.checkpoint_due:
             # PASSIVE: copies what no reader still needs, waits for nobody.
@@ -205,44 +197,32 @@ class ArchiveIndex:
                                (sop_instance_uid,)).fetchone()
         return None if row is None else str(row[0])
 
+    def held(self, *, sop_instance_uid: str, series_uid: str, study_uid: str,
+             patient_id: str) -> Held:
+        """The rows an instance with these keys would touch (inside :meth:`transaction`,
+        so that nobody changes them before :meth:`write`)."""
+        assert self._db.in_transaction, "held() belongs in a transaction"
+        return held_rows(self._db, sop_instance_uid, series_uid, study_uid, patient_id)
+
     def add(self, record: InstanceRecord) -> str | None:
         """Record an instance (replacing an earlier copy); returns the path of the
         earlier copy if it was stored elsewhere, so the caller can remove it."""
         with self.transaction():
-            earlier = self.earlier_path(record.sop_instance_uid)
-            self.write(record)
-        return earlier if earlier != record.path else None
+            held = self.held(sop_instance_uid=record.sop_instance_uid,
+                             series_uid=record.series_uid, study_uid=record.study_uid,
+                             patient_id=record.patient_id)
+            self.write(record, held)
+        return held.path if held.path != record.path else None
 
-    def write(self, record: InstanceRecord) -> None:
-        """Write an instance's rows, inside :meth:`transaction`."""
+    def write(self, record: InstanceRecord, held: Held | None = None) -> None:
+        """Write an instance's rows, inside :meth:`transaction`, by the rules of
+        :mod:`~dicomnet.archive.hierarchy`; ``held`` is what :meth:`held` returned in
+        the same transaction (read here when not given)."""
         assert self._db.in_transaction, "write() belongs in a transaction"
-        r = record
-        patient = (r.patient_id, r.patient_name, r.birth_date, r.sex)
-        last = self._last  # rows committed (set only after a commit)
-        db = self._db
-        if last is None or last[0] != patient:
-            db.execute(
-                "INSERT INTO patient VALUES (?, ?, ?, ?) ON CONFLICT(patient_id) "
-                "DO UPDATE SET patient_name=excluded.patient_name, "
-                "birth_date=excluded.birth_date, sex=excluded.sex", patient)
-        if last is None or last[1] != r.study_uid:
-            db.execute(
-                "INSERT INTO study VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(study_uid) DO NOTHING",
-                (r.study_uid, r.patient_id, r.study_date, r.study_time,
-                 r.accession_number, r.study_id, r.study_description,
-                 r.referring_physician))
-        if last is None or last[2] != r.series_uid:
-            db.execute(
-                "INSERT INTO series VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(series_uid) DO NOTHING",
-                (r.series_uid, r.study_uid, r.modality, r.series_number,
-                 r.series_description))
-        db.execute(
-            "INSERT OR REPLACE INTO instance VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (r.sop_instance_uid, r.series_uid, r.sop_class_uid, r.instance_number,
-             r.transfer_syntax, r.path, r.size, r.source_ae_title, time.time()))
-        self._written = (patient, r.study_uid, r.series_uid)
+        if held is None:
+            held = held_rows(self._db, record.sop_instance_uid, record.series_uid,
+                             record.study_uid, record.patient_id)
+        write_instance(self._db, record, held)
 
     def count(self, table: str) -> int:
         """Rows in one of the tables (for tests, logs and `dicomnet serve`)."""

@@ -10,7 +10,16 @@ deleted at once (and any left by a crash are swept at start-up). An instance rec
 again goes beside the copy the index names (``<instance>.<random>.dcm`` when that copy
 has the plain name), and the earlier copy is removed only once the index names the new
 one: a copy whose receipt was acknowledged is never lost to one that could not be
-indexed. All of this runs in the index's writer thread (:meth:`Archive.file_in_writer`).
+indexed (``Archive(duplicates="keep")`` keeps the earlier copy instead, ``"reject"``
+refuses the new one). All of this runs in the index's writer thread
+(:meth:`Archive.file_in_writer`).
+
+The folder names what the instance said when it was filed; the index says where it
+belongs now. When a re-sent instance moves its study to another patient (see
+:mod:`~dicomnet.archive.hierarchy`), the study's other files stay where they are, under
+the old Patient ID's folder: moving them would cost a rename each inside the
+transaction, for nothing a query or a retrieval sees, since both read the path from
+the index. Folders a re-send leaves empty are removed.
 
 Creating a file is the slowest step of receiving a data set on a busy ext4 file system
 (0.3 ms and more, as long as writing half a megabyte): the archive therefore keeps one
@@ -40,7 +49,8 @@ from dicomnet.archive.worker import IndexWorker
 from dicomnet.dimse.dataset import DEFLATED_SYNTAXES, encoding_of
 from dicomnet.part10 import file_meta_bytes
 
-__all__ = ["Archive", "ArchiveError", "IncomingFile", "IndexUnavailableError"]
+__all__ = ["DUPLICATE_POLICIES", "Archive", "ArchiveError", "DuplicateInstanceError",
+           "IncomingFile", "IndexUnavailableError"]
 
 log = logging.getLogger("dicomnet.archive")
 
@@ -53,10 +63,18 @@ _INDEX_TAGS = ["SOPInstanceUID", "PatientID", "PatientName", "PatientBirthDate",
                "StudyDescription", "ReferringPhysicianName", "SeriesInstanceUID",
                "Modality", "SeriesNumber", "SeriesDescription", "InstanceNumber"]
 _WANTED = {int(tag_for_keyword(keyword) or 0): keyword for keyword in _INDEX_TAGS}
+#: What to do with an instance whose SOP Instance UID the archive already holds: file
+#: the new copy in its place, keep the earlier copy, or refuse the new one.
+DUPLICATE_POLICIES = ("replace", "keep", "reject")
 
 
 class ArchiveError(Exception):
     """A received data set could not be filed (unreadable, or the disk failed)."""
+
+
+class DuplicateInstanceError(ArchiveError):
+    """``duplicates="reject"``: the archive already holds an instance with this SOP
+    Instance UID; the new copy was not kept."""
 
 
 class IndexUnavailableError(ArchiveError):
@@ -79,6 +97,8 @@ class IncomingFile:
     complete: bool = False
     head: bytearray = field(default_factory=bytearray)
     attributes: dict[str, str] | None = None
+    #: Set when filing kept an earlier copy instead of this one (``duplicates="keep"``).
+    kept_earlier: bool = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.file.write(data)
@@ -118,7 +138,14 @@ class Archive:
     """A folder of Part 10 files by patient / study / series, with an SQLite index."""
 
     def __init__(self, folder: str | os.PathLike[str], *,
-                 busy_timeout: float = BUSY_TIMEOUT) -> None:
+                 busy_timeout: float = BUSY_TIMEOUT, duplicates: str = "replace") -> None:
+        if duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, "
+                             f"not {duplicates!r}")
+        #: A re-sent SOP Instance UID: "replace" the earlier copy (the new one is
+        #: filed and indexed), "keep" it (the new one is discarded) or "reject" the
+        #: new one (:class:`DuplicateInstanceError`).
+        self.duplicates = duplicates
         self.folder = Path(folder).resolve()
         self.incoming = self.folder / _INCOMING
         self.incoming.mkdir(parents=True, exist_ok=True)
@@ -209,7 +236,10 @@ class Archive:
         Raises :class:`ArchiveError` (and removes the temporary file) when the data set
         cannot be read back or the file system refuses, :class:`IndexUnavailableError` when
         the index cannot record it (locked past its busy timeout, disk full): then the
-        new file is removed and an earlier copy of the instance stays as it was.
+        new file is removed and an earlier copy of the instance stays as it was;
+        :class:`DuplicateInstanceError` when the archive holds the instance already and
+        its policy is ``"reject"``. With ``"keep"``, returns the earlier copy's path
+        (and sets ``incoming.kept_earlier``).
         Blocks: on the event loop, use :meth:`file_in_writer`.
         """
         path = self._file(incoming, True)
@@ -242,13 +272,6 @@ class Archive:
                                safe_component(values["StudyInstanceUID"]),
                                safe_component(values["SeriesInstanceUID"])))
             stem = folder + "/" + safe_component(incoming.sop_instance_uid)
-            parent = os.path.join(self._root, folder)
-            try:
-                if parent not in self._folders:
-                    os.makedirs(parent, exist_ok=True)
-                    self._folders.add(parent)
-            except OSError as exc:
-                raise self._filing_error(incoming, exc) from exc
         except BaseException:
             incoming.discard()
             raise
@@ -259,20 +282,31 @@ class Archive:
         """Put the new copy in place beside any earlier one, index it, and only once
         the index has committed remove the earlier copy: an acknowledged copy is never
         lost to a copy that could not be indexed (issue 17: a re-send while the index
-        is locked). The new copy takes a name the earlier one does not have."""
+        is locked). The new copy takes a name no earlier copy has, on disk or in the
+        index: another writer may still be about to remove a copy the index no longer
+        names. The duplicates policy is applied under the same write lock, so two
+        writers cannot both see the instance absent."""
         target: str | None = None
         try:
             with self.index.transaction(wait=wait):
-                earlier = self.index.earlier_path(incoming.sop_instance_uid)
+                held = self.index.held(
+                    sop_instance_uid=incoming.sop_instance_uid,
+                    series_uid=values["SeriesInstanceUID"],
+                    study_uid=values["StudyInstanceUID"], patient_id=values["PatientID"])
+                earlier = held.path
+                if earlier is not None and self.duplicates != "replace":
+                    if self.duplicates == "reject":
+                        raise DuplicateInstanceError(
+                            f"instance {incoming.sop_instance_uid} is already stored")
+                    incoming.kept_earlier = True
+                    return self._keep_earlier(incoming, earlier)
                 relative = stem + ".dcm"
-                if earlier == relative:
+                if earlier is not None and (earlier == relative or os.path.lexists(
+                        os.path.join(self._root, relative))):
                     relative = f"{stem}.{secrets.token_hex(4)}.dcm"
-                try:
-                    os.replace(incoming.path, os.path.join(self._root, relative))
-                except OSError as exc:
-                    raise self._filing_error(incoming, exc) from exc
                 target = os.path.join(self._root, relative)
-                self.index.write(_record(values, incoming, relative))
+                self._rename(incoming, target)
+                self.index.write(_record(values, incoming, relative), held)
         except WouldWait:
             incoming.attributes = values  # nothing done yet: the writer thread goes on
             return None
@@ -284,13 +318,71 @@ class Archive:
             self._remove_new(incoming, target)
             raise
         if earlier is not None and earlier != relative:
-            try:
-                os.unlink(os.path.join(self._root, earlier))
-            except OSError as exc:
-                log.debug("earlier copy of %s not removed: %s",
-                          incoming.sop_instance_uid, exc)
+            self._remove_earlier(incoming, earlier,
+                                 moved=os.path.dirname(earlier) != os.path.dirname(relative))
         assert target is not None
         return Path(target)
+
+    def _keep_earlier(self, incoming: IncomingFile, earlier: str) -> Path:
+        """``duplicates="keep"``: the archive already holds the instance; the new copy
+        goes, the earlier copy and its rows stay as they are."""
+        incoming.discard()
+        return Path(self._root, earlier)
+
+    def _rename(self, incoming: IncomingFile, target: str) -> None:
+        """Move the received file to ``target``, making its folder first. Runs under
+        the index's write lock, as :meth:`_remove_empty_folders` does: one writer's
+        folder cannot vanish between its creation and the rename."""
+        parent = os.path.dirname(target)
+        try:
+            if parent not in self._folders:
+                os.makedirs(parent, exist_ok=True)
+                self._folders.add(parent)
+            try:
+                os.replace(incoming.path, target)
+            except FileNotFoundError:
+                if not incoming.path.exists():
+                    raise
+                # Another writer (another process on the folder) removed it once empty.
+                os.makedirs(parent, exist_ok=True)
+                os.replace(incoming.path, target)
+        except OSError as exc:
+            raise self._filing_error(incoming, exc) from exc
+
+    def _remove_earlier(self, incoming: IncomingFile, earlier: str, *, moved: bool) -> None:
+        """Remove the copy the index no longer names (no writer will take its name:
+        see :meth:`_replace`). Failing is harmless: the index is the record, a stray
+        file is never served."""
+        path = os.path.join(self._root, earlier)
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            log.debug("earlier copy of %s not removed: %s", incoming.sop_instance_uid, exc)
+            return
+        if moved:  # else the new copy is in the same folder
+            self._remove_empty_folders(os.path.dirname(path))
+
+    def _remove_empty_folders(self, folder: str) -> None:
+        """Remove ``folder`` and its parents up to the patient's folder while they are
+        empty (a patient's folder must not outlive a corrected Patient ID). Under the
+        index's write lock, so that no writer is between making one of them and
+        renaming a file into it; when the lock is not free at once the folders stay,
+        which is harmless (nothing is served from a folder, only from the index)."""
+        try:
+            with self.index.transaction(wait=False):
+                # <patient>/<study>/<series>: up to three folders, deepest first; rmdir
+                # fails on a folder that is not empty, which ends the climb.
+                for _level in range(3):
+                    if folder == self._root:
+                        return
+                    try:
+                        os.rmdir(folder)
+                    except OSError:
+                        return
+                    self._folders.discard(folder)
+                    folder = os.path.dirname(folder)
+        except (WouldWait, sqlite3.Error) as exc:
+            log.debug("empty folders left: %s", exc)
 
     @staticmethod
     def _remove_new(incoming: IncomingFile, target: str | None) -> None:

@@ -90,6 +90,14 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("--max-dataset-size", type=int, default=16 << 30, metavar="BYTES",
                         help="refuse (A700) a data set larger than this; 0 for no limit "
                              "(default 16 GiB)")
+    parser.add_argument("--duplicates", choices=("replace", "keep", "reject"),
+                        default="replace",
+                        help="an instance whose SOP Instance UID the archive holds: "
+                             "'replace' files the new copy and updates the index from it "
+                             "(a Patient ID corrected at the modality moves the study; "
+                             "default), 'keep' keeps the first copy and answers Success, "
+                             "'reject' refuses the new copy (status 0111 Duplicate SOP "
+                             "Instance, with an Error Comment)")
     parser.add_argument("--accept-damaged", action="store_true",
                         help="file a data set that is truncated or malformed (logged as "
                              "damaged) instead of refusing it (C201/C202)")
@@ -172,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     archive: Archive | None = None
     if not args.no_store:
         try:
-            archive = Archive(args.data)
+            archive = Archive(args.data, duplicates=args.duplicates)
         except OSError as exc:
             return fail(f"cannot use {args.data} as the archive folder: {exc}")
         try:

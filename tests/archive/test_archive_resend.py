@@ -87,7 +87,7 @@ def test_a_resend_whose_index_write_fails_keeps_the_first_copy(
     first_bytes = first.read_bytes()
     before = _state(archive)
 
-    def failing_write(self: ArchiveIndex, record: object) -> None:
+    def failing_write(self: ArchiveIndex, *args: object) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(ArchiveIndex, "write", failing_write)

@@ -111,12 +111,13 @@ async def test_no_patient_data_at_warning_or_above(
                 other.execute("ROLLBACK")
                 other.close()
 
-            # Queries the archive refuses or cannot answer.
+            # Queries the archive refuses or cannot answer, about the patient the
+            # study now belongs to (the re-send with the corrected Patient ID moved it).
             refused = [
-                _query("IMAGE", PatientID=PATIENT_IDS[0], SOPInstanceUID=""),
-                _query("FRAME", PatientID=PATIENT_IDS[0]),
-                _query("STUDY", PatientName=PATIENT_NAMES[0], StudyDate="20300101-20200101"),
-                _query("STUDY", PatientID=PATIENT_IDS[0] + "*", StudyInstanceUID="1.2*"),
+                _query("IMAGE", PatientID=PATIENT_IDS[1], SOPInstanceUID=""),
+                _query("FRAME", PatientID=PATIENT_IDS[1]),
+                _query("STUDY", PatientName=PATIENT_NAMES[1], StudyDate="20300101-20200101"),
+                _query("STUDY", PatientID=PATIENT_IDS[1] + "*", StudyInstanceUID="1.2*"),
             ]
             for query in refused:
                 statuses = [r.status async for r in qr.find(assoc, query)]
