@@ -304,8 +304,8 @@ class Archive:
                 if earlier is not None and (earlier == relative or os.path.lexists(
                         os.path.join(self._root, relative))):
                     relative = f"{stem}.{secrets.token_hex(4)}.dcm"
-                target = os.path.join(self._root, relative)
-                self._rename(incoming, target)
+                self._rename(incoming, os.path.join(self._root, relative))
+                target = os.path.join(self._root, relative)  # only once it is there
                 self.index.write(_record(values, incoming, relative), held)
         except WouldWait:
             incoming.attributes = values  # nothing done yet: the writer thread goes on

@@ -6,12 +6,13 @@ addresses, UIDs and reasons, never a Patient ID, a patient's name or a file path
 (the archive's folders are named after the Patient ID). INFO (``-v``) may show paths.
 
 One archive is driven through every failure its storage, query/retrieve, commitment
-and MPPS code reports: damaged data sets, an index locked by another process, a
-re-send under another patient, refused and failing queries, retrievals of a missing
-and a garbled file, moves to unknown and unreachable destinations, commitment of lost
-instances, MPPS rule violations. Every record at WARNING or above, from every logger, is then
-searched for the patients' identifiers; the INFO records must hold them (so the
-search would find them where they leak).
+and MPPS code reports: damaged data sets, an index locked by another process, a file
+system that refuses, a re-send under another patient, refused and failing queries,
+retrievals of a missing and a garbled file, moves to unknown and unreachable
+destinations, commitment of lost instances, MPPS rule violations. Every record at
+WARNING or above, from every logger, tracebacks included, is then searched for the
+patients' identifiers; the INFO records must hold them (so the search would find them
+where they leak).
 """
 
 from __future__ import annotations
@@ -110,6 +111,15 @@ async def test_no_patient_data_at_warning_or_above(
             finally:
                 other.execute("ROLLBACK")
                 other.close()
+            # The file system refuses: a file where the instance's series folder goes.
+            blocked = pydicom.dcmread(locked_out)
+            blocked.SOPInstanceUID = generate_uid()
+            blocked.SeriesInstanceUID = generate_uid()
+            (archive.folder / PATIENT_IDS[1] / blocked.StudyInstanceUID
+             / blocked.SeriesInstanceUID).parent.mkdir(parents=True, exist_ok=True)
+            (archive.folder / PATIENT_IDS[1] / blocked.StudyInstanceUID
+             / blocked.SeriesInstanceUID).write_bytes(b"in the way")
+            assert await assoc.store(blocked) != Status.SUCCESS
 
             # Queries the archive refuses or cannot answer, about the patient the
             # study now belongs to (the re-send with the corrected Patient ID moved it).
