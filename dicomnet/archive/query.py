@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dicomnet.archive.find_sql import plan, run
 from dicomnet.archive.index import COLUMNS, level_rows
 from dicomnet.archive.matching import identifier_matches, return_identifier
 from dicomnet.services.query_retrieve import IdentifierError
@@ -47,10 +48,14 @@ _UNIQUE_KEYS = {"PATIENT": "PatientID", "STUDY": "StudyInstanceUID",
                 "SERIES": "SeriesInstanceUID", "IMAGE": "SOPInstanceUID"}
 
 
-def _level(query: Dataset, model: str) -> str:
+def _level(query: Dataset, model: str, *, strict: bool = True) -> str:
     """The query's level, checked against the model; a hierarchical query must name
     one entity at every level above it by its unique key (PS3.4 C.4.1.2.1, C.4.2.2.1:
-    relational queries are not negotiated here)."""
+    relational queries are not negotiated here).
+
+    Not ``strict``, an IMAGE query naming its study but not its series is answered:
+    peers send them (dcmqrscp and Orthanc answer them), and the study bounds the
+    search as well as the series would."""
     levels = _MODEL_LEVELS.get(model, ())
     level = str(query.get("QueryRetrieveLevel", "") or "").strip().upper()
     if level not in levels:
@@ -58,6 +63,9 @@ def _level(query: Dataset, model: str) -> str:
                          f"model's {levels} (PS3.4 C.6)", offending=[_LEVEL_TAG])
     for above in levels[:levels.index(level)]:
         keyword = _UNIQUE_KEYS[above]
+        if not strict and above == "SERIES" and \
+                _single_value(query, "StudyInstanceUID") is not None:
+            continue
         if _single_value(query, keyword) is None:
             # The reason comes first: an Error Comment keeps 64 characters.
             raise QueryError(f"a hierarchical {level} query needs one {keyword} "
@@ -112,12 +120,25 @@ def _wanted(query: Dataset) -> list[tuple[int, str, str]]:
             if element.keyword in _INDEXED]
 
 
-def matching_identifiers(db: sqlite3.Connection, query: Dataset, model: str
-                         ) -> Iterator[Dataset | None]:
-    """The identifiers a C-FIND returns for ``query`` (PS3.4 C.4.1.2.2), and ``None``
-    for each row that does not match (so a caller can stop or pause between rows:
-    see :meth:`~dicomnet.archive.worker.IndexWorker.scan`)."""
-    level = _level(query, model)
+def matching_identifiers(db: sqlite3.Connection, query: Dataset, model: str, *,
+                         transfer_syntax: str | None = None, strict: bool = True
+                         ) -> Iterator[Dataset | bytes | None]:
+    """The identifiers a C-FIND returns for ``query`` (PS3.4 C.4.1.2.2): matched in
+    SQL, each encoded in ``transfer_syntax`` when :mod:`~dicomnet.archive.find_sql`
+    can, else a data set. ``strict``: see :func:`_level`."""
+    level = _level(query, model, strict=strict)
+    find = plan(query, level)
+    if find is None:
+        yield from python_identifiers(db, query, level)
+        return
+    yield from run(db, find, transfer_syntax)
+
+
+def python_identifiers(db: sqlite3.Connection, query: Dataset, level: str
+                       ) -> Iterator[Dataset | None]:
+    """The identifiers of :func:`matching_identifiers`, matched row by row in Python
+    (``None`` for each row that does not match): for keys the SQL path does not take,
+    and the reference the SQL path is tested against."""
     keys = _keys(query)
     wanted = _wanted(query)
     for row in level_rows(db, level, _exact(keys)):
