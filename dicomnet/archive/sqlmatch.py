@@ -83,7 +83,8 @@ def _glob(key: str) -> str:
 
 
 def _no_padding(column: str) -> str:
-    return f"{column} = trim({column}, ' ' || char(0))"
+    # A NUL anywhere goes to dn_match: SQLite's trim(), GLOB and length() stop at one.
+    return f"instr({column}, char(0)) = 0 AND {column} = trim({column}, ' ')"
 
 
 def _plain(vr: str, column: str) -> str:
