@@ -110,9 +110,10 @@ def _date(ordinal: int) -> str:
 #: as Python's dates, which matching.py parses with).
 #: SQLite's date() takes "2023-02-30" as it is; with a modifier it normalises it to
 #: another day, so only a real date comes back unchanged.
-_VALID_DA = ("({c} GLOB '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]' AND substr({c}, 1, 4) <> '0000'"
-             " AND date(substr({c}, 1, 4) || '-' || substr({c}, 5, 2) || '-' || substr({c}, 7, 2),"
-             " '+0 days') = substr({c}, 1, 4) || '-' || substr({c}, 5, 2) || '-' || substr({c}, 7, 2))")
+_DAY = "substr({c}, 1, 4) || '-' || substr({c}, 5, 2) || '-' || substr({c}, 7, 2)"
+_VALID_DA = ("({c} GLOB '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'"
+             " AND substr({c}, 1, 4) <> '0000'"
+             f" AND date({_DAY}, '+0 days') = {_DAY})")
 
 
 def _native(vr: str, key: str, column: str) -> tuple[str, str, list[str]] | None:
