@@ -84,6 +84,9 @@ class FindPlan:
 
     sql: str
     parameters: list[str]
+    #: The level's own table, scanned in slices of its rows (by rowid) when no
+    #: unique key narrows the query; None when one does.
+    sliced: str | None
     returned: list[tuple[int, str, int | None]]
     #: The Query/Retrieve Level element as the query has it: (VR, text).
     level: tuple[str, str] | None
@@ -145,6 +148,7 @@ def plan(query: Dataset, level: str) -> FindPlan | None:
             returned.append((int(tag), raw_vr, len(selected)))
             selected.append(source)
     # The unique keys that name one entity: an index look-up rather than a scan.
+    narrowed = False
     for keyword, column in _UNIQUE.items():
         if column.split(".")[0] not in tables or keyword not in query:
             continue
@@ -152,20 +156,49 @@ def plan(query: Dataset, level: str) -> FindPlan | None:
         if value and not any(ch in value for ch in "*?\\"):
             conditions.append(f"{column} = ?")
             parameters.append(value)
+            narrowed = True
     sql = (f"SELECT {', '.join(selected) or '1'} FROM patient "
            + " ".join(_JOINS[table] for table in tables[1:]))
-    if conditions:
-        sql += " WHERE " + " AND ".join(conditions)
+    sql += " WHERE " + " AND ".join(conditions or ["1"])
     level_element = query.get(_QUERY_RETRIEVE_LEVEL)
     level_value = None if level_element is None else \
         (str(level_element.VR), _text(level_element.value))
-    return FindPlan(sql, parameters, returned, level_value, possible)
+    return FindPlan(sql, parameters, None if narrowed else tables[-1], returned,
+                    level_value, possible)
+
+
+def _statements(db: sqlite3.Connection, find: FindPlan) -> Iterator[sqlite3.Cursor]:
+    """The query, as one statement, or one per slice of :data:`_SLICE_ROWS` rows of
+    the level's table when nothing narrows it: a statement cannot be paused, and
+    between two matches SQLite may skip any number of rows, during which the first
+    matches would wait and the scan could not hand them over."""
+    if find.sliced is None:
+        cursor = db.execute(find.sql, find.parameters)
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+        return
+    table = find.sliced
+    last = db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
+    sql = f"{find.sql} AND {table}.rowid BETWEEN ? AND ?"
+    for first in range(0, last + 1, _SLICE_ROWS):
+        cursor = db.execute(sql, [*find.parameters, first, first + _SLICE_ROWS - 1])
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+
+#: Rows of the level's table one statement of an unnarrowed query looks at.
+_SLICE_ROWS = 4096
 
 
 def run(db: sqlite3.Connection, find: FindPlan, transfer_syntax: str | None
-        ) -> Iterator[bytes | Dataset]:
+        ) -> Iterator[bytes | Dataset | None]:
     """The identifiers of the matches: encoded in ``transfer_syntax`` when it is one
-    :mod:`~dicomnet.dimse.text_elements` writes, else pydicom data sets."""
+    :mod:`~dicomnet.dimse.text_elements` writes, else pydicom data sets; ``None``
+    after each slice of the table (see :meth:`IndexWorker.scan_batches`)."""
     if not find.possible:
         return
     register(db)
@@ -173,8 +206,7 @@ def run(db: sqlite3.Connection, find: FindPlan, transfer_syntax: str | None
     fast = implicit is not None and find.text_only()
     returned = find.returned
     level = find.level
-    cursor = db.execute(find.sql, find.parameters)
-    try:
+    for cursor in _statements(db, find):
         for row in cursor:
             elements = [(tag, vr, "" if index is None else as_pydicom(vr, str(row[index])))
                         for tag, vr, index in returned]
@@ -191,8 +223,7 @@ def run(db: sqlite3.Connection, find: FindPlan, transfer_syntax: str | None
                     yield data
                     continue
             yield _dataset(elements, returned)
-    finally:
-        cursor.close()
+        yield None  # a slice of the table looked at: the scan may hand over, or stop
 
 
 def _dataset(elements: list[tuple[int, str, str]],

@@ -180,7 +180,7 @@ def test_sql_matches_as_python_does(data: st.DataObject) -> None:
         return
     assert find is not None
     expected = _python(db, query, level)
-    got = list(run(db, find, None))
+    got = [found for found in run(db, find, None) if found is not None]
     assert all(isinstance(identifier, Dataset) for identifier in got)
     assert sorted(map(_key_of, got)) == sorted(map(_key_of, expected))  # type: ignore[arg-type]
     # The identifiers encoded from the rows are the bytes pydicom writes for the
@@ -230,7 +230,7 @@ def test_many_stars_do_not_backtrack() -> None:
         find = plan(query, "PATIENT")
         assert find is not None
         started = time.perf_counter()
-        assert list(run(db, find, EXPLICIT)) == []
+        assert [found for found in run(db, find, EXPLICIT) if found is not None] == []
         assert time.perf_counter() - started < 2.0
 
 
@@ -296,7 +296,7 @@ def test_a_sequence_key_goes_the_python_way() -> None:
     query.ReferencedStudySequence = Sequence([])
     find = plan(query, "STUDY")
     assert find is not None
-    (found,) = list(run(db, find, EXPLICIT))
+    (found,) = [found for found in run(db, find, EXPLICIT) if found is not None]
     assert isinstance(found, Dataset)  # pydicom encodes the sequence
     assert found.ReferencedStudySequence == Sequence([])
 
