@@ -21,6 +21,9 @@ TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN"
                       "ST", "TM", "UC", "UI", "UR", "UT"})
 #: Explicit VR text with a 4-byte length (PS3.5 §7.1.2, Table 7.1-1).
 _LONG_TEXT_VRS = frozenset({"UC", "UR", "UT"})
+#: VRs whose text is in the Specific Character Set (PS3.5 §6.1.2.3); the others are
+#: in the default repertoire, and pydicom writes anything else in them its own way.
+_CHARSET_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT", "PN"})
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _IMPLICIT_HEADER = struct.Struct("<HHI")
@@ -43,15 +46,15 @@ def fast_syntax(transfer_syntax: str) -> bool | None:
 def encode_text_elements(elements: Iterable[tuple[int, str, str]], *, implicit: bool,
                          codec: str) -> bytes | None:
     """The little endian encoding of ``elements`` (tag, VR, text; multiple values
-    joined with a backslash), sorted by tag; None when one of them cannot be written
-    here (a VR that is not text, a UID that is not ASCII, a value that does not fit
-    its length field or the ``codec``)."""
+    joined with a backslash), sorted by tag, the text of the VRs that take a character
+    set in ``codec``; None when one of them cannot be written here (a VR that is not
+    text, a value that does not fit its length field or its character repertoire)."""
     parts: list[bytes] = []
     for tag, vr, text in sorted(elements):
         if vr not in TEXT_VRS:
             return None
         try:
-            data = text.encode("ascii" if vr == "UI" else codec)
+            data = text.encode(codec if vr in _CHARSET_VRS else "ascii")
         except UnicodeEncodeError:
             return None
         if len(data) % 2:
