@@ -3,9 +3,10 @@ shapes side by side in one run.
 
     .venv/bin/python benchmarks/find_scp_bench.py [--instances 10000] [--rounds 3]
 
-Writes N small instances: half in one series of one study, half one study each (two
-patients' names, dates over two years). Loads them into ``dicomnet serve`` and DCMTK's
-dcmqrscp, then times, with DCMTK's findscu as the client:
+Writes N small instances: half in one series of one study, half spread over 450
+studies (dcmqrscp keeps at most 500; fifty patients, dates over three years). Loads
+them into ``dicomnet serve`` and DCMTK's dcmqrscp, then times, with DCMTK's findscu
+as the client:
 
     IMAGE  one series, every instance of it (a hierarchical query naming study and series)
     STUDY  a wild card Patient's Name and a Study Date range over all studies
@@ -29,34 +30,39 @@ from find_bench import ENV, PY, check
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
+#: dcmqrscp keeps at most 500 studies in a storage area (DCMTK's DB_UpperMaxStudies).
+STUDIES = 450
+
 
 def make_instances(folder: Path, count: int) -> tuple[str, str, int]:
-    """``count`` small CT instances: half of them one series, the others a study
-    each; returns the series' Study and Series Instance UIDs and how many studies the
-    STUDY query matches."""
+    """``count`` small CT instances: half of them one series, the others spread over
+    :data:`STUDIES` studies; returns the series' Study and Series Instance UIDs and
+    how many studies the STUDY query matches."""
     template = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     del template.PixelData
     study, series = generate_uid(), generate_uid()
     in_series = count // 2
-    matching = 0
+    studies = [(generate_uid(), generate_uid()) for _ in range(STUDIES)]
+    matching = set()
     for number in range(count):
         if number < in_series:
             template.StudyInstanceUID, template.SeriesInstanceUID = study, series
             template.StudyDate = "20190101"
         else:
-            template.StudyInstanceUID = generate_uid()
-            template.SeriesInstanceUID = generate_uid()
-            template.PatientID = f"P{number % 50}"
-            template.PatientName = ("DOE^JOHN" if number % 2 else "ROE^JANE") + f"^{number % 50}"
-            template.StudyDate = f"{2020 + number % 2}{1 + number % 12:02d}15"
-            template.StudyDescription = f"CT HEAD {number}"
-            if number % 2 and template.StudyDate <= "20201231":
-                matching += 1
+            index = number % STUDIES
+            template.StudyInstanceUID, template.SeriesInstanceUID = studies[index]
+            template.PatientID = f"P{index % 50}"
+            template.PatientName = ("ROE^JANE" if index % 3 == 0 else "DOE^JOHN") + \
+                f"^{index % 50}"
+            template.StudyDate = f"{2019 + index % 3}{1 + index % 12:02d}15"
+            template.StudyDescription = f"CT HEAD {index}"
+            if index % 3 and template.StudyDate.startswith(("2020", "2021")):
+                matching.add(index)
         template.SOPInstanceUID = generate_uid()
         template.file_meta.MediaStorageSOPInstanceUID = template.SOPInstanceUID
         template.InstanceNumber = number + 1
         template.save_as(folder / f"i{number:05d}.dcm", enforce_file_format=True)
-    return study, series, matching
+    return study, series, len(matching)
 
 
 def main() -> int:
@@ -98,7 +104,7 @@ def main() -> int:
                 "STUDY": (matching, [
                     "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID",
                     "-k", "PatientName=DOE*", "-k", "PatientID",
-                    "-k", "StudyDate=20200101-20201231", "-k", "StudyDescription"]),
+                    "-k", "StudyDate=20200101-20211231", "-k", "StudyDescription"]),
             }
             servers = {"dcmqrscp": ("QRSCP", qr_port), "dicomnet serve": ("ANY", serve_port)}
             best: dict[tuple[str, str], float] = {}
@@ -111,6 +117,18 @@ def main() -> int:
                         check(command)
                         elapsed = time.perf_counter() - started
                         best[shape, name] = min(best.get((shape, name), elapsed), elapsed)
+            # Both servers find what the data holds (dicomnet's client counts).
+            for title, port in servers.values():
+                for shape, (expected, keys) in shapes.items():
+                    ours = ["-L", shape, "--json"]
+                    for key in keys:
+                        if key != "-k" and not key.startswith("QueryRetrieveLevel"):
+                            ours += ["-k", key if "=" in key else key + "="]
+                    done = check([PY, "-m", "dicomnet", "find", "-aec", title, *ours,
+                                  "127.0.0.1", str(port)])
+                    found = done.stdout.count(b"\n")
+                    if found != expected:
+                        raise RuntimeError(f"{title} {shape}: {found} matches, not {expected}")
         finally:
             serve.terminate()
             qrscp.terminate()
