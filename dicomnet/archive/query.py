@@ -3,9 +3,15 @@
 A query is matched, with the rules of PS3.4 C.2.2.2 (:mod:`~dicomnet.archive.matching`),
 against the entities of its Query/Retrieve Level, each carrying its own attributes and
 those of its parents (a study row knows its patient). Only the attributes the index
-keeps are matched; other keys asked for come back empty (PS3.4 C.2.2.1.2).
+keeps are matched (and Modalities in Study); the counts of PS3.4 C.6.1.1 / C.6.2.1
+are computed when asked for; other keys asked for come back empty (C.2.2.1.2).
 
-Both functions read a reader's connection and run in the archive's worker threads
+A C-FIND is matched in SQL (:mod:`~dicomnet.archive.find_sql`), with the same results
+as matching row by row in Python (:func:`python_identifiers`), which remains for the
+keys SQL does not take. Retrievals match in Python: their candidates are few once the
+unique keys have narrowed them.
+
+The functions read a reader's connection and run in the archive's worker threads
 (:mod:`~dicomnet.archive.worker`), never on the event loop.
 """
 
