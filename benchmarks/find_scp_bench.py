@@ -50,13 +50,14 @@ def make_instances(folder: Path, count: int) -> tuple[str, str, int]:
             template.StudyDate = "20190101"
         else:
             index = number % STUDIES
+            patient = index % 50  # one name per Patient ID, as in any sound archive
             template.StudyInstanceUID, template.SeriesInstanceUID = studies[index]
-            template.PatientID = f"P{index % 50}"
-            template.PatientName = ("ROE^JANE" if index % 3 == 0 else "DOE^JOHN") + \
-                f"^{index % 50}"
+            template.PatientID = f"P{patient}"
+            template.PatientName = ("ROE^JANE" if patient % 3 == 0 else "DOE^JOHN") + \
+                f"^{patient}"
             template.StudyDate = f"{2019 + index % 3}{1 + index % 12:02d}15"
             template.StudyDescription = f"CT HEAD {index}"
-            if index % 3 and template.StudyDate.startswith(("2020", "2021")):
+            if patient % 3 and template.StudyDate.startswith(("2020", "2021")):
                 matching.add(index)
         template.SOPInstanceUID = generate_uid()
         template.file_meta.MediaStorageSOPInstanceUID = template.SOPInstanceUID
