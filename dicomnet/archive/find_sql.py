@@ -152,7 +152,8 @@ def plan(query: Dataset, level: str) -> FindPlan | None:
     for keyword, column in _UNIQUE.items():
         if column.split(".")[0] not in tables or keyword not in query:
             continue
-        value = str(query.get(keyword, "") or "").strip(" \x00")
+        key = query.data_element(keyword)
+        value = "" if key is None else _text(key.value).strip(" \x00")
         if value and not any(ch in value for ch in "*?\\"):
             conditions.append(f"{column} = ?")
             parameters.append(value)

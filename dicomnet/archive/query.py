@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from dicomnet.archive.find_sql import plan, run
 from dicomnet.archive.index import COLUMNS, level_rows
-from dicomnet.archive.matching import identifier_matches, return_identifier
+from dicomnet.archive.matching import _text, identifier_matches, return_identifier
 from dicomnet.services.query_retrieve import IdentifierError
 
 if TYPE_CHECKING:
@@ -106,8 +106,12 @@ def _candidate(row: dict[str, str], wanted: list[tuple[int, str, str]]) -> Datas
 
 
 def _single_value(query: Dataset, keyword: str) -> str | None:
-    """The key's value if it names one entity: not empty, no wild card, no list."""
-    value = str(query.get(keyword, "") or "").strip(" \x00")
+    """The unique key's value if it names one entity: not empty, no wild card, no
+    list."""
+    element = query.get(_UNIQUE_KEY_TAGS[keyword])
+    # The text, several values joined by "\\" (str() of pydicom's MultiValue is a
+    # Python list's text, and would pass for one value).
+    value = "" if element is None else _text(element.value).strip(" \x00")
     if not value or any(ch in value for ch in "*?\\"):
         return None
     return value

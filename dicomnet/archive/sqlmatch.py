@@ -38,10 +38,17 @@ from dicomnet.archive.matching import (
     key_matcher,
 )
 
-__all__ = ["MAX_GLOB_STARS", "Condition", "as_pydicom", "key_condition", "register"]
+__all__ = ["MAX_GLOB_STARS", "MAX_OR_VALUES", "MAX_SQL_VALUES", "Condition", "as_pydicom",
+           "key_condition", "register"]
 
 #: "*" a GLOB pattern may hold; a key with more is matched by the linear matcher.
 MAX_GLOB_STARS = 4
+#: UIDs of a list a condition binds with IN; a longer list is matched by the
+#: function (a set look-up): SQLite limits the variables of a statement.
+MAX_SQL_VALUES = 500
+#: Values of a multi-valued key OR-ed in SQL; more go to the function: each adds a
+#: level to the expression tree, whose depth SQLite limits (1000).
+MAX_OR_VALUES = 16
 #: (SQL text, its parameters); None for Universal Matching.
 Condition = tuple[str, list[str]]
 
@@ -121,6 +128,8 @@ def _native(vr: str, key: str, column: str) -> tuple[str, str, list[str]] | None
     (stripped, one value unless UI), or None when only dn_match can say it."""
     if vr == "UI":
         uids = sorted(frozenset(filter(None, (_strip(uid) for uid in key.split("\\")))))
+        if len(uids) > MAX_SQL_VALUES:
+            return None
         marks = ", ".join("?" * len(uids))
         return _plain(vr, column), f"{column} IN ({marks})", uids
     if vr in RANGE_VRS and "-" in key:
@@ -164,8 +173,10 @@ def key_condition(vr: str, value: str, column: str) -> Condition | None:
     fallback = f"dn_match(?, ?, {column})"
     if "\\" in key and vr not in _UNSPLIT_VRS and vr != "UI":
         # Any of the values (matching.py _any_of); none of them is universal here.
-        conditions = [key_condition(vr, part, column) for part in key.split("\\")
-                      if _strip(part)]
+        parts = [part for part in key.split("\\") if _strip(part)]
+        if len(parts) > MAX_OR_VALUES:
+            return fallback, [vr, value]
+        conditions = [key_condition(vr, part, column) for part in parts]
         sql = " OR ".join(f"({c[0]})" for c in conditions if c is not None)
         return f"({sql})", [p for c in conditions if c is not None for p in c[1]]
     native = _native(vr, key, column)

@@ -313,3 +313,21 @@ def test_a_study_level_image_query_is_answered_unless_strict() -> None:
     with pytest.raises(QueryError, match="SeriesInstanceUID") as refused:
         _level(query, "study", strict=True)
     assert refused.value.offending == (0x0020000E,)
+
+
+@pytest.mark.parametrize(("vr", "keyword", "stored"), [
+    ("UI", "StudyInstanceUID", "1.1"), ("CS", "Modality", "CT"), ("PN", "PatientName", "A")])
+def test_a_key_of_very_many_values_is_answered(vr: str, keyword: str, stored: str) -> None:
+    """A peer's list of 40,000 values: more than SQLite's variables per statement, or
+    its expression depth, if each were a condition of its own."""
+    db = _counting_index()
+    values = [f"X{n}" for n in range(40_000)] + [stored]
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY" if keyword != "Modality" else "SERIES"
+    query.add(DataElement(tag_for_keyword(keyword), vr, "\\".join(values)))
+    level = str(query.QueryRetrieveLevel)
+    find = plan(query, level)
+    assert find is not None
+    register(db)
+    got = [found for found in run(db, find, EXPLICIT) if found is not None]
+    assert len(got) == len(_python(db, query, level)) > 0
