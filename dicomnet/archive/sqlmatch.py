@@ -126,6 +126,8 @@ _VALID_DA = ("({c} GLOB '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'"
 def _native(vr: str, key: str, column: str) -> tuple[str, str, list[str]] | None:
     """(plain, native condition, its parameters) for a valid, non-universal key
     (stripped, one value unless UI), or None when only dn_match can say it."""
+    if "\x00" in key:
+        return None  # SQLite's GLOB and lower() stop at a NUL
     if vr == "UI":
         uids = sorted(frozenset(filter(None, (_strip(uid) for uid in key.split("\\")))))
         if len(uids) > MAX_SQL_VALUES:
