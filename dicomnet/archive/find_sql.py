@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dicomnet.archive.index import COLUMNS, LEVEL_TABLES
-from dicomnet.archive.matching import _is_key, _text, _vr_of, key_matcher
+from dicomnet.archive.matching import MatchError, _is_key, _text, _vr_of, key_matcher
 from dicomnet.archive.sqlmatch import as_pydicom, key_condition, register
 from dicomnet.dimse.text_elements import TEXT_VRS, encode_text_elements, fast_syntax
 
@@ -98,9 +98,8 @@ class FindPlan:
             (self.level is None or self.level[0] in TEXT_VRS)
 
 
-def plan(query: Dataset, level: str) -> FindPlan | None:
-    """The SQL for ``query`` at ``level``; None when a key the index holds has a VR
-    the SQL path does not take (a sequence, binary data): the caller matches in Python.
+def plan(query: Dataset, level: str) -> FindPlan:
+    """The SQL for ``query`` at ``level``.
 
     Raises :class:`~dicomnet.archive.matching.MatchError` for a key that cannot be
     valid."""
@@ -120,7 +119,9 @@ def plan(query: Dataset, level: str) -> FindPlan | None:
         source: str | None = None
         if keyword in _COLUMN_OF:
             if raw_vr not in TEXT_VRS:
-                return None  # a sequence or binary key on a text column: Python's rules
+                # A sequence or binary key for a text attribute: no value of the
+                # index can be one (Python's rules could not build the candidate).
+                raise MatchError(f"{keyword} cannot be a {raw_vr} key (PS3.4 C.2.2.2)")
             table, column = _COLUMN_OF[keyword]
             text = _text(element.value)
             if table in tables:

@@ -7,8 +7,8 @@ keeps are matched (and Modalities in Study); the counts of PS3.4 C.6.1.1 / C.6.2
 are computed when asked for; other keys asked for come back empty (C.2.2.1.2).
 
 A C-FIND is matched in SQL (:mod:`~dicomnet.archive.find_sql`), with the same results
-as matching row by row in Python (:func:`python_identifiers`), which remains for the
-keys SQL does not take. Retrievals match in Python: their candidates are few once the
+as matching row by row in Python (:func:`python_identifiers`, kept as the reference
+the SQL path is tested against). Retrievals match in Python: their candidates are few once the
 unique keys have narrowed them.
 
 The functions read a reader's connection and run in the archive's worker threads
@@ -137,18 +137,14 @@ def matching_identifiers(db: sqlite3.Connection, query: Dataset, model: str, *,
     SQL, each encoded in ``transfer_syntax`` when :mod:`~dicomnet.archive.find_sql`
     can, else a data set. ``strict``: see :func:`_level`."""
     level = _level(query, model, strict=strict)
-    find = plan(query, level)
-    if find is None:
-        yield from python_identifiers(db, query, level)
-        return
-    yield from run(db, find, transfer_syntax)
+    yield from run(db, plan(query, level), transfer_syntax)
 
 
 def python_identifiers(db: sqlite3.Connection, query: Dataset, level: str
                        ) -> Iterator[Dataset | None]:
     """The identifiers of :func:`matching_identifiers`, matched row by row in Python
-    (``None`` for each row that does not match): for keys the SQL path does not take,
-    and the reference the SQL path is tested against."""
+    (``None`` for each row that does not match): the reference the SQL path is
+    tested against."""
     keys = _keys(query)
     wanted = _wanted(query)
     for row in level_rows(db, level, _exact(keys)):
