@@ -82,6 +82,7 @@ from dicomnet.pdu.constants import (
     describe_abort,
     describe_reject,
 )
+from dicomnet.response_batch import ResponseBatch
 from dicomnet.services import verification
 from dicomnet.ul import (
     AbortIndication,
@@ -623,7 +624,11 @@ class Association:
         """
         await self._write_message(self.prepare(context, message, dataset))
 
-    async def _write_message(self, outgoing: OutgoingMessage) -> None:
+    async def send_batch(self, batch: ResponseBatch) -> None:
+        """Write whole messages encoded together (:mod:`dicomnet.response_batch`)."""
+        await self._write_message(batch)
+
+    async def _write_message(self, outgoing: OutgoingMessage | ResponseBatch) -> None:
         async with self._message_lock:
             self._check_sendable()
             sent = 0

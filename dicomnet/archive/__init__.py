@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing
 from functools import partial
 from typing import TYPE_CHECKING
@@ -74,17 +74,23 @@ _CANNOT_UNDERSTAND = 0xC000
 #: SOP Instance UID already registered; the Storage statuses of PS3.4 B.2.3 have none
 #: of their own, and any SCU treats an unknown failure code as a failure (PS3.7 C.1).
 _DUPLICATE = int(Status.DUPLICATE_SOP_INSTANCE)
+#: Matches a reader thread hands over at once (within a slice of time): a batch goes
+#: out in a few socket writes.
+_FIND_BATCH = 512
 
 
 def install(server: Server, archive: Archive,
             destinations: Callable[[str], tuple[str, int] | None] | None = None, *,
-            worklist: str | os.PathLike[str] | Worklist | None = None) -> None:
+            worklist: str | os.PathLike[str] | Worklist | None = None,
+            strict_hierarchy: bool = False) -> None:
     """Accept every storage SOP class on ``server`` and file instances in ``archive``;
     answer C-FIND, C-GET and C-MOVE (Patient and Study Root) from its index, moving to
     the AE titles ``destinations`` knows; commit storage of the instances the index
     holds, reporting to those AE titles when the requesting association has gone;
     record MPPS in the index; answer Modality Worklist C-FIND from the items of the
-    ``worklist`` folder, when there is one."""
+    ``worklist`` folder, when there is one. With ``strict_hierarchy``, an IMAGE
+    query that names its study but not its series is refused (A900) rather than
+    answered, as PS3.4 C.4.1.2.1 asks of hierarchical queries."""
     destinations = destinations or (lambda _title: None)
     items = worklist if isinstance(worklist, Worklist) or worklist is None \
         else Worklist(worklist)
@@ -157,7 +163,8 @@ def install(server: Server, archive: Archive,
             raise QueryError("the request has no identifier")
         return request.dataset
 
-    async def find(request: IncomingRequest) -> AsyncIterator[Dataset]:
+    async def find(request: IncomingRequest
+                   ) -> AsyncIterator[Dataset | bytes | list[Dataset | bytes]]:
         model = model_of(request)
         query = query_of(request)
         if model == "worklist" and items is not None:
@@ -167,13 +174,21 @@ def install(server: Server, archive: Archive,
             for identifier in found:
                 yield identifier
             return
-        # Closed with this generator (a C-CANCEL, a peer gone), not when collected: the
-        # scan's read connection goes back to the pool at once.
-        async with aclosing(archive.worker.scan(
-                partial(matching_identifiers, query=query, model=model),
-                stop=request.cancelled)) as identifiers:
-            async for identifier in identifiers:
-                yield identifier
+        # Matched and encoded in a reader thread, in the request's transfer syntax,
+        # and handed over in batches, which go out in few socket writes. Closed with
+        # this generator (a C-CANCEL, a peer gone), not when collected: the scan's
+        # read connection goes back to the pool at once.
+        syntax = request.context.transfer_syntax
+
+        def identifiers(db: sqlite3.Connection) -> Iterator[Dataset | bytes | None]:
+            return matching_identifiers(db, query, model, transfer_syntax=syntax,
+                                        strict=strict_hierarchy)
+
+        scan: AsyncGenerator[list[Dataset | bytes], None] = archive.worker.scan_batches(
+            identifiers, stop=request.cancelled, size=_FIND_BATCH)
+        async with aclosing(scan) as batches:
+            async for batch in batches:
+                yield batch
 
     async def retrieve(request: IncomingRequest) -> AsyncIterator[InstanceFile]:
         query, model = query_of(request), model_of(request)

@@ -3,9 +3,15 @@
 A query is matched, with the rules of PS3.4 C.2.2.2 (:mod:`~dicomnet.archive.matching`),
 against the entities of its Query/Retrieve Level, each carrying its own attributes and
 those of its parents (a study row knows its patient). Only the attributes the index
-keeps are matched; other keys asked for come back empty (PS3.4 C.2.2.1.2).
+keeps are matched (and Modalities in Study); the counts of PS3.4 C.6.1.1 / C.6.2.1
+are computed when asked for; other keys asked for come back empty (C.2.2.1.2).
 
-Both functions read a reader's connection and run in the archive's worker threads
+A C-FIND is matched in SQL (:mod:`~dicomnet.archive.find_sql`), with the same results
+as matching row by row in Python (:func:`python_identifiers`, kept as the reference
+the SQL path is tested against). Retrievals match in Python: their candidates are few once the
+unique keys have narrowed them.
+
+The functions read a reader's connection and run in the archive's worker threads
 (:mod:`~dicomnet.archive.worker`), never on the event loop.
 """
 
@@ -15,8 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dicomnet.archive.find_sql import plan, run
 from dicomnet.archive.index import COLUMNS, level_rows
-from dicomnet.archive.matching import identifier_matches, return_identifier
+from dicomnet.archive.matching import _text, identifier_matches, return_identifier
 from dicomnet.services.query_retrieve import IdentifierError
 
 if TYPE_CHECKING:
@@ -47,10 +54,14 @@ _UNIQUE_KEYS = {"PATIENT": "PatientID", "STUDY": "StudyInstanceUID",
                 "SERIES": "SeriesInstanceUID", "IMAGE": "SOPInstanceUID"}
 
 
-def _level(query: Dataset, model: str) -> str:
+def _level(query: Dataset, model: str, *, strict: bool = True) -> str:
     """The query's level, checked against the model; a hierarchical query must name
     one entity at every level above it by its unique key (PS3.4 C.4.1.2.1, C.4.2.2.1:
-    relational queries are not negotiated here)."""
+    relational queries are not negotiated here).
+
+    Not ``strict``, an IMAGE query naming its study but not its series is answered:
+    peers send them (dcmqrscp and Orthanc answer them), and the study bounds the
+    search as well as the series would."""
     levels = _MODEL_LEVELS.get(model, ())
     level = str(query.get("QueryRetrieveLevel", "") or "").strip().upper()
     if level not in levels:
@@ -58,6 +69,9 @@ def _level(query: Dataset, model: str) -> str:
                          f"model's {levels} (PS3.4 C.6)", offending=[_LEVEL_TAG])
     for above in levels[:levels.index(level)]:
         keyword = _UNIQUE_KEYS[above]
+        if not strict and above == "SERIES" and \
+                _single_value(query, "StudyInstanceUID") is not None:
+            continue
         if _single_value(query, keyword) is None:
             # The reason comes first: an Error Comment keeps 64 characters.
             raise QueryError(f"a hierarchical {level} query needs one {keyword} "
@@ -92,8 +106,12 @@ def _candidate(row: dict[str, str], wanted: list[tuple[int, str, str]]) -> Datas
 
 
 def _single_value(query: Dataset, keyword: str) -> str | None:
-    """The key's value if it names one entity: not empty, no wild card, no list."""
-    value = str(query.get(keyword, "") or "").strip(" \x00")
+    """The unique key's value if it names one entity: not empty, no wild card, no
+    list."""
+    element = query.get(_UNIQUE_KEY_TAGS[keyword])
+    # The text, several values joined by "\\" (str() of pydicom's MultiValue is a
+    # Python list's text, and would pass for one value).
+    value = "" if element is None else _text(element.value).strip(" \x00")
     if not value or any(ch in value for ch in "*?\\"):
         return None
     return value
@@ -112,12 +130,21 @@ def _wanted(query: Dataset) -> list[tuple[int, str, str]]:
             if element.keyword in _INDEXED]
 
 
-def matching_identifiers(db: sqlite3.Connection, query: Dataset, model: str
-                         ) -> Iterator[Dataset | None]:
-    """The identifiers a C-FIND returns for ``query`` (PS3.4 C.4.1.2.2), and ``None``
-    for each row that does not match (so a caller can stop or pause between rows:
-    see :meth:`~dicomnet.archive.worker.IndexWorker.scan`)."""
-    level = _level(query, model)
+def matching_identifiers(db: sqlite3.Connection, query: Dataset, model: str, *,
+                         transfer_syntax: str | None = None, strict: bool = True
+                         ) -> Iterator[Dataset | bytes | None]:
+    """The identifiers a C-FIND returns for ``query`` (PS3.4 C.4.1.2.2): matched in
+    SQL, each encoded in ``transfer_syntax`` when :mod:`~dicomnet.archive.find_sql`
+    can, else a data set. ``strict``: see :func:`_level`."""
+    level = _level(query, model, strict=strict)
+    yield from run(db, plan(query, level), transfer_syntax)
+
+
+def python_identifiers(db: sqlite3.Connection, query: Dataset, level: str
+                       ) -> Iterator[Dataset | None]:
+    """The identifiers of :func:`matching_identifiers`, matched row by row in Python
+    (``None`` for each row that does not match): the reference the SQL path is
+    tested against."""
     keys = _keys(query)
     wanted = _wanted(query)
     for row in level_rows(db, level, _exact(keys)):

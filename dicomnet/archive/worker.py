@@ -27,6 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -48,6 +49,8 @@ _SLICE = 0.02
 #: ... or this many results, whichever comes first: the first responses of a large
 #: query go out while the rest is still being matched.
 _BATCH = 64
+#: SQLite virtual machine steps between two looks at a scan's stop flag.
+_PROGRESS_STEPS = 10_000
 
 
 class IndexWorker:
@@ -92,33 +95,53 @@ class IndexWorker:
 
     async def scan(self, rows: Callable[[sqlite3.Connection], Iterator[T | None]], *,
                    stop: anyio.Event | None = None) -> AsyncGenerator[T, None]:
+        """The items of ``rows(connection)``, one by one: :meth:`scan_batches`."""
+        async with aclosing(self.scan_batches(rows, stop=stop)) as batches:
+            async for batch in batches:
+                for item in batch:
+                    yield item
+
+    async def scan_batches(self, rows: Callable[[sqlite3.Connection], Iterator[T | None]],
+                           *, stop: anyio.Event | None = None, size: int = _BATCH
+                           ) -> AsyncGenerator[list[T], None]:
         """The items of ``rows(connection)``, produced in reader threads a slice at a
-        time; ends early once ``stop`` is set (checked between slices, so a stop is
-        seen within one slice of matching). ``rows`` yields ``None`` for each row it
-        looked at in vain: the slice's clock is read there too."""
+        time and handed over as lists of at most ``size``; ends early once ``stop``
+        is set: checked between slices, and inside SQLite while a statement runs
+        (a progress handler interrupts it), so a stop is seen within one slice of
+        matching even when SQLite skips many rows between two matches. ``rows``
+        yields ``None`` for each row it looked at in vain: the slice's clock is read
+        there too."""
         connection: sqlite3.Connection | None = None
         items: Iterator[T | None] | None = None
+
+        def stopped() -> int:
+            return 1 if stop is not None and stop.is_set() else 0
 
         def next_slice() -> tuple[list[T], bool]:
             nonlocal connection, items
             if items is None:
                 connection = self._take()
+                connection.set_progress_handler(stopped, _PROGRESS_STEPS)
                 items = rows(connection)
             batch: list[T] = []
             deadline = time.monotonic() + _SLICE
-            for item in items:
-                if item is not None:
-                    batch.append(item)
-                if len(batch) >= _BATCH or time.monotonic() >= deadline:
-                    return batch, False
+            try:
+                for item in items:
+                    if item is not None:
+                        batch.append(item)
+                    if len(batch) >= size or time.monotonic() >= deadline:
+                        return batch, False
+            except sqlite3.OperationalError:
+                if not stopped():
+                    raise
             return batch, True
 
         try:
             while stop is None or not stop.is_set():
                 batch, done = await anyio.to_thread.run_sync(next_slice,
                                                              limiter=self.reading)
-                for item in batch:
-                    yield item
+                if batch:
+                    yield batch
                 if done:
                     return
         finally:
@@ -127,6 +150,7 @@ class IndexWorker:
             if close is not None:
                 close()
             if connection is not None:
+                connection.set_progress_handler(None, 0)
                 self._give_back(connection)
 
     def _take(self) -> sqlite3.Connection:

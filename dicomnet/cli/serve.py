@@ -60,6 +60,9 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("--max-operations", type=int, default=8, metavar="N",
                         help="asynchronous operations window offered to peers that ask "
                              "(PS3.7 D.3.3.3; default 8, 1 = synchronous)")
+    parser.add_argument("--strict-hierarchy", action="store_true",
+                        help="refuse (A900) an IMAGE query naming its study but not its "
+                             "series, as PS3.4 C.4.1.2.1 asks; by default it is answered")
     parser.add_argument("--any-aet", action="store_true",
                         help="accept associations whatever called AE title they use")
     parser.add_argument("--max-associations", type=int, default=64, metavar="N",
@@ -184,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             return fail(f"cannot use {args.data} as the archive folder: {exc}")
         try:
-            install(server, archive, _destinations(args.peer), worklist=args.worklist)
+            install(server, archive, _destinations(args.peer), worklist=args.worklist,
+                    strict_hierarchy=args.strict_hierarchy)
         except NotADirectoryError as exc:
             archive.close()
             return fail(str(exc))

@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
@@ -37,10 +37,13 @@ from dicomnet.dimse import (
     Status,
     StatusCategory,
     category,
+    encode_command,
 )
 from dicomnet.dimse.comment import error_comment, exception_comment
+from dicomnet.dimse.dataset import encode_dataset
 from dicomnet.errors import DicomNetError, DIMSEError, NegotiationError
 from dicomnet.logtext import peer_text
+from dicomnet.response_batch import ResponseBatch, batched_writes
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -86,8 +89,11 @@ FIND_MODELS = {"patient": PATIENT_ROOT_FIND, "study": STUDY_ROOT_FIND,
 GET_MODELS = {"patient": PATIENT_ROOT_GET, "study": STUDY_ROOT_GET}
 MOVE_MODELS = {"patient": PATIENT_ROOT_MOVE, "study": STUDY_ROOT_MOVE}
 
-#: Yields matching identifiers for a C-FIND request.
-FindHandler = Callable[["IncomingRequest"], AsyncIterator["Dataset"]]
+#: Yields matching identifiers for a C-FIND request: data sets, identifiers already
+#: encoded in the request's transfer syntax (bytes), or lists of them, which go out
+#: together in as few socket writes as they fit.
+FindHandler = Callable[["IncomingRequest"],
+                       AsyncIterator["Dataset | bytes | list[Dataset | bytes]"]]
 #: Yields the instances (data sets or Part 10 paths) a C-GET or C-MOVE should send.
 RetrieveHandler = Callable[["IncomingRequest"], AsyncIterator["Dataset | str | os.PathLike[str]"]]
 #: Finds a move destination: AE title -> (host, port), or None if unknown.
@@ -198,7 +204,10 @@ async def answer_find(request: IncomingRequest, handler: FindHandler) -> None:
         async for identifier in matches:
             if request.cancelled.is_set():
                 break
-            await request.respond(response(Status.PENDING), identifier)
+            if isinstance(identifier, list):
+                await _send_pending(request, response(Status.PENDING), identifier)
+            else:
+                await request.respond(response(Status.PENDING), identifier)
             if request.cancelled.is_set():
                 break
     except ValueError as exc:  # the handler found the identifier unusable
@@ -227,6 +236,33 @@ async def answer_find(request: IncomingRequest, handler: FindHandler) -> None:
         await request.respond(response(Status.CANCEL))
     else:
         await request.respond(response(Status.SUCCESS))
+
+
+async def _send_pending(request: IncomingRequest, pending: CFindRSP,
+                        identifiers: list[Dataset | bytes]) -> None:
+    """Pending responses for a batch of identifiers, in few socket writes
+    (:mod:`dicomnet.response_batch`); a C-CANCEL is seen between two writes."""
+    association, context = request.association, request.context
+    syntax = context.transfer_syntax
+    encoded: list[bytes] = []
+    failure: DIMSEError | None = None
+    for identifier in identifiers:
+        if isinstance(identifier, bytes):
+            encoded.append(identifier)
+            continue
+        try:
+            encoded.append(encode_dataset(identifier, syntax))
+        except DIMSEError as exc:  # send those before it, then fail the request
+            failure = exc
+            break
+    pending = replace(pending, has_dataset=True)
+    for data, count in batched_writes(context.context_id, encode_command(pending), encoded,
+                                       association.send_capacity()):
+        if request.cancelled.is_set():
+            return
+        await association.send_batch(ResponseBatch(pending, data, count))
+    if failure is not None:
+        raise failure
 
 
 #: PS3.4 Tables C.4-1, C.4-2, C.4-3: Failure, "Identifier does not match SOP Class".

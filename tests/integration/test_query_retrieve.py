@@ -61,9 +61,8 @@ async def test_find_at_each_level(serving: Serving, tmp_path: Path) -> None:
             assert match is not None
             assert match.StudyInstanceUID == ct.StudyInstanceUID
             assert match.StudyDate == ct.StudyDate
-            # Asked for but not kept by the index: returned, empty (PS3.4 C.2.2.1.2).
-            assert "NumberOfStudyRelatedInstances" in match
-            assert not match.NumberOfStudyRelatedInstances
+            # Counted when asked for (PS3.4 C.6.1.1.3).
+            assert match.NumberOfStudyRelatedInstances == 1
             series = _query("IMAGE", PatientID=ct.PatientID,
                             StudyInstanceUID=ct.StudyInstanceUID,
                             SeriesInstanceUID=ct.SeriesInstanceUID, SOPInstanceUID="")
