@@ -1157,7 +1157,10 @@ class Association:
                 else:
                     # Let the requester, woken just now, run before this reader goes
                     # back to the socket: its next request is what the peer waits for.
-                    await anyio.lowlevel.checkpoint()
+                    # Not while more PDUs wait in the buffer (many C-FIND matches from
+                    # one read): the loop round per response cost more than the rest.
+                    if not self._framer.buffered:
+                        await anyio.lowlevel.checkpoint()
             return
         if message.command_field == 0x0FFF:  # C-CANCEL-RQ (PS3.7 §9.3.2.3)
             target = self._incoming.get(int(message.message_id_being_responded_to))  # type: ignore[union-attr]
