@@ -1157,9 +1157,9 @@ class Association:
                 else:
                     # Let the requester, woken just now, run before this reader goes
                     # back to the socket: its next request is what the peer waits for.
-                    # Not while more PDUs wait in the buffer (many C-FIND matches from
-                    # one read): the loop round per response cost more than the rest.
-                    if not self._framer.buffered:
+                    # Not after a pending response (C-FIND matches): nothing follows
+                    # it from us, and a loop round per match cost more than the rest.
+                    if _category(message) != StatusCategory.PENDING:
                         await anyio.lowlevel.checkpoint()
             return
         if message.command_field == 0x0FFF:  # C-CANCEL-RQ (PS3.7 §9.3.2.3)

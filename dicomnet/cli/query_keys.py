@@ -10,6 +10,7 @@ query through ``build_query`` and pydicom instead.
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import NamedTuple
 
@@ -19,9 +20,13 @@ __all__ = ["QueryKeys", "encode_keys", "parse_keys"]
 
 _EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _IMPLICIT_LE = "1.2.840.10008.1.2"
-#: Text VRs whose value pydicom writes as given (IS and DS it reformats: left to it).
+#: Text VRs whose value pydicom writes as given.
 _TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM",
                        "UC", "UI", "UR", "UT"})
+#: IS and DS values pydicom also writes as given: plain numbers (PS3.5 Table 6.2-1);
+#: anything else it checks, converts or refuses, so it goes there.
+_NUMBERS = {"IS": re.compile(r"[+-]?[0-9]{1,11}"),
+            "DS": re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")}
 _LONG_TEXT_VRS = frozenset({"UC", "UR", "UT"})  # 4-byte length in explicit VR (§7.1.2)
 _QUERY_RETRIEVE_LEVEL = 0x00080052
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -54,7 +59,13 @@ def parse_keys(keys: list[str], level: str | None, model: str) -> QueryKeys | No
                 raise ValueError(f"unknown attribute keyword {name!r} in -k {key!r}")
             tag = number
         known = entry(tag)
-        if known is None or known[0] not in _TEXT_VRS or not value.isascii():
+        if known is None or not value.isascii():
+            return None
+        number = _NUMBERS.get(known[0])
+        if number is not None:
+            if value and (len(value) > 16 or number.fullmatch(value) is None):
+                return None
+        elif known[0] not in _TEXT_VRS:
             return None
         found[tag] = (known[0], value)
     return QueryKeys(found)
