@@ -61,9 +61,9 @@ def parse_keys(keys: list[str], level: str | None, model: str) -> QueryKeys | No
         known = entry(tag)
         if known is None or not value.isascii():
             return None
-        number = _NUMBERS.get(known[0])
-        if number is not None:
-            if value and (len(value) > 16 or number.fullmatch(value) is None):
+        pattern = _NUMBERS.get(known[0])
+        if pattern is not None:
+            if value and (len(value) > 16 or pattern.fullmatch(value) is None):
                 return None
         elif known[0] not in _TEXT_VRS:
             return None
