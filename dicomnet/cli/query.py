@@ -96,8 +96,10 @@ def _add_common(parser: argparse.ArgumentParser, *, models: tuple[str, ...]) -> 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     find = subparsers.add_parser(
         "find", help="query a peer with C-FIND",
-        description="Send a C-FIND query and print the matches (one DICOM JSON object per "
-                    "line with --json). Exits 0 when the query completes, 1 on failure.",
+        description="Send a C-FIND query and print the matches: each as '# match N' "
+                    "and a line per element ((gggg,eeee) name VR: value), or as one "
+                    "DICOM JSON object per line with --json. Exits 0 when the query "
+                    "completes, 1 on failure.",
         epilog="example: dicomnet find -aec ARCHIVE 127.0.0.1 11112 -L STUDY "
                "-k PatientID=123 -k StudyDate= -k StudyInstanceUID=")
     _add_common(find, models=("patient", "study", "worklist"))
