@@ -51,6 +51,8 @@ from dicomnet.dimse import (
     response_to,
 )
 from dicomnet.dimse.comment import exception_comment, with_error_comment
+from dicomnet.dimse.dicom_json import dictionary_vr
+from dicomnet.dimse.elements import Element, elements
 from dicomnet.dimse.integrity import Damage, StructureChecker
 from dicomnet.errors import (
     AssociationAbortedError,
@@ -153,6 +155,13 @@ class Response:
         if self.raw_dataset is None:
             return None
         return decode_dataset(self.raw_dataset, self.context.transfer_syntax)
+
+    def elements(self) -> list[Element] | None:
+        """The data set's elements without pydicom (values as received; see
+        dicomnet.dimse.elements): None without a data set, or one only pydicom reads."""
+        if self.raw_dataset is None:
+            return None
+        return elements(self.raw_dataset, self.context.transfer_syntax, dictionary_vr)
 
 
 @dataclass(eq=False)

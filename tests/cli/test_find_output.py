@@ -138,3 +138,23 @@ def test_unknown_keyword_is_refused_as_before() -> None:
         parse_keys(["PatientNam=1"], "STUDY", "study")
     with pytest.raises(ValueError, match="unknown attribute keyword 'PatientNam'"):
         build_query(["PatientNam=1"], "STUDY", "study")
+
+
+def test_response_elements_without_pydicom(find_port: int) -> None:
+    from dicomnet.client import connect
+    from dicomnet.services.query_retrieve import STUDY_ROOT_FIND, find
+
+    async def run() -> list[object]:
+        found = []
+        async with connect("127.0.0.1", find_port, called_ae="ARCHIVE",
+                           contexts=[STUDY_ROOT_FIND]) as association:
+            async for response in find(association, build_query([], "STUDY", "study")):
+                found.append(response.elements())
+        return found
+
+    first, _rich, _latin, final = anyio.run(run)
+    assert final is None  # the final response has no identifier
+    assert isinstance(first, list)
+    by_tag = {element.tag: element for element in first}
+    assert by_tag[0x00100010].vr == "PN" and by_tag[0x00100010].value == b"Doe^John"
+    assert by_tag[0x00080061].value == b"CT\\MR "
