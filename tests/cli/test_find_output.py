@@ -145,7 +145,7 @@ def test_response_elements_without_pydicom(find_port: int) -> None:
     from dicomnet.services.query_retrieve import STUDY_ROOT_FIND, find
 
     async def run() -> list[object]:
-        found = []
+        found: list[object] = []
         async with connect("127.0.0.1", find_port, called_ae="ARCHIVE",
                            contexts=[STUDY_ROOT_FIND]) as association:
             async for response in find(association, build_query([], "STUDY", "study")):
