@@ -17,7 +17,7 @@ import struct
 from collections.abc import Callable
 from typing import NamedTuple, Union
 
-__all__ = ["Element", "Items", "elements"]
+__all__ = ["MAX_DEPTH", "Element", "Items", "elements"]
 
 _EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -29,6 +29,9 @@ _VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL",
                   b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL",
                   b"US", b"UT", *_LONG_VRS})
 _UNDEFINED = 0xFFFFFFFF
+#: Sequences nested deeper than this are left to pydicom: a peer nesting them thousands
+#: deep must not exhaust the interpreter's stack in this reader.
+MAX_DEPTH = 32
 # PS3.5 §7.5: Item, Item Delimitation and Sequence Delimitation tags.
 _ITEM = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
@@ -69,14 +72,14 @@ def elements(data: bytes, transfer_syntax: str,
     else:
         return None
     try:
-        found, end = _read(data, 0, len(data), implicit, vr_of, in_item=False)
+        found, end = _read(data, 0, len(data), implicit, vr_of, in_item=False, depth=0)
     except (_UnsupportedError, struct.error):
         return None
     return found if end == len(data) else None
 
 
 def _read(data: bytes, position: int, end: int, implicit: bool,
-          vr_of: Callable[[int], str | None] | None, *, in_item: bool
+          vr_of: Callable[[int], str | None] | None, *, in_item: bool, depth: int
           ) -> tuple[list[Element], int]:
     """Elements from ``position`` up to ``end`` or, in an item of undefined length, up
     to its Item Delimitation Item; returns them and where reading stopped."""
@@ -109,7 +112,10 @@ def _read(data: bytes, position: int, end: int, implicit: bool,
                 raise _UnsupportedError  # not a VR of PS3.5 §6.2
             vr = raw_vr.decode("ascii")
         if vr == "SQ":
-            items, position = _sequence(data, position, length, end, implicit, vr_of)
+            if depth >= MAX_DEPTH:
+                raise _UnsupportedError
+            items, position = _sequence(data, position, length, end, implicit, vr_of,
+                                        depth + 1)
             found.append(Element(tag, vr, items))
             continue
         if length == _UNDEFINED or position + length > end:
@@ -122,7 +128,7 @@ def _read(data: bytes, position: int, end: int, implicit: bool,
 
 
 def _sequence(data: bytes, position: int, length: int, end: int, implicit: bool,  # noqa: PLR0917
-              vr_of: Callable[[int], str | None] | None) -> tuple[Items, int]:
+              vr_of: Callable[[int], str | None] | None, depth: int) -> tuple[Items, int]:
     """The items of a sequence whose value starts at ``position`` (PS3.5 §7.5.1)."""
     if length != _UNDEFINED:
         stop = position + length
@@ -142,12 +148,13 @@ def _sequence(data: bytes, position: int, length: int, end: int, implicit: bool,
         if tag != _ITEM:
             raise _UnsupportedError
         if item_length == _UNDEFINED:
-            item, position = _read(data, position, stop, implicit, vr_of, in_item=True)
+            item, position = _read(data, position, stop, implicit, vr_of, in_item=True,
+                                   depth=depth)
         else:
             if position + item_length > stop:
                 raise _UnsupportedError
             item, after = _read(data, position, position + item_length, implicit, vr_of,
-                                in_item=False)
+                                in_item=False, depth=depth)
             position = after
         items.append(item)
     if length == _UNDEFINED:

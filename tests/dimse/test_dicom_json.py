@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from dicomnet.dimse.dataset import decode_dataset
 from dicomnet.dimse.dicom_json import dataset_json
-from dicomnet.dimse.elements import elements
+from dicomnet.dimse.elements import MAX_DEPTH, elements
 from dicomnet.errors import DIMSEError
 
 EXPLICIT = "1.2.840.10008.1.2.1"
@@ -163,3 +163,23 @@ def test_big_endian_goes_to_pydicom() -> None:
     assert elements(data, "1.2.840.10008.1.2.2") is None
     assert dataset_json(data, "1.2.840.10008.1.2.2") == \
         '{"00080052": {"Value": ["STUDY"], "vr": "CS"}}'
+
+
+def _nested(depth: int) -> bytes:
+    """``depth`` sequences, each the only element of the one item of the one above."""
+    inner = _header(0x00100020, "LO", 2, False) + b"P1"
+    for _level in range(depth):
+        item = struct.pack("<HHI", 0xFFFE, 0xE000, len(inner)) + inner
+        inner = _header(0x00082112, "SQ", len(item), False) + item
+    return inner
+
+
+def test_deep_nesting_is_left_to_pydicom() -> None:
+    shallow = _nested(MAX_DEPTH)
+    assert elements(shallow, EXPLICIT) is not None
+    assert dataset_json(shallow, EXPLICIT) == _pydicom_json(shallow, EXPLICIT)
+    # A peer nesting sequences thousands deep: no RecursionError from the fast path,
+    # pydicom's answer (here: the damage it reports) instead.
+    deep = _nested(5000)
+    assert elements(deep, EXPLICIT) is None
+    assert _ours(deep, EXPLICIT) == _pydicom_json(deep, EXPLICIT)
