@@ -679,7 +679,14 @@ class Association:
                         while_waiting()
                     while True:
                         try:
-                            response = await self._answer(message, receive.receive())
+                            # One already here needs no wait: no event loop round per
+                            # response while the reader is ahead (C-FIND matches).
+                            response = receive.receive_nowait()
+                        except anyio.WouldBlock:
+                            try:
+                                response = await self._answer(message, receive.receive())
+                            except anyio.EndOfStream:
+                                raise self._ended_error() from None
                         except anyio.EndOfStream:
                             raise self._ended_error() from None
                         final = _category(response.message) != StatusCategory.PENDING
