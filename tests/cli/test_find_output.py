@@ -158,3 +158,17 @@ def test_response_elements_without_pydicom(find_port: int) -> None:
     by_tag = {element.tag: element for element in first}
     assert by_tag[0x00100010].vr == "PN" and by_tag[0x00100010].value == b"Doe^John"
     assert by_tag[0x00080061].value == b"CT\\MR "
+
+
+def test_text_of_what_only_pydicom_reads_has_no_file_meta_block() -> None:
+    from dicomnet.cli.match_output import dataset_text
+
+    identifier = Dataset()
+    identifier.PatientID = "P1"
+    identifier.PixelPaddingValue = 0  # US or SS: implicit VR needs pydicom
+    identifier.add_new(0x00090010, "LO", "ACME")  # private: pydicom's in implicit VR
+    identifier.add_new(0x00091001, "OB", b"\x00\x01")  # binary: listed by pydicom
+    for syntax in (EXPLICIT, IMPLICIT, "1.2.840.10008.1.2.2"):
+        text = dataset_text(encode_dataset(identifier, syntax), syntax)
+        assert "(0010,0020) Patient ID" in text and "'P1'" in text
+        assert "file_meta" not in text and "Transfer Syntax UID" not in text
