@@ -1,18 +1,31 @@
-"""C-FIND matches per second for a 10,000-match query, dicomnet and DCMTK side by side.
+"""C-FIND matches per second, dicomnet, DCMTK and pynetdicom side by side, two query
+shapes.
 
-    .venv/bin/python benchmarks/find_bench.py [--instances 10000] [--rounds 3]
+    .venv/bin/python benchmarks/find_bench.py [--instances 10000] [--studies 499]
+                                              [--rounds 5]
 
-Writes N small instances (one study of one series), loads them into ``dicomnet serve``
-(with ``dicomnet store``) and into DCMTK's dcmqrscp (with storescu), then times an
-IMAGE-level Study Root query matching all of them:
+Writes small instances (no pixel data) and loads them into ``dicomnet serve`` (with
+``dicomnet store``) and into DCMTK's dcmqrscp (with storescu):
+
+- IMAGE: ``--instances`` instances of one series; an IMAGE-level Study Root query that
+  names the study and series matches all of them.
+- STUDY: ``--studies`` studies of one instance each, every patient named
+  ``BENCH^Pnnnnn``; a STUDY-level query with PatientName ``BENCH*`` matches them all.
+  dcmqrscp keeps at most 500 studies per storage area (it deletes the oldest beyond
+  that, and crashed doing so here); with the IMAGE study, 499 fill it.
+
+Each shape is timed for these pairings (client -> server):
 
     findscu -> dcmqrscp          (the reference)
     findscu -> dicomnet serve    (dicomnet as SCP)
-    dicomnet find -> dcmqrscp    (dicomnet as SCU)
+    dicomnet find -> dcmqrscp    (dicomnet as SCU, --json)
     dicomnet find -> dicomnet serve
+    pynetdicom -> dcmqrscp       (pynetdicom's find SCU, printing JSON like --json)
 
-Time is the client process's wall time; best of ``--rounds``. DCMTK runs with
-TCP_NODELAY=1. Loops are bounded and every process has a timeout.
+Time is the client process's wall time; each round runs every pairing once; the table
+shows the best and the median round, as ratios to the reference. The last lines say
+whether each role meets its target: dicomnet at least as fast as DCMTK (best round) on
+both shapes. DCMTK runs with TCP_NODELAY=1. Every process has a timeout.
 """
 
 from __future__ import annotations
@@ -20,6 +33,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,13 +48,21 @@ from pydicom.uid import generate_uid
 ENV = {**os.environ, "TCP_NODELAY": "1"}
 PY = sys.executable
 TIMEOUT = 900
+HERE = Path(__file__).resolve().parent
+REFERENCE = "findscu -> dcmqrscp"
+BASELINE = "baseline dicomnet find -> dcmqrscp"
 
 
-def make_instances(folder: Path, count: int) -> tuple[str, str]:
-    """``count`` small CT instances of one series; returns its Study and Series
-    Instance UIDs."""
+def _template() -> pydicom.Dataset:
     template = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     del template.PixelData
+    return template
+
+
+def make_series(folder: Path, count: int) -> tuple[str, str]:
+    """``count`` small CT instances of one series; returns its Study and Series
+    Instance UIDs."""
+    template = _template()
     template.StudyInstanceUID = generate_uid()
     template.SeriesInstanceUID = generate_uid()
     for number in range(count):
@@ -51,6 +73,23 @@ def make_instances(folder: Path, count: int) -> tuple[str, str]:
     return str(template.StudyInstanceUID), str(template.SeriesInstanceUID)
 
 
+def make_studies(folder: Path, count: int) -> None:
+    """``count`` studies of one small instance each, each of its own patient
+    ``BENCH^Pnnnnn`` with a study date spread over a year."""
+    template = _template()
+    for number in range(count):
+        template.PatientName = f"BENCH^P{number:05d}"
+        template.PatientID = f"BP{number:05d}"
+        template.StudyDate = f"2024{1 + number % 12:02d}{1 + number % 28:02d}"
+        template.AccessionNumber = f"A{number:06d}"
+        template.StudyID = str(number % 1000)
+        template.StudyInstanceUID = generate_uid()
+        template.SeriesInstanceUID = generate_uid()
+        template.SOPInstanceUID = generate_uid()
+        template.file_meta.MediaStorageSOPInstanceUID = template.SOPInstanceUID
+        template.save_as(folder / f"s{number:05d}.dcm", enforce_file_format=True)
+
+
 def check(args: list[str]) -> subprocess.CompletedProcess[bytes]:
     done = subprocess.run(args, env=ENV, capture_output=True, timeout=TIMEOUT, check=False)
     if done.returncode != 0:
@@ -58,10 +97,68 @@ def check(args: list[str]) -> subprocess.CompletedProcess[bytes]:
     return done
 
 
+def pairings(qr_port: int, serve_port: int, dcmtk_keys: list[str], our_keys: list[str],
+             pynetdicom_keys: list[str], *, baseline: str | None) -> dict[str, list[str]]:
+    host = "127.0.0.1"
+    extra = {}
+    if baseline:
+        # Another checkout's dicomnet (python -m dicomnet from that folder), to compare.
+        extra[BASELINE] = [PY, "-c", f"import sys; sys.path.insert(0, {baseline!r}); "
+                           "from dicomnet.cli.main import entry; "
+                           "sys.argv[0] = 'dicomnet'; entry()",
+                           "find", "-aec", "QRSCP", *our_keys, host, str(qr_port)]
+    return {
+        REFERENCE: [dcmtk("findscu"), "-S", "-aec", "QRSCP", *dcmtk_keys, host,
+                    str(qr_port)],
+        "findscu -> dicomnet serve": [dcmtk("findscu"), "-S", "-aec", "ANY", *dcmtk_keys,
+                                      host, str(serve_port)],
+        "dicomnet find -> dcmqrscp": [PY, "-m", "dicomnet", "find", "-aec", "QRSCP",
+                                      *our_keys, host, str(qr_port)],
+        "dicomnet find -> dicomnet serve": [PY, "-m", "dicomnet", "find", "-aec", "ANY",
+                                            *our_keys, host, str(serve_port)],
+        "pynetdicom -> dcmqrscp": [PY, str(HERE / "pynetdicom_find.py"), host, str(qr_port),
+                                   "QRSCP", *pynetdicom_keys],
+        **extra,
+    }
+
+
+def measure(pairs: dict[str, list[str]], rounds: int, expected: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {label: [] for label in pairs}
+    for _round in range(rounds):
+        for label, command in pairs.items():
+            started = time.perf_counter()
+            done = check(command)
+            times[label].append(time.perf_counter() - started)
+            if "findscu" not in label:
+                matches = done.stdout.count(b"\n")
+                if matches != expected:
+                    raise RuntimeError(f"{label}: {matches} matches, not {expected}")
+    return times
+
+
+def report(title: str, expected: int,
+           times: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    """Print one shape's table; return each pairing's (best, median) ratio to DCMTK."""
+    reference = times[REFERENCE]
+    best_ref, median_ref = min(reference), statistics.median(reference)
+    print(f"\n{title}: {expected} matches, {len(reference)} rounds")
+    print(f"{'pairing':34} {'best/s':>9} {'median/s':>9} {'best x':>7} {'median x':>9}")
+    ratios = {}
+    for label, seconds in times.items():
+        best, median = min(seconds), statistics.median(seconds)
+        ratios[label] = (best_ref / best, median_ref / median)
+        print(f"{label:34} {expected / best:9.0f} {expected / median:9.0f} "
+              f"{ratios[label][0]:7.2f} {ratios[label][1]:9.2f}")
+    return ratios
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--instances", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--studies", type=int, default=499)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also time `dicomnet find` from this checkout of dicomnet")
     args = parser.parse_args()
     import dicomnet
 
@@ -70,8 +167,8 @@ def main() -> int:
         work = Path(tmp)
         images = work / "images"
         images.mkdir()
-        study, series = make_instances(images, args.instances)
-        [str(p) for p in sorted(images.iterdir())]
+        study, series = make_series(images, args.instances)
+        make_studies(images, args.studies)
 
         serve_port = free_port()
         serve = subprocess.Popen([PY, "-m", "dicomnet", "serve", "--port", str(serve_port),
@@ -84,9 +181,10 @@ def main() -> int:
         config.write_text(
             f"NetworkTCPPort = {qr_port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\n"
             "HostTable BEGIN\nHostTable END\n\nVendorTable BEGIN\nVendorTable END\n\n"
-            f"AETable BEGIN\nQRSCP {database} RW (100000, 4096mb) ANY\nAETable END\n")
+            f"AETable BEGIN\nQRSCP {database} RW (500, 1024mb) ANY\nAETable END\n")
         qrscp = subprocess.Popen([dcmtk("dcmqrscp"), "-c", str(config)], env=ENV,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        results = {}
         try:
             wait_for(serve_port, serve)
             wait_for(qr_port, qrscp)
@@ -95,45 +193,47 @@ def main() -> int:
             check([dcmtk("storescu"), "-aec", "QRSCP", "+sd", "127.0.0.1", str(qr_port),
                    str(images)])
             # A hierarchical IMAGE-level query names the study and series (PS3.4 C.4.1.3).
-            keys = ["-k", "QueryRetrieveLevel=IMAGE", "-k", f"StudyInstanceUID={study}",
-                    "-k", f"SeriesInstanceUID={series}", "-k", "SOPInstanceUID",
-                    "-k", "InstanceNumber"]
-            ours = ["-L", "IMAGE", "--json", "-k", f"StudyInstanceUID={study}",
-                    "-k", f"SeriesInstanceUID={series}", "-k", "SOPInstanceUID=",
-                    "-k", "InstanceNumber="]
-            pairs = {
-                "findscu -> dcmqrscp": [dcmtk("findscu"), "-S", "-aec", "QRSCP", *keys,
-                                        "127.0.0.1", str(qr_port)],
-                "findscu -> dicomnet serve": [dcmtk("findscu"), "-S", "-aec", "ANY", *keys,
-                                              "127.0.0.1", str(serve_port)],
-                "dicomnet find -> dcmqrscp": [PY, "-m", "dicomnet", "find", "-aec", "QRSCP",
-                                              *ours, "127.0.0.1", str(qr_port)],
-                "dicomnet find -> dicomnet serve": [PY, "-m", "dicomnet", "find",
-                                                    "-aec", "ANY", *ours,
-                                                    "127.0.0.1", str(serve_port)],
-            }
-            best = {label: float("inf") for label in pairs}
-            for _round in range(args.rounds):
-                for label, command in pairs.items():
-                    started = time.perf_counter()
-                    done = check(command)
-                    best[label] = min(best[label], time.perf_counter() - started)
-                    if label.startswith("dicomnet find"):
-                        matches = done.stdout.count(b"\n")
-                        if matches != args.instances:
-                            raise RuntimeError(f"{label}: {matches} matches")
+            image = [f"StudyInstanceUID={study}", f"SeriesInstanceUID={series}",
+                     "SOPInstanceUID=", "InstanceNumber="]
+            pairs = pairings(
+                qr_port, serve_port,
+                ["-k", "QueryRetrieveLevel=IMAGE", *_flags("-k", image, dcmtk_style=True)],
+                ["-L", "IMAGE", "--json", *_flags("-k", image)],
+                ["QueryRetrieveLevel=IMAGE", *image], baseline=args.baseline)
+            results["IMAGE"] = report("IMAGE level, one series", args.instances,
+                                      measure(pairs, args.rounds, args.instances))
+            studies = ["PatientName=BENCH*", "PatientID=", "StudyDate=", "StudyTime=",
+                       "AccessionNumber=", "StudyID=", "StudyInstanceUID="]
+            pairs = pairings(
+                qr_port, serve_port,
+                ["-k", "QueryRetrieveLevel=STUDY", *_flags("-k", studies, dcmtk_style=True)],
+                ["-L", "STUDY", "--json", *_flags("-k", studies)],
+                ["QueryRetrieveLevel=STUDY", *studies], baseline=args.baseline)
+            results["STUDY"] = report("STUDY level, PatientName wildcard", args.studies,
+                                      measure(pairs, args.rounds, args.studies))
         finally:
             serve.terminate()
             qrscp.terminate()
             serve.wait(timeout=30)
             qrscp.wait(timeout=30)
-    reference = args.instances / best["findscu -> dcmqrscp"]
-    print(f"{args.instances} matches, best of {args.rounds}\n")
-    print(f"{'pairing':34} {'matches/s':>10} {'vs DCMTK':>9}")
-    for label, seconds in best.items():
-        rate = args.instances / seconds
-        print(f"{label:34} {rate:10.0f} {rate / reference:9.2f}")
+    print()
+    for role, label in (("client", "dicomnet find -> dcmqrscp"),
+                        ("server", "findscu -> dicomnet serve")):
+        met = all(ratios[label][0] >= 1.0 for ratios in results.values())
+        shown = ", ".join(f"{shape} {ratios[label][0]:.2f}x best / {ratios[label][1]:.2f}x "
+                          f"median" for shape, ratios in results.items())
+        print(f"{role} ({label} vs {REFERENCE}): {shown}: "
+              f"target {'met' if met else 'NOT met'}")
     return 0
+
+
+def _flags(flag: str, keys: list[str], *, dcmtk_style: bool = False) -> list[str]:
+    """``-k KEY=VALUE`` per key; findscu asks for an attribute back with ``-k KEY``
+    (no ``=``)."""
+    out = []
+    for key in keys:
+        out += [flag, key.removesuffix("=") if dcmtk_style else key]
+    return out
 
 
 if __name__ == "__main__":

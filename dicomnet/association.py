@@ -51,6 +51,8 @@ from dicomnet.dimse import (
     response_to,
 )
 from dicomnet.dimse.comment import exception_comment, with_error_comment
+from dicomnet.dimse.dicom_json import dictionary_vr
+from dicomnet.dimse.elements import Element, elements
 from dicomnet.dimse.integrity import Damage, StructureChecker
 from dicomnet.errors import (
     AssociationAbortedError,
@@ -154,6 +156,13 @@ class Response:
         if self.raw_dataset is None:
             return None
         return decode_dataset(self.raw_dataset, self.context.transfer_syntax)
+
+    def elements(self) -> list[Element] | None:
+        """The data set's elements without pydicom (values as received; see
+        dicomnet.dimse.elements): None without a data set, or one only pydicom reads."""
+        if self.raw_dataset is None:
+            return None
+        return elements(self.raw_dataset, self.context.transfer_syntax, dictionary_vr)
 
 
 @dataclass(eq=False)
@@ -675,7 +684,14 @@ class Association:
                         while_waiting()
                     while True:
                         try:
-                            response = await self._answer(message, receive.receive())
+                            # One already here needs no wait: no event loop round per
+                            # response while the reader is ahead (C-FIND matches).
+                            response = receive.receive_nowait()
+                        except anyio.WouldBlock:
+                            try:
+                                response = await self._answer(message, receive.receive())
+                            except anyio.EndOfStream:
+                                raise self._ended_error() from None
                         except anyio.EndOfStream:
                             raise self._ended_error() from None
                         final = _category(response.message) != StatusCategory.PENDING
@@ -1162,7 +1178,10 @@ class Association:
                 else:
                     # Let the requester, woken just now, run before this reader goes
                     # back to the socket: its next request is what the peer waits for.
-                    await anyio.lowlevel.checkpoint()
+                    # Not after a pending response (C-FIND matches): nothing follows
+                    # it from us, and a loop round per match cost more than the rest.
+                    if _category(message) != StatusCategory.PENDING:
+                        await anyio.lowlevel.checkpoint()
             return
         if message.command_field == 0x0FFF:  # C-CANCEL-RQ (PS3.7 §9.3.2.3)
             target = self._incoming.get(int(message.message_id_being_responded_to))  # type: ignore[union-attr]

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomnet.association import IncomingRequest
+    from dicomnet.cli.query_keys import QueryKeys
 
 log = logging.getLogger("dicomnet.cli")
 
@@ -95,8 +96,10 @@ def _add_common(parser: argparse.ArgumentParser, *, models: tuple[str, ...]) -> 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     find = subparsers.add_parser(
         "find", help="query a peer with C-FIND",
-        description="Send a C-FIND query and print the matches (one DICOM JSON object per "
-                    "line with --json). Exits 0 when the query completes, 1 on failure.",
+        description="Send a C-FIND query and print the matches: each as '# match N' "
+                    "and a line per element ((gggg,eeee) name VR: value), or as one "
+                    "DICOM JSON object per line with --json. Exits 0 when the query "
+                    "completes, 1 on failure.",
         epilog="example: dicomnet find -aec ARCHIVE 127.0.0.1 11112 -L STUDY "
                "-k PatientID=123 -k StudyDate= -k StudyInstanceUID=")
     _add_common(find, models=("patient", "study", "worklist"))
@@ -171,7 +174,10 @@ def _contexts_for_query(model_uid: str, *, storage: bool) -> list[Any]:
 
 
 def run_find(args: argparse.Namespace) -> int:
-    return _run(args, _find)
+    from dicomnet.cli.query_keys import parse_keys
+
+    return _run(args, _find, lambda: parse_keys(args.key, args.level, args.model)
+                or build_query(args.key, args.level, args.model))
 
 
 def run_get(args: argparse.Namespace) -> int:
@@ -186,9 +192,10 @@ def run_move(args: argparse.Namespace) -> int:
     return _run(args, _move)
 
 
-def _run(args: argparse.Namespace, action: Any) -> int:
+def _run(args: argparse.Namespace, action: Any, build: Any = None) -> int:
     try:
-        query = build_query(args.key, args.level, args.model)
+        query = build() if build is not None else build_query(args.key, args.level,
+                                                                args.model)
     except ValueError as exc:
         return fail(str(exc), 2)
     try:
@@ -199,23 +206,34 @@ def _run(args: argparse.Namespace, action: Any) -> int:
         return fail(f"cannot connect to {args.host}:{args.port}: {exc.strerror or exc}")
 
 
-async def _find(args: argparse.Namespace, query: Dataset) -> int:
+async def _find(args: argparse.Namespace, keys: QueryKeys | Dataset) -> int:
+    from dicomnet.cli.match_output import dataset_json, dataset_text
+    from dicomnet.cli.query_keys import QueryKeys, encode_keys
     from dicomnet.dimse import StatusCategory, describe
     from dicomnet.services.query_retrieve import FIND_MODELS, find
 
     model_uid = FIND_MODELS[args.model]
     matches = 0
     final = None
+    # Written from the identifier's bytes: no pydicom Dataset per match.
+    render = dataset_json if args.json else dataset_text
+    write = sys.stdout.write
     async with open_association(args, contexts=[model_uid]) as association:
+        query: Dataset | bytes | None = None
+        if isinstance(keys, QueryKeys):
+            context = association.negotiated.find_context(model_uid)
+            if context is not None:
+                query = encode_keys(keys, context.transfer_syntax)
+            if query is None:  # a syntax the light encoder does not write
+                query = build_query(args.key, args.level, args.model)
+        else:
+            query = keys
         async for response in find(association, query, model=args.model):
-            identifier = response.dataset
+            identifier = response.raw_dataset
             if identifier is not None and response.status in (0xFF00, 0xFF01):
                 matches += 1
-                if args.json:
-                    print(identifier.to_json())
-                else:
-                    print(f"# match {matches}")
-                    print(identifier)
+                text = render(identifier, response.context.transfer_syntax)
+                write(f"{text}\n" if args.json else f"# match {matches}\n{text}\n")
             final = response
     assert final is not None  # request() raises rather than end without a final response
     log.info("C-FIND: %s", describe(final.status, "find"))

@@ -130,10 +130,11 @@ def _context(association: Association, sop_class: str) -> Any:
 # -- SCU ---------------------------------------------------------------------------------
 
 
-async def find(association: Association, query: Dataset, *, model: str = "study",
+async def find(association: Association, query: Dataset | bytes, *, model: str = "study",
                priority: int = Priority.MEDIUM) -> AsyncGenerator[Response, None]:
     """C-FIND: yield every response, the pending ones carrying a matching identifier
-    (``response.dataset``) and the last one the final status."""
+    (``response.dataset``) and the last one the final status. ``query`` may be the
+    identifier already encoded in the context's transfer syntax."""
     sop_class = _sop_class(model, FIND_MODELS)
     request = CFindRQ(message_id=association.new_message_id(),
                       affected_sop_class_uid=sop_class, priority=priority)
