@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
-import anyio.from_thread
 import pytest
+from threaded_server import serving_in_a_thread
 
 from dicomnet.archive import Archive, install
 from dicomnet.association import IncomingRequest
@@ -28,13 +27,8 @@ def archive_port(tmp_path: Path) -> Iterator[int]:
     async def closed(request: IncomingRequest) -> int:
         raise ServiceFailure(0x0110, "closed for maintenance")
 
-    with anyio.from_thread.start_blocking_portal() as portal:
-        future, port = portal.start_task(server.serve, "127.0.0.1", 0)
-        try:
-            yield port
-        finally:
-            portal.call(server.shutdown, 1)
-            future.result(timeout=10)
+    with serving_in_a_thread(server) as port:
+        yield port
 
 
 def test_find_prints_why_it_failed(archive_port: int,

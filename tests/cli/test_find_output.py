@@ -14,6 +14,7 @@ import anyio.from_thread
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from threaded_server import serving_in_a_thread
 
 from dicomnet.association import IncomingRequest
 from dicomnet.cli.main import main
@@ -61,13 +62,8 @@ def find_port() -> Iterator[int]:
         for match in _matches():
             yield match
 
-    with anyio.from_thread.start_blocking_portal() as portal:
-        future, port = portal.start_task(server.serve, "127.0.0.1", 0)
-        try:
-            yield port
-        finally:
-            portal.call(server.shutdown, 1)
-            future.result(timeout=10)
+    with serving_in_a_thread(server) as port:
+        yield port
 
 
 def test_json_lines_are_pydicoms(find_port: int, capsys: pytest.CaptureFixture[str]) -> None:
