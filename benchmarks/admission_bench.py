@@ -40,7 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
-from common import dcmtk, free_port, wait_for
+from common import dcmtk, free_port, memory_kib, wait_for
 
 import dicomnet
 from dicomnet.config import Timeouts
@@ -62,6 +62,12 @@ def pss_kib(pid: int) -> int:
         except OSError:
             pass
     return total
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of ``pid`` and all its descendants, in KiB: what `ps` and
+    `top` show (pages shared between storescp's children count once per child)."""
+    return sum(memory_kib(process) for process in [pid, *_descendants(pid)])
 
 
 def _descendants(pid: int) -> list[int]:
@@ -142,27 +148,31 @@ def measure(name: str, start: Callable[[int, str], subprocess.Popen[bytes]], cal
             wait_for(port, server)
             anyio.run(echo_latencies, port, called, 5)  # warm up
             for count in silent_counts:
-                before = pss_kib(server.pid)
+                before, rss_before = pss_kib(server.pid), rss_kib(server.pid)
                 sockets = open_silent(port, count)
                 time.sleep(1.0 + count / 500)  # let the server accept them all
-                during = pss_kib(server.pid)
+                during, rss_during = pss_kib(server.pid), rss_kib(server.pid)
                 fresh, within = anyio.run(echo_latencies, port, called, echoes)
                 held = still_open(sockets)
                 for sock in sockets:
                     sock.close()
                 time.sleep(2.0)
-                after = pss_kib(server.pid)
+                after, rss_after = pss_kib(server.pid), rss_kib(server.pid)
                 results[count] = {
                     "fresh_p50": percentile(fresh, 0.5), "fresh_p99": percentile(fresh, 0.99),
                     "within_p50": percentile(within, 0.5),
                     "within_p99": percentile(within, 0.99),
-                    "before": before, "during": during, "after": after, "held": held}
+                    "before": before, "during": during, "after": after, "held": held,
+                    "rss_before": rss_before, "rss_during": rss_during,
+                    "rss_after": rss_after}
                 row = results[count]
                 print(f"{name:9} N={count:5} held {held:5}: fresh p50 "
                       f"{row['fresh_p50'] * 1e3:6.2f} ms p99 {row['fresh_p99'] * 1e3:6.2f} ms; "
                       f"within p50 {row['within_p50'] * 1e3:5.2f} ms p99 "
                       f"{row['within_p99'] * 1e3:5.2f} ms; Pss {before / 1024:.1f} -> "
-                      f"{during / 1024:.1f} -> {after / 1024:.1f} MiB", flush=True)
+                      f"{during / 1024:.1f} -> {after / 1024:.1f} MiB; RSS "
+                      f"{rss_before / 1024:.1f} -> {rss_during / 1024:.1f} -> "
+                      f"{rss_after / 1024:.1f} MiB", flush=True)
         finally:
             server.send_signal(signal.SIGTERM)
             try:
