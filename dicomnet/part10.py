@@ -27,6 +27,10 @@ _PREFIX = b"DICM"
 #: VRs whose Explicit VR header has 2 reserved bytes and a 4-byte length (PS3.5 §7.1.2).
 LONG_LENGTH_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
                        b"UN", b"UR", b"UT", b"UV"})
+#: The other VRs of PS3.5 §6.2: a 2-byte length in Explicit VR (PS3.5 §7.1.2).
+SHORT_LENGTH_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD",
+                              b"IS", b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM",
+                              b"UI", b"UL", b"US"})
 #: A File Meta group this large is not a real file (guards against hostile lengths).
 _MAX_META = 1 << 20
 #: Bytes read at once from a file's start: preamble, prefix and a usual File Meta group

@@ -17,17 +17,14 @@ import struct
 from collections.abc import Callable
 from typing import NamedTuple, Union
 
+from dicomnet.part10 import LONG_LENGTH_VRS, SHORT_LENGTH_VRS
+
 __all__ = ["MAX_DEPTH", "Element", "Items", "elements"]
 
 _EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _IMPLICIT_LE = "1.2.840.10008.1.2"
-#: Explicit VRs whose header has 2 reserved bytes and a 4-byte length (PS3.5 Table 7.1-1).
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
-                       b"UN", b"UR", b"UT", b"UV"})
 #: Every VR of PS3.5 §6.2, as bytes: an explicit VR outside it is damage.
-_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS",
-                  b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL",
-                  b"US", b"UT", *_LONG_VRS})
+_VRS = LONG_LENGTH_VRS | SHORT_LENGTH_VRS
 _UNDEFINED = 0xFFFFFFFF
 #: Sequences nested deeper than this are left to pydicom: a peer nesting them thousands
 #: deep must not exhaust the interpreter's stack in this reader.
@@ -101,7 +98,7 @@ def _read(data: bytes, position: int, end: int, implicit: bool,
                 raise _UnsupportedError
         else:
             _g, _n, raw_vr, length = _SHORT.unpack_from(data, position)
-            if raw_vr in _LONG_VRS:
+            if raw_vr in LONG_LENGTH_VRS:
                 if end - position < 12:
                     raise _UnsupportedError
                 (length,) = _LONG.unpack_from(data, position + 8)

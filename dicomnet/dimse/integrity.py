@@ -27,7 +27,7 @@ import zlib
 from dataclasses import dataclass
 
 from dicomnet.dimse.dataset import DEFLATED_SYNTAXES, encoding_of
-from dicomnet.part10 import LONG_LENGTH_VRS
+from dicomnet.part10 import LONG_LENGTH_VRS, SHORT_LENGTH_VRS
 
 __all__ = ["MALFORMED", "TRUNCATED", "UNDECODABLE", "Damage", "StructureChecker"]
 
@@ -64,10 +64,6 @@ _KIND_NAMES = {_ELEMENTS: "item", _ITEMS: "sequence", _FRAGMENTS: "encapsulated 
 _EXPLICIT = {True: struct.Struct("<HH2sH").unpack_from,
              False: struct.Struct(">HH2sH").unpack_from}
 _IMPLICIT = {True: struct.Struct("<HHI").unpack_from, False: struct.Struct(">HHI").unpack_from}
-#: The VRs with a 2-byte length in Explicit VR (PS3.5 §7.1.2), known at a glance.
-_SHORT_LENGTH_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD",
-                               b"IS", b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM",
-                               b"UI", b"UL", b"US"})
 _U32 = {True: struct.Struct("<I").unpack_from, False: struct.Struct(">I").unpack_from}
 
 
@@ -241,7 +237,7 @@ class StructureChecker:
         else:
             explicit_header = _EXPLICIT[little]
             u32 = _U32[little]
-            short_vrs = _SHORT_LENGTH_VRS
+            short_vrs = SHORT_LENGTH_VRS
             while offset <= limit:
                 group, number, vr, length = explicit_header(data, offset)
                 if vr in short_vrs and group != 0xFFFE:
@@ -290,7 +286,7 @@ class StructureChecker:
                     return False
                 length = _U32[little](data, offset + 8)[0]
                 start += 4
-            elif vr not in _SHORT_LENGTH_VRS and not (vr.isalpha() and vr.isupper()):
+            elif vr not in SHORT_LENGTH_VRS and not (vr.isalpha() and vr.isupper()):
                 # PS3.5 §6.2: a VR is two upper case letters. These bytes are not one:
                 # most often implicit VR data sent on an explicit VR context.
                 raise _Damaged(f"{_tag((group << 16) | number)} has no VR (implicit VR "
