@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
-__all__ = ["QueryError", "matching_identifiers", "matching_instances", "matching_paths"]
+__all__ = ["QueryError", "matching_identifiers", "matching_instances"]
 
 _INDEXED = frozenset(keyword for table in COLUMNS.values() for keyword in table)
 #: PS3.4 C.6.1 / C.6.2: the levels each root information model has.
@@ -158,17 +158,12 @@ def python_identifiers(db: sqlite3.Connection, query: Dataset, level: str
         yield identifier
 
 
-def matching_paths(db: sqlite3.Connection, folder: Path, query: Dataset, model: str
-                   ) -> list[Path]:
-    """The files of the instances a C-GET or C-MOVE of ``query`` retrieves: every
-    instance below the matching entities of the query's level (PS3.4 C.4.2.2.1)."""
-    return [path for path, _uid in matching_instances(db, folder, query, model)]
-
-
 def matching_instances(db: sqlite3.Connection, folder: Path, query: Dataset, model: str
                        ) -> list[tuple[Path, str]]:
-    """:func:`matching_paths` with each file's SOP Instance UID, as the index knows
-    it: what a retrieval reports for a file that has gone missing or bad."""
+    """The files of the instances a C-GET or C-MOVE of ``query`` retrieves (every
+    instance below the matching entities of the query's level, PS3.4 C.4.2.2.1), each
+    with its SOP Instance UID as the index knows it: what a retrieval reports for a
+    file that has gone missing or bad."""
     _level(query, model)
     keys = _keys(query)
     wanted = _wanted(keys)
