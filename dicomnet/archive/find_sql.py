@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dicomnet.archive.index import COLUMNS, LEVEL_TABLES
+from dicomnet.archive.index import COLUMNS, LEVEL_TABLES, level_tables_sql
 from dicomnet.archive.matching import MatchError, _is_key, _text, _vr_of, key_matcher
 from dicomnet.archive.sqlmatch import as_pydicom, key_condition, register
 from dicomnet.dimse.text_elements import TEXT_VRS, encode_text_elements, fast_syntax
@@ -69,13 +69,6 @@ COUNTS: dict[str, dict[str, str]] = {
             "(SELECT count(*) FROM instance i WHERE i.series_uid = series.series_uid)",
     },
 }
-
-_JOINS = {
-    "study": "JOIN study ON study.patient_id = patient.patient_id",
-    "series": "JOIN series ON series.study_uid = study.study_uid",
-    "instance": "JOIN instance ON instance.series_uid = series.series_uid",
-}
-
 
 @dataclass
 class FindPlan:
@@ -159,8 +152,7 @@ def plan(query: Dataset, level: str) -> FindPlan:
             conditions.append(f"{column} = ?")
             parameters.append(value)
             narrowed = True
-    sql = (f"SELECT {', '.join(selected) or '1'} FROM patient "
-           + " ".join(_JOINS[table] for table in tables[1:]))
+    sql = f"SELECT {', '.join(selected) or '1'} {level_tables_sql(level)}"
     sql += " WHERE " + " AND ".join(conditions or ["1"])
     level_element = query.get(_QUERY_RETRIEVE_LEVEL)
     level_value = None if level_element is None else \

@@ -27,7 +27,7 @@ from dicomnet.archive.hierarchy import Held, held_rows, write_instance
 from dicomnet.records import record
 
 __all__ = ["BUSY_TIMEOUT", "COLUMNS", "INDEX_NAME", "LEVEL_TABLES", "ArchiveIndex", "Held",
-           "InstanceRecord", "WouldWait", "level_rows"]
+           "InstanceRecord", "WouldWait", "level_rows", "level_tables_sql"]
 
 INDEX_NAME = "index.sqlite"
 #: Seconds a connection waits for a lock held by another process (a backup, a second
@@ -287,6 +287,12 @@ _JOINS = {
 }
 
 
+def level_tables_sql(level: str) -> str:
+    """``FROM`` and the joins that reach a query level's tables (:data:`LEVEL_TABLES`),
+    each row an entity of the level with its parents' rows."""
+    return "FROM patient " + " ".join(_JOINS[table] for table in LEVEL_TABLES[level][1:])
+
+
 #: Keys that can narrow the candidates in SQL: the unique keys of each level
 #: (PS3.4 C.6.1.1), indexed or primary in the schema.
 _NARROWING = {"PatientID": "patient.patient_id", "StudyInstanceUID": "study.study_uid",
@@ -308,8 +314,7 @@ def level_rows(db: sqlite3.Connection, level: str,
                for keyword, column in COLUMNS[table].items()]
     if "instance" in tables:
         columns.append(("instance.path", "_path"))
-    sql = (f"SELECT {', '.join(c for c, _k in columns)} FROM patient "
-           + " ".join(_JOINS[t] for t in tables[1:]))
+    sql = f"SELECT {', '.join(c for c, _k in columns)} {level_tables_sql(level)}"
     conditions = [(f"{_NARROWING[keyword]} = ?", value)
                   for keyword, value in (equal or {}).items()
                   if keyword in _NARROWING and _NARROWING[keyword].split(".")[0] in tables]
