@@ -128,11 +128,9 @@ def install(server: Server, archive: Archive,
             raise ServiceFailure(_OUT_OF_RESOURCES,
                                  "the index is busy or unavailable: send again later") from exc
         except ArchiveError as exc:
+            # Its text names UIDs and reasons, never a path (see Archive._filing_error).
             log.error("%r: %s", request.association, exc)
-            # "cannot index <path>" names the patient's folder: not for the peer.
-            why = str(exc)
-            raise ServiceFailure(_CANNOT_UNDERSTAND, "cannot index the instance"
-                                 if why.startswith("cannot index") else why) from exc
+            raise ServiceFailure(_CANNOT_UNDERSTAND, str(exc)) from exc
         if incoming.kept_earlier:
             # Success all the same (PS3.4 B.2.3): what the sender asked for, the archive
             # holding the instance, is true.
