@@ -24,6 +24,8 @@ from dicomnet.services.mpps import MPPSSCP
 from dicomnet.services.normalized import NFailure
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from pydicom.dataset import Dataset
 
     from dicomnet.archive.index import ArchiveIndex
@@ -90,16 +92,18 @@ class IndexMPPSSCP(MPPSSCP):
         self._one_at_a_time = anyio.Lock()
 
     async def on_create(self, request: NormalizedRequest) -> int:
-        async with self._one_at_a_time:
-            await self._read(request.sop_instance_uid)
-            status = await super().on_create(request)
-            await self._write()
-            return status
+        return await self._with_step(request, super().on_create)
 
     async def on_set(self, request: NormalizedRequest) -> int:
+        return await self._with_step(request, super().on_set)
+
+    async def _with_step(self, request: NormalizedRequest,
+                         operation: Callable[[NormalizedRequest], Awaitable[int]]) -> int:
+        """Run the state rules of ``operation`` on the step read from the index, and
+        write back what they put, one operation at a time."""
         async with self._one_at_a_time:
             await self._read(request.sop_instance_uid)
-            status = await super().on_set(request)
+            status = await operation(request)
             await self._write()
             return status
 
