@@ -72,10 +72,22 @@ async def _echo_seconds(assoc: Association) -> float:
 
 
 async def _baseline(assoc: Association) -> float:
-    """The bound an echo under load must meet: 100 ms, or five times an unloaded
+    """The bound the echoes under load must meet: 100 ms, or five times an unloaded
     echo's round trip on this machine now, whichever is more."""
     times = [await _echo_seconds(assoc) for _ in range(5)]
     return max(0.1, 5 * statistics.median(times))
+
+
+#: Echoes measured under load. One of them may be late for reasons outside the server
+#: (the test process's garbage collector, a busy CI host): their median must meet the
+#: bound, and none may take FROZEN seconds. A matcher holding the loop makes them all late.
+ECHOES = 5
+FROZEN = 1.0
+
+
+def _assert_answered(echoes: list[float], bound: float) -> None:
+    assert statistics.median(echoes) <= bound, (echoes, bound)
+    assert max(echoes) < FROZEN, (echoes, bound)
 
 
 def _echoing(port: int) -> AbstractAsyncContextManager[Association]:
@@ -110,12 +122,12 @@ async def test_an_echo_is_answered_during_a_backtracking_query(
             tg.start_soon(query, port)
             with anyio.fail_after(30):
                 await first_match.wait()
-            echoes = [await _echo_seconds(pinger) for _ in range(3)]
+            echoes = [await _echo_seconds(pinger) for _ in range(ECHOES)]
             still_running = not finished.is_set()
             with anyio.fail_after(60):
                 await finished.wait()
     assert still_running, "the query ended before the echoes: nothing was measured"
-    assert max(echoes) <= bound, (echoes, bound)
+    _assert_answered(echoes, bound)
     assert statuses.count(Status.PENDING) == STUDIES // 100
     assert statuses[-1] == Status.SUCCESS
     archive.close()
@@ -146,11 +158,11 @@ async def test_an_echo_is_answered_while_a_store_waits_on_a_locked_index(
         async with anyio.create_task_group() as tg:
             tg.start_soon(store)
             await anyio.sleep(0.3)  # the data set is in; the filing waits on the lock
-            echoes = [await _echo_seconds(pinger) for _ in range(3)]
+            echoes = [await _echo_seconds(pinger) for _ in range(ECHOES)]
             waited = not statuses
             other.execute("ROLLBACK")
         assert waited, "the store did not wait on the lock: nothing was measured"
-        assert max(echoes) <= bound, (echoes, bound)
+        _assert_answered(echoes, bound)
         assert statuses == [Status.SUCCESS]
 
         # Held past the busy timeout: the re-sent copy is refused, the one before kept.
