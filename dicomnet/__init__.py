@@ -17,18 +17,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dicomnet.association import Association, IncomingRequest, Response
+    from dicomnet.association import IncomingRequest, Response
     from dicomnet.client import connect
     from dicomnet.config import Timeouts
     from dicomnet.dimse import Status, StatusCategory
     from dicomnet.server import Server
+    from dicomnet.service_methods import Association
 
 __version__ = "0.1.0"
 
 # Loaded on first use (PEP 562), so that importing the sans-IO core (dicomnet.pdu,
 # dicomnet.ul, ...) does not pull in anyio through this package's __init__.
 _EXPORTS = {
-    "Association": "dicomnet.association",
+    "Association": "dicomnet.service_methods",
     "IncomingRequest": "dicomnet.association",
     "Response": "dicomnet.association",
     "connect": "dicomnet.client",

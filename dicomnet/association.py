@@ -1,12 +1,9 @@
-"""The async Association: where the sans-IO core meets a byte stream.
+"""The thin anyio driver of one :class:`~dicomnet.connection.DicomConnection`.
 
-One :class:`Association` drives the upper layer state machine (:mod:`dicomnet.ul`) over an
-anyio byte stream: a reader task turns bytes into PDUs (:class:`~dicomnet.pdu.PDUFramer`),
-feeds them to the machine, and performs the outputs it returns (send a PDU, start ARTIM,
-close the transport, deliver an indication). P-DATA indications go through the DIMSE
-reassembler into messages: responses are routed to the request that is waiting for them
-(by Message ID Being Responded To, PS3.7 §9.3), requests go to the handler that the
-client or server installed, each in its own task.
+Everything an association decides lives in the sans-IO connection; this module does
+what needs a transport, a clock or a task: the read loop (bytes in, connection events
+out), the writes (whole PDUs, whole messages), the timers (ARTIM, the DIMSE and ACSE
+waits, the network timeout), the waiters of our requests and the tasks of the peer's.
 
 Three rules keep the wire clean:
 
@@ -16,16 +13,17 @@ Three rules keep the wire clean:
   interleave (PS3.7 §6.3.1 / PS3.8 §9.3.5);
 - a message whose sending stops half way (cancelled, timed out) aborts the association,
   because the peer could not make sense of what follows.
+
+The driver knows no service: :mod:`dicomnet.services` build on it, and
+:class:`dicomnet.Association` adds one method per service on top.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import aclosing, contextmanager, suppress
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import anyio
@@ -34,81 +32,56 @@ from anyio.abc import ByteStream, SocketAttribute, TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from dicomnet.acse import AcceptedContext, Negotiated
-from dicomnet.config import MAX_ASSOCIATION_PDU_LENGTH, SEND_CAP_WHEN_UNLIMITED, Timeouts
+from dicomnet.config import SEND_CAP_WHEN_UNLIMITED, Timeouts
+from dicomnet.connection import CANCELLABLE, DicomConnection
+from dicomnet.connection_events import (
+    Aborted,
+    AssociateRequested,
+    CancelArrived,
+    ConnectionEvent,
+    Outcome,
+    PDUReceived,
+    Released,
+    ReleaseRequested,
+    RequestArrived,
+    Response,
+    ResponseArrived,
+    SinkFailed,
+    StrayResponse,
+)
 from dicomnet.dataset_io import DatasetSink, FileRegion, SinkFactory
 from dicomnet.dimse import (
-    CCancelRQ,
     CommandField,
-    CommandReceived,
-    CStoreRQ,
-    DatasetFragment,
     DIMSEMessage,
-    MessageIDs,
-    Reassembler,
     Status,
     StatusCategory,
     decode_dataset,
     response_to,
 )
 from dicomnet.dimse.comment import exception_comment, with_error_comment
-from dicomnet.dimse.dicom_json import dictionary_vr
-from dicomnet.dimse.elements import Element, elements
-from dicomnet.dimse.integrity import Damage, StructureChecker
+from dicomnet.dimse.integrity import Damage
 from dicomnet.errors import (
     AssociationAbortedError,
     AssociationError,
-    AssociationRejectedError,
-    AssociationReleasedError,
     DicomNetError,
     DicomTimeoutError,
     DIMSEError,
-    PDUError,
-    ProtocolStateError,
 )
+from dicomnet.incoming_dataset import DatasetTooLargeError
 from dicomnet.logtext import peer_text
 from dicomnet.network_watch import NetworkWatch
 from dicomnet.outgoing import OutgoingMessage
-from dicomnet.pdu import (
-    PDU,
-    AAbort,
-    AAssociateAC,
-    AAssociateRJ,
-    AAssociateRQ,
-    PDataTF,
-    PDUFramer,
-)
-from dicomnet.pdu.constants import (
-    AbortReason,
-    AbortSource,
-    PDUType,
-    describe_abort,
-    describe_reject,
-)
+from dicomnet.pdu import PDU, AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, PDataTF
+from dicomnet.pdu.constants import AbortReason, AbortSource, PDUType
 from dicomnet.response_batch import ResponseBatch
-from dicomnet.services import verification
-from dicomnet.ul import (
-    AbortIndication,
-    AssociateAccepted,
-    AssociateIndication,
-    AssociateRejected,
-    CloseTransport,
-    ConnectTransport,
-    DataIndication,
-    Output,
-    ReleaseConfirmed,
-    ReleaseIndication,
-    SendPDU,
-    StartARTIM,
-    State,
-    StopARTIM,
-    UpperLayer,
-)
+from dicomnet.ul import State
 
 if TYPE_CHECKING:
     from cryptography.x509 import Name
     from pydicom import Dataset
 
-    from dicomnet.services.storage import Storable
+__all__ = ["AcceptHook", "AssociationDriver", "DatasetTooLargeError", "IncomingRequest",
+           "RequestHook", "Response"]
 
 log = logging.getLogger("dicomnet.association")
 pdu_log = logging.getLogger("dicomnet.pdu")
@@ -116,56 +89,19 @@ pdu_log = logging.getLogger("dicomnet.pdu")
 #: How many bytes one read asks the transport for.
 _READ_SIZE = 1 << 18
 
-#: Requests a C-CANCEL-RQ can stop (PS3.7 §9.3.2.3).
-_CANCELLABLE = frozenset({CommandField.C_FIND_RQ, CommandField.C_GET_RQ,
-                          CommandField.C_MOVE_RQ})
-
-_R = TypeVar("_R")
-
 #: Responses buffered per outstanding request before the reader waits for the consumer.
 _RESPONSE_BUFFER = 32
 
+_R = TypeVar("_R")
+
 #: Accept-side hook: given the A-ASSOCIATE-RQ, return the AC (and the negotiated view) or
 #: an RJ. The server implements it with :mod:`dicomnet.acse`.
-AcceptHook = Callable[["Association", AAssociateRQ],
+AcceptHook = Callable[["AssociationDriver", AAssociateRQ],
                       Awaitable[tuple[AAssociateAC, Negotiated] | AAssociateRJ]]
 
 #: Handler for DIMSE requests arriving from the peer.
 RequestHook = Callable[["IncomingRequest"], Awaitable[None]]
 
-
-@dataclass(eq=False)
-class Response:
-    """A DIMSE response to one of our requests, with its data set still encoded."""
-
-    message: DIMSEMessage
-    context: AcceptedContext
-    raw_dataset: bytes | None = None
-
-    @property
-    def status(self) -> int:
-        return int(getattr(self.message, "status", 0))
-
-    @property
-    def status_category(self) -> StatusCategory:
-        return _category(self.message)
-
-    @cached_property
-    def dataset(self) -> Dataset | None:
-        """The response's data set (identifier, attribute list...), decoded on first use."""
-        if self.raw_dataset is None:
-            return None
-        return decode_dataset(self.raw_dataset, self.context.transfer_syntax)
-
-    def elements(self) -> list[Element] | None:
-        """The data set's elements without pydicom (values as received; see
-        dicomnet.dimse.elements): None without a data set, or one only pydicom reads."""
-        if self.raw_dataset is None:
-            return None
-        return elements(self.raw_dataset, self.context.transfer_syntax, dictionary_vr)
-
-
-@dataclass(eq=False)
 class IncomingRequest:
     """A DIMSE request from the peer, handed to a handler.
 
@@ -173,26 +109,29 @@ class IncomingRequest:
     a store handler that only writes bytes to disk never pays for decoding.
     """
 
-    association: Association
-    context: AcceptedContext
-    message: DIMSEMessage
-    raw_dataset: bytes | None = None
-    sink: DatasetSink | None = None
-    sink_error: Exception | None = None
-    #: For a C-STORE-RQ: what is wrong with the structure of its data set (truncated,
-    #: malformed, undecodable), None when it is whole (see dicomnet.dimse.integrity).
-    damage: Damage | None = None
-    cancelled: anyio.Event = field(default_factory=anyio.Event)
-    #: A final (not pending) response has been sent.
-    answered: bool = False
-    _after_answer: list[Callable[[], object]] | None = field(default=None, init=False,
-                                                             repr=False)
+    def __init__(self, association: AssociationDriver, arrived: RequestArrived) -> None:
+        self.association = association
+        self.context: AcceptedContext = arrived.context
+        self.message: DIMSEMessage = arrived.message
+        self.raw_dataset: bytes | None = arrived.dataset
+        self.sink: DatasetSink | None = arrived.sink
+        self.sink_error: Exception | None = arrived.sink_error
+        #: For a C-STORE-RQ: what is wrong with the structure of its data set (truncated,
+        #: malformed, undecodable), None when it is whole (see dicomnet.dimse.integrity).
+        self.damage: Damage | None = arrived.damage
+        #: Set by a C-CANCEL-RQ for this request, or when the association ends.
+        self.cancelled = anyio.Event()
+        #: A final (not pending) response has been sent.
+        self.answered = False
+        self._after_answer: list[Callable[[], object]] | None = None
+        self._dataset: Dataset | None = None
 
-    @cached_property
+    @property
     def dataset(self) -> Dataset | None:
-        if self.raw_dataset is None:
-            return None
-        return decode_dataset(self.raw_dataset, self.context.transfer_syntax)
+        """The request's data set, decoded on first use."""
+        if self._dataset is None and self.raw_dataset is not None:
+            self._dataset = decode_dataset(self.raw_dataset, self.context.transfer_syntax)
+        return self._dataset
 
     async def respond(self, message: DIMSEMessage,
                       dataset: Dataset | bytes | None = None) -> None:
@@ -200,7 +139,7 @@ class IncomingRequest:
         an Error Comment (PS3.7 C), made safe to encode."""
         message = with_error_comment(message)
         await self.association.send_message(self.context, message, dataset)
-        if _category(message) != StatusCategory.PENDING:
+        if message.status_category != StatusCategory.PENDING:  # type: ignore[union-attr]
             self.answered = True
             for function in self._after_answer or ():
                 function()
@@ -209,8 +148,8 @@ class IncomingRequest:
         """Call ``function()`` right after the final response has been sent, in the
         handler's task: quick work that should not delay the answer (the archive makes
         the next data set's file there, while the peer reads the answer and prepares
-        its next request). A task of its own (:meth:`Association.start_task`) costs
-        more than such work. Runs after whichever final response goes out (the
+        its next request). A task of its own (:meth:`AssociationDriver.start_task`)
+        costs more than such work. Runs after whichever final response goes out (the
         failure the association sends when a handler raises, too), and never if none
         does (the association ended first)."""
         if self._after_answer is None:
@@ -223,44 +162,9 @@ class IncomingRequest:
         await self.respond(response_to(self.message, status, error_comment=comment))
 
 
-class _Outstanding:
-    """What a request holds from before it is sent until it is answered (or given
-    up): a slot of the negotiated asynchronous operations window (PS3.7 D.3.3.3), its
-    place among the requests the reader routes responses to, and its Message ID
-    (PS3.7 §9.3.1.1), all given back on exit."""
-
-    __slots__ = ("association", "message_id", "receiver", "slot")
-
-    def __init__(self, association: Association, message_id: int,
-                 receiver: MemoryObjectSendStream[Response] | _OneResponse) -> None:
-        self.association = association
-        self.message_id = message_id
-        self.receiver = receiver
-        self.slot = False
-
-    async def __aenter__(self) -> None:
-        slots = self.association._invoke_slots
-        try:
-            if slots is not None:
-                await slots.acquire()
-                self.slot = True
-        except BaseException:
-            self.association._message_ids.release(self.message_id)
-            raise
-        self.association._pending[self.message_id] = self.receiver
-
-    async def __aexit__(self, *_exc: object) -> None:
-        association = self.association
-        if self.slot:
-            assert association._invoke_slots is not None
-            association._invoke_slots.release()
-        association._pending.pop(self.message_id, None)
-        association._message_ids.release(self.message_id)
-
-
 class _OneResponse:
-    """Where the reader puts the response to a :meth:`Association.request_one`: the
-    part of a memory object stream that it uses, for one response."""
+    """Where the reader puts the response to a request that has one: the part of a
+    memory object stream that it uses, for one response."""
 
     __slots__ = ("arrived", "response")
 
@@ -281,58 +185,8 @@ class _OneResponse:
         self.arrived.set()
 
 
-@dataclass(eq=False)
-class _PendingDataset:
-    """A command whose data set fragments are still arriving."""
-
-    context_id: int
-    message: DIMSEMessage
-    chunks: list[bytes | bytearray | memoryview] = field(default_factory=list)
-    sink: DatasetSink | None = None
-    sink_error: Exception | None = None
-    limit: int | None = None
-    size: int = 0
-    checker: StructureChecker | None = None
-
-    def add(self, data: bytes | bytearray | memoryview) -> None:
-        """Keep a fragment: in the sink if there is one (a failing sink is discarded
-        and the rest of the data set dropped), else in memory. Past ``limit`` bytes
-        the data set is dropped the same way: the peer gets a failure status."""
-        if self.sink_error is not None:
-            return
-        self.size += len(data)
-        if self.limit is not None and self.size > self.limit:
-            self.sink_error = DatasetTooLargeError(self.limit)
-            self.chunks.clear()
-            if self.sink is not None:
-                self.sink.discard()
-            return
-        if self.checker is not None:
-            self.checker.feed(data)
-        if self.sink is None:
-            self.chunks.append(data)  # a view into its PDU: joined once at the end
-            return
-        try:
-            self.sink.write(data)
-        except Exception as exc:
-            self.sink_error = exc
-            self.sink.discard()
-
-    def discard(self) -> None:
-        if self.sink is not None and self.sink_error is None:
-            self.sink.discard()
-
-
-class DatasetTooLargeError(DicomNetError):
-    """A received data set went past the configured maximum size."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the data set is larger than the {limit}-byte limit")
-        self.limit = limit
-
-
-class Association:
-    """One DICOM association, requestor or acceptor side.
+class AssociationDriver:
+    """One DICOM association, requestor or acceptor side, over an anyio byte stream.
 
     Create it through :func:`dicomnet.connect` (requestor) or let a
     :class:`dicomnet.Server` create it (acceptor); the constructor is internal.
@@ -359,47 +213,41 @@ class Association:
         self.peer_certificate_subject: str | None = None
         #: The same subject parsed, what access rules compare (never the string).
         self.peer_certificate_name: Name | None = None
-        self._ul = UpperLayer()
-        self._framer = PDUFramer(max_pdata_length=max_pdu_length,
-                                 max_other_length=MAX_ASSOCIATION_PDU_LENGTH)
         self._local_max_pdu = max_pdu_length
+        factory = sink_factory
+        self._conn = DicomConnection(
+            max_pdu_length=max_pdu_length, max_dataset_size=max_dataset_size,
+            sink_for=None if factory is None
+            else (lambda context, message: factory(self, context, message)),
+            report_pdus=pdu_log.isEnabledFor(logging.DEBUG))
         self._on_associate = on_associate
         self._on_request = on_request
-        # Requests whose handler runs in the reader's task (see _dispatch).
+        # Requests whose handler runs in the reader's task (see _start_handler).
         self._inline = inline
-        self._sink_factory = sink_factory
-        self._max_dataset_size = max_dataset_size
         #: Whether a C-STORE data set found truncated or malformed still reaches the
         #: store handler (see :func:`dicomnet.services.storage.answer_store`).
         self.accept_damaged = accept_damaged
-        self._negotiated: Negotiated | None = None
-        self._request: AAssociateRQ | None = None
-        self._reassembler: Reassembler | None = None
-        self._incoming_dataset: _PendingDataset | None = None
-        self._message_ids = MessageIDs()
-        self._pending: dict[int, MemoryObjectSendStream[Response] | _OneResponse] = {}
+        self._waiters: dict[int, MemoryObjectSendStream[Response] | _OneResponse] = {}
         self._incoming: dict[int, IncomingRequest] = {}
         # fast_acquire: an uncontended lock does not yield to the event loop; a store
         # takes these locks several times, and each yield is a whole loop iteration.
         self._pdu_lock = anyio.Lock(fast_acquire=True)
         self._message_lock = anyio.Lock(fast_acquire=True)
-        self._invoke_slots: anyio.Semaphore | None = None
-        self._perform_slots: anyio.Semaphore | None = None
+        # Set and replaced when a slot of the window comes back, if someone waits.
+        self._window_freed = anyio.Event()
+        self._window_wanted = False
+        self._performed = anyio.Event()  # the same, for the peer's requests
+        self._perform_wanted = False
         self._negotiation_done = anyio.Event()
-        self._release_done = anyio.Event()
         self._closed = anyio.Event()
         self._artim_scope: anyio.CancelScope | None = None
-        self._artim_pending = False
-        self._interpret: Callable[[AAssociateRQ, AAssociateAC], Negotiated] | None = None
+        self._artim_starts = 0
         self._tasks: TaskGroup | None = None
-        self._outcome: str = ""  # "accepted", "rejected", "released", "aborted"
-        self._abort_error: DicomNetError | None = None
-        self._rejection: AAssociateRJ | None = None
-        self._sent_abort = False
         self._background: set[anyio.CancelScope] = set()  # start_task's tasks
         # Keeps Timeouts.network while the reader runs (before and after it, each
         # write has its own timer); see dicomnet.network_watch.
         self._watch: NetworkWatch | None = None
+        self._idle_read = False  # the reader waits with no deadline (idle requestor)
         self._write_timed_out = False
 
     # -- public view ----------------------------------------------------------------
@@ -407,16 +255,16 @@ class Association:
     @property
     def negotiated(self) -> Negotiated:
         """What was agreed: contexts, roles, PDU sizes, windows (raises before then)."""
-        if self._negotiated is None:
+        if self._conn.negotiated is None:
             raise AssociationError("the association is not established yet")
-        return self._negotiated
+        return self._conn.negotiated
 
     @property
     def associate_request(self) -> AAssociateRQ:
         """The A-ASSOCIATE-RQ that opened this association."""
-        if self._request is None:
+        if self._conn.request is None:
             raise AssociationError("no A-ASSOCIATE-RQ yet")
-        return self._request
+        return self._conn.request
 
     @property
     def calling_ae_title(self) -> str:
@@ -428,57 +276,28 @@ class Association:
 
     @property
     def is_established(self) -> bool:
-        return self._ul.state == State.STA6
+        return self._conn.established
 
     @property
     def is_closed(self) -> bool:
         return self._closed.is_set()
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Outcome:
         """How the association ended or stands: accepted, rejected, released, aborted."""
-        return self._outcome
+        return self._conn.outcome
+
+    @property
+    def connection(self) -> DicomConnection:
+        """The sans-IO state of this association (read it; the driver drives it)."""
+        return self._conn
 
     def __repr__(self) -> str:
-        who = f"{peer_text(self._request.calling_ae_title)}->" \
-            f"{peer_text(self._request.called_ae_title)}" if self._request else "?"
-        return f"<Association {who} {self._ul.state.name} {self._outcome}>"
+        return f"<Association {self._who()} {self._conn.state.name} {self._conn.outcome}>"
 
     async def wait_closed(self) -> None:
         """Wait until the transport connection is closed (release, abort or rejection)."""
         await self._closed.wait()
-
-    async def echo(self) -> int:
-        """C-ECHO the peer (PS3.4 Annex A); returns the response status."""
-        return await verification.echo(self)
-
-    async def store(self, item: Storable, *, priority: int = 0,
-                    move_originator: tuple[str, int] | None = None) -> int:
-        """C-STORE a data set, a Part 10 file (path) or an open file (PS3.4 Annex B);
-        returns the response status. Files are streamed from disk when the peer
-        accepted their transfer syntax, else converted between uncompressed syntaxes."""
-        from dicomnet.services import storage  # storage builds on this module
-
-        return await storage.store(self, item, priority=priority,
-                                   move_originator=move_originator)
-
-    def store_each(self, items: Iterable[Storable], *, priority: int = 0
-                   ) -> AsyncGenerator[tuple[Storable, int | Exception], None]:
-        """C-STORE ``items`` one after another, yielding each with its status or with
-        the error that kept it from being sent; while the peer handles one instance,
-        the next is opened and read. See :func:`~dicomnet.services.storage.store_each`."""
-        from dicomnet.services import storage
-
-        return storage.store_each(self, items, priority=priority)
-
-    def new_message_id(self) -> int:
-        """A Message ID not used by any of our outstanding requests (PS3.7 §9.3.1.1)."""
-        return self._message_ids.allocate()
-
-    def release_message_id(self, message_id: int) -> None:
-        """Give back a Message ID from :meth:`new_message_id` whose request will not be
-        sent after all (a request that is sent gives its ID back when it is answered)."""
-        self._message_ids.release(message_id)
 
     def start_task(self, function: Callable[[], Awaitable[object]]) -> None:
         """Run ``function()`` as a task beside this association's request handlers,
@@ -491,7 +310,7 @@ class Association:
         period is over. What it raises ends the association, so it should handle its
         own errors."""
         if self._tasks is None:
-            raise self._ended_error()
+            raise self._conn.ended_error()
 
         async def run() -> None:
             with anyio.CancelScope(shield=True) as scope:
@@ -523,14 +342,14 @@ class Association:
         :class:`AssociationAbortedError` if the peer aborts or closes, and
         :class:`DicomTimeoutError` when no answer comes within ``timeouts.acse``.
         """
-        self._request = request
-        self._interpret = interpret
-        for output in self._ul.associate_request(request):  # AE-1
-            if isinstance(output, ConnectTransport):
-                with _timeout("TCP connect", self.timeouts.connect):
-                    self._stream = await connect()
-                _set_nodelay(self._stream)
-        await self._perform(self._ul.transport_connected())  # AE-2: send A-ASSOCIATE-RQ
+        conn = self._conn
+        conn._interpret = interpret
+        conn.associate(request)  # AE-1
+        with _timeout("TCP connect", self.timeouts.connect):
+            self._stream = await connect()
+        _set_nodelay(self._stream)
+        conn.transport_connected()  # AE-2: the A-ASSOCIATE-RQ
+        await self._flush()
         await task_group.start(self._run)
         try:
             with _timeout("waiting for A-ASSOCIATE-AC", self.timeouts.acse):
@@ -539,13 +358,8 @@ class Association:
             with anyio.CancelScope(shield=True):
                 await self.abort()
             raise
-        if self._outcome == "rejected":
-            assert self._rejection is not None
-            rj = self._rejection
-            raise AssociationRejectedError(rj.result, rj.source, rj.reason,
-                                           describe_reject(rj.result, rj.source, rj.reason))
-        if self._outcome != "accepted":
-            raise self._abort_error or AssociationAbortedError(
+        if conn.outcome is not Outcome.ACCEPTED:
+            raise conn.error or AssociationAbortedError(
                 "the association ended during negotiation")
 
     # -- acceptor -------------------------------------------------------------------
@@ -555,7 +369,7 @@ class Association:
         anything the peer does; the outcome is logged and kept in :attr:`outcome`."""
         _set_nodelay(self._stream)
         async with anyio.create_task_group() as tg:
-            await self._perform(self._ul.transport_accepted())  # AE-5: start ARTIM
+            self._conn.transport_accepted()  # AE-5: ARTIM
             await tg.start(self._run)
         await self._closed.wait()
 
@@ -570,9 +384,9 @@ class Association:
         if self._closed.is_set():
             return
         async with self._message_lock:
-            if self._ul.state != State.STA6:
+            if not self._conn.release():  # AR-1
                 return
-            await self._perform(self._ul.release_request())  # AR-1
+            await self._flush()
         try:
             with _timeout("waiting for A-RELEASE-RP", self.timeouts.acse):
                 await self._closed.wait()
@@ -588,22 +402,13 @@ class Association:
         if self._closed.is_set():
             return
         with anyio.CancelScope(shield=True):
-            if self._ul.state not in (State.STA1, State.STA13):
-                try:
-                    outputs = self._ul.abort_request(AAbort(source=source, reason=reason))
-                except ProtocolStateError:
-                    # Table 9-10 leaves A-ABORT request blank in Sta2 (no association
-                    # yet to abort, PS3.8 §9.2): only the connection is closed below.
-                    outputs = []
-                self._outcome = "aborted"
-                try:
-                    await self._perform(outputs)
-                except (AssociationError, OSError) as exc:
-                    # The A-ABORT could not be written (peer gone, or not reading):
-                    # closing the connection is all that is left to do.
-                    log.info("%s: A-ABORT not sent: %s", self._who(), exc)
-            # Sta13 waits for the peer to close; as the side that aborted we close at
-            # once, which is the ARTIM expiring early (PS3.8 §9.2.3, AA-2).
+            self._conn.abort(source, reason)
+            try:
+                await self._flush()
+            except (AssociationError, OSError) as exc:
+                # The A-ABORT could not be written (peer gone, or not reading):
+                # closing the connection is all that is left to do.
+                log.info("%s: A-ABORT not sent: %s", self._who(), exc)
             await self._close_transport()
 
     # -- sending --------------------------------------------------------------------------
@@ -618,10 +423,15 @@ class Association:
                 ) -> OutgoingMessage:
         """``message`` (and its data set) encoded for sending on ``context``, its first
         socket write built: all the work of a send but the writing, to be done while
-        the peer is busy. Send it with :meth:`request_prepared`; a prepared request
-        that will not be sent should give its Message ID back
-        (:meth:`release_message_id`)."""
+        the peer is busy. A request gets its Message ID here (PS3.7 §9.3.1.1). Send it
+        with :meth:`request_prepared`, or give it up with :meth:`discard`."""
+        if message.is_request and message.command_field != CommandField.C_CANCEL_RQ:
+            message = self._conn.with_message_id(message)
         return OutgoingMessage(context, message, dataset, self.send_capacity())
+
+    def discard(self, outgoing: OutgoingMessage) -> None:
+        """A prepared request that will not be sent: its Message ID comes back."""
+        self._conn.end_request(int(outgoing.message.message_id))  # type: ignore[union-attr]
 
     async def send_message(self, context: AcceptedContext, message: DIMSEMessage,
                            dataset: Dataset | bytes | memoryview | FileRegion | None = None
@@ -631,7 +441,8 @@ class Association:
 
         A :class:`FileRegion` is streamed from its file one fragment at a time.
         """
-        await self._write_message(self.prepare(context, message, dataset))
+        await self._write_message(OutgoingMessage(context, message, dataset,
+                                                  self.send_capacity()))
 
     async def send_batch(self, batch: ResponseBatch) -> None:
         """Write whole messages encoded together (:mod:`dicomnet.response_batch`)."""
@@ -639,10 +450,9 @@ class Association:
 
     async def _write_message(self, outgoing: OutgoingMessage | ResponseBatch) -> None:
         async with self._message_lock:
-            self._check_sendable()
             sent = 0
             try:
-                self._ul.data_request()  # P-DATA request is valid in this state
+                self._conn.message_sent()  # P-DATA request is valid in this state
                 for batch in outgoing.writes():
                     if sent:
                         # Writes are shielded; let a cancellation in between them.
@@ -661,52 +471,82 @@ class Association:
             log.debug("%s: sent %s%s", self._who(), _describe(outgoing.message),
                       "" if size is None else f" + data set ({size} bytes)")
 
+    async def _start_request(self, message: DIMSEMessage,
+                             waiter: MemoryObjectSendStream[Response] | _OneResponse
+                             ) -> int:
+        """Wait for a slot of the window, then route responses to ``waiter``."""
+        conn = self._conn
+        while not conn.can_invoke:
+            conn.check_sendable()
+            self._window_wanted = True
+            await self._window_freed.wait()
+        message_id = int(conn.start_request(message).message_id)  # type: ignore[union-attr]
+        self._waiters[message_id] = waiter
+        if self._idle_read and self._watch is not None:
+            self._idle_read = False
+            self._watch.reading()  # an answer is due now: the network timeout applies
+        return message_id
+
+    def _end_request(self, message_id: int) -> None:
+        self._waiters.pop(message_id, None)
+        self._conn.end_request(message_id)
+        if self._window_wanted:
+            self._window_wanted = False
+            self._window_freed.set()
+            self._window_freed = anyio.Event()
+
     async def request(self, context: AcceptedContext, message: DIMSEMessage,
                       dataset: Dataset | bytes | memoryview | FileRegion | None = None,
                       *, while_waiting: Callable[[], object] | None = None
                       ) -> AsyncGenerator[Response, None]:
         """Send a request and yield its responses until a final (non-pending) one.
 
-        The message's Message ID must come from :meth:`new_message_id`. Holds one slot
-        of the negotiated asynchronous operations window while outstanding.
-        ``while_waiting`` is called once the request is sent, before waiting for the
-        first response: work for the time the peer is busy (preparing the next request).
+        The Message ID is ours to give (leave it 0). Holds one slot of the negotiated
+        asynchronous operations window while outstanding. ``while_waiting`` is called
+        once the request is sent, before waiting for the first response: work for the
+        time the peer is busy (preparing the next request). Stopping early (break,
+        cancellation) sends a C-CANCEL-RQ when the request is one it can stop.
         """
-        message_id = int(message.message_id)  # type: ignore[union-attr]
+        outgoing = self.prepare(context, message, dataset)
+        message = outgoing.message
         send, receive = anyio.create_memory_object_stream[Response](_RESPONSE_BUFFER)
         sent = final = False
         try:
-            async with _Outstanding(self, message_id, send):
+            message_id = await self._start_request(message, send)
+        except BaseException:
+            self.discard(outgoing)
+            send.close()
+            receive.close()
+            raise
+        try:
+            await self._write_message(outgoing)
+            sent = True
+            if while_waiting is not None:
+                while_waiting()
+            while True:
                 try:
-                    await self._write_message(self.prepare(context, message, dataset))
-                    sent = True
-                    if while_waiting is not None:
-                        while_waiting()
-                    while True:
-                        try:
-                            # One already here needs no wait: no event loop round per
-                            # response while the reader is ahead (C-FIND matches).
-                            response = receive.receive_nowait()
-                        except anyio.WouldBlock:
-                            try:
-                                response = await self._answer(message, receive.receive())
-                            except anyio.EndOfStream:
-                                raise self._ended_error() from None
-                        except anyio.EndOfStream:
-                            raise self._ended_error() from None
-                        final = _category(response.message) != StatusCategory.PENDING
-                        yield response
-                        if final:
-                            return
-                finally:
-                    if sent and not final and message.command_field in _CANCELLABLE \
-                            and not self._closed.is_set():
-                        # The caller stopped listening (break, cancellation): tell the
-                        # peer and wait for its final response (PS3.7 §9.1.2.1.3 /
-                        # §9.3.2.3).
-                        with anyio.CancelScope(shield=True):
-                            await self._cancel(context, message_id, receive)
+                    # One already here needs no wait: no event loop round per response
+                    # while the reader is ahead (C-FIND matches).
+                    response = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    try:
+                        response = await self._answer(message, receive.receive())
+                    except anyio.EndOfStream:
+                        raise self._conn.ended_error() from None
+                except anyio.EndOfStream:
+                    raise self._conn.ended_error() from None
+                final = not response.is_pending
+                yield response
+                if final:
+                    return
         finally:
+            if sent and not final and message.command_field in CANCELLABLE \
+                    and not self._closed.is_set():
+                # The caller stopped listening (break, cancellation): tell the peer and
+                # wait for its final response (PS3.7 §9.1.2.1.3 / §9.3.2.3).
+                with anyio.CancelScope(shield=True):
+                    await self._cancel(context, message_id, receive)
+            self._end_request(message_id)
             send.close()
             receive.close()
 
@@ -717,11 +557,10 @@ class Association:
         """Send a request that has one response (C-ECHO, C-STORE, the DIMSE-N
         operations) and return it (the first one, should a peer send a pending one).
 
-        :meth:`request` without its generator and response stream: for a C-STORE
-        after another, both were a cost between the answer and the next request.
-        Requests a C-CANCEL can stop (C-FIND, C-GET, C-MOVE) go through
-        :meth:`request`, which knows how to cancel them."""
-        if message.command_field in _CANCELLABLE:
+        :meth:`request` without its generator and response stream. Requests a C-CANCEL
+        can stop (C-FIND, C-GET, C-MOVE) go through :meth:`request`, which knows how
+        to cancel them."""
+        if message.command_field in CANCELLABLE:
             async with aclosing(self.request(context, message, dataset,
                                              while_waiting=while_waiting)) as responses:
                 async for response in responses:
@@ -737,17 +576,23 @@ class Association:
         left between a response and the next request is the writing. Not for requests
         a C-CANCEL can stop: those go through :meth:`request`."""
         message = outgoing.message
-        if message.command_field in _CANCELLABLE:
+        if message.command_field in CANCELLABLE:
             raise ValueError(f"{_describe(message)} can be cancelled: use request()")
         waiter = _OneResponse()
-        async with _Outstanding(self, int(message.message_id),  # type: ignore[union-attr]
-                                waiter):
+        try:
+            message_id = await self._start_request(message, waiter)
+        except BaseException:
+            self.discard(outgoing)
+            raise
+        try:
             await self._write_message(outgoing)
             if while_waiting is not None:
                 while_waiting()
             await self._answer(message, waiter.arrived.wait())
+        finally:
+            self._end_request(message_id)
         if waiter.response is None:
-            raise self._ended_error()
+            raise self._conn.ended_error()
         return waiter.response
 
     async def _answer(self, message: DIMSEMessage, waiting: Awaitable[_R]) -> _R:
@@ -767,12 +612,11 @@ class Association:
         """C-CANCEL-RQ an outstanding request, then drain its responses up to the final
         one; a peer that does not finish within the DIMSE (or ACSE) timeout is aborted."""
         try:
-            await self.send_message(context, CCancelRQ(
-                message_id_being_responded_to=message_id))
+            await self.send_message(context, self._conn.cancel(message_id))
             with _timeout("waiting for the final response after C-CANCEL",
                           self.timeouts.dimse or self.timeouts.acse):
                 async for response in responses:
-                    if _category(response.message) != StatusCategory.PENDING:
+                    if not response.is_pending:
                         return
         except DicomTimeoutError:
             await self.abort()
@@ -786,8 +630,7 @@ class Association:
         try:
             async with anyio.create_task_group() as tasks:
                 self._tasks = tasks
-                if self._artim_pending:  # AE-5 asked for ARTIM before we could run it
-                    self._start_artim()
+                self._sync_artim()  # AE-5 asked for ARTIM before the task group existed
                 if self.timeouts.network is not None:
                     self._watch = NetworkWatch(self.timeouts.network)
                     tasks.start_soon(self._watch_network, self._watch)
@@ -809,122 +652,224 @@ class Association:
                 await self._close_transport()
                 return
             log.warning("%s: %s for %s s, aborting", self._who(),
-                        "a PDU still incomplete" if self._framer.buffered
+                        "a PDU still incomplete" if self._conn.buffered
                         else "no data from the peer", watch.seconds)
-            self._abort_error = DicomTimeoutError("network", watch.seconds)
+            self._conn.error = self._conn.error or DicomTimeoutError("network",
+                                                                     watch.seconds)
             assert self._tasks is not None
             self._tasks.start_soon(self.abort)
+
+    def _read_deadline(self) -> bool:
+        """Whether the network timeout bounds the next read: while established, unless
+        we are a requestor with nothing asked and nothing half received (an idle client
+        association waits for its application, not for the peer). Before it, ARTIM and
+        the ACSE timeout bound every wait, and after it the release/abort paths do."""
+        conn = self._conn
+        if not conn.established:
+            return False
+        return not conn.is_requestor or bool(conn.outstanding or conn.performing
+                                             or conn.buffered)
 
     async def _read_loop(self) -> None:
         assert self._stream is not None
         stream = self._stream
+        conn = self._conn
         partial_since: float | None = None  # when the incomplete PDU began to arrive
         while not self._closed.is_set():
-            # The network timeout applies while established; before that ARTIM and the
-            # ACSE timeout bound every wait, and after it the release/abort paths do.
             # It bounds a whole PDU, not each read: a peer that drips a byte at a time
             # cannot hold the association forever.
-            watch = self._watch if self._ul.state == State.STA6 else None
+            watch = self._watch if self._read_deadline() else None
             if watch is not None:
                 watch.reading(partial_since)
+            else:
+                self._idle_read = conn.established
             try:
                 data = await stream.receive(_READ_SIZE)
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
                     OSError) as exc:
                 if not self._closed.is_set():
-                    if self._ul.state not in (State.STA1, State.STA13):
+                    if conn.state not in (State.STA1, State.STA13):
                         log.info("%s: connection closed by the peer (%s)", self._who(),
                                  type(exc).__name__)
-                    await self._perform(self._ul.transport_closed())  # Evt17
                     await self._close_transport()
                 return
             finally:
-                if watch is not None:
-                    watch.read_done()
-            self._framer.feed(data)
+                self._idle_read = False
+                if self._watch is not None:
+                    self._watch.read_done()
+            events = conn.receive_data(data)
             while True:
+                for event in events:
+                    await self._on_event(event)
                 try:
-                    pdu = self._framer.next_pdu()
-                except PDUError as exc:
-                    log.error("%s: invalid PDU from the peer: %s; aborting", self._who(),
-                              peer_text(exc, 200))
-                    self._abort_error = AssociationAbortedError(f"invalid PDU received: {exc}")
-                    self._outcome = "aborted"
-                    # If the A-ABORT cannot be written, the peer is gone: close anyway.
-                    with suppress(DicomNetError):
-                        await self._perform(self._ul.invalid_pdu_received(_abort_reason(exc)))
-                    await self._close_transport()
-                    return
-                if pdu is None:
-                    if self._framer.buffered == 0:
-                        partial_since = None
-                    elif partial_since is None:
-                        partial_since = NetworkWatch.now()
-                    break
-                partial_since = None
-                if pdu_log.isEnabledFor(logging.DEBUG):
-                    pdu_log.debug("%s: received %s", self._who(), _summarise(pdu))
-                try:
-                    await self._perform(self._ul.pdu_received(pdu))
+                    await self._flush()
                 except DicomNetError:
-                    if not self._closed.is_set():
-                        raise
-                    # The answer (AC, RJ, RP, A-ABORT) could not be sent: the peer is
-                    # gone and _send_bytes closed the connection (Evt17, PS3.8 Table
-                    # 9-10): the association is over, quietly, as for any close.
+                    # The answer (RP, A-ABORT) could not be sent: the peer is gone and
+                    # _send_bytes closed the connection (Evt17, PS3.8 Table 9-10): the
+                    # association is over, quietly, as for any close.
                     return
-                if self._sent_abort and self._ul.state == State.STA13:
-                    # We aborted (AA-1/AA-8): nothing more can come that matters, so
-                    # close now instead of waiting out ARTIM for the peer to close.
+                if conn.wants_close:
                     await self._close_transport()
-                if self._closed.is_set():
                     return
+                if not conn.paused:
+                    break
+                events = conn.receive_data(b"")  # what came after the A-ASSOCIATE-RQ
+            if conn.buffered == 0:
+                partial_since = None
+            elif partial_since is None:
+                partial_since = NetworkWatch.now()
 
-    # -- performing the state machine's outputs -----------------------------------------
+    # -- the connection's events -----------------------------------------------------------
 
-    async def _perform(self, outputs: list[Output]) -> None:
-        for output in outputs:
-            if isinstance(output, SendPDU):
-                if isinstance(output.pdu, AAbort):
-                    self._sent_abort = True
-                if pdu_log.isEnabledFor(logging.DEBUG):
-                    pdu_log.debug("%s: sending %s", self._who(), _summarise(output.pdu))
-                await self._send_bytes(output.pdu.encode())
-            elif isinstance(output, DataIndication):
-                await self._on_data(output.pdu)
-            elif isinstance(output, StartARTIM):
-                self._start_artim()
-            elif isinstance(output, StopARTIM):
-                self._stop_artim()
-            elif isinstance(output, CloseTransport):
-                await self._close_transport()
-            elif isinstance(output, AssociateIndication):
-                await self._on_associate_indication(output.request)
-            elif isinstance(output, AssociateAccepted):
-                self._on_accepted(output.response)
-            elif isinstance(output, AssociateRejected):
-                self._rejection = output.response
-                self._outcome = "rejected"
-                self._negotiation_done.set()
-            elif isinstance(output, ReleaseIndication):
-                await self._on_release_indication(output.collision)
-            elif isinstance(output, ReleaseConfirmed):
-                self._outcome = "released"
-                self._release_done.set()
+    async def _on_event(self, event: ConnectionEvent) -> None:
+        if isinstance(event, ResponseArrived):
+            await self._route_response(event)
+        elif isinstance(event, RequestArrived):
+            await self._start_handler(event)
+        elif isinstance(event, CancelArrived):
+            target = self._incoming.get(event.request_id)
+            if target is not None:
+                target.cancelled.set()
+        elif isinstance(event, PDUReceived):
+            pdu_log.debug("%s: received %s", self._who(), _summarise(event.pdu))
+        elif isinstance(event, AssociateRequested):
+            await self._decide(event.request)
+        elif isinstance(event, Aborted):
+            self._negotiation_done.set()
+            if event.local:
+                log.error("%s: %s; aborting", self._who(), peer_text(event.text, 200))
+            else:
+                log.warning("%s: association aborted: %s", self._who(), event.text)
+        elif isinstance(event, ReleaseRequested):
+            log.info("%s: peer requested release%s", self._who(),
+                     " (release collision)" if event.collision else "")
+        elif isinstance(event, Released):
+            if self._conn.is_requestor:
                 log.info("%s: association released", self._who())
-                if self._ul.state == State.STA12:
-                    # Acceptor side of a release collision (AR-10): now answer the
-                    # peer's A-RELEASE-RQ (Evt14, AR-4).
-                    await self._perform(self._ul.release_response())
-            elif isinstance(output, AbortIndication):
-                self._on_abort_indication(output)
-            elif isinstance(output, ConnectTransport):  # pragma: no cover - only in open()
-                raise AssociationError("unexpected transport connect request")
+        elif isinstance(event, StrayResponse):
+            log.warning("%s: response to unknown Message ID %d ignored", self._who(),
+                        getattr(event.message, "message_id_being_responded_to", 0))
+        elif isinstance(event, SinkFailed):
+            log.error("%s: cannot receive the data set of %s: %s", self._who(),
+                      _describe(event.message), event.error)
+        else:  # Established, Rejected: the requester waits in open()
+            self._negotiation_done.set()
+
+    async def _route_response(self, event: ResponseArrived) -> None:
+        response = event.response
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: received %s%s", self._who(), _describe(response.message),
+                      "" if response.raw_dataset is None
+                      else f" + data set ({len(response.raw_dataset)} bytes)")
+        waiter = self._waiters.get(event.request_id)
+        if waiter is None:
+            return  # the requester has just given up
+        # If the requester went away, its response no longer matters.
+        with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            try:
+                waiter.send_nowait(response)  # no extra event loop round when room
+            except anyio.WouldBlock:
+                await waiter.send(response)
+            else:
+                # Let the requester, woken just now, run before this reader goes back
+                # to the socket: its next request is what the peer waits for. Not after
+                # a pending response (C-FIND matches): nothing follows it from us, and
+                # a loop round per match cost more than the rest.
+                if not response.is_pending:
+                    await anyio.lowlevel.checkpoint()
+
+    async def _decide(self, request: AAssociateRQ) -> None:
+        """AE-6: the A-ASSOCIATE-RQ is whole; the accept hook decides (PS3.8 §7.1)."""
+        assert self._on_associate is not None, "acceptor without an accept hook"
+        try:
+            with _timeout("deciding on A-ASSOCIATE-RQ", self.timeouts.acse):
+                decision = await self._on_associate(self, request)
+        except Exception:
+            log.exception("%s: the association handler failed; rejecting", self._who())
+            decision = AAssociateRJ(result=1, source=1, reason=1)
+        if isinstance(decision, AAssociateRJ):
+            self._conn.reject(decision)  # AE-8
+        else:
+            self._conn.accept(*decision)  # AE-7
+        await self._flush()
+        self._negotiation_done.set()
+
+    async def _start_handler(self, event: RequestArrived) -> None:
+        message = event.message
+        if log.isEnabledFor(logging.DEBUG):  # the arguments cost, once per message
+            log.debug("%s: received %s%s", self._who(), _describe(message),
+                      "" if event.dataset is None
+                      else f" + data set ({len(event.dataset)} bytes)")
+        incoming = IncomingRequest(self, event)
+        request_id = int(message.message_id)  # type: ignore[union-attr]
+        self._incoming[request_id] = incoming
+        assert self._tasks is not None
+        while self._conn.over_perform_window and not self._closed.is_set():
+            # Past the window we agreed to (PS3.7 D.3.3.3): read nothing more until
+            # a request is done.
+            self._perform_wanted = True
+            await self._performed.wait()
+        if self._inline is not None and self._inline(message):
+            # A handler that never waits on this association (Server.on_store's
+            # inline): no task of its own, nor a loop round. Nothing is read from the
+            # peer until it returns.
+            await self._run_handler(incoming, request_id)
+        else:
+            self._tasks.start_soon(self._run_handler, incoming, request_id)
+
+    async def _run_handler(self, incoming: IncomingRequest, request_id: int) -> None:
+        """Run the handler; a request it leaves unanswered, because it failed or
+        forgot, still gets a final response so the peer is not left waiting."""
+        status = Status.PROCESSING_FAILURE  # PS3.7 C.4: failure of unspecified cause
+        comment = None
+        try:
+            if self._on_request is None:
+                log.warning("%s: no handler for %s", self._who(), _describe(incoming.message))
+                status = Status.UNRECOGNIZED_OPERATION
+            else:
+                await self._on_request(incoming)
+                if not incoming.answered:
+                    log.error("%s: the handler for %s sent no final response",
+                              self._who(), _describe(incoming.message))
+        except AssociationError as exc:
+            log.info("%s: handler stopped: %s", self._who(), exc)
+            return
+        except Exception as exc:
+            log.exception("%s: handler for %s failed", self._who(),
+                          _describe(incoming.message))
+            comment = exception_comment(exc)
+        finally:
+            if not incoming.answered:
+                with anyio.CancelScope(shield=True), suppress(DicomNetError):
+                    await incoming.refuse(status, comment)
+            if self._incoming.get(request_id) is incoming:
+                del self._incoming[request_id]
+            self._conn.request_done(request_id)
+            if self._perform_wanted:
+                self._perform_wanted = False
+                self._performed.set()
+                self._performed = anyio.Event()
+
+    # -- writing, closing, ARTIM ------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        """Write what the connection queued (association PDUs), then follow its
+        wishes about ARTIM."""
+        conn = self._conn
+        if conn.sent_pdus:
+            if pdu_log.isEnabledFor(logging.DEBUG):
+                for pdu in conn.sent_pdus:
+                    pdu_log.debug("%s: sending %s", self._who(), _summarise(pdu))
+            conn.sent_pdus.clear()
+            data = conn.data_to_send()
+            if data:
+                await self._send_bytes(data)
+        self._sync_artim()
 
     async def _send_bytes(self, data: bytes | bytearray) -> None:
         """Write one whole PDU. Shielded so a cancelled caller never leaves half a PDU."""
         if self._stream is None or self._closed.is_set():
-            raise self._ended_error()
+            raise self._conn.ended_error()
         with anyio.CancelScope(shield=True):
             async with self._pdu_lock:
                 watch = self._watch
@@ -952,309 +897,70 @@ class Association:
 
     async def _close_transport(self) -> None:
         if self._stream is not None and not self._closed.is_set():
-            self._stop_artim()
             self._closed.set()
+            self._stop_artim()
+            # Tell the connection the transport is gone (Evt17) before the close is
+            # awaited: whoever finds the association closed meanwhile reads its end.
+            events = self._conn.transport_closed()
             with anyio.CancelScope(shield=True):
                 await anyio.aclose_forcefully(self._stream)
-            if self._ul.state != State.STA1:
-                # Tell the machine the connection is gone (Evt17) so its state is final.
-                try:
-                    outputs = self._ul.transport_closed()
-                except Exception:
-                    outputs = []
-                for output in outputs:
-                    if isinstance(output, AbortIndication):
-                        self._on_abort_indication(output)
+            for event in events:
+                if isinstance(event, Aborted):
+                    await self._on_event(event)
         self._closed.set()
 
     def _finish(self) -> None:
         """The connection is gone: wake everybody who waits on it."""
         self._closed.set()
         self._negotiation_done.set()
-        self._release_done.set()
         self._stop_artim()
-        for send in self._pending.values():
-            send.close()
+        for waiter in self._waiters.values():
+            waiter.close()
         for incoming in self._incoming.values():
             incoming.cancelled.set()
-        if self._incoming_dataset is not None:
-            # The data set will never be whole: nothing half-received may stay.
-            self._incoming_dataset.discard()
-            self._incoming_dataset = None
+        self._window_freed.set()
+        self._performed.set()
+        self._conn.transport_closed()  # a data set half received is discarded
 
-    # -- ARTIM (PS3.8 §9.1.5) -----------------------------------------------------------
-
-    def _start_artim(self) -> None:
-        self._stop_artim()
-        if self._closed.is_set():
-            # The connection is already closed (by a concurrent abort, say), and the
-            # reader's task group may be gone: there is nothing left for ARTIM to time.
-            return
-        if self._tasks is None:
-            # AE-5 starts ARTIM before the reader's task group exists; _run starts it.
-            self._artim_pending = True
-            return
-        scope = anyio.CancelScope()
-        self._artim_scope = scope
-        self._tasks.start_soon(self._artim, scope)
+    def _sync_artim(self) -> None:
+        """Start, restart or stop the ARTIM timer (PS3.8 §9.1.5) as the connection
+        asks; before the reader's task group exists, _run starts it."""
+        conn = self._conn
+        if not conn.artim_running:
+            self._stop_artim()
+        elif conn.artim_starts != self._artim_starts and self._tasks is not None \
+                and not self._closed.is_set():
+            self._stop_artim()
+            self._artim_starts = conn.artim_starts
+            scope = anyio.CancelScope()
+            self._artim_scope = scope
+            self._tasks.start_soon(self._artim, scope)
 
     def _stop_artim(self) -> None:
-        self._artim_pending = False
         if self._artim_scope is not None:
             self._artim_scope.cancel()
             self._artim_scope = None
+            self._artim_starts = -1
 
     async def _artim(self, scope: anyio.CancelScope) -> None:
         with scope:
             await anyio.sleep(self.timeouts.artim)
-            if scope.cancel_called or self._ul.state not in (State.STA2, State.STA13):
-                # Stopped, or the connection closed, in the instant it expired: the
-                # cancellation lands only at the next checkpoint, and Evt18 exists in
-                # Sta2 and Sta13 only (PS3.8 Table 9-10).
+            if scope.cancel_called:
+                return  # stopped in the instant it expired
+            state = self._conn.state
+            if not self._conn.artim_expired():
                 return
-            log.info("%s: ARTIM expired in %s", self._who(), self._ul.state.name)
-            if self._outcome in ("", "accepted"):
-                self._outcome = "aborted"
-            await self._perform(self._ul.artim_expired())
+            log.info("%s: ARTIM expired in %s", self._who(), state.name)
+            with suppress(DicomNetError):
+                await self._flush()
             await self._close_transport()
 
-    # -- indications ------------------------------------------------------------------------
-
-    async def _on_associate_indication(self, request: AAssociateRQ) -> None:
-        self._request = request
-        assert self._on_associate is not None, "acceptor without an accept hook"
-        try:
-            with _timeout("deciding on A-ASSOCIATE-RQ", self.timeouts.acse):
-                decision = await self._on_associate(self, request)
-        except Exception:
-            log.exception("%s: the association handler failed; rejecting", self._who())
-            decision = AAssociateRJ(result=1, source=1, reason=1)
-        if isinstance(decision, AAssociateRJ):
-            self._rejection = decision
-            self._outcome = "rejected"
-            await self._perform(self._ul.associate_reject(decision))  # AE-8
-            self._negotiation_done.set()
-            return
-        accept, negotiated = decision
-        self._established(negotiated)
-        await self._perform(self._ul.associate_accept(accept))  # AE-7
-        self._negotiation_done.set()
-
-    def _on_accepted(self, accept: AAssociateAC) -> None:
-        assert self._request is not None and self._interpret is not None
-        try:
-            negotiated = self._interpret(self._request, accept)
-        except AssociationError as exc:
-            log.error("%s: unusable A-ASSOCIATE-AC: %s", self._who(), peer_text(exc, 200))
-            self._abort_error = AssociationAbortedError(f"unusable A-ASSOCIATE-AC: {exc}")
-            self._outcome = "aborted"
-            self._negotiation_done.set()
-            return
-        self._established(negotiated)
-        self._negotiation_done.set()
-
-    def _established(self, negotiated: Negotiated) -> None:
-        self._negotiated = negotiated
-        self._outcome = "accepted"
-        self._reassembler = Reassembler(tuple(negotiated.accepted))
-        self._invoke_slots = _window(negotiated.max_invoke)
-        self._perform_slots = _window(negotiated.max_perform)
-
-    async def _on_release_indication(self, collision: bool) -> None:
-        """The peer asked to release. We answer at once: a well-behaved peer releases
-        only when it has no outstanding operations (PS3.7 §D.3.3.3)."""
-        log.info("%s: peer requested release%s", self._who(),
-                 " (release collision)" if collision else "")
-        if collision and self._ul.state == State.STA10:
-            # Acceptor side of a collision: wait for the peer's A-RELEASE-RP first
-            # (Sta10 -> Sta12), then respond (AR-4). The reader delivers it.
-            return
-        await self._perform(self._ul.release_response())
-        self._outcome = "released"
-
-    def _on_abort_indication(self, output: AbortIndication) -> None:
-        if (output.abort is not None and not output.provider) or output.abort is not None:
-            text = describe_abort(output.abort.source, output.abort.reason)
-        else:
-            text = "the connection was closed without A-RELEASE or A-ABORT"
-        if self._outcome not in ("released", "rejected"):
-            if self._abort_error is None:
-                self._abort_error = AssociationAbortedError(
-                    text,
-                    source=output.abort.source if output.abort else None,
-                    reason=output.abort.reason if output.abort else None,
-                )
-            if self._outcome != "aborted":
-                log.warning("%s: association aborted: %s", self._who(), text)
-            self._outcome = "aborted"
-        self._negotiation_done.set()
-
-    # -- DIMSE in -------------------------------------------------------------------------
-
-    async def _on_data(self, pdu: PDataTF) -> None:
-        if self._reassembler is None:  # pragma: no cover - the UL forbids P-DATA before Sta6
-            return
-        try:
-            events = self._reassembler.feed(pdu)
-        except DIMSEError as exc:
-            log.error("%s: bad DIMSE message from the peer: %s; aborting", self._who(),
-                      peer_text(exc, 200))
-            self._abort_error = AssociationAbortedError(f"bad DIMSE message received: {exc}")
-            await self.abort(AbortSource.SERVICE_PROVIDER,
-                             AbortReason.UNEXPECTED_PDU_PARAMETER)
-            return
-        for event in events:
-            if isinstance(event, CommandReceived):
-                if event.message.has_dataset:
-                    self._incoming_dataset = self._start_dataset(event.context_id,
-                                                                 event.message)
-                else:
-                    await self._dispatch(event.context_id, event.message)
-            elif isinstance(event, DatasetFragment):
-                pending = self._incoming_dataset
-                assert pending is not None  # the reassembler guarantees a command first
-                pending.add(event.data)
-                if event.is_last:
-                    self._incoming_dataset = None
-                    await self._finish_dataset(pending)
-
-    def _start_dataset(self, context_id: int, message: DIMSEMessage) -> _PendingDataset:
-        """A command announced a data set: decide where its bytes go."""
-        # The limit guards requests; responses are the answers we asked for.
-        limit = self._max_dataset_size if message.is_request else None
-        pending = _PendingDataset(context_id, message, limit=limit)
-        context = self.negotiated.accepted[context_id]
-        if isinstance(message, CStoreRQ):  # checked as it arrives: nothing kept for it
-            pending.checker = StructureChecker(context.transfer_syntax, max_inflated=limit)
-        if self._sink_factory is not None and message.is_request:
-            try:
-                pending.sink = self._sink_factory(self, context, message)
-            except Exception as exc:
-                log.error("%s: cannot receive the data set of %s: %s", self._who(),
-                          _describe(message), exc)
-                pending.sink_error = exc
-        return pending
-
-    async def _finish_dataset(self, pending: _PendingDataset) -> None:
-        # A data set dropped on the way (too large, sink failed) was not all checked.
-        damage = pending.checker.finish() \
-            if pending.checker is not None and pending.sink_error is None else None
-        if pending.sink is not None or pending.sink_error is not None:
-            if pending.sink is not None and pending.sink_error is None:
-                try:
-                    pending.sink.close()
-                except Exception as exc:
-                    pending.sink_error = exc
-                    pending.sink.discard()
-            await self._dispatch(pending.context_id, pending.message, None,
-                                 pending.sink, pending.sink_error, damage=damage)
-            return
-        chunks = pending.chunks
-        data = bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
-        await self._dispatch(pending.context_id, pending.message, data, damage=damage)
-
-    async def _dispatch(self, context_id: int, message: DIMSEMessage,
-                        dataset: bytes | None = None, sink: DatasetSink | None = None,
-                        sink_error: Exception | None = None, *,
-                        damage: Damage | None = None) -> None:
-        if log.isEnabledFor(logging.DEBUG):  # the arguments cost, once per message
-            log.debug("%s: received %s%s", self._who(), _describe(message),
-                      "" if dataset is None else f" + data set ({len(dataset)} bytes)")
-        context = self.negotiated.accepted[context_id]
-        if message.is_response:
-            responded_to = int(message.message_id_being_responded_to)  # type: ignore[union-attr]
-            send = self._pending.get(responded_to)
-            if send is None:
-                log.warning("%s: response to unknown Message ID %d ignored", self._who(),
-                            responded_to)
-                return
-            # If the requester went away, its response no longer matters.
-            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                response = Response(message, context, dataset)
-                try:
-                    send.send_nowait(response)  # no extra event loop round when room
-                except anyio.WouldBlock:
-                    await send.send(response)
-                else:
-                    # Let the requester, woken just now, run before this reader goes
-                    # back to the socket: its next request is what the peer waits for.
-                    # Not after a pending response (C-FIND matches): nothing follows
-                    # it from us, and a loop round per match cost more than the rest.
-                    if _category(message) != StatusCategory.PENDING:
-                        await anyio.lowlevel.checkpoint()
-            return
-        if message.command_field == 0x0FFF:  # C-CANCEL-RQ (PS3.7 §9.3.2.3)
-            target = self._incoming.get(int(message.message_id_being_responded_to))  # type: ignore[union-attr]
-            if target is not None:
-                target.cancelled.set()
-            return
-        incoming = IncomingRequest(self, context, message, dataset, sink, sink_error,
-                                   damage)
-        request_id = int(message.message_id)  # type: ignore[union-attr]
-        self._incoming[request_id] = incoming
-        assert self._tasks is not None
-        if self._perform_slots is not None:
-            await self._perform_slots.acquire()
-        if self._inline is not None and self._inline(message):
-            # A handler that never waits on this association (Server.on_store's
-            # inline): no task of its own, which on a busy server cost ~40 us of the
-            # ~400 between a data set's last byte and its answer, plus a loop round.
-            # Nothing is read from the peer until it returns.
-            await self._handle(incoming, request_id)
-        else:
-            self._tasks.start_soon(self._handle, incoming, request_id)
-
-    async def _handle(self, incoming: IncomingRequest, request_id: int) -> None:
-        """Run the handler; a request it leaves unanswered, because it failed or
-        forgot, still gets a final response so the peer is not left waiting."""
-        status = Status.PROCESSING_FAILURE  # PS3.7 C.4: failure of unspecified cause
-        comment = None
-        try:
-            if self._on_request is None:
-                log.warning("%s: no handler for %s", self._who(), _describe(incoming.message))
-                status = Status.UNRECOGNIZED_OPERATION
-            else:
-                await self._on_request(incoming)
-                if not incoming.answered and incoming.message.command_field != \
-                        CommandField.C_CANCEL_RQ:
-                    log.error("%s: the handler for %s sent no final response",
-                              self._who(), _describe(incoming.message))
-        except AssociationError as exc:
-            log.info("%s: handler stopped: %s", self._who(), exc)
-            return
-        except Exception as exc:
-            log.exception("%s: handler for %s failed", self._who(),
-                          _describe(incoming.message))
-            comment = exception_comment(exc)
-        finally:
-            if not incoming.answered \
-                    and incoming.message.command_field != CommandField.C_CANCEL_RQ:
-                with anyio.CancelScope(shield=True), suppress(DicomNetError):
-                    await incoming.refuse(status, comment)
-            self._incoming.pop(request_id, None)
-            if self._perform_slots is not None:
-                self._perform_slots.release()
-
-    # -- helpers --------------------------------------------------------------------------
-
-    def _check_sendable(self) -> None:
-        if self._closed.is_set() or self._ul.state not in (State.STA6, State.STA8):
-            raise self._ended_error()
-
-    def _ended_error(self) -> DicomNetError:
-        if self._abort_error is not None:
-            return self._abort_error
-        if self._outcome == "released":
-            return AssociationReleasedError("the association has been released")
-        if self._outcome == "rejected":
-            return AssociationReleasedError("the association was rejected")
-        return AssociationAbortedError("the association has ended")
-
     def _who(self) -> str:
-        if self._request is not None:
+        request = self._conn.request
+        if request is not None:
             # The titles are the peer's text: escaped, so they cannot forge log lines.
-            text = f"{peer_text(self._request.calling_ae_title)}->" \
-                f"{peer_text(self._request.called_ae_title)}"
+            text = f"{peer_text(request.calling_ae_title)}->" \
+                f"{peer_text(request.called_ae_title)}"
         else:
             text = "association"
         if self.peer is not None:
@@ -1287,24 +993,6 @@ def _timeout(what: str | Callable[[], str], seconds: float | None) -> Iterator[N
                                 seconds or 0) from None
 
 
-def _window(size: int) -> anyio.Semaphore | None:
-    """A semaphore for an asynchronous operations window; 0 means unlimited."""
-    return None if size <= 0 else anyio.Semaphore(size, fast_acquire=True)
-
-
-def _category(message: DIMSEMessage) -> StatusCategory:
-    return message.status_category  # type: ignore[union-attr]
-
-
-def _abort_reason(exc: PDUError) -> int:
-    """PS3.8 §9.3.8: tell the peer what was wrong with its PDU."""
-    if exc.field == "PDU-type":
-        return AbortReason.UNRECOGNIZED_PDU
-    if exc.field == "PDU-length":
-        return AbortReason.INVALID_PDU_PARAMETER_VALUE
-    return AbortReason.INVALID_PDU_PARAMETER_VALUE
-
-
 def _describe(message: DIMSEMessage) -> str:
     name = CommandField(message.command_field).name.replace("_", "-")
     if message.is_response:
@@ -1324,9 +1012,9 @@ def _summarise(pdu: PDU) -> str:
 
 
 def _set_nodelay(stream: ByteStream | None) -> None:
-    """Disable Nagle: DIMSE is request/response, and a delayed ACK costs ~40 ms per
-    message: DCMTK itself leaves Nagle on unless TCP_NODELAY=1 is in its environment,
-    and then every response waits for the peer's delayed ACK."""
+    """Disable Nagle: DIMSE is request/response, and a delayed ACK costs a round trip
+    per message; DCMTK itself leaves Nagle on unless TCP_NODELAY=1 is in its
+    environment, and then every response waits for the peer's delayed ACK."""
     if stream is None:
         return
     try:

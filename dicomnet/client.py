@@ -16,9 +16,10 @@ import anyio
 from anyio.abc import ByteStream
 
 from dicomnet.acse import build_request, interpret_accept
-from dicomnet.association import Association, RequestHook
+from dicomnet.association import RequestHook
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.pdu import UserIdentityRQSubItem
+from dicomnet.service_methods import Association
 from dicomnet.uids import DEFAULT_TRANSFER_SYNTAXES, VERIFICATION, uid_name
 
 log = logging.getLogger("dicomnet.client")

@@ -16,7 +16,7 @@ from dicomnet.records import record
 
 if TYPE_CHECKING:
     from dicomnet.acse import AcceptedContext
-    from dicomnet.association import Association
+    from dicomnet.association import AssociationDriver
     from dicomnet.dimse import DIMSEMessage
 
 __all__ = ["DatasetSink", "FileRegion", "SinkFactory"]
@@ -39,7 +39,8 @@ class DatasetSink(Protocol):
 
 
 #: Chooses a sink for an incoming request's data set, or None to keep it in memory.
-SinkFactory = Callable[["Association", "AcceptedContext", "DIMSEMessage"], "DatasetSink | None"]
+SinkFactory = Callable[["AssociationDriver", "AcceptedContext", "DIMSEMessage"],
+                      "DatasetSink | None"]
 
 
 @record()

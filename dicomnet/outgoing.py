@@ -7,7 +7,7 @@ write built (a file's first bytes read into it). A client can so prepare its nex
 request while the peer still works on the current one (``store_each`` does), and
 the time between an answer and the next request is only the writing.
 
-No network here: :class:`~dicomnet.association.Association` writes what this module
+No network here: :class:`~dicomnet.association.AssociationDriver` writes what this module
 builds, under its message lock.
 """
 

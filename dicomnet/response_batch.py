@@ -8,7 +8,7 @@ PDVs never share a PDU with another's, PS3.8 §9.3.5) are joined into writes of 
 about :data:`WRITE_LIMIT` bytes. One write, one system call and one event loop round
 for dozens of responses; each PDU still within the peer's maximum length (PS3.8 D.1).
 
-No network here: :class:`~dicomnet.association.Association` writes a
+No network here: :class:`~dicomnet.association.AssociationDriver` writes a
 :class:`ResponseBatch` like an :class:`~dicomnet.outgoing.OutgoingMessage`, under its
 message lock, so the batch's messages are never interleaved with another message,
 and a peer that does not read holds the sender in that write (backpressure: at most

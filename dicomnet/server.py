@@ -30,7 +30,7 @@ from dicomnet.acse import (
     negotiate,
 )
 from dicomnet.admission import DEADLINE, EVICTED, HANDSHAKE, Admission, DropLog, Ticket
-from dicomnet.association import Association, IncomingRequest
+from dicomnet.association import IncomingRequest
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.dataset_io import SinkFactory
 from dicomnet.dimse import (
@@ -46,6 +46,7 @@ from dicomnet.dimse import (
 from dicomnet.logtext import peer_text
 from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import describe_reject
+from dicomnet.service_methods import Association
 from dicomnet.services import normalized, query_retrieve, storage, verification
 from dicomnet.services.context_check import checked_sink_factory, refusal
 from dicomnet.services.normalized import NHandler, NOperation

@@ -36,7 +36,7 @@ from dicomnet.pdu import UserIdentityRQSubItem
 from dicomnet.pdu.constants import UserIdentityType
 
 if TYPE_CHECKING:
-    from dicomnet.association import Association
+    from dicomnet.association import AssociationDriver
 
 __all__ = [
     "Authenticator",
@@ -53,7 +53,8 @@ __all__ = [
 log = logging.getLogger("dicomnet.server")
 
 #: ``async def authenticate(identity, association) -> bool | bytes``; see the module text.
-Authenticator = Callable[[UserIdentityRQSubItem | None, "Association"], Awaitable[bool | bytes]]
+Authenticator = Callable[[UserIdentityRQSubItem | None, "AssociationDriver"],
+                         Awaitable[bool | bytes]]
 
 
 def _text(value: str | bytes) -> bytes:
@@ -151,7 +152,7 @@ class PasscodeFile:
         self._limiter: anyio.CapacityLimiter | None = None
 
     async def __call__(self, identity: UserIdentityRQSubItem | None,
-                       association: Association) -> bool | bytes:
+                       association: AssociationDriver) -> bool | bytes:
         if identity is None or identity.identity_type != UserIdentityType.USERNAME_AND_PASSCODE:
             log.warning("%r: user identity %s refused: a username and passcode are required",
                         association, "missing" if identity is None

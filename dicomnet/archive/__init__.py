@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomnet.acse import AcceptedContext
-    from dicomnet.association import Association, IncomingRequest
+    from dicomnet.association import AssociationDriver, IncomingRequest
     from dicomnet.dimse import DIMSEMessage
     from dicomnet.server import Server
 
@@ -95,7 +95,7 @@ def install(server: Server, archive: Archive,
     items = worklist if isinstance(worklist, Worklist) or worklist is None \
         else Worklist(worklist)
 
-    def sink(association: Association, context: AcceptedContext,
+    def sink(association: AssociationDriver, context: AcceptedContext,
              message: DIMSEMessage) -> IncomingFile | None:
         if not isinstance(message, CStoreRQ):
             return None

@@ -23,7 +23,7 @@ from dicomnet.cli.security import (
 from dicomnet.config import Timeouts
 
 if TYPE_CHECKING:
-    from dicomnet.association import Association
+    from dicomnet.service_methods import Association
 
 
 def add_logging_options(parser: argparse.ArgumentParser) -> None:

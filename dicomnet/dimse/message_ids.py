@@ -24,6 +24,11 @@ class MessageIDs:
                 self._outstanding.add(candidate)
                 return candidate
 
+    def claim(self, message_id: int) -> None:
+        """Count ``message_id``, chosen by the caller, as outstanding (never handed out
+        until released)."""
+        self._outstanding.add(message_id)
+
     def release(self, message_id: int) -> None:
         self._outstanding.discard(message_id)
 

@@ -156,7 +156,7 @@ class CEchoRQ(_Request):
     """PS3.7 Table 9.3-12."""
 
     command_field: ClassVar[int] = CommandField.C_ECHO_RQ
-    message_id: int
+    message_id: int = 0  # 0: allocated by the association when sent
     affected_sop_class_uid: str
     has_dataset: bool = False
 
@@ -180,7 +180,7 @@ class CStoreRQ(_Request):
     """PS3.7 Table 9.3-1."""
 
     command_field: ClassVar[int] = CommandField.C_STORE_RQ
-    message_id: int
+    message_id: int = 0  # 0: allocated by the association when sent
     affected_sop_class_uid: str
     affected_sop_instance_uid: str
     priority: int = Priority.MEDIUM
@@ -209,7 +209,7 @@ class CFindRQ(_Request):
     """PS3.7 Table 9.3-3; the identifier is the data set."""
 
     command_field: ClassVar[int] = CommandField.C_FIND_RQ
-    message_id: int
+    message_id: int = 0  # 0: allocated by the association when sent
     affected_sop_class_uid: str
     priority: int = Priority.MEDIUM
     has_dataset: bool = True
@@ -234,7 +234,7 @@ class CGetRQ(_Request):
     """PS3.7 Table 9.3-5."""
 
     command_field: ClassVar[int] = CommandField.C_GET_RQ
-    message_id: int
+    message_id: int = 0  # 0: allocated by the association when sent
     affected_sop_class_uid: str
     priority: int = Priority.MEDIUM
     has_dataset: bool = True
@@ -263,7 +263,7 @@ class CMoveRQ(_Request):
     """PS3.7 Table 9.3-7."""
 
     command_field: ClassVar[int] = CommandField.C_MOVE_RQ
-    message_id: int
+    message_id: int = 0  # 0: allocated by the association when sent
     affected_sop_class_uid: str
     move_destination: str
     priority: int = Priority.MEDIUM
@@ -305,7 +305,7 @@ class NEventReportRQ(_Request):
     """PS3.7 Table 10.3-1."""
 
     command_field: ClassVar[int] = CommandField.N_EVENT_REPORT_RQ
-    message_id: int
+    message_id: int = 0  # 0: allocated by the association when sent
     affected_sop_class_uid: str
     affected_sop_instance_uid: str
     event_type_id: int
@@ -333,7 +333,7 @@ class NGetRQ(_Request):
     """PS3.7 Table 10.3-3."""
 
     command_field: ClassVar[int] = CommandField.N_GET_RQ
-    message_id: int
+    message_id: int = 0  # 0: allocated by the association when sent
     requested_sop_class_uid: str
     requested_sop_instance_uid: str
     attribute_identifier_list: tuple[int, ...] | None = None
@@ -360,7 +360,7 @@ class NSetRQ(_Request):
     """PS3.7 Table 10.3-5; the modification list is the data set."""
 
     command_field: ClassVar[int] = CommandField.N_SET_RQ
-    message_id: int
+    message_id: int = 0  # 0: allocated by the association when sent
     requested_sop_class_uid: str
     requested_sop_instance_uid: str
     has_dataset: bool = True
@@ -387,7 +387,7 @@ class NActionRQ(_Request):
     """PS3.7 Table 10.3-7."""
 
     command_field: ClassVar[int] = CommandField.N_ACTION_RQ
-    message_id: int
+    message_id: int = 0  # 0: allocated by the association when sent
     requested_sop_class_uid: str
     requested_sop_instance_uid: str
     action_type_id: int
@@ -415,7 +415,7 @@ class NCreateRQ(_Request):
     """PS3.7 Table 10.3-9."""
 
     command_field: ClassVar[int] = CommandField.N_CREATE_RQ
-    message_id: int
+    message_id: int = 0  # 0: allocated by the association when sent
     affected_sop_class_uid: str
     affected_sop_instance_uid: str | None = None
     has_dataset: bool = False
@@ -441,7 +441,7 @@ class NDeleteRQ(_Request):
     """PS3.7 Table 10.3-11."""
 
     command_field: ClassVar[int] = CommandField.N_DELETE_RQ
-    message_id: int
+    message_id: int = 0  # 0: allocated by the association when sent
     requested_sop_class_uid: str
     requested_sop_instance_uid: str
     has_dataset: bool = False
@@ -493,7 +493,10 @@ def message_fields(cls: type[DIMSEMessage]) -> tuple[tuple[str, int, str, bool],
         if f.name == "has_dataset":
             continue
         tag, vr = FIELDS[f.name]
-        required = f.default is MISSING and f.default_factory is MISSING
+        # Message ID is M on the wire (PS3.7 E.1-1) though a request is made with 0,
+        # for the association to allocate one.
+        required = (f.default is MISSING and f.default_factory is MISSING) \
+            or f.name == "message_id"
         result.append((f.name, tag, vr, required))
     _FIELD_CACHE[cls] = tuple(sorted(result, key=lambda item: item[1]))
     return _FIELD_CACHE[cls]

@@ -40,7 +40,7 @@ from dicomnet.services.normalized import (
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-    from dicomnet.association import Association
+    from dicomnet.association import AssociationDriver
     from dicomnet.config import Timeouts
     from dicomnet.server import Server
 
@@ -154,7 +154,7 @@ def _read_references(dataset: Dataset, keyword: str) -> list[Dataset]:
 # -- SCU -----------------------------------------------------------------------------
 
 
-async def request_commitment(association: Association,
+async def request_commitment(association: AssociationDriver,
                              instances: Iterable[Reference | tuple[str, str] | Dataset
                                                  | str | os.PathLike[str]],
                              *, transaction_uid: str | None = None) -> str:
@@ -308,10 +308,10 @@ class CommitmentSCP:
         request.after_response(report)
         return Status.SUCCESS
 
-    async def _report(self, association: Association, scu: str, transaction: str,
+    async def _report(self, association: AssociationDriver, scu: str, transaction: str,
                       refs: Sequence[Reference]) -> None:
         """Decide, then deliver, bounded by ``report_timeout``. It runs as a task of
-        the association (Association.start_task), which outlives the association's end
+        the association (AssociationDriver.start_task), which outlives the association's end
         (the report must) and is cancelled at server shutdown after the grace period."""
         with anyio.move_on_after(self.report_timeout):
             try:
@@ -359,7 +359,7 @@ class CommitmentSCP:
                  len(committed), len(failed))
         return (EVENT_FAILURES if failed else EVENT_ALL_COMMITTED), information
 
-    async def _on_same(self, association: Association, event_type: int,
+    async def _on_same(self, association: AssociationDriver, event_type: int,
                        information: Dataset) -> bool:
         """Report on the requesting association; False if it ends meanwhile or the
         SCU does not take the report there."""

@@ -19,7 +19,7 @@ from dicomnet.services.normalized import NFailure, NormalizedRequest, NResult, n
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-    from dicomnet.association import Association
+    from dicomnet.association import AssociationDriver
     from dicomnet.server import Server
 
 __all__ = [
@@ -60,7 +60,7 @@ _FIXED = frozenset({0x00080016, 0x00080018})
 # -- SCU -----------------------------------------------------------------------------
 
 
-async def create(association: Association, attributes: Dataset,
+async def create(association: AssociationDriver, attributes: Dataset,
                  sop_instance_uid: str | None = None) -> NResult:
     """N-CREATE a step (PS3.4 F.7.2.1); its Performed Procedure Step Status must be
     IN PROGRESS. Without ``sop_instance_uid`` the SCP chooses it
@@ -68,7 +68,7 @@ async def create(association: Association, attributes: Dataset,
     return await n_create(association, MPPS, sop_instance_uid, attributes)
 
 
-async def update(association: Association, sop_instance_uid: str,
+async def update(association: AssociationDriver, sop_instance_uid: str,
                  modifications: Dataset) -> NResult:
     """N-SET a step (PS3.4 F.7.2.2): new values, or the final state with
     Performed Procedure Step Status COMPLETED or DISCONTINUED."""

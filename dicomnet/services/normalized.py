@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomnet.acse import AcceptedContext
-    from dicomnet.association import Association, IncomingRequest, Response
+    from dicomnet.association import AssociationDriver, IncomingRequest, Response
 
 __all__ = [
     "OPERATIONS",
@@ -131,7 +131,7 @@ class NResult(tuple[int, "Dataset | None"]):
         return None if value is None else int(value)
 
 
-def _context(association: Association, sop_class: str, *, as_scp: bool) -> AcceptedContext:
+def _context(association: AssociationDriver, sop_class: str, *, as_scp: bool) -> AcceptedContext:
     """The accepted context for ``sop_class`` on which we may act in the role that
     invokes the operation: N-EVENT-REPORT is invoked by the SOP class's SCP, every
     other N-operation by its SCU (PS3.7 §10.1; roles negotiated per PS3.7 D.3.3.4)."""
@@ -145,73 +145,67 @@ def _context(association: Association, sop_class: str, *, as_scp: bool) -> Accep
     return context
 
 
-async def _send(association: Association, message: DIMSEMessage,
+async def _send(association: AssociationDriver, message: DIMSEMessage,
                 dataset: Dataset | None, sop_class: str, *, as_scp: bool = False
                 ) -> NResult:
     context = _context(association, sop_class, as_scp=as_scp)
     return NResult(await association.request_one(context, message, dataset))
 
 
-async def n_get(association: Association, sop_class: str, sop_instance: str,
+async def n_get(association: AssociationDriver, sop_class: str, sop_instance: str,
                 attributes: Iterable[int] | None = None) -> NResult:
     """N-GET (PS3.7 §10.1.2): the attributes (tags) asked for, all when None or empty;
     the dataset of the result is the Attribute List."""
     tags = tuple(int(tag) for tag in attributes) if attributes is not None else ()
-    message = NGetRQ(message_id=association.new_message_id(),
-                     requested_sop_class_uid=sop_class,
+    message = NGetRQ(requested_sop_class_uid=sop_class,
                      requested_sop_instance_uid=sop_instance,
                      attribute_identifier_list=tags or None)
     return await _send(association, message, None, sop_class)
 
 
-async def n_set(association: Association, sop_class: str, sop_instance: str,
+async def n_set(association: AssociationDriver, sop_class: str, sop_instance: str,
                 modifications: Dataset) -> NResult:
     """N-SET (PS3.7 §10.1.3): the Modification List is the data set; the result's
     dataset is the Attribute List the SCP may return."""
-    message = NSetRQ(message_id=association.new_message_id(),
-                     requested_sop_class_uid=sop_class,
+    message = NSetRQ(requested_sop_class_uid=sop_class,
                      requested_sop_instance_uid=sop_instance)
     return await _send(association, message, modifications, sop_class)
 
 
-async def n_action(association: Association, sop_class: str, sop_instance: str,
+async def n_action(association: AssociationDriver, sop_class: str, sop_instance: str,
                    action_type: int, information: Dataset | None = None) -> NResult:
     """N-ACTION (PS3.7 §10.1.4) of ``action_type`` with the Action Information; the
     result's dataset is the Action Reply."""
-    message = NActionRQ(message_id=association.new_message_id(),
-                        requested_sop_class_uid=sop_class,
+    message = NActionRQ(requested_sop_class_uid=sop_class,
                         requested_sop_instance_uid=sop_instance,
                         action_type_id=action_type)
     return await _send(association, message, information, sop_class)
 
 
-async def n_create(association: Association, sop_class: str,
+async def n_create(association: AssociationDriver, sop_class: str,
                    sop_instance: str | None = None,
                    attributes: Dataset | None = None) -> NResult:
     """N-CREATE (PS3.7 §10.1.5): without ``sop_instance`` the SCP chooses the UID and
     returns it (``result.sop_instance_uid``)."""
-    message = NCreateRQ(message_id=association.new_message_id(),
-                        affected_sop_class_uid=sop_class,
+    message = NCreateRQ(affected_sop_class_uid=sop_class,
                         affected_sop_instance_uid=sop_instance)
     return await _send(association, message, attributes, sop_class)
 
 
-async def n_delete(association: Association, sop_class: str, sop_instance: str
+async def n_delete(association: AssociationDriver, sop_class: str, sop_instance: str
                    ) -> NResult:
     """N-DELETE (PS3.7 §10.1.6)."""
-    message = NDeleteRQ(message_id=association.new_message_id(),
-                        requested_sop_class_uid=sop_class,
+    message = NDeleteRQ(requested_sop_class_uid=sop_class,
                         requested_sop_instance_uid=sop_instance)
     return await _send(association, message, None, sop_class)
 
 
-async def n_event_report(association: Association, sop_class: str, sop_instance: str,
+async def n_event_report(association: AssociationDriver, sop_class: str, sop_instance: str,
                          event_type: int, information: Dataset | None = None) -> NResult:
     """N-EVENT-REPORT (PS3.7 §10.1.1), sent by the SOP class's SCP: on a context where
     we are SCP (as acceptor by default; as requestor only with the SCP role
     negotiated, PS3.7 D.3.3.4). The result's dataset is the Event Reply."""
-    message = NEventReportRQ(message_id=association.new_message_id(),
-                             affected_sop_class_uid=sop_class,
+    message = NEventReportRQ(affected_sop_class_uid=sop_class,
                              affected_sop_instance_uid=sop_instance,
                              event_type_id=event_type)
     return await _send(association, message, information, sop_class, as_scp=True)
@@ -254,7 +248,7 @@ class NormalizedRequest:
         return cast(NRequestMessage, self.request.message)
 
     @property
-    def association(self) -> Association:
+    def association(self) -> AssociationDriver:
         return self.request.association
 
     @property

@@ -3,7 +3,7 @@ and C-MOVE in both roles.
 
 SCU: :func:`find`, :func:`get` and :func:`move` are async iterators of responses. If
 the caller stops early (breaks out, or is cancelled), the association sends C-CANCEL
-and waits for the final response (see :meth:`Association.request`); use
+and waits for the final response (see :meth:`AssociationDriver.request`); use
 ``contextlib.aclosing`` for the C-CANCEL to go out at the ``break`` itself rather than
 when the iterator is collected.
 
@@ -44,11 +44,12 @@ from dicomnet.dimse.dataset import encode_dataset
 from dicomnet.errors import DicomNetError, DIMSEError, NegotiationError
 from dicomnet.logtext import peer_text
 from dicomnet.response_batch import ResponseBatch, batched_writes
+from dicomnet.services import storage
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-    from dicomnet.association import Association, IncomingRequest, Response
+    from dicomnet.association import AssociationDriver, IncomingRequest, Response
 
 __all__ = [
     "FIND_MODELS",
@@ -119,7 +120,7 @@ def _sop_class(model: str, table: dict[str, str]) -> str:
     raise ValueError(f"unknown information model {model!r}; use one of {sorted(table)}")
 
 
-def _context(association: Association, sop_class: str) -> Any:
+def _context(association: AssociationDriver, sop_class: str) -> Any:
     context = association.negotiated.find_context(sop_class)
     if context is None:
         raise NegotiationError(f"the peer did not accept {sop_class} for this association; "
@@ -130,50 +131,47 @@ def _context(association: Association, sop_class: str) -> Any:
 # -- SCU ---------------------------------------------------------------------------------
 
 
-async def find(association: Association, query: Dataset | bytes, *, model: str = "study",
+async def find(association: AssociationDriver, query: Dataset | bytes, *, model: str = "study",
                priority: int = Priority.MEDIUM) -> AsyncGenerator[Response, None]:
     """C-FIND: yield every response, the pending ones carrying a matching identifier
     (``response.dataset``) and the last one the final status. ``query`` may be the
     identifier already encoded in the context's transfer syntax."""
     sop_class = _sop_class(model, FIND_MODELS)
-    request = CFindRQ(message_id=association.new_message_id(),
-                      affected_sop_class_uid=sop_class, priority=priority)
+    request = CFindRQ(affected_sop_class_uid=sop_class, priority=priority)
     # Closing the inner generator at once, not when it is collected, is what sends
-    # the C-CANCEL at the caller's break (Association.request's finally).
+    # the C-CANCEL at the caller's break (AssociationDriver.request's finally).
     async with aclosing(association.request(_context(association, sop_class), request,
                                             query)) as responses:
         async for response in responses:
             yield response
 
 
-async def get(association: Association, query: Dataset, *, model: str = "study",
+async def get(association: AssociationDriver, query: Dataset, *, model: str = "study",
               priority: int = Priority.MEDIUM) -> AsyncGenerator[Response, None]:
     """C-GET: yield the C-GET responses (sub-operation counts). The instances arrive as
     C-STORE requests on this association, handled by the ``on_request`` given to
     :func:`dicomnet.connect` (which must also propose the SCP role for their storage
     SOP classes, PS3.4 C.4.3)."""
     sop_class = _sop_class(model, GET_MODELS)
-    request = CGetRQ(message_id=association.new_message_id(),
-                     affected_sop_class_uid=sop_class, priority=priority)
+    request = CGetRQ(affected_sop_class_uid=sop_class, priority=priority)
     # Closing the inner generator at once, not when it is collected, is what sends
-    # the C-CANCEL at the caller's break (Association.request's finally).
+    # the C-CANCEL at the caller's break (AssociationDriver.request's finally).
     async with aclosing(association.request(_context(association, sop_class), request,
                                             query)) as responses:
         async for response in responses:
             yield response
 
 
-async def move(association: Association, query: Dataset, *, destination: str,
+async def move(association: AssociationDriver, query: Dataset, *, destination: str,
                model: str = "study", priority: int = Priority.MEDIUM
                ) -> AsyncGenerator[Response, None]:
     """C-MOVE: ask the peer to send the matching instances to ``destination`` (an AE
     title it knows); yield the responses with their sub-operation counts."""
     sop_class = _sop_class(model, MOVE_MODELS)
-    request = CMoveRQ(message_id=association.new_message_id(),
-                      affected_sop_class_uid=sop_class, move_destination=destination,
+    request = CMoveRQ(affected_sop_class_uid=sop_class, move_destination=destination,
                       priority=priority)
     # Closing the inner generator at once, not when it is collected, is what sends
-    # the C-CANCEL at the caller's break (Association.request's finally).
+    # the C-CANCEL at the caller's break (AssociationDriver.request's finally).
     async with aclosing(association.request(_context(association, sop_class), request,
                                             query)) as responses:
         async for response in responses:
@@ -468,7 +466,7 @@ async def answer_get(request: IncomingRequest, handler: RetrieveHandler) -> None
     association = request.association
 
     async def send(item: Any) -> int:
-        return await association.store(item)
+        return await storage.store(association, item)
 
     async def respond(status: int, counts: _Counts, final: bool,
                       identifier: Dataset | None) -> None:

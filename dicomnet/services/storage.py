@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomnet.acse import AcceptedContext
-    from dicomnet.association import Association, IncomingRequest, Response
+    from dicomnet.association import AssociationDriver, IncomingRequest, Response
     from dicomnet.outgoing import OutgoingMessage
 
 log = logging.getLogger("dicomnet.storage")
@@ -125,7 +125,7 @@ def _uid(ds: Dataset, keyword: str) -> str:
     return str(value)
 
 
-def _choose(association: Association, out: _Source) -> tuple[AcceptedContext, bool]:
+def _choose(association: AssociationDriver, out: _Source) -> tuple[AcceptedContext, bool]:
     """The context to send on, and whether the data set must be converted to its
     transfer syntax (only between syntaxes that need no codec)."""
     negotiated = association.negotiated
@@ -158,14 +158,13 @@ class _Ready:
     stack: ExitStack
     outgoing: OutgoingMessage
 
-    def drop(self, association: Association) -> None:
+    def drop(self, association: AssociationDriver) -> None:
         """The request will not be sent."""
         self.stack.close()
-        association.release_message_id(
-            int(self.outgoing.message.message_id))  # type: ignore[union-attr]
+        association.discard(self.outgoing)
 
 
-def _ready(association: Association, item: Storable, *, priority: int,
+def _ready(association: AssociationDriver, item: Storable, *, priority: int,
            move_originator: tuple[str, int] | None = None) -> _Ready:
     with ExitStack() as stack:  # closes the file if the item cannot be sent
         source = _describe_source(item, stack)
@@ -180,22 +179,17 @@ def _ready(association: Association, item: Storable, *, priority: int,
             assert source.dataset is not None
             payload = source.dataset
         request = CStoreRQ(
-            message_id=association.new_message_id(),
             affected_sop_class_uid=source.sop_class_uid,
             affected_sop_instance_uid=source.sop_instance_uid,
             priority=priority,
             move_originator_ae_title=move_originator[0] if move_originator else None,
             move_originator_message_id=move_originator[1] if move_originator else None,
         )
-        try:
-            outgoing = association.prepare(context, request, payload)
-        except BaseException:
-            association.release_message_id(request.message_id)
-            raise
+        outgoing = association.prepare(context, request, payload)
         return _Ready(stack.pop_all(), outgoing)
 
 
-async def store(association: Association, item: Storable, *,
+async def store(association: AssociationDriver, item: Storable, *,
                 priority: int = Priority.MEDIUM,
                 move_originator: tuple[str, int] | None = None) -> int:
     """C-STORE one instance (PS3.4 B.2) and return the response status.
@@ -222,7 +216,7 @@ class StoreStatus(int):
         return status
 
 
-async def store_each(association: Association, items: Iterable[Storable], *,
+async def store_each(association: AssociationDriver, items: Iterable[Storable], *,
                      priority: int = Priority.MEDIUM
                      ) -> AsyncGenerator[tuple[Storable, int | Exception], None]:
     """C-STORE ``items`` one after another on ``association``, yielding each item with
@@ -233,7 +227,7 @@ async def store_each(association: Association, items: Iterable[Storable], *,
     Without an asynchronous operations window one request is outstanding at a time,
     and the peer, busy with one instance, is usually the slower side: while it works,
     the next item is opened, its header read, its context chosen, its request encoded
-    and its first write built (:meth:`Association.prepare`, which reads the start of
+    and its first write built (:meth:`AssociationDriver.prepare`, which reads the start of
     its data set; :meth:`FileRegion.prefetch` asks the disk for the rest), so the next
     request follows the response sooner than with one :func:`store` after another.
     """

@@ -11,26 +11,25 @@ from dicomnet.services.failure import ServiceFailure
 from dicomnet.uids import VERIFICATION
 
 if TYPE_CHECKING:
-    from dicomnet.association import Association, IncomingRequest, Response
+    from dicomnet.association import AssociationDriver, IncomingRequest, Response
 
 #: A server-side C-ECHO handler: returns the status to send (PS3.4 A.4: 0000 success).
 EchoHandler = Callable[["IncomingRequest"], Awaitable[int]]
 
 
-async def echo(association: Association) -> int:
+async def echo(association: AssociationDriver) -> int:
     """Send C-ECHO-RQ on the Verification context and return the response status."""
     return (await echo_response(association)).status
 
 
-async def echo_response(association: Association) -> Response:
+async def echo_response(association: AssociationDriver) -> Response:
     """:func:`echo`, returning the whole response (its Error Comment, say)."""
     context = association.negotiated.find_context(VERIFICATION)
     if context is None:
         raise NegotiationError(
             "the peer did not accept the Verification SOP Class (1.2.840.10008.1.1); "
             "propose it in contexts=")
-    request = CEchoRQ(message_id=association.new_message_id(),
-                      affected_sop_class_uid=VERIFICATION)
+    request = CEchoRQ(affected_sop_class_uid=VERIFICATION)
     return await association.request_one(context, request)
 
 

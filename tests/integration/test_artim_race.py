@@ -18,7 +18,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from dicomnet.association import Association
+from dicomnet.association import AssociationDriver
 from dicomnet.config import Timeouts
 from dicomnet.ul import State
 
@@ -26,10 +26,11 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_artim_expiring_after_the_connection_closed_does_nothing() -> None:
-    association = Association(stream=None, timeouts=Timeouts(artim=0), max_pdu_length=16384)
-    assert association._ul.state == State.STA1  # the connection is already gone
+    association = AssociationDriver(stream=None, timeouts=Timeouts(artim=0), max_pdu_length=16384)
+    assert association.connection.state == State.STA1  # the connection is already gone
     with anyio.fail_after(2):
         await association._artim(anyio.CancelScope())
+    assert not association.connection.artim_expired()
     assert association.outcome == ""  # nothing happened: no abort, no close
 
 
@@ -40,18 +41,18 @@ async def test_the_race_itself_on_asyncio(anyio_backend: str) -> None:
     resumes, the connection closes (Evt17 in Sta2, AA-5: Sta1) and the timer is
     stopped. anyio cannot deliver that cancellation to a task whose sleep already
     ended, so the task resumes; it must notice and do nothing."""
-    association = Association(stream=None, timeouts=Timeouts(artim=0.05),
+    association = AssociationDriver(stream=None, timeouts=Timeouts(artim=0.05),
                               max_pdu_length=16384)
-    association._ul.transport_accepted()  # Sta2, as after AE-5
+    association.connection.transport_accepted()  # Sta2, as after AE-5
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             association._tasks = tg
-            association._start_artim()
+            association._sync_artim()
             await anyio.lowlevel.checkpoint()  # ARTIM's task starts its sleep
             time.sleep(0.1)  # noqa: ASYNC251 - the loop must be busy past the expiry
             await anyio.lowlevel.checkpoint()  # we run first; then the timer ends ARTIM's sleep
             await anyio.lowlevel.checkpoint()  # we run again before ARTIM's task resumes
-            association._ul.transport_closed()  # the reader saw the close...
+            association.connection.transport_closed()  # the reader saw the close...
             association._stop_artim()  # ...and stopped the timer
-    assert association._ul.state == State.STA1
+    assert association.connection.state == State.STA1
     assert association.outcome == ""

@@ -45,22 +45,19 @@ async def test_store_on_the_verification_context_is_refused_and_not_filed(
         verification = assoc.negotiated.find_context(VERIFICATION)
         ct = assoc.negotiated.find_context(CT_STORAGE)
         assert verification is not None and ct is not None
-        store = CStoreRQ(message_id=assoc.new_message_id(),
-                         affected_sop_class_uid=CT_STORAGE,
+        store = CStoreRQ(affected_sop_class_uid=CT_STORAGE,
                          affected_sop_instance_uid="1.2.3.4")
         response = await assoc.request_one(verification, store, data)
         assert response.status == Status.SOP_CLASS_NOT_SUPPORTED
         comment = response.message.error_comment  # type: ignore[union-attr]
         assert comment == "CT Image Storage on a Verification context"
-        echo = CEchoRQ(message_id=assoc.new_message_id(),
-                       affected_sop_class_uid=CT_STORAGE)
+        echo = CEchoRQ(affected_sop_class_uid=CT_STORAGE)
         response = await assoc.request_one(ct, echo)
         # The context's own class, but not an operation of it (PS3.4 A.3).
         assert response.status == Status.UNRECOGNIZED_OPERATION
         comment = response.message.error_comment  # type: ignore[union-attr]
         assert comment == "C-ECHO is not an operation of CT Image Storage"
-        echo = CEchoRQ(message_id=assoc.new_message_id(),
-                       affected_sop_class_uid=VERIFICATION)
+        echo = CEchoRQ(affected_sop_class_uid=VERIFICATION)
         response = await assoc.request_one(ct, echo)
         assert response.status == Status.SOP_CLASS_NOT_SUPPORTED
         # The association still serves requests made right.
@@ -79,8 +76,7 @@ async def test_n_get_naming_another_class_is_refused(serving: Serving,
             contexts=[VERIFICATION, MPPS_SOP_CLASS]) as assoc:
         mpps = assoc.negotiated.find_context(MPPS_SOP_CLASS)
         assert mpps is not None
-        get = NGetRQ(message_id=assoc.new_message_id(),
-                     requested_sop_class_uid="1.2.3.4\x01",
+        get = NGetRQ(requested_sop_class_uid="1.2.3.4\x01",
                      requested_sop_instance_uid="1.2.3")
         response = await assoc.request_one(mpps, get)
         assert response.status == Status.SOP_CLASS_NOT_SUPPORTED

@@ -14,8 +14,9 @@ import pytest
 from queries import query as _query
 
 import dicomnet
+from dicomnet import Association
 from dicomnet.archive import Archive, install
-from dicomnet.association import Association, IncomingRequest, Response
+from dicomnet.association import IncomingRequest, Response
 from dicomnet.dimse import DIMSEMessage, Status, StatusCategory
 from dicomnet.server import Server
 from dicomnet.services import query_retrieve as qr

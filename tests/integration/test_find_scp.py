@@ -14,9 +14,9 @@ import pytest
 from queries import query
 
 import dicomnet
+from dicomnet import Association
 from dicomnet.archive import Archive, install
 from dicomnet.archive.index import InstanceRecord
-from dicomnet.association import Association
 from dicomnet.dimse import Status
 from dicomnet.server import Server
 from dicomnet.services import query_retrieve as qr

@@ -53,8 +53,7 @@ async def test_cancelled_half_way_aborts(serving: Serving) -> None:
             data = b"\x00" * (8 << 20)
             with anyio.CancelScope() as scope:
                 region = FileRegion(_CancellingFile(data, scope), 0, len(data))
-                message = CStoreRQ(message_id=assoc.new_message_id(),
-                                   affected_sop_class_uid=CT_STORAGE,
+                message = CStoreRQ(affected_sop_class_uid=CT_STORAGE,
                                    affected_sop_instance_uid="1.2.3")
                 async for _response in assoc.request(context, message, region):
                     pass
@@ -104,8 +103,7 @@ async def test_send_timing_out_half_way_aborts() -> None:
                                     timeouts=Timeouts(network=1.0)) as assoc:
             context = assoc.negotiated.find_context(CT_STORAGE)
             assert context is not None
-            message = CStoreRQ(message_id=assoc.new_message_id(),
-                               affected_sop_class_uid=CT_STORAGE,
+            message = CStoreRQ(affected_sop_class_uid=CT_STORAGE,
                                affected_sop_instance_uid="1.2.3")
             with anyio.fail_after(10), pytest.raises(AssociationAbortedError):
                 async for _response in assoc.request(context, message, b"\x00" * (64 << 20)):

@@ -203,8 +203,7 @@ async def test_failure_statuses(serving: Serving) -> None:
                     (VERIFICATION, VERIFICATION, Status.UNRECOGNIZED_OPERATION)):
                 context = assoc.negotiated.find_context(context_class)
                 assert context is not None
-                message = NGetRQ(message_id=assoc.new_message_id(),
-                                 requested_sop_class_uid=sop_class,
+                message = NGetRQ(requested_sop_class_uid=sop_class,
                                  requested_sop_instance_uid=uid)
                 responses = [r async for r in assoc.request(context, message)]
                 assert [r.status for r in responses] == [expected]

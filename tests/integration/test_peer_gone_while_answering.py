@@ -19,7 +19,7 @@ import anyio
 import pytest
 from blockingpeer import echo_bytes, request_bytes
 
-from dicomnet.association import Association
+from dicomnet import Association
 from dicomnet.pdu import AReleaseRQ
 from dicomnet.server import Server
 

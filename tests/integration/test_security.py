@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import dicomnet
-from dicomnet import user_identity
-from dicomnet.association import Association, IncomingRequest
+from dicomnet import Association, user_identity
+from dicomnet.association import IncomingRequest
 from dicomnet.dimse import Status
 from dicomnet.errors import AssociationRejectedError, DicomNetError
 from dicomnet.pdu import UserIdentityRQSubItem

@@ -127,9 +127,9 @@ async def test_a_store_is_over_when_it_returns(serving: Serving, tmp_path: Path)
         async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
                                     contexts=[*contexts_for([CT]), VERIFICATION]) as assoc:
             assert await assoc.store(CT) == Status.SUCCESS
-            assert not assoc._message_ids.outstanding
+            assert assoc.connection.message_ids_in_use == 0
             assert await assoc.echo() == Status.SUCCESS
-            assert not assoc._message_ids.outstanding
+            assert assoc.connection.message_ids_in_use == 0
 
 
 async def test_store_each_reports_every_item_in_order(serving: Serving,
@@ -250,9 +250,9 @@ async def test_store_each_left_early_gives_back_what_it_prepared(serving: Servin
             async with aclosing(assoc.store_each([CT, MR_BE])) as results:
                 async for _item, status in results:
                     assert status == Status.SUCCESS
-                    assert assoc._message_ids.outstanding  # the second one's
+                    assert assoc.connection.message_ids_in_use == 1  # the second one's
                     break
-            assert not assoc._message_ids.outstanding
+            assert assoc.connection.message_ids_in_use == 0
             assert await assoc.store(MR_BE) == Status.SUCCESS
     assert archive.index.count("instance") == 2
 
@@ -265,12 +265,11 @@ async def test_a_prepared_request_that_can_be_cancelled_is_refused(serving: Serv
         async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
                                     contexts=contexts_for([CT])) as assoc:
             context = assoc.negotiated.contexts_for(CT_STORAGE)[0]
-            message_id = assoc.new_message_id()
-            outgoing = assoc.prepare(context, CFindRQ(
-                message_id=message_id, affected_sop_class_uid=CT_STORAGE), b"")
+            outgoing = assoc.prepare(context, CFindRQ(affected_sop_class_uid=CT_STORAGE),
+                                     b"")
             with pytest.raises(ValueError, match="use request"):
                 await assoc.request_prepared(outgoing)
-            assoc.release_message_id(message_id)
+            assoc.discard(outgoing)
             assert await assoc.store(CT) == Status.SUCCESS
 
 
@@ -404,9 +403,8 @@ async def test_peer_aborting_mid_store_leaves_no_file_and_no_row(serving: Servin
                 max_pdu_length=16384).encode())
             accept = await peer.receive_pdu()
             assert isinstance(accept, AAssociateAC)
-            command = encode_command(CStoreRQ(
-                message_id=1, affected_sop_class_uid=CT_STORAGE,
-                affected_sop_instance_uid=header.sop_instance_uid))
+            command = encode_command(CStoreRQ(message_id=1, affected_sop_class_uid=CT_STORAGE,
+                                              affected_sop_instance_uid=header.sop_instance_uid))
             await peer.send(pdata_pdu(1, True, True, command))
             await peer.send(pdata_pdu(1, False, False, data[:20000]))
             with anyio.fail_after(5):
@@ -443,8 +441,7 @@ async def test_an_operation_the_server_lacks_is_refused_not_aborted(serving: Ser
         async with dicomnet.connect("127.0.0.1", port, called_ae="SCP") as assoc:
             context = assoc.negotiated.find_context(VERIFICATION)
             assert context is not None
-            query = CFindRQ(message_id=assoc.new_message_id(),
-                            affected_sop_class_uid=VERIFICATION)
+            query = CFindRQ(affected_sop_class_uid=VERIFICATION)
             statuses = [r.status async for r in assoc.request(context, query, b"")]
             assert statuses == [Status.UNRECOGNIZED_OPERATION]
             assert await assoc.echo() == Status.SUCCESS
