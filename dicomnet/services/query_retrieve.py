@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomnet.association import Association, IncomingRequest, Response
+    from dicomnet.services.connector import Connect
 
 __all__ = [
     "FIND_MODELS",
@@ -485,10 +486,12 @@ async def answer_get(request: IncomingRequest, handler: RetrieveHandler) -> None
 
 
 async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
-                      destinations: DestinationLookup, *, calling_ae_title: str) -> None:
-    """Answer a C-MOVE-RQ: open an association to the destination AE and C-STORE each
-    instance there, as a sub-operation of this move (PS3.4 C.4.2)."""
-    from dicomnet.client import connect
+                      destinations: DestinationLookup, *, calling_ae_title: str,
+                      connect: Connect) -> None:
+    """Answer a C-MOVE-RQ: open an association to the destination AE with ``connect``
+    (:func:`dicomnet.connect`, handed in by the server: a service does not reach up to
+    the client) and C-STORE each instance there, as a sub-operation of this move
+    (PS3.4 C.4.2)."""
     from dicomnet.services.storage import contexts_for
 
     message = request.message
