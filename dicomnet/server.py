@@ -1,5 +1,9 @@
 """The acceptor side: :class:`Server` listens, negotiates and dispatches requests.
 
+Requests go to the service registered for their Command Field (one table, filled by
+the ``on_*`` registrations), after the check that their SOP class is the one of their
+presentation context and has that operation (:mod:`dicomnet.services.context_check`).
+
 Each accepted connection runs as its own task in the server's task group; whatever a peer
 does (garbage, aborts, disconnects, timeouts) ends that association with a log line and
 never the server. Shutdown stops accepting, gives running associations a grace period,
@@ -69,7 +73,6 @@ log = logging.getLogger("dicomnet.server")
 
 SHUTTING_DOWN = "cut at shutdown (not associated yet)"
 
-Handler = Callable[[IncomingRequest], Awaitable[int]]
 #: Answers one request of a command: a service's answer_* with the handler bound.
 Answer = Callable[[IncomingRequest], Awaitable[None]]
 
