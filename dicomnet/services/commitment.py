@@ -270,6 +270,7 @@ class CommitmentSCP:
                  connect: Connect | None = None) -> None:
         self.check = check
         self.connect = connect
+        self._server: Server | None = None  # the one installed on, for its connect
         self.ae_title = ae_title
         self.destinations = destinations
         self.retrieve_ae_title = retrieve_ae_title
@@ -281,10 +282,9 @@ class CommitmentSCP:
 
     def install(self, server: Server) -> None:
         """Answer requests on ``server``; reports on a new association go through its
-        ``connect`` unless one was given here."""
+        ``connect`` (the one it has at report time) unless one was given here."""
         server.on_normalized(STORAGE_COMMITMENT_PUSH, "N-ACTION")(self.on_action)
-        if self.connect is None:
-            self.connect = server.connect
+        self._server = server
 
     async def on_action(self, request: NormalizedRequest) -> int:
         """Validate the request (PS3.4 J.3.2.2), answer, then report after the
@@ -399,11 +399,13 @@ class CommitmentSCP:
         if address is None:
             raise CommitmentError(f"the association of {scu} has ended and its address "
                                   "is unknown (configure it as a destination)")
-        if self.connect is None:
+        connect = self.connect if self.connect is not None \
+            else None if self._server is None else self._server.connect
+        if connect is None:
             raise CommitmentError("no connect function to reach the SCU with: install "
                                   "the SCP on a server, or give it connect=")
         host, port = address
-        async with self.connect(host, port, called_ae=scu, calling_ae=self.ae_title,
+        async with connect(host, port, called_ae=scu, calling_ae=self.ae_title,
                            contexts=[STORAGE_COMMITMENT_PUSH], timeouts=self.timeouts,
                            roles={STORAGE_COMMITMENT_PUSH: (False, True)}) as sub:
             result = await n_event_report(sub, STORAGE_COMMITMENT_PUSH,

@@ -23,7 +23,6 @@ from dicomnet.association import IncomingRequest
 from dicomnet.dimse import CStoreRQ, NGetRQ, Status
 from dicomnet.server import Server
 from dicomnet.services import query_retrieve as qr
-from dicomnet.services.commitment import STORAGE_COMMITMENT_PUSH, CommitmentSCP
 from dicomnet.services.normalized import NormalizedRequest, n_get
 from dicomnet.uids import VERIFICATION
 from tests.instances import instance_bytes
@@ -97,14 +96,6 @@ def test_every_decorator_gives_the_function_back_unchanged() -> None:
 def test_an_unknown_dimse_n_operation_is_refused_at_the_factory() -> None:
     with pytest.raises(ValueError, match="N-FROB"):
         Server("SCP").on_normalized(PRINTER, "N-FROB")  # type: ignore[arg-type]
-
-
-def test_commitment_scp_reports_through_the_connect_of_its_server() -> None:
-    server = Server("SCP")
-    scp = CommitmentSCP(_status, ae_title="SCP", destinations=lambda _title: None)
-    scp.install(server)
-    assert scp.connect is server.connect
-    assert STORAGE_COMMITMENT_PUSH in server.policy.contexts
 
 
 @pytest.mark.anyio
