@@ -122,7 +122,7 @@ async def test_pynetdicom_n_operations_against_dicomnet() -> None:
     for operation, handler in (("N-CREATE", create), ("N-GET", get), ("N-SET", set_),
                                ("N-ACTION", action), ("N-DELETE", delete),
                                ("N-EVENT-REPORT", event)):
-        server.on_normalized(FILM_SESSION, operation, handler)  # type: ignore[arg-type]
+        server.on_normalized(FILM_SESSION, operation)(handler)  # type: ignore[arg-type]
 
     uid = generate_uid()
 

@@ -7,7 +7,7 @@ The names most programs need are here::
         status = await assoc.store("image.dcm")
 
     server = dicomnet.Server("MYSCP")
-    server.on_store(handler)
+    server.on_store()(handler)
     await server.serve("127.0.0.1", 11112)
 """
 

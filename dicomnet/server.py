@@ -1,5 +1,9 @@
 """The acceptor side: :class:`Server` listens, negotiates and dispatches requests.
 
+Requests go to the service registered for their Command Field (one table, filled by
+the ``on_*`` registrations), after the check that their SOP class is the one of their
+presentation context and has that operation (:mod:`dicomnet.services.context_check`).
+
 Each accepted connection runs as its own task in the server's task group; whatever a peer
 does (garbage, aborts, disconnects, timeouts) ends that association with a log line and
 never the server. Shutdown stops accepting, gives running associations a grace period,
@@ -14,6 +18,7 @@ import ssl as _ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
+from typing import TypeVar
 
 import anyio
 from anyio.abc import ByteStream, SocketAttribute, TaskGroup, TaskStatus
@@ -31,25 +36,20 @@ from dicomnet.acse import (
 )
 from dicomnet.admission import DEADLINE, EVICTED, HANDSHAKE, Admission, DropLog, Ticket
 from dicomnet.association import IncomingRequest
+from dicomnet.client import connect
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.dataset_io import SinkFactory
-from dicomnet.dimse import (
-    CEchoRQ,
-    CFindRQ,
-    CGetRQ,
-    CMoveRQ,
-    CommandField,
-    CStoreRQ,
-    DIMSEMessage,
-    Status,
-)
+from dicomnet.dimse import CommandField, DIMSEMessage, Status
+from dicomnet.dimse.comment import error_comment
 from dicomnet.logtext import peer_text
 from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import describe_reject
+from dicomnet.registration import factory_only
 from dicomnet.service_methods import Association
 from dicomnet.services import normalized, query_retrieve, storage, verification
+from dicomnet.services.connector import Connect
 from dicomnet.services.context_check import checked_sink_factory, refusal
-from dicomnet.services.normalized import NHandler, NOperation
+from dicomnet.services.normalized import OPERATIONS, NHandler, NOperation
 from dicomnet.services.query_retrieve import (
     FIND_MODELS,
     GET_MODELS,
@@ -58,6 +58,8 @@ from dicomnet.services.query_retrieve import (
     FindHandler,
     RetrieveHandler,
 )
+from dicomnet.services.storage import StoreHandler
+from dicomnet.services.verification import EchoHandler
 from dicomnet.tls import certificate_name
 from dicomnet.uids import (
     DEFAULT_TRANSFER_SYNTAXES,
@@ -72,7 +74,15 @@ log = logging.getLogger("dicomnet.server")
 
 SHUTTING_DOWN = "cut at shutdown (not associated yet)"
 
-Handler = Callable[[IncomingRequest], Awaitable[int]]
+#: Answers one request of a command: a service's answer_* with the handler bound.
+Answer = Callable[[IncomingRequest], Awaitable[None]]
+
+# What each on_* decorates; the decorators give the very function back.
+_Echo = TypeVar("_Echo", bound=EchoHandler)
+_Store = TypeVar("_Store", bound=StoreHandler)
+_Find = TypeVar("_Find", bound=FindHandler)
+_Retrieve = TypeVar("_Retrieve", bound=RetrieveHandler)
+_Normalized = TypeVar("_Normalized", bound=NHandler)
 
 
 class Server:
@@ -188,14 +198,17 @@ class Server:
             max_operations_performed=max_operations,
             prefer_requestor_order=prefer_requestor_order,
         )
-        self._echo_handler: Handler | None = None
-        self._store_handler: Handler | None = None
+        #: Opens the associations the server starts itself: C-MOVE sub-operations
+        #: (PS3.4 C.4.2) and, for a storage commitment SCP installed here, reports to
+        #: an SCU that has gone (J.3.3). Replace it to bind TLS or other options.
+        self.connect: Connect = connect
+        # The services, by the Command Field of their request (PS3.7 E.1): the on_*
+        # registrations fill it; a request of another command is not served (0211).
+        self._answers: dict[int, Answer] = {
+            CommandField.C_ECHO_RQ: partial(verification.answer_echo, handler=None)}
+        # Command Fields whose handlers run in the association's reader (on_store).
+        self._inline: set[int] = set()
         self._sink_factory: SinkFactory | None = None
-        self._store_inline = False
-        self._find_handler: FindHandler | None = None
-        self._get_handler: RetrieveHandler | None = None
-        self._move_handler: RetrieveHandler | None = None
-        self._destinations: DestinationLookup = lambda _title: None
         self._normalized = normalized.NormalizedHandlers()
         # Command Field of a DIMSE-C request -> the SOP classes served with it; a
         # request naming another is refused before dispatch (services.context_check).
@@ -249,23 +262,33 @@ class Server:
                 contexts[abstract_syntax] = tuple(transfer_syntaxes)
         self._policy = replace(self._policy, contexts=contexts)
 
-    def on_echo(self, handler: Handler) -> Handler:
-        """Decorator: answer C-ECHO with ``await handler(request)`` as the status."""
-        self._echo_handler = handler
-        return handler
+    # Every on_* is a decorator factory (dicomnet.registration says why): the options
+    # here, the handler to what it returns; the registration happens then.
 
-    def on_store(self, handler: Handler | None = None, *, sink: SinkFactory | None = None,
+    @factory_only("@server.on_echo()")
+    def on_echo(self) -> Callable[[_Echo], _Echo]:
+        """Decorator: answer C-ECHO (PS3.4 A.4) with ``await handler(request)`` as the
+        status, instead of Success."""
+
+        def register(handler: _Echo) -> _Echo:
+            self._answers[CommandField.C_ECHO_RQ] = partial(verification.answer_echo,
+                                                            handler=handler)
+            return handler
+
+        return register
+
+    @factory_only("@server.on_store()")
+    def on_store(self, *, sink: SinkFactory | None = None,
                  sop_classes: Sequence[str] | None = None,
                  transfer_syntaxes: Sequence[str] | None = None, inline: bool = False
-                 ) -> Callable[[Handler], Handler]:
-        """Accept C-STORE (PS3.4 Annex B) for ``sop_classes`` (default: every storage SOP
-        class, with every transfer syntax pydicom knows) and answer with
+                 ) -> Callable[[_Store], _Store]:
+        """Decorator: accept C-STORE (PS3.4 Annex B) for ``sop_classes`` (default: every
+        storage SOP class, with every transfer syntax pydicom knows) and answer with
         ``await handler(request)`` as the status.
 
-        Use as ``@server.on_store()`` or ``server.on_store(handler)``. By default the
-        handler reads ``request.dataset`` (decoded on first use); with ``sink`` the data
-        set's bytes go to the sink it returns as they arrive, and the handler finds it
-        in ``request.sink`` (``request.sink_error`` if writing failed).
+        By default the handler reads ``request.dataset`` (decoded on first use); with
+        ``sink`` the data set's bytes go to the sink it returns as they arrive, and the
+        handler finds it in ``request.sink`` (``request.sink_error`` if writing failed).
 
         ``inline=True`` runs the handler in the association's reader task instead of a
         task of its own, which saves a task and an event loop round per instance. Only
@@ -277,84 +300,117 @@ class Server:
         syntaxes = archive_transfer_syntaxes() if transfer_syntaxes is None \
             else transfer_syntaxes
         classes = storage_sop_classes() if sop_classes is None else sop_classes
-        self._add_contexts(classes, syntaxes)
-        self._operations[CommandField.C_STORE_RQ] = frozenset(classes)
-        # A data set sent on the wrong context is dropped as it arrives: see
-        # _on_request and dicomnet.services.context_check.
-        self._sink_factory = None if sink is None \
-            else checked_sink_factory(sink, self._operations)
-        self._store_inline = inline
 
-        def register(function: Handler) -> Handler:
-            self._store_handler = function
-            return function
+        def register(handler: _Store) -> _Store:
+            self._add_contexts(classes, syntaxes)
+            self._operations[CommandField.C_STORE_RQ] = frozenset(classes)
+            # A data set sent on the wrong context is dropped as it arrives: see
+            # _on_request and dicomnet.services.context_check.
+            self._sink_factory = None if sink is None \
+                else checked_sink_factory(sink, self._operations)
+            if inline:
+                self._inline.add(CommandField.C_STORE_RQ)
+            else:
+                self._inline.discard(CommandField.C_STORE_RQ)
+            self._answers[CommandField.C_STORE_RQ] = partial(storage.answer_store,
+                                                             handler=handler)
+            return handler
 
-        if handler is not None:
-            register(handler)
         return register
 
-    def on_find(self, handler: FindHandler, *,
-                sop_classes: Sequence[str] = tuple(FIND_MODELS.values())) -> FindHandler:
-        """Answer C-FIND (PS3.4 C.4.1, K.4) for ``sop_classes`` with the identifiers
-        ``handler(request)`` yields (an async generator); ``request.dataset`` is the
-        query and ``request.cancelled`` is set by a C-CANCEL."""
-        self._add_contexts(sop_classes, DEFAULT_TRANSFER_SYNTAXES)
-        self._operations[CommandField.C_FIND_RQ] = frozenset(sop_classes)
-        self._find_handler = handler
-        return handler
+    @factory_only("@server.on_find()")
+    def on_find(self, *, sop_classes: Sequence[str] = tuple(FIND_MODELS.values())
+                ) -> Callable[[_Find], _Find]:
+        """Decorator: answer C-FIND (PS3.4 C.4.1, K.4) for ``sop_classes`` with the
+        identifiers ``handler(request)`` yields (an async generator);
+        ``request.dataset`` is the query and ``request.cancelled`` is set by a
+        C-CANCEL."""
 
-    def on_get(self, handler: RetrieveHandler, *,
-               sop_classes: Sequence[str] = tuple(GET_MODELS.values())) -> RetrieveHandler:
-        """Answer C-GET (PS3.4 C.4.3): ``handler(request)`` yields the instances (data
-        sets or Part 10 paths) to send back as C-STORE sub-operations. Storage contexts
-        are accepted with the SCP role for the requestor (PS3.7 D.3.3.4), as C-GET
-        needs."""
-        self._add_contexts(sop_classes, DEFAULT_TRANSFER_SYNTAXES)
-        self._operations[CommandField.C_GET_RQ] = frozenset(sop_classes)
-        self._add_contexts(storage_sop_classes(), archive_transfer_syntaxes(),
-                           keep_existing=True)
-        roles = dict(self._policy.roles)
-        roles.update((sop_class, (True, True)) for sop_class in storage_sop_classes())
-        self._policy = replace(self._policy, roles=roles)
-        self._get_handler = handler
-        return handler
+        def register(handler: _Find) -> _Find:
+            self._add_contexts(sop_classes, DEFAULT_TRANSFER_SYNTAXES)
+            self._operations[CommandField.C_FIND_RQ] = frozenset(sop_classes)
+            self._answers[CommandField.C_FIND_RQ] = partial(query_retrieve.answer_find,
+                                                            handler=handler)
+            return handler
 
-    def on_move(self, handler: RetrieveHandler, destinations: DestinationLookup, *,
+        return register
+
+    @factory_only("@server.on_get()")
+    def on_get(self, *, sop_classes: Sequence[str] = tuple(GET_MODELS.values())
+               ) -> Callable[[_Retrieve], _Retrieve]:
+        """Decorator: answer C-GET (PS3.4 C.4.3): ``handler(request)`` yields the
+        instances (data sets or Part 10 paths) to send back as C-STORE sub-operations.
+        Storage contexts are accepted with the SCP role for the requestor (PS3.7
+        D.3.3.4), as C-GET needs."""
+
+        def register(handler: _Retrieve) -> _Retrieve:
+            self._add_contexts(sop_classes, DEFAULT_TRANSFER_SYNTAXES)
+            self._operations[CommandField.C_GET_RQ] = frozenset(sop_classes)
+            self._add_contexts(storage_sop_classes(), archive_transfer_syntaxes(),
+                               keep_existing=True)
+            roles = dict(self._policy.roles)
+            roles.update((sop_class, (True, True)) for sop_class in storage_sop_classes())
+            self._policy = replace(self._policy, roles=roles)
+            self._answers[CommandField.C_GET_RQ] = partial(query_retrieve.answer_get,
+                                                           handler=handler)
+            return handler
+
+        return register
+
+    @factory_only("@server.on_move(destinations=lookup)")
+    def on_move(self, *, destinations: DestinationLookup,
                 sop_classes: Sequence[str] = tuple(MOVE_MODELS.values())
-                ) -> RetrieveHandler:
-        """Answer C-MOVE (PS3.4 C.4.2): ``handler(request)`` yields the instances to
-        send; ``destinations(ae_title)`` gives the (host, port) of a move destination,
-        or None for "Move Destination unknown" (A801)."""
-        self._add_contexts(sop_classes, DEFAULT_TRANSFER_SYNTAXES)
-        self._operations[CommandField.C_MOVE_RQ] = frozenset(sop_classes)
-        self._move_handler = handler
-        self._destinations = destinations
-        return handler
+                ) -> Callable[[_Retrieve], _Retrieve]:
+        """Decorator: answer C-MOVE (PS3.4 C.4.2): ``handler(request)`` yields the
+        instances to send; ``destinations(ae_title)`` gives the (host, port) of a move
+        destination, or None for "Move Destination unknown" (A801). The sub-operations
+        go on an association opened with :attr:`connect`."""
 
-    def on_normalized(self, sop_class: str, operation: NOperation,
-                      handler: NHandler | None = None) -> Callable[[NHandler], NHandler]:
-        """Answer the DIMSE-N ``operation`` ("N-GET", "N-SET", "N-ACTION", "N-CREATE",
-        "N-DELETE" or "N-EVENT-REPORT", PS3.7 §10) for ``sop_class`` with
+        def register(handler: _Retrieve) -> _Retrieve:
+            self._add_contexts(sop_classes, DEFAULT_TRANSFER_SYNTAXES)
+            self._operations[CommandField.C_MOVE_RQ] = frozenset(sop_classes)
+
+            async def answer(request: IncomingRequest) -> None:
+                await query_retrieve.answer_move(
+                    request, handler, destinations, calling_ae_title=self.ae_title,
+                    connect=self.connect)
+
+            self._answers[CommandField.C_MOVE_RQ] = answer
+            return handler
+
+        return register
+
+    @factory_only('@server.on_normalized(sop_class, "N-SET")', positional=2)
+    def on_normalized(self, sop_class: str, operation: NOperation
+                      ) -> Callable[[_Normalized], _Normalized]:
+        """Decorator: answer the DIMSE-N ``operation`` ("N-GET", "N-SET", "N-ACTION",
+        "N-CREATE", "N-DELETE" or "N-EVENT-REPORT", PS3.7 §10) for ``sop_class`` with
         ``await handler(request)``: a status or (status, data set); raise
         :class:`~dicomnet.services.normalized.NFailure` for a failure with an error
-        comment. Use as ``@server.on_normalized(uid, "N-SET")`` or call directly.
+        comment.
 
         Receiving N-EVENT-REPORT makes us the SOP class's SCU while the requestor is
         its SCP, so the requestor may then take the SCP role (PS3.7 D.3.3.4), as a
         storage commitment SCP reporting on a new association does (PS3.4 J.3.3).
         """
-        self._add_contexts([sop_class], DEFAULT_TRANSFER_SYNTAXES, keep_existing=True)
-        if operation == "N-EVENT-REPORT":
-            roles = dict(self._policy.roles)
-            roles[sop_class] = (True, True)
-            self._policy = replace(self._policy, roles=roles)
+        if operation not in OPERATIONS:  # here, not when the handler comes
+            raise ValueError(f"unknown DIMSE-N operation {operation!r}; use one of "
+                             f"{sorted(OPERATIONS)}")
 
-        def register(function: NHandler) -> NHandler:
-            self._normalized.add(sop_class, operation, function)
-            return function
+        def register(handler: _Normalized) -> _Normalized:
+            self._add_contexts([sop_class], DEFAULT_TRANSFER_SYNTAXES, keep_existing=True)
+            if operation == "N-EVENT-REPORT":
+                roles = dict(self._policy.roles)
+                roles[sop_class] = (True, True)
+                self._policy = replace(self._policy, roles=roles)
+            self._normalized.add(sop_class, operation, handler)
+            # The registry of DIMSE-N handlers answers every DIMSE-N request from now
+            # on, an operation it lacks for a SOP class with 0211 and a comment naming
+            # them (PS3.7 C.4.2), in a response that names the instance.
+            for field in OPERATIONS.values():
+                self._answers[field] = self._normalized
+            return handler
 
-        if handler is not None:
-            register(handler)
         return register
 
     @property
@@ -618,7 +674,7 @@ class Server:
 
     def _runs_inline(self, message: DIMSEMessage) -> bool:
         """Whether the association runs the handler of ``message`` in its reader."""
-        return self._store_inline and isinstance(message, CStoreRQ)
+        return message.command_field in self._inline
 
     async def _on_request(self, request: IncomingRequest) -> None:
         message = request.message
@@ -633,29 +689,26 @@ class Server:
                 request.sink.discard()
             await request.refuse(status, why)
             return
-        if isinstance(message, CEchoRQ):
-            await verification.answer_echo(request, self._echo_handler)
-            return
-        if isinstance(message, CStoreRQ):
-            await storage.answer_store(request, self._store_handler)
-            return
-        if isinstance(message, CFindRQ) and self._find_handler is not None:
-            await query_retrieve.answer_find(request, self._find_handler)
-            return
-        if isinstance(message, CGetRQ) and self._get_handler is not None:
-            await query_retrieve.answer_get(request, self._get_handler)
-            return
-        if isinstance(message, CMoveRQ) and self._move_handler is not None:
-            await query_retrieve.answer_move(request, self._move_handler, self._destinations,
-                                             calling_ae_title=self.ae_title)
-            return
-        if self._normalized.handles(message):
-            await self._normalized(request)
+        answer = self._answers.get(message.command_field)
+        if answer is not None:
+            await answer(request)
             return
         # PS3.7 C.4.2: a request the SOP class does not define on this context.
         log.warning("%r: no service for %s; answering 'unrecognized operation'",
                     request.association, type(message).__name__)
-        await request.refuse(Status.UNRECOGNIZED_OPERATION)
+        if request.sink is not None:
+            request.sink.discard()
+        await request.refuse(Status.UNRECOGNIZED_OPERATION, error_comment(
+            f"{_operation_name(message)} is not served here"))
+
+
+def _operation_name(message: DIMSEMessage) -> str:
+    """``C-FIND`` for a C-FIND-RQ: the name PS3.7 gives the operation."""
+    try:
+        name = CommandField(message.command_field).name
+    except ValueError:
+        return f"command 0x{message.command_field:04X}"
+    return name.removesuffix("_RQ").replace("_", "-")
 
 
 def _handshake_failure(exc: BaseException) -> str:

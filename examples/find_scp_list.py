@@ -64,7 +64,7 @@ def build_server(ae_title: str, studies: list[dict[str, Any]]) -> dicomnet.Serve
             if identifier_matches(query, record):
                 yield return_identifier(query, record)
 
-    server.on_find(find)
+    server.on_find()(find)
     return server
 
 

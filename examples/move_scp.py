@@ -68,9 +68,9 @@ def build_server(ae_title: str, instances: list[Instance],
                 yield instance.path
 
     # destinations.get: AE title -> (host, port), or None for "unknown" (A801).
-    server.on_move(retrieve, destinations.get)
+    server.on_move(destinations=destinations.get)(retrieve)
     # The same handler answers C-GET: the files go back on the requestor's association.
-    server.on_get(retrieve)
+    server.on_get()(retrieve)
     return server
 
 

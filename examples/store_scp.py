@@ -75,6 +75,7 @@ def streaming_server(ae_title: str, folder: Path) -> dicomnet.Server:
         path = folder / f"{message.affected_sop_instance_uid}.dcm"
         return PartFile(path, header)
 
+    @server.on_store(sink=open_sink)
     async def on_store(request: dicomnet.IncomingRequest) -> int:
         if request.sink_error is not None:  # writing failed: nothing was kept
             return 0xA700  # Refused: Out of Resources
@@ -84,7 +85,6 @@ def streaming_server(ae_title: str, folder: Path) -> dicomnet.Server:
         print(f"received {sink.path.name} (not decoded)", flush=True)
         return dicomnet.Status.SUCCESS
 
-    server.on_store(on_store, sink=open_sink)
     return server
 
 

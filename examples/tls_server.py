@@ -31,7 +31,7 @@ from dicomnet.tls import create_test_pki, server_context
 def make_server() -> dicomnet.Server:
     server = dicomnet.Server("TLSSCP")
 
-    @server.on_echo
+    @server.on_echo()
     async def echo(request: dicomnet.IncomingRequest) -> int:
         print(f"C-ECHO from {request.association.peer_certificate_subject}", flush=True)
         return dicomnet.Status.SUCCESS

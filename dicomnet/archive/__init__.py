@@ -146,7 +146,7 @@ def install(server: Server, archive: Archive,
 
     # The handler never waits on its association (it files and answers), so it runs
     # in the association's reader task: see Server.on_store.
-    server.on_store(handler, sink=sink, inline=True)
+    server.on_store(sink=sink, inline=True)(handler)
 
     def model_of(request: IncomingRequest) -> str:
         sop_class = str(getattr(request.message, "affected_sop_class_uid", ""))
@@ -199,9 +199,9 @@ def install(server: Server, archive: Archive,
     find_models = [FIND_MODELS["patient"], FIND_MODELS["study"]]
     if items is not None:
         find_models.append(FIND_MODELS["worklist"])
-    server.on_find(find, sop_classes=find_models)
-    server.on_get(retrieve)
-    server.on_move(retrieve, destinations)
+    server.on_find(sop_classes=find_models)(find)
+    server.on_get()(retrieve)
+    server.on_move(destinations=destinations)(retrieve)
 
     def committed_in(reference: Reference, db: sqlite3.Connection) -> int | None:
         """PS3.4 J.3.3.1.1: an instance is committed when the index holds it, as that

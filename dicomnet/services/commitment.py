@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from dicomnet.association import AssociationDriver
     from dicomnet.config import Timeouts
     from dicomnet.server import Server
+    from dicomnet.services.connector import Connect
 
 __all__ = [
     "EVENT_ALL_COMMITTED",
@@ -194,8 +195,8 @@ class CommitmentResults:
     def install(self, server: Server) -> None:
         """Receive reports on ``server`` (which then accepts the SOP class with the
         SCP role for the requestor, PS3.4 J.3.3)."""
-        server.on_normalized(STORAGE_COMMITMENT_PUSH, "N-EVENT-REPORT",
-                             self.on_event_report)
+        server.on_normalized(STORAGE_COMMITMENT_PUSH, "N-EVENT-REPORT")(
+            self.on_event_report)
 
     def _event(self, transaction_uid: str) -> anyio.Event:
         event = self._arrived.get(transaction_uid)
@@ -249,8 +250,10 @@ class CommitmentSCP:
 
     ``check`` decides each referenced instance (None: committed, else the Failure
     Reason). ``destinations(ae_title)`` gives the (host, port) of an SCU whose
-    association is gone by report time; ``ae_title`` is our calling AE title there.
-    ``report_timeout`` bounds the whole delivery of one report.
+    association is gone by report time; ``ae_title`` is our calling AE title there, and
+    ``connect`` opens that association: by default the ``connect`` of the server the
+    SCP is installed on (:attr:`dicomnet.Server.connect`), as a service does not import
+    the client. ``report_timeout`` bounds the whole delivery of one report.
 
     ``report_delay`` is a pause between the N-ACTION response and the report. An SCU
     that releases as soon as it has the response cannot answer a report that crosses
@@ -263,8 +266,11 @@ class CommitmentSCP:
     def __init__(self, check: Check, *, ae_title: str,
                  destinations: Callable[[str], tuple[str, int] | None],
                  retrieve_ae_title: str | None = None, timeouts: Timeouts | None = None,
-                 report_delay: float = 0.5, report_timeout: float = 120.0) -> None:
+                 report_delay: float = 0.5, report_timeout: float = 120.0,
+                 connect: Connect | None = None) -> None:
         self.check = check
+        self.connect = connect
+        self._server: Server | None = None  # the one installed on, for its connect
         self.ae_title = ae_title
         self.destinations = destinations
         self.retrieve_ae_title = retrieve_ae_title
@@ -275,7 +281,10 @@ class CommitmentSCP:
         self.delivered: list[tuple[str, str]] = []
 
     def install(self, server: Server) -> None:
-        server.on_normalized(STORAGE_COMMITMENT_PUSH, "N-ACTION", self.on_action)
+        """Answer requests on ``server``; reports on a new association go through its
+        ``connect`` (the one it has at report time) unless one was given here."""
+        server.on_normalized(STORAGE_COMMITMENT_PUSH, "N-ACTION")(self.on_action)
+        self._server = server
 
     async def on_action(self, request: NormalizedRequest) -> int:
         """Validate the request (PS3.4 J.3.2.2), answer, then report after the
@@ -386,12 +395,15 @@ class CommitmentSCP:
 
     async def _on_new(self, scu: str, event_type: int, information: Dataset) -> None:
         """Report on a new association to the SCU, as the SOP class's SCP (J.3.3)."""
-        from dicomnet.client import connect
-
         address = self.destinations(scu)
         if address is None:
             raise CommitmentError(f"the association of {scu} has ended and its address "
                                   "is unknown (configure it as a destination)")
+        connect = self.connect if self.connect is not None \
+            else None if self._server is None else self._server.connect
+        if connect is None:
+            raise CommitmentError("no connect function to reach the SCU with: install "
+                                  "the SCP on a server, or give it connect=")
         host, port = address
         async with connect(host, port, called_ae=scu, calling_ae=self.ae_title,
                            contexts=[STORAGE_COMMITMENT_PUSH], timeouts=self.timeouts,

@@ -115,8 +115,8 @@ class MPPSSCP:
         self.store: MPPSStore = store if store is not None else MemoryMPPSStore()
 
     def install(self, server: Server) -> None:
-        server.on_normalized(MPPS, "N-CREATE", self.on_create)
-        server.on_normalized(MPPS, "N-SET", self.on_set)
+        server.on_normalized(MPPS, "N-CREATE")(self.on_create)
+        server.on_normalized(MPPS, "N-SET")(self.on_set)
 
     async def on_create(self, request: NormalizedRequest) -> int:
         """PS3.4 F.7.2.1.2: create the step, which must be IN PROGRESS."""

@@ -325,12 +325,6 @@ class NormalizedHandlers:
     def sop_classes(self) -> frozenset[str]:
         return frozenset(sop_class for sop_class, _field in self._handlers)
 
-    @staticmethod
-    def handles(message: DIMSEMessage) -> bool:
-        """Whether ``message`` is a DIMSE-N request: this registry answers every one,
-        if only to say that it does not serve its SOP class or operation."""
-        return isinstance(message, _REQUEST_CLASSES)
-
     async def __call__(self, request: IncomingRequest) -> None:
         await answer(request, self)
 

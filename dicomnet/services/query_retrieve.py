@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomnet.association import AssociationDriver, IncomingRequest, Response
+    from dicomnet.services.connector import Connect
 
 __all__ = [
     "FIND_MODELS",
@@ -483,10 +484,12 @@ async def answer_get(request: IncomingRequest, handler: RetrieveHandler) -> None
 
 
 async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
-                      destinations: DestinationLookup, *, calling_ae_title: str) -> None:
-    """Answer a C-MOVE-RQ: open an association to the destination AE and C-STORE each
-    instance there, as a sub-operation of this move (PS3.4 C.4.2)."""
-    from dicomnet.client import connect
+                      destinations: DestinationLookup, *, calling_ae_title: str,
+                      connect: Connect) -> None:
+    """Answer a C-MOVE-RQ: open an association to the destination AE with ``connect``
+    (:func:`dicomnet.connect`, handed in by the server: a service does not reach up to
+    the client) and C-STORE each instance there, as a sub-operation of this move
+    (PS3.4 C.4.2)."""
     from dicomnet.services.storage import contexts_for
 
     message = request.message
@@ -527,7 +530,7 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
                            contexts=contexts) as sub:
 
             async def send(item: Any) -> int:
-                return await sub.store(item, move_originator=originator)
+                return await storage.store(sub, item, move_originator=originator)
 
             await _retrieve(request, items, send, respond)
     except (DicomNetError, OSError) as exc:

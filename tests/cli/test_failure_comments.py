@@ -23,7 +23,7 @@ def archive_port(tmp_path: Path) -> Iterator[int]:
     server = Server("ARCHIVE")
     install(server, Archive(tmp_path / "archive"))
 
-    @server.on_echo
+    @server.on_echo()
     async def closed(request: IncomingRequest) -> int:
         raise ServiceFailure(0x0110, "closed for maintenance")
 

@@ -57,7 +57,7 @@ def _matches() -> list[Dataset]:
 def find_port() -> Iterator[int]:
     server = Server("ARCHIVE")
 
-    @server.on_find
+    @server.on_find()
     async def answer(request: IncomingRequest) -> AsyncIterator[Dataset]:
         for match in _matches():
             yield match

@@ -97,7 +97,7 @@ async def test_an_identifier_that_cannot_be_encoded_gets_c000(
         match.StudyInstanceUID = "1.2.\ufffd.3"
         yield match
 
-    server.on_find(find, sop_classes=[STUDY_ROOT_FIND])
+    server.on_find(sop_classes=[STUDY_ROOT_FIND])(find)
     query = Dataset()
     query.QueryRetrieveLevel = "STUDY"
     query.StudyInstanceUID = ""

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pydicom
@@ -71,7 +72,8 @@ async def test_report_on_the_same_association(serving: Serving, tmp_path: Path) 
 
 async def test_report_on_a_new_association(serving: Serving) -> None:
     """The SCU releases right after the N-ACTION-RSP; the SCP, once it has decided,
-    opens an association to the SCU's AE title (PS3.4 J.3.3) and reports there."""
+    opens an association to the SCU's AE title (PS3.4 J.3.3) and reports there,
+    through the ``connect`` its server has at report time."""
     decide = anyio.Event()
     instance = generate_uid()
 
@@ -88,6 +90,14 @@ async def test_report_on_a_new_association(serving: Serving) -> None:
             check, ae_title="COMMITSCP",
             destinations={"COMMITSCU": ("127.0.0.1", scu_port)}.get)
         committer.install(scp)
+        opened: list[tuple[str, int, str]] = []
+
+        def recording_connect(host: str, port: int, **options: Any
+                              ) -> AbstractAsyncContextManager[dicomnet.Association]:
+            opened.append((host, port, options["called_ae"]))
+            return dicomnet.connect(host, port, **options)
+
+        scp.connect = recording_connect  # after install: read when the report goes
         async with serving(scp) as port:
             async with dicomnet.connect("127.0.0.1", port, called_ae="COMMITSCP",
                                         calling_ae="COMMITSCU",
@@ -103,6 +113,7 @@ async def test_report_on_a_new_association(serving: Serving) -> None:
     assert result.committed == (Reference(CT_STORAGE, instance),)
     assert result.failed == (Failed(CT_STORAGE, "1.2.3.4", 0x0112),)
     assert committer.delivered == [(transaction, "new")]
+    assert opened == [("127.0.0.1", scu_port, "COMMITSCU")]
 
 
 async def test_report_refused_on_the_association_goes_on_a_new_one(

@@ -45,7 +45,7 @@ async def test_echo_succeeds_and_releases(serving: Serving) -> None:
 async def test_custom_echo_status(serving: Serving) -> None:
     server = Server("ECHOSCP")
 
-    @server.on_echo
+    @server.on_echo()
     async def busy(request: object) -> int:
         return 0x0110  # processing failure
 
@@ -150,7 +150,7 @@ async def test_an_abort_wakes_a_request_waiting_for_its_response(serving: Servin
     server = Server("ECHOSCP")
     started = anyio.Event()
 
-    @server.on_echo
+    @server.on_echo()
     async def stalls(request: object) -> int:
         started.set()
         await anyio.sleep(3600)
@@ -206,7 +206,7 @@ async def test_release_from_both_sides_at_once(serving: Serving) -> None:
 async def test_dimse_timeout_aborts(serving: Serving) -> None:
     server = Server("ECHOSCP")
 
-    @server.on_echo
+    @server.on_echo()
     async def never(request: object) -> int:
         await anyio.sleep(3600)
         return 0

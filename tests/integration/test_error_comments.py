@@ -135,7 +135,7 @@ async def test_handlers_that_raise_say_what_they_raised(
         serving: Serving, sent: list[DIMSEMessage]) -> None:
     server = Server("SCP")
 
-    @server.on_find
+    @server.on_find()
     async def broken_find(request: IncomingRequest) -> AsyncIterator[pydicom.Dataset]:
         raise RuntimeError("index gone\nsecond line")
         yield pydicom.Dataset()  # pragma: no cover - an async generator
@@ -144,7 +144,7 @@ async def test_handlers_that_raise_say_what_they_raised(
     async def broken_store(request: IncomingRequest) -> int:
         raise KeyError("x" * 200)
 
-    @server.on_echo
+    @server.on_echo()
     async def refusing_echo(request: IncomingRequest) -> int:
         raise ServiceFailure(Status.PROCESSING_FAILURE, "maintenance at the caf\u00e9")
 

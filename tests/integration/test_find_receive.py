@@ -26,7 +26,7 @@ MATCHES = 300
 async def test_buffered_matches_cost_no_loop_round_each(serving: Serving) -> None:
     server = Server("SCP")
 
-    @server.on_find
+    @server.on_find()
     async def many(request: IncomingRequest) -> AsyncIterator[pydicom.Dataset]:
         for number in range(MATCHES):
             identifier = pydicom.Dataset()

@@ -44,7 +44,7 @@ class _CancellingFile(io.BytesIO):
 async def test_cancelled_half_way_aborts(serving: Serving) -> None:
     server = Server("SCP")
     received: list[object] = []
-    server.on_store(lambda request: _record(received, request), sop_classes=[CT_STORAGE])
+    server.on_store(sop_classes=[CT_STORAGE])(lambda request: _record(received, request))
     async with serving(server) as port:
         async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
                                     contexts=[CT_STORAGE]) as assoc:

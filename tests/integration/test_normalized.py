@@ -92,12 +92,12 @@ class Instances:
         return Status.SUCCESS, reply
 
     def install(self, server: Server) -> None:
-        server.on_normalized(FILM_SESSION, "N-CREATE", self.create)
-        server.on_normalized(FILM_SESSION, "N-GET", self.get)
-        server.on_normalized(FILM_SESSION, "N-SET", self.set)
-        server.on_normalized(FILM_SESSION, "N-ACTION", self.action)
-        server.on_normalized(FILM_SESSION, "N-DELETE", self.delete)
-        server.on_normalized(FILM_SESSION, "N-EVENT-REPORT", self.event)
+        server.on_normalized(FILM_SESSION, "N-CREATE")(self.create)
+        server.on_normalized(FILM_SESSION, "N-GET")(self.get)
+        server.on_normalized(FILM_SESSION, "N-SET")(self.set)
+        server.on_normalized(FILM_SESSION, "N-ACTION")(self.action)
+        server.on_normalized(FILM_SESSION, "N-DELETE")(self.delete)
+        server.on_normalized(FILM_SESSION, "N-EVENT-REPORT")(self.event)
 
 
 def _session(copies: str = "1") -> pydicom.Dataset:

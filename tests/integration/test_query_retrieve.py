@@ -139,7 +139,7 @@ async def test_cancel_stops_a_long_find_within_one_response(
     after_cancel = 0
     requests: list[IncomingRequest] = []
 
-    @server.on_find
+    @server.on_find()
     async def many(request: IncomingRequest) -> AsyncIterator[pydicom.Dataset]:
         nonlocal produced, after_cancel
         requests.append(request)
@@ -175,7 +175,7 @@ async def test_cancelling_the_task_sends_c_cancel(serving: Serving) -> None:
     server = Server("SCP")
     stopped = anyio.Event()
 
-    @server.on_find
+    @server.on_find()
     async def endless(request: IncomingRequest) -> AsyncIterator[pydicom.Dataset]:
         try:
             for number in range(100_000):

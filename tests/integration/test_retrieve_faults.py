@@ -159,7 +159,7 @@ async def test_get_of_plain_paths_survives_a_missing_file(serving: Serving,
         for path in (files[0], gone, files[1]):
             yield path
 
-    server.on_get(retrieve)
+    server.on_get()(retrieve)
     stored: list[str] = []
 
     async def keep(request: IncomingRequest) -> int:

@@ -49,7 +49,7 @@ async def test_mutual_tls_echo_and_the_subject_reaches_handlers(
     server = Server("SECURE")
     seen: list[str | None] = []
 
-    @server.on_echo
+    @server.on_echo()
     async def echo(request: IncomingRequest) -> int:
         seen.append(request.association.peer_certificate_subject)
         return Status.SUCCESS
@@ -90,7 +90,7 @@ async def test_tls_without_client_certificates(serving: Serving, pki: TestPKI) -
     server = Server("SECURE")
     seen: list[str | None] = []
 
-    @server.on_echo
+    @server.on_echo()
     async def echo(request: IncomingRequest) -> int:
         seen.append(request.association.peer_certificate_subject)
         return Status.SUCCESS

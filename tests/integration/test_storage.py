@@ -107,7 +107,7 @@ async def test_after_answer_runs_once_the_final_response_is_out(serving: Serving
         assert calls == []  # nothing runs before the answer
         return int(Status.SUCCESS)
 
-    server.on_store(handler)
+    server.on_store()(handler)
     async with serving(server) as port:
         async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
                                     contexts=contexts_for([CT])) as assoc:
@@ -156,7 +156,7 @@ async def _store_each_statuses(serving: Serving, handler: Callable[..., Any],
                                items: Iterable[str]) -> list[int | Exception]:
     """Statuses of ``store_each(items)`` sent to a server answering with ``handler``."""
     server = Server("SCP", prefer_requestor_order=True)
-    server.on_store(handler)
+    server.on_store()(handler)
     async with serving(server) as port:
         async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
                                     contexts=contexts_for([CT, MR_BE])) as assoc:
@@ -303,7 +303,7 @@ async def test_storing_without_a_context_says_why(serving: Serving) -> None:
 
 async def test_handler_status_reaches_the_client(serving: Serving) -> None:
     server = Server("SCP")
-    server.on_store(lambda request: _status(0xA700), sop_classes=[CT_STORAGE])
+    server.on_store(sop_classes=[CT_STORAGE])(lambda request: _status(0xA700))
     async with serving(server) as port:
         async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
                                     contexts=[CT_STORAGE]) as assoc:
@@ -487,7 +487,7 @@ async def test_a_data_set_over_the_size_limit_is_refused(serving: Serving, tmp_p
         install(server, archive)
     else:
         server = Server("SCP", max_dataset_size=10_000)
-        server.on_store(lambda request: _record(called, request), sop_classes=[CT_STORAGE])
+        server.on_store(sop_classes=[CT_STORAGE])(lambda request: _record(called, request))
     async with serving(server) as port:
         async with dicomnet.connect("127.0.0.1", port, called_ae="SCP",
                                     contexts=[*contexts_for([CT]), VERIFICATION]) as assoc:

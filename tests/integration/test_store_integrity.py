@@ -164,7 +164,7 @@ async def test_a_plain_handler_is_not_called_for_a_damaged_data_set(
         return Status.SUCCESS
 
     server = Server("SCP")
-    server.on_store(handler, sop_classes=[CT_STORAGE])
+    server.on_store(sop_classes=[CT_STORAGE])(handler)
     async with serving(server) as port:
         status, comment, _echo = await _store_raw(port, *DAMAGED["header-cut"][:2])
         assert status == TRUNCATED and comment
