@@ -699,14 +699,16 @@ class AssociationDriver:
                     self._watch.read_done()
             events = conn.receive_data(data)
             while True:
-                for event in events:
-                    await self._on_event(event)
                 try:
+                    for event in events:
+                        await self._on_event(event)
                     await self._flush()
                 except DicomNetError:
-                    # The answer (RP, A-ABORT) could not be sent: the peer is gone and
-                    # _send_bytes closed the connection (Evt17, PS3.8 Table 9-10): the
-                    # association is over, quietly, as for any close.
+                    if not self._closed.is_set():
+                        raise
+                    # An answer (AC, RJ, RP, A-ABORT) could not be sent: the peer is
+                    # gone and _send_bytes closed the connection (Evt17, PS3.8 Table
+                    # 9-10): the association is over, quietly, as for any close.
                     return
                 if conn.wants_close:
                     await self._close_transport()

@@ -20,9 +20,9 @@ from pydicom.data import get_testdata_file
 
 import dicomnet
 import dicomnet.archive.sqlmatch
+from dicomnet import Association
 from dicomnet.archive import Archive, install
 from dicomnet.archive.index import InstanceRecord
-from dicomnet.association import Association
 from dicomnet.dimse import Status
 from dicomnet.server import Server
 from dicomnet.services import query_retrieve as qr

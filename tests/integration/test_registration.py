@@ -186,7 +186,7 @@ async def test_a_command_without_a_service_gets_0211_with_a_comment(
         context = assoc.negotiated.find_context(MR_STORAGE)
         assert context is not None
         uid = str(generate_uid())
-        store = CStoreRQ(message_id=assoc.new_message_id(),
+        store = CStoreRQ(
                          affected_sop_class_uid=MR_STORAGE, affected_sop_instance_uid=uid)
         responses = [r async for r in assoc.request(context, store, b"")]
         assert [r.status for r in responses] == [Status.UNRECOGNIZED_OPERATION]
@@ -194,7 +194,7 @@ async def test_a_command_without_a_service_gets_0211_with_a_comment(
             "C-STORE is not served here"
         verification = assoc.negotiated.find_context(VERIFICATION)
         assert verification is not None
-        get = NGetRQ(message_id=assoc.new_message_id(),
+        get = NGetRQ(
                      requested_sop_class_uid=VERIFICATION,
                      requested_sop_instance_uid=uid)
         responses = [r async for r in assoc.request(verification, get)]
