@@ -76,6 +76,7 @@ from dicomnet.pdu import (
     AAssociateRQ,
     PDataTF,
     PDUFramer,
+    encode_pdu,
 )
 from dicomnet.pdu.constants import (
     AbortReason,
@@ -889,7 +890,7 @@ class Association:
                     self._sent_abort = True
                 if pdu_log.isEnabledFor(logging.DEBUG):
                     pdu_log.debug("%s: sending %s", self._who(), _summarise(output.pdu))
-                await self._send_bytes(output.pdu.encode())
+                await self._send_bytes(encode_pdu(output.pdu))
             elif isinstance(output, DataIndication):
                 await self._on_data(output.pdu)
             elif isinstance(output, StartARTIM):
