@@ -36,7 +36,7 @@ class BlockingPeer:
     def send(self, data: bytes | PDU) -> None:
         """Send bytes; raises PeerClosedError if the server has already closed."""
         if not isinstance(data, bytes | bytearray):
-            data = data.encode()
+            data = encode_pdu(data)
         try:
             self.sock.sendall(bytes(data))
         except OSError as exc:
