@@ -67,6 +67,16 @@ from dicomnet.pdu.pdus import (
 
 __all__ = ["decode_item", "decode_pdu", "decode_user_sub_item"]
 
+# The structs are bound here rather than imported by name: CPython 3.11 compiles
+# ``name.method()`` on an imported name as an attribute load and a call (no
+# LOAD_METHOD), which made every pack/unpack of the codec measurably slower.
+_ASSOCIATE_FIXED = ASSOCIATE_FIXED
+_ITEM_HEADER = ITEM_HEADER
+_PDU_HEADER = PDU_HEADER
+_PDV_HEADER = PDV_HEADER
+_U16 = U16
+_U32 = U32
+
 
 class _Cursor:
     """Reads the fields of one item body in order, checking each length first.
@@ -94,7 +104,7 @@ class _Cursor:
         return self.view[self._need(1, what)]
 
     def u16(self, what: str) -> int:
-        value: int = U16.unpack_from(self.view, self._need(2, what))[0]
+        value: int = _U16.unpack_from(self.view, self._need(2, what))[0]
         return value
 
     def take(self, count: int, what: str) -> memoryview:
@@ -156,7 +166,7 @@ def _items(view: memoryview, start: int, owner: str,
         if end - pos < ITEM_HEADER_LENGTH:
             raise PDUError(f"{end - pos} stray bytes are too few for an item header",
                            field=f"{owner}.items")
-        item_type, reserved, length = ITEM_HEADER.unpack_from(view, pos)
+        item_type, reserved, length = _ITEM_HEADER.unpack_from(view, pos)
         body = pos + ITEM_HEADER_LENGTH
         if length > end - body:
             raise PDUError(f"item 0x{item_type:02X} announces {length} bytes but only "
@@ -242,7 +252,7 @@ def _decode_user_information(body: memoryview) -> UserInformationItem:
 
 
 def _decode_maximum_length(cursor: _Cursor, reserved: int) -> UserSubItem:
-    value: int = U32.unpack_from(cursor.take(4, "maximum length"))[0]
+    value: int = _U32.unpack_from(cursor.take(4, "maximum length"))[0]
     return MaximumLengthSubItem(value)
 
 
@@ -346,10 +356,10 @@ def _decode_associate(body: memoryview, name: str, context_type: int,
                       ) -> tuple[int, str, str, str, list[memoryview], UserInformationItem]:
     """The parts A-ASSOCIATE-RQ and -AC share (PS3.8 Tables 9-11 and 9-17): fixed
     fields, then items in any order, each kind checked for how often it may appear."""
-    if len(body) < ASSOCIATE_FIXED.size:
+    if len(body) < _ASSOCIATE_FIXED.size:
         raise PDUError(f"{len(body)} bytes are too few for the fixed fields "
-                       f"({ASSOCIATE_FIXED.size})", field=f"{name}.length")
-    version, _, called_raw, calling_raw, _ = ASSOCIATE_FIXED.unpack_from(body, 0)
+                       f"({_ASSOCIATE_FIXED.size})", field=f"{name}.length")
+    version, _, called_raw, calling_raw, _ = _ASSOCIATE_FIXED.unpack_from(body, 0)
     called = _ae_title_text(called_raw, f"{name}.called-AE-title")
     calling = _ae_title_text(calling_raw, f"{name}.calling-AE-title")
 
@@ -360,7 +370,7 @@ def _decode_associate(body: memoryview, name: str, context_type: int,
     application_context: str | None = None
     contexts: list[memoryview] = []
     user_information: UserInformationItem | None = None
-    for item_type, _, item in _items(body, ASSOCIATE_FIXED.size, name, name_of):
+    for item_type, _, item in _items(body, _ASSOCIATE_FIXED.size, name, name_of):
         if item_type == ItemType.APPLICATION_CONTEXT:
             if application_context is not None:
                 raise PDUError("more than one application context item",
@@ -435,7 +445,7 @@ def _decode_p_data_tf(body: memoryview) -> PDataTF:
     ``body`` (no copy). Bits 2-7 of the message control header must be 0."""
     pdvs: list[PDV] = []
     append = pdvs.append
-    unpack = PDV_HEADER.unpack_from
+    unpack = _PDV_HEADER.unpack_from
     end = len(body)
     pos = 0
     while pos < end:
@@ -494,7 +504,7 @@ def decode_pdu(data: Bytes) -> PDU:
     if size < PDU_HEADER_LENGTH:
         raise PDUError(f"{size} bytes are too few for a PDU header ({PDU_HEADER_LENGTH})",
                        field="PDU-length")
-    pdu_type, _, length = PDU_HEADER.unpack_from(view, 0)
+    pdu_type, _, length = _PDU_HEADER.unpack_from(view, 0)
     if length != size - PDU_HEADER_LENGTH:
         raise PDUError(f"the header announces {length} bytes but {size - PDU_HEADER_LENGTH}"
                        " follow it", field="PDU-length")

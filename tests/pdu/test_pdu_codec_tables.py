@@ -167,3 +167,18 @@ def test_the_cycle_finder_finds_a_function_level_import_cycle() -> None:
         "dicomnet.pdu.a", "dicomnet.pdu.b", "dicomnet.pdu.a"]
     graph["dicomnet.pdu.b"] = _imports(ast.parse(hidden), "dicomnet.pdu.b", "dicomnet.pdu")
     assert _cycle({k: v & modules for k, v in graph.items()}) is None
+
+
+@pytest.mark.parametrize("name", ["encode", "decode"])
+def test_the_codec_packs_through_module_bound_structs(name: str) -> None:
+    """CPython compiles ``name.method()`` on a name bound by an import without
+    LOAD_METHOD; the codec's structs are rebound so that pack/unpack stay fast."""
+    tree = ast.parse((PDU_DIR / f"{name}.py").read_text(encoding="utf-8"))
+    imported = {alias.asname or alias.name for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) for alias in node.names}
+    calls = [node.func.value.id for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+             and node.func.attr in ("pack", "unpack_from")
+             and isinstance(node.func.value, ast.Name)]
+    assert calls, "the parse finds the struct calls"
+    assert not [n for n in calls if n in imported]
