@@ -14,6 +14,7 @@ import pytest
 from peers import Process, run
 
 from dicomnet.acse import build_request
+from dicomnet.pdu import encode_pdu
 from dicomnet.uids import VERIFICATION
 
 pytestmark = pytest.mark.interop
@@ -23,9 +24,9 @@ pytestmark = pytest.mark.interop
 def _flood(port: int, silent: int, dribblers: int) -> Iterator[list[socket.socket]]:
     """Open the sockets (from 127.0.0.2-11, so no one address holds more than 25) and
     drip the dribblers' A-ASSOCIATE-RQ one byte every 0.1 s until the block ends."""
-    request = build_request(calling_ae_title="DRIP", called_ae_title="DICOMNET",
+    request = encode_pdu(build_request(calling_ae_title="DRIP", called_ae_title="DICOMNET",
                             contexts=[(VERIFICATION, ["1.2.840.10008.1.2"])],
-                            max_pdu_length=16384).encode()
+                            max_pdu_length=16384))
     sockets = []
     for index in range(silent + dribblers):
         sock = socket.socket()

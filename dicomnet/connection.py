@@ -67,7 +67,16 @@ from dicomnet.errors import (
     ProtocolStateError,
 )
 from dicomnet.incoming_dataset import IncomingDataset
-from dicomnet.pdu import PDU, AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, PDataTF, PDUFramer
+from dicomnet.pdu import (
+    PDU,
+    AAbort,
+    AAssociateAC,
+    AAssociateRJ,
+    AAssociateRQ,
+    PDataTF,
+    PDUFramer,
+    encode_pdu,
+)
 from dicomnet.pdu.constants import AbortReason, AbortSource, describe_abort, describe_reject
 from dicomnet.ul import (
     AbortIndication,
@@ -408,7 +417,7 @@ class DicomConnection:
             elif isinstance(output, SendPDU):
                 if isinstance(output.pdu, AAbort):
                     self._sent_abort = True
-                self._out.append(output.pdu.encode())
+                self._out.append(encode_pdu(output.pdu))
                 self.sent_pdus.append(output.pdu)
             elif isinstance(output, StartARTIM):
                 self.artim_running = True

@@ -14,7 +14,7 @@ import time
 from dicomnet.acse import build_request
 from dicomnet.dimse import CEchoRQ, CStoreRQ, decode_command, encode_command, pdata_pdu
 from dicomnet.dimse.messages import DIMSEMessage
-from dicomnet.pdu import PDU, PDataTF, PDUFramer
+from dicomnet.pdu import PDU, PDataTF, PDUFramer, encode_pdu
 from dicomnet.uids import VERIFICATION
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -36,7 +36,7 @@ class BlockingPeer:
     def send(self, data: bytes | PDU) -> None:
         """Send bytes; raises PeerClosedError if the server has already closed."""
         if not isinstance(data, bytes | bytearray):
-            data = data.encode()
+            data = encode_pdu(data)
         try:
             self.sock.sendall(bytes(data))
         except OSError as exc:
@@ -102,8 +102,8 @@ def request_bytes(called: str = "SCP", calling: str = "RAW", *,
     contexts = [(VERIFICATION, [IMPLICIT_LE])]
     if storage:
         contexts.append((CT_STORAGE, [EXPLICIT_LE]))
-    return build_request(calling_ae_title=calling, called_ae_title=called,
-                         contexts=contexts, max_pdu_length=max_pdu).encode()
+    return encode_pdu(build_request(calling_ae_title=calling, called_ae_title=called,
+                         contexts=contexts, max_pdu_length=max_pdu))
 
 
 def echo_bytes(message_id: int, context_id: int = 1) -> bytes:

@@ -11,7 +11,7 @@ from types import TracebackType
 import anyio
 from anyio.abc import SocketStream
 
-from dicomnet.pdu import PDU, PDUFramer
+from dicomnet.pdu import PDU, PDUFramer, encode_pdu
 
 
 class RawPeer:
@@ -33,7 +33,7 @@ class RawPeer:
     async def send(self, data: bytes | PDU) -> None:
         assert self.stream is not None
         if not isinstance(data, bytes | bytearray):
-            data = data.encode()
+            data = encode_pdu(data)
         await self.stream.send(bytes(data))
 
     async def receive_pdu(self, timeout: float = 5.0) -> PDU | None:

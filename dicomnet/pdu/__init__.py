@@ -1,12 +1,20 @@
 """PDU wire format (PS3.8 §9.3): dataclasses, codec and an incremental framer. No I/O.
 
 Everything the rest of dicomnet needs from the wire format is importable from here:
-the seven PDUs and their items as frozen dataclasses (each with ``encode()``),
-:func:`decode_pdu` for one whole PDU, and :class:`PDUFramer` to cut a byte stream into
-PDUs under a length limit.
+the seven PDUs and their items as plain frozen records, :func:`encode_pdu` /
+:func:`encode_item` to write one and :func:`decode_pdu` to read one whole PDU back, and
+:class:`PDUFramer` to cut a byte stream into PDUs under a length limit.
 """
 
-from dicomnet.pdu.codec import Item, decode_item, decode_pdu, decode_user_sub_item
+from dicomnet.pdu.codec import (
+    EncodableItem,
+    Item,
+    decode_item,
+    decode_pdu,
+    decode_user_sub_item,
+    encode_item,
+    encode_pdu,
+)
 from dicomnet.pdu.constants import (
     DICOM_APPLICATION_CONTEXT,
     PROTOCOL_VERSION,
@@ -73,6 +81,7 @@ __all__ = [
     "AsyncOperationsWindowSubItem",
     "Bytes",
     "ContextResult",
+    "EncodableItem",
     "ImplementationClassUIDSubItem",
     "ImplementationVersionNameSubItem",
     "Item",
@@ -101,4 +110,6 @@ __all__ = [
     "decode_user_sub_item",
     "describe_abort",
     "describe_reject",
+    "encode_item",
+    "encode_pdu",
 ]

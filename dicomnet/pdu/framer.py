@@ -19,8 +19,8 @@ from collections import deque
 from typing import NoReturn
 
 from dicomnet.errors import PDUError, PDUTooLargeError
-from dicomnet.pdu.codec import decode_pdu
 from dicomnet.pdu.constants import PDUType
+from dicomnet.pdu.decode import decode_pdu
 from dicomnet.pdu.pdus import PDU, Bytes
 
 __all__ = ["PDUFramer"]

@@ -1,10 +1,9 @@
 """Items and sub-items of the association PDUs (PS3.8 §9.3.2-9.3.3, PS3.7 Annex D.3.3).
 
-Each is a frozen dataclass holding decoded values (str for UIDs and names, without
-padding). ``encode()`` returns the item's bytes including its 4-byte header;
-:func:`~dicomnet.pdu.codec.decode_item` / :func:`~dicomnet.pdu.codec.decode_user_sub_item`
-read one back. The byte layout itself lives in :mod:`dicomnet.pdu.codec` (imported
-inside ``encode()``, since the codec imports these classes).
+Each is a plain frozen record holding decoded values (str for UIDs and names, without
+padding) and nothing of the wire: :func:`~dicomnet.pdu.encode_item` writes one, header
+included, and :func:`~dicomnet.pdu.decode_item` / :func:`~dicomnet.pdu.decode_user_sub_item`
+read one back. This module imports no codec, so the codec can depend on it one way.
 
 Sub-items of the User Information item that dicomnet does not know are kept as
 :class:`UnknownSubItem` and re-encoded unchanged: PS3.7 D.3.3 lets implementations
@@ -28,12 +27,6 @@ class ApplicationContextItem:
 
     name: str = DICOM_APPLICATION_CONTEXT
 
-    def encode(self) -> bytes:
-        """The item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_application_context_item
-
-        return encode_application_context_item(self)
-
 
 @record()
 class PresentationContextRQ:
@@ -44,12 +37,6 @@ class PresentationContextRQ:
     context_id: int
     abstract_syntax: str
     transfer_syntaxes: tuple[str, ...]
-
-    def encode(self) -> bytes:
-        """The item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_presentation_context_rq
-
-        return encode_presentation_context_rq(self)
 
 
 @record()
@@ -65,12 +52,6 @@ class PresentationContextAC:
     result: int
     transfer_syntax: str = ""
 
-    def encode(self) -> bytes:
-        """The item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_presentation_context_ac
-
-        return encode_presentation_context_ac(self)
-
 
 # -- user information sub-items (PS3.7 Annex D.3.3, PS3.8 Annex D.1) -------------------
 
@@ -82,12 +63,6 @@ class MaximumLengthSubItem:
 
     maximum_length: int
 
-    def encode(self) -> bytes:
-        """The sub-item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_maximum_length
-
-        return encode_maximum_length(self)
-
 
 @record()
 class ImplementationClassUIDSubItem:
@@ -95,24 +70,12 @@ class ImplementationClassUIDSubItem:
 
     uid: str
 
-    def encode(self) -> bytes:
-        """The sub-item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_implementation_class_uid
-
-        return encode_implementation_class_uid(self)
-
 
 @record()
 class ImplementationVersionNameSubItem:
     """PS3.7 D.3.3.2.3, sub-item 55H (1 to 16 characters)."""
 
     name: str
-
-    def encode(self) -> bytes:
-        """The sub-item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_implementation_version_name
-
-        return encode_implementation_version_name(self)
 
 
 @record()
@@ -122,12 +85,6 @@ class AsyncOperationsWindowSubItem:
 
     max_operations_invoked: int
     max_operations_performed: int
-
-    def encode(self) -> bytes:
-        """The sub-item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_async_operations_window
-
-        return encode_async_operations_window(self)
 
 
 @record()
@@ -139,12 +96,6 @@ class RoleSelectionSubItem:
     scu_role: bool
     scp_role: bool
 
-    def encode(self) -> bytes:
-        """The sub-item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_role_selection
-
-        return encode_role_selection(self)
-
 
 @record()
 class SOPClassExtendedNegotiationSubItem:
@@ -152,12 +103,6 @@ class SOPClassExtendedNegotiationSubItem:
 
     sop_class_uid: str
     service_class_application_information: bytes
-
-    def encode(self) -> bytes:
-        """The sub-item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_sop_class_extended_negotiation
-
-        return encode_sop_class_extended_negotiation(self)
 
 
 @record()
@@ -169,12 +114,6 @@ class SOPClassCommonExtendedNegotiationSubItem:
     service_class_uid: str
     related_general_sop_class_uids: tuple[str, ...] = ()
     version: int = 0  # the "sub-item version" byte in the header
-
-    def encode(self) -> bytes:
-        """The sub-item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_sop_class_common_extended_negotiation
-
-        return encode_sop_class_common_extended_negotiation(self)
 
 
 @record()
@@ -197,12 +136,6 @@ class UserIdentityRQSubItem:
             f"secondary_field=<{len(self.secondary_field)} bytes>)"
         )
 
-    def encode(self) -> bytes:
-        """The sub-item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_user_identity_rq
-
-        return encode_user_identity_rq(self)
-
 
 @record()
 class UserIdentityACSubItem:
@@ -213,12 +146,6 @@ class UserIdentityACSubItem:
     def __repr__(self) -> str:
         return f"UserIdentityACSubItem(server_response=<{len(self.server_response)} bytes>)"
 
-    def encode(self) -> bytes:
-        """The sub-item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_user_identity_ac
-
-        return encode_user_identity_ac(self)
-
 
 @record()
 class UnknownSubItem:
@@ -227,12 +154,6 @@ class UnknownSubItem:
     item_type: int
     data: bytes
     reserved: int = 0  # the byte after the type, re-encoded as received
-
-    def encode(self) -> bytes:
-        """The sub-item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_unknown_sub_item
-
-        return encode_unknown_sub_item(self)
 
 
 UserSubItem = (
@@ -258,12 +179,6 @@ class UserInformationItem:
     """
 
     sub_items: tuple[UserSubItem, ...] = field(default=())
-
-    def encode(self) -> bytes:
-        """The item's bytes, 4-byte header included."""
-        from dicomnet.pdu.codec import encode_user_information_item
-
-        return encode_user_information_item(self)
 
     def _first(self, kind: type[_T]) -> _T | None:
         for sub in self.sub_items:
@@ -316,3 +231,7 @@ class UserInformationItem:
     @property
     def user_identity_ac(self) -> UserIdentityACSubItem | None:
         return self._first(UserIdentityACSubItem)
+
+
+#: An item that can stand directly in an A-ASSOCIATE-RQ/AC variable field.
+Item = ApplicationContextItem | PresentationContextRQ | PresentationContextAC | UserInformationItem

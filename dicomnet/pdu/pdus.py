@@ -1,7 +1,8 @@
-"""The seven PDUs of the DICOM upper layer (PS3.8 §9.3), as frozen dataclasses.
+"""The seven PDUs of the DICOM upper layer (PS3.8 §9.3), as plain frozen records.
 
-Every PDU has ``encode() -> bytes`` (the whole PDU, 6-byte header included) and is read
-back by :func:`dicomnet.pdu.decode_pdu`. AE titles are held without their space padding.
+They carry values only: :func:`dicomnet.pdu.encode_pdu` writes one (the whole PDU,
+6-byte header included) and :func:`dicomnet.pdu.decode_pdu` reads one back. AE titles
+are held without their space padding.
 """
 
 from __future__ import annotations
@@ -33,12 +34,6 @@ class AAssociateRQ:
 
     pdu_type = PDUType.A_ASSOCIATE_RQ
 
-    def encode(self) -> bytes:
-        """The whole PDU, 6-byte header included."""
-        from dicomnet.pdu.codec import encode_associate_rq
-
-        return encode_associate_rq(self)
-
 
 @record()
 class AAssociateAC:
@@ -54,12 +49,6 @@ class AAssociateAC:
 
     pdu_type = PDUType.A_ASSOCIATE_AC
 
-    def encode(self) -> bytes:
-        """The whole PDU, 6-byte header included."""
-        from dicomnet.pdu.codec import encode_associate_ac
-
-        return encode_associate_ac(self)
-
 
 @record()
 class AAssociateRJ:
@@ -70,12 +59,6 @@ class AAssociateRJ:
     reason: int
 
     pdu_type = PDUType.A_ASSOCIATE_RJ
-
-    def encode(self) -> bytes:
-        """The whole PDU, 6-byte header included."""
-        from dicomnet.pdu.codec import encode_associate_rj
-
-        return encode_associate_rj(self)
 
 
 @record()
@@ -95,13 +78,6 @@ class PDV:
     def control_header(self) -> int:
         return (1 if self.is_command else 0) | (2 if self.is_last else 0)
 
-    def encode(self) -> bytes:
-        """The PDV item's bytes, its 4-byte item-length field included (PS3.8 Table
-        9-23); :meth:`PDataTF.encode` writes the same bytes without this extra copy."""
-        from dicomnet.pdu.codec import encode_pdv
-
-        return encode_pdv(self)
-
 
 @record()
 class PDataTF:
@@ -111,12 +87,6 @@ class PDataTF:
 
     pdu_type = PDUType.P_DATA_TF
 
-    def encode(self) -> bytes:
-        """The whole PDU, 6-byte header included."""
-        from dicomnet.pdu.codec import encode_p_data_tf
-
-        return encode_p_data_tf(self)
-
 
 @record()
 class AReleaseRQ:
@@ -124,24 +94,12 @@ class AReleaseRQ:
 
     pdu_type = PDUType.A_RELEASE_RQ
 
-    def encode(self) -> bytes:
-        """The whole PDU, 6-byte header included."""
-        from dicomnet.pdu.codec import encode_release_rq
-
-        return encode_release_rq(self)
-
 
 @record()
 class AReleaseRP:
     """PS3.8 §9.3.7, PDU type 06H."""
 
     pdu_type = PDUType.A_RELEASE_RP
-
-    def encode(self) -> bytes:
-        """The whole PDU, 6-byte header included."""
-        from dicomnet.pdu.codec import encode_release_rp
-
-        return encode_release_rp(self)
 
 
 @record()
@@ -153,12 +111,6 @@ class AAbort:
     reason: int = 0
 
     pdu_type = PDUType.A_ABORT
-
-    def encode(self) -> bytes:
-        """The whole PDU, 6-byte header included."""
-        from dicomnet.pdu.codec import encode_abort
-
-        return encode_abort(self)
 
 
 PDU = AAssociateRQ | AAssociateAC | AAssociateRJ | PDataTF | AReleaseRQ | AReleaseRP | AAbort

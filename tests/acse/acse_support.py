@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dicomnet.acse import build_request
-from dicomnet.pdu import AAssociateAC, AAssociateRQ, decode_pdu
+from dicomnet.pdu import AAssociateAC, AAssociateRQ, decode_pdu, encode_pdu
 
 VERIFICATION = "1.2.840.10008.1.1"
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -41,13 +41,13 @@ def request(contexts: Sequence[tuple[str, Sequence[str]]] | None = None, *,
 
 def wire_rq(pdu: AAssociateRQ) -> AAssociateRQ:
     """``pdu`` after a trip through the codec, as the acceptor would see it."""
-    decoded = decode_pdu(pdu.encode())
+    decoded = decode_pdu(encode_pdu(pdu))
     assert isinstance(decoded, AAssociateRQ)
     return decoded
 
 
 def wire_ac(pdu: AAssociateAC) -> AAssociateAC:
     """``pdu`` after a trip through the codec, as the requestor would see it."""
-    decoded = decode_pdu(pdu.encode())
+    decoded = decode_pdu(encode_pdu(pdu))
     assert isinstance(decoded, AAssociateAC)
     return decoded

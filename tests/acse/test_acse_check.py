@@ -19,7 +19,7 @@ from dicomnet.acse import (
     check_request,
     reject,
 )
-from dicomnet.pdu import AAssociateRJ, AAssociateRQ, decode_pdu
+from dicomnet.pdu import AAssociateRJ, AAssociateRQ, decode_pdu, encode_pdu
 
 
 def _rq(calling: str = "SCU", called: str = "DICOMNET",
@@ -44,7 +44,7 @@ def _rq(calling: str = "SCU", called: str = "DICOMNET",
 def test_reject_constants_match_table_9_21(rj: AAssociateRJ,
                                            expected: tuple[int, int, int]) -> None:
     assert (rj.result, rj.source, rj.reason) == expected
-    decoded = decode_pdu(rj.encode())
+    decoded = decode_pdu(encode_pdu(rj))
     assert decoded == rj
     assert isinstance(decoded, AAssociateRJ)
 

@@ -16,7 +16,7 @@ from dicomnet.dimse import (
     pdata_pdu,
 )
 from dicomnet.dimse.fragment import PDV_OVERHEAD
-from dicomnet.pdu import PDV, PDataTF, decode_pdu
+from dicomnet.pdu import PDV, PDataTF, decode_pdu, encode_pdu
 
 CAP = 4 * 1024 * 1024
 
@@ -180,7 +180,7 @@ def test_pdata_header_known_bytes(is_command: bool, is_last: bool, control: int)
 def test_pdata_pdu_is_the_pdu_codec_encoding(context_id: int, is_command: bool,
                                              is_last: bool, fragment: bytes) -> None:
     pdu = pdata_pdu(context_id, is_command, is_last, fragment)
-    assert pdu == PDataTF((PDV(context_id, is_command, is_last, fragment),)).encode()
+    assert pdu == encode_pdu(PDataTF((PDV(context_id, is_command, is_last, fragment),)))
     assert decode_pdu(pdu) == PDataTF((PDV(context_id, is_command, is_last, fragment),))
     assert pdata_pdu(context_id, is_command, is_last, memoryview(fragment)) == pdu
 

@@ -20,7 +20,7 @@ from dicomnet.dimse import (
     fragment_message,
 )
 from dicomnet.errors import DIMSEError
-from dicomnet.pdu import PDV, PDataTF, decode_pdu
+from dicomnet.pdu import PDV, PDataTF, decode_pdu, encode_pdu
 
 ECHO = CEchoRQ(message_id=1, affected_sop_class_uid="1.2.840.10008.1.1")
 ECHO_RSP = CEchoRSP(message_id_being_responded_to=1, status=0)
@@ -102,7 +102,7 @@ def test_several_pdvs_in_one_pdu() -> None:
     pdu = PDataTF((*_command_pdvs(1, STORE), PDV(1, False, False, b"abc"),
                    PDV(1, False, True, b"def")))
     reassembler = Reassembler([1])
-    events = reassembler.feed(decode_pdu(pdu.encode()))  # type: ignore[arg-type]
+    events = reassembler.feed(decode_pdu(encode_pdu(pdu)))  # type: ignore[arg-type]
     assert events == [CommandReceived(1, STORE), DatasetFragment(1, b"abc", False),
                       DatasetFragment(1, b"def", True)]
     assert reassembler.idle
@@ -142,8 +142,8 @@ def test_empty_data_set_fragment_ends_the_message() -> None:
 
 
 def test_fragments_are_views_of_the_received_pdu() -> None:
-    raw = PDataTF((PDV(1, True, True, encode_command(STORE)),
-                   PDV(1, False, True, b"0123456789"))).encode()
+    raw = encode_pdu(PDataTF((PDV(1, True, True, encode_command(STORE)),
+                   PDV(1, False, True, b"0123456789"))))
     pdu = decode_pdu(raw)
     assert isinstance(pdu, PDataTF)
     events = Reassembler([1]).feed(pdu)

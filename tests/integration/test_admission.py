@@ -22,7 +22,7 @@ from anyio.abc import ByteStream
 import dicomnet
 from dicomnet.acse import build_request
 from dicomnet.errors import AssociationRejectedError
-from dicomnet.pdu import AAssociateAC, AAssociateRJ, PDUFramer
+from dicomnet.pdu import AAssociateAC, AAssociateRJ, PDUFramer, encode_pdu
 from dicomnet.server import Server
 from dicomnet.tls import TestPKI, client_context, server_context
 from dicomnet.uids import VERIFICATION
@@ -30,9 +30,9 @@ from dicomnet.uids import VERIFICATION
 pytestmark = pytest.mark.anyio
 Serving = Callable[..., AbstractAsyncContextManager[int]]
 
-REQUEST = build_request(calling_ae_title="DRIP", called_ae_title="DICOMNET",
+REQUEST = encode_pdu(build_request(calling_ae_title="DRIP", called_ae_title="DICOMNET",
                         contexts=[(VERIFICATION, ["1.2.840.10008.1.2"])],
-                        max_pdu_length=16384).encode()
+                        max_pdu_length=16384))
 
 
 @dataclass
@@ -259,9 +259,9 @@ async def test_a_whole_request_lifts_the_deadline(serving: Serving) -> None:
 async def test_rejected_then_silent_is_cut_at_the_deadline(serving: Serving) -> None:
     """A-ASSOCIATE-RJ, then the peer never closes: gone at the deadline, not ARTIM's."""
     server = Server("DICOMNET", associate_deadline=1.0)
-    wrong = build_request(calling_ae_title="X", called_ae_title="NOBODY",
+    wrong = encode_pdu(build_request(calling_ae_title="X", called_ae_title="NOBODY",
                           contexts=[(VERIFICATION, ["1.2.840.10008.1.2"])],
-                          max_pdu_length=16384).encode()
+                          max_pdu_length=16384))
     async with serving(server) as port:
         start = anyio.current_time()
         stream = await anyio.connect_tcp("127.0.0.1", port)

@@ -68,6 +68,7 @@ from dicomnet.pdu import (
     AReleaseRP,
     AReleaseRQ,
     PDataTF,
+    encode_pdu,
 )
 from dicomnet.server import Server
 from dicomnet.services.storage import contexts_for
@@ -220,7 +221,7 @@ class RawPeerMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.state != NONE)
     @rule(how=st.sampled_from(["close", "reset", "truncate", "abort-0", "abort-2"]),
-          data=st.sampled_from([request_bytes(), echo_bytes(1), AReleaseRQ().encode(),
+          data=st.sampled_from([request_bytes(), echo_bytes(1), encode_pdu(AReleaseRQ()),
                                 store_command_bytes(1, "1.2.3")]),
           cut=st.floats(0.05, 0.95))
     def hang_up(self, how: str, data: bytes, cut: float) -> None:
@@ -278,8 +279,8 @@ class RawPeerMachine(RuleBasedStateMachine):
             assert (answer.result, answer.source, answer.reason) == expected
             self.state = STA13
             return
-        self._send({"p-data": echo_bytes(1), "release-rq": AReleaseRQ().encode(),
-                    "release-rp": AReleaseRP().encode(), "unknown-type": UNKNOWN_PDU,
+        self._send({"p-data": echo_bytes(1), "release-rq": encode_pdu(AReleaseRQ()),
+                    "release-rp": encode_pdu(AReleaseRP()), "unknown-type": UNKNOWN_PDU,
                     "bad-rq-body": b"\x01\x00\x00\x00\x00\x10" + b"\xff" * 16}[kind])
         self._expect_abort(source=0, reason=0)
 
@@ -372,7 +373,7 @@ class RawPeerMachine(RuleBasedStateMachine):
             self._send(UNKNOWN_PDU)
             reason = 1
         else:
-            self._send(request_bytes() if kind == "associate-rq" else AReleaseRP().encode())
+            self._send(request_bytes() if kind == "associate-rq" else encode_pdu(AReleaseRP()))
             reason = 2
         self._expect_abort(source=2, reason=reason)
 
@@ -396,8 +397,8 @@ class RawPeerMachine(RuleBasedStateMachine):
         A-RELEASE-RQ/RP (Evt10/12/13) are ignored (AA-6) and the connection stays up;
         an A-ASSOCIATE-RQ or an unknown PDU (Evt6/Evt19) gets an A-ABORT (AA-7)."""
         self._hit(kind)
-        pdu = {"p-data": echo_bytes(1), "release-rq": AReleaseRQ().encode(),
-               "release-rp": AReleaseRP().encode(), "associate-rq": request_bytes(),
+        pdu = {"p-data": echo_bytes(1), "release-rq": encode_pdu(AReleaseRQ()),
+               "release-rp": encode_pdu(AReleaseRP()), "associate-rq": request_bytes(),
                "unknown-type": UNKNOWN_PDU}[kind]
         self._send(pdu)
         if kind in ("associate-rq", "unknown-type"):

@@ -29,7 +29,7 @@ from dicomnet.dimse import (
     encode_dataset,
     pdata_pdu,
 )
-from dicomnet.pdu import AAssociateAC, PDataTF
+from dicomnet.pdu import AAssociateAC, PDataTF, encode_pdu
 from dicomnet.server import Server
 from dicomnet.services.query_retrieve import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE
 from dicomnet.uids import EXPLICIT_VR_LITTLE_ENDIAN
@@ -66,10 +66,10 @@ async def test_an_unusable_identifier_gets_a900(
     sop_class, make = REQUESTS[service]
     async with serving(server) as port:
         async with RawPeer("127.0.0.1", port) as peer:
-            await peer.send(build_request(
+            await peer.send(encode_pdu(build_request(
                 calling_ae_title="RAW", called_ae_title="SCP",
                 contexts=[(sop_class, [EXPLICIT_VR_LITTLE_ENDIAN])],
-                max_pdu_length=16384).encode())
+                max_pdu_length=16384)))
             assert isinstance(await peer.receive_pdu(), AAssociateAC)
             await peer.send(pdata_pdu(1, True, True, encode_command(make())))
             await peer.send(pdata_pdu(1, False, True, identifier))
@@ -103,10 +103,10 @@ async def test_an_identifier_that_cannot_be_encoded_gets_c000(
     query.StudyInstanceUID = ""
     async with serving(server) as port:
         async with RawPeer("127.0.0.1", port) as peer:
-            await peer.send(build_request(
+            await peer.send(encode_pdu(build_request(
                 calling_ae_title="RAW", called_ae_title="SCP",
                 contexts=[(STUDY_ROOT_FIND, [EXPLICIT_VR_LITTLE_ENDIAN])],
-                max_pdu_length=16384).encode())
+                max_pdu_length=16384)))
             assert isinstance(await peer.receive_pdu(), AAssociateAC)
             await peer.send(pdata_pdu(1, True, True, encode_command(
                 CFindRQ(message_id=1, affected_sop_class_uid=STUDY_ROOT_FIND))))

@@ -15,7 +15,7 @@ import dicomnet
 from dicomnet.acse import build_request
 from dicomnet.config import Timeouts
 from dicomnet.dimse import CEchoRQ, encode_command, pdata_pdu
-from dicomnet.pdu import AReleaseRQ
+from dicomnet.pdu import AReleaseRQ, encode_pdu
 from dicomnet.server import Server
 from dicomnet.uids import VERIFICATION
 
@@ -28,12 +28,12 @@ BUDGET = 60.0  # seconds for all cases
 
 def _session() -> list[bytes]:
     """What a well-behaved C-ECHO association sends, PDU by PDU."""
-    request = build_request(calling_ae_title="FUZZ", called_ae_title="SCP",
+    request = encode_pdu(build_request(calling_ae_title="FUZZ", called_ae_title="SCP",
                             contexts=[(VERIFICATION, ["1.2.840.10008.1.2"])],
-                            max_pdu_length=16384).encode()
+                            max_pdu_length=16384))
     echo = pdata_pdu(1, True, True, encode_command(
         CEchoRQ(message_id=1, affected_sop_class_uid=VERIFICATION)))
-    return [request, echo, AReleaseRQ().encode()]
+    return [request, echo, encode_pdu(AReleaseRQ())]
 
 
 def _mutate(data: bytes, rng: random.Random) -> bytes:

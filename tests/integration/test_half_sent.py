@@ -17,7 +17,7 @@ from dicomnet.config import Timeouts
 from dicomnet.dataset_io import FileRegion
 from dicomnet.dimse import CStoreRQ
 from dicomnet.errors import AssociationAbortedError, DicomNetError
-from dicomnet.pdu import PDUFramer
+from dicomnet.pdu import PDUFramer, encode_pdu
 from dicomnet.server import Server
 from dicomnet.uids import EXPLICIT_VR_LITTLE_ENDIAN
 
@@ -93,7 +93,7 @@ async def test_send_timing_out_half_way_aborts() -> None:
         while (request := framer.next_pdu()) is None:
             framer.feed(await stream.receive())
         accept, _negotiated = negotiate(request, policy)  # type: ignore[arg-type]
-        await stream.send(accept.encode())
+        await stream.send(encode_pdu(accept))
         await anyio.sleep(30)  # never read again
 
     async with listener, anyio.create_task_group() as tg:

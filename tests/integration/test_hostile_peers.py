@@ -14,7 +14,7 @@ from rawpeer import RawPeer
 import dicomnet
 from dicomnet.acse import build_request
 from dicomnet.config import Timeouts
-from dicomnet.pdu import PDV, AAbort, AAssociateAC, AAssociateRJ, AReleaseRQ, PDataTF
+from dicomnet.pdu import PDV, AAbort, AAssociateAC, AAssociateRJ, AReleaseRQ, PDataTF, encode_pdu
 from dicomnet.server import Server
 from dicomnet.uids import VERIFICATION
 
@@ -29,9 +29,9 @@ async def _still_serving(port: int) -> None:
 
 
 def _request(called: str = "SCP") -> bytes:
-    return build_request(calling_ae_title="RAW", called_ae_title=called,
+    return encode_pdu(build_request(calling_ae_title="RAW", called_ae_title=called,
                          contexts=[(VERIFICATION, ["1.2.840.10008.1.2"])],
-                         max_pdu_length=16384).encode()
+                         max_pdu_length=16384))
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ async def test_truncated_pdata_mid_association(serving: Serving) -> None:
         async with RawPeer("127.0.0.1", port) as peer:
             await peer.send(_request())
             assert isinstance(await peer.receive_pdu(), AAssociateAC)
-            pdu = PDataTF((PDV(1, True, True, b"\x00" * 50),)).encode()
+            pdu = encode_pdu(PDataTF((PDV(1, True, True, b"\x00" * 50),)))
             await peer.send(pdu[:20])
         with anyio.fail_after(5):
             while server.associations:

@@ -20,7 +20,7 @@ import pytest
 from blockingpeer import echo_bytes, request_bytes
 
 from dicomnet import Association
-from dicomnet.pdu import AReleaseRQ
+from dicomnet.pdu import AReleaseRQ, encode_pdu
 from dicomnet.server import Server
 
 pytestmark = pytest.mark.anyio
@@ -61,8 +61,8 @@ CASES = {
     # the failing answer: (what the peer sent, which send fails)
     "A-ASSOCIATE-AC": ([request_bytes()], 1),
     "A-ASSOCIATE-RJ": ([request_bytes(called="SOMEONE-ELSE")], 1),
-    "A-ABORT in Sta2": ([AReleaseRQ().encode()], 1),
-    "A-RELEASE-RP": ([request_bytes(), AReleaseRQ().encode()], 2),
+    "A-ABORT in Sta2": ([encode_pdu(AReleaseRQ())], 1),
+    "A-RELEASE-RP": ([request_bytes(), encode_pdu(AReleaseRQ())], 2),
     "A-ABORT in Sta6": ([request_bytes(), GARBAGE], 2),
     "C-ECHO-RSP": ([request_bytes(), echo_bytes(1)], 2),
 }
@@ -86,7 +86,7 @@ async def test_a_broken_connection_while_answering_ends_quietly(
 
 async def test_association_serve_returns_when_the_answer_cannot_be_sent() -> None:
     """The same at the Association level: serve() returns, it does not raise."""
-    stream = BreakingStream([request_bytes(), AReleaseRQ().encode()], 2)
+    stream = BreakingStream([request_bytes(), encode_pdu(AReleaseRQ())], 2)
     server = Server("SCP")
     association = Association(stream=stream, timeouts=server.timeouts,
                               max_pdu_length=server.max_pdu_length,

@@ -25,7 +25,7 @@ from dicomnet.association import IncomingRequest
 from dicomnet.dimse import CFindRQ, CStoreRQ, Status, encode_command, pdata_pdu
 from dicomnet.errors import NegotiationError
 from dicomnet.part10 import dataset_bytes
-from dicomnet.pdu import AAbort, AAssociateAC
+from dicomnet.pdu import AAbort, AAssociateAC, encode_pdu
 from dicomnet.server import Server
 from dicomnet.services.storage import contexts_for
 from dicomnet.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION
@@ -397,10 +397,10 @@ async def test_peer_aborting_mid_store_leaves_no_file_and_no_row(serving: Servin
     header, data = dataset_bytes(CT)
     async with serving(server) as port:
         async with RawPeer("127.0.0.1", port) as peer:
-            await peer.send(build_request(
+            await peer.send(encode_pdu(build_request(
                 calling_ae_title="RAW", called_ae_title="SCP",
                 contexts=[(CT_STORAGE, [EXPLICIT_VR_LITTLE_ENDIAN])],
-                max_pdu_length=16384).encode())
+                max_pdu_length=16384)))
             accept = await peer.receive_pdu()
             assert isinstance(accept, AAssociateAC)
             command = encode_command(CStoreRQ(message_id=1, affected_sop_class_uid=CT_STORAGE,

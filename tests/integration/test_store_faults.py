@@ -39,7 +39,7 @@ from dicomnet.archive import Archive, install
 from dicomnet.config import Timeouts
 from dicomnet.dimse import CStoreRQ, Status, decode_command, encode_command, pdata_pdu
 from dicomnet.part10 import dataset_bytes
-from dicomnet.pdu import AAbort, AAssociateAC, PDataTF
+from dicomnet.pdu import AAbort, AAssociateAC, PDataTF, encode_pdu
 from dicomnet.server import Server
 from dicomnet.services.storage import contexts_for
 from dicomnet.uids import EXPLICIT_VR_LITTLE_ENDIAN
@@ -88,10 +88,10 @@ async def test_sender_gone_leaves_no_file_and_no_row(
     assert len(data) > 4 * FRAGMENT
     async with serving(server) as port:
         async with RawPeer("127.0.0.1", port) as peer:
-            await peer.send(build_request(
+            await peer.send(encode_pdu(build_request(
                 calling_ae_title="RAW", called_ae_title="SCP",
                 contexts=[(CT_STORAGE, [EXPLICIT_VR_LITTLE_ENDIAN])],
-                max_pdu_length=16384).encode())
+                max_pdu_length=16384)))
             assert isinstance(await peer.receive_pdu(), AAssociateAC)
             await peer.send(pdata_pdu(1, True, True, encode_command(CStoreRQ(
                 message_id=1, affected_sop_class_uid=CT_STORAGE,
@@ -140,10 +140,10 @@ async def test_a_c_store_without_a_data_set_is_refused_not_crashed(
     header, _data = dataset_bytes(CT)
     async with serving(server) as port:
         async with RawPeer("127.0.0.1", port) as peer:
-            await peer.send(build_request(
+            await peer.send(encode_pdu(build_request(
                 calling_ae_title="RAW", called_ae_title="SCP",
                 contexts=[(CT_STORAGE, [EXPLICIT_VR_LITTLE_ENDIAN])],
-                max_pdu_length=16384).encode())
+                max_pdu_length=16384)))
             assert isinstance(await peer.receive_pdu(), AAssociateAC)
             await peer.send(pdata_pdu(1, True, True, encode_command(CStoreRQ(
                 message_id=1, affected_sop_class_uid=CT_STORAGE,

@@ -29,7 +29,7 @@ from dicomnet.archive import Archive, install
 from dicomnet.dimse import CEchoRQ, CStoreRQ, Status, decode_command, encode_command, pdata_pdu
 from dicomnet.dimse.integrity import MALFORMED, TRUNCATED, UNDECODABLE
 from dicomnet.part10 import dataset_bytes
-from dicomnet.pdu import AAssociateAC, PDataTF
+from dicomnet.pdu import AAssociateAC, PDataTF, encode_pdu
 from dicomnet.server import Server
 from dicomnet.services.storage import contexts_for
 from dicomnet.uids import EXPLICIT_VR_LITTLE_ENDIAN
@@ -80,10 +80,10 @@ async def _store_raw(port: int, syntax: str, data: bytes
     """C-STORE ``data`` as CT_small's data set, then C-ECHO on the same association:
     (store status, its Error Comment, echo status)."""
     async with RawPeer("127.0.0.1", port) as peer:
-        await peer.send(build_request(
+        await peer.send(encode_pdu(build_request(
             calling_ae_title="RAW", called_ae_title="SCP",
             contexts=[(CT_STORAGE, [syntax]), (VERIFICATION, [EXPLICIT_VR_LITTLE_ENDIAN])],
-            max_pdu_length=16384).encode())
+            max_pdu_length=16384)))
         assert isinstance(await peer.receive_pdu(), AAssociateAC)
         await peer.send(pdata_pdu(1, True, True, encode_command(CStoreRQ(
             message_id=1, affected_sop_class_uid=CT_STORAGE,

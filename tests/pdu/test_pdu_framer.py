@@ -20,6 +20,7 @@ from dicomnet.pdu import (
     PDataTF,
     PDUFramer,
     PresentationContextRQ,
+    encode_pdu,
 )
 
 LIMIT = 1 << 16
@@ -53,7 +54,7 @@ def _feed_in_chunks(data: bytes, cuts: list[int]) -> list[PDU]:
 
 
 def test_one_byte_at_a_time() -> None:
-    data = b"".join(pdu.encode() for pdu in SAMPLE)
+    data = b"".join(encode_pdu(pdu) for pdu in SAMPLE)
     framer = PDUFramer(max_pdata_length=LIMIT)
     received: list[PDU] = []
     for i in range(len(data)):
@@ -64,7 +65,7 @@ def test_one_byte_at_a_time() -> None:
 
 
 def test_all_at_once() -> None:
-    data = b"".join(pdu.encode() for pdu in SAMPLE)
+    data = b"".join(encode_pdu(pdu) for pdu in SAMPLE)
     framer = PDUFramer(max_pdata_length=LIMIT)
     framer.feed(data)
     assert framer.buffered == len(data)
@@ -73,7 +74,7 @@ def test_all_at_once() -> None:
 
 
 def test_next_pdu_waits_for_the_rest() -> None:
-    data = AReleaseRQ().encode()
+    data = encode_pdu(AReleaseRQ())
     framer = PDUFramer(max_pdata_length=LIMIT)
     assert framer.next_pdu() is None
     framer.feed(data[:6])
@@ -88,14 +89,14 @@ def test_next_pdu_waits_for_the_rest() -> None:
 @given(pdus=st.lists(any_pdu, min_size=1, max_size=6),
        cuts=st.lists(st.integers(0, 4000), max_size=30))
 def test_random_chunkings_give_the_same_pdus(pdus: list[PDU], cuts: list[int]) -> None:
-    data = b"".join(pdu.encode() for pdu in pdus)
+    data = b"".join(encode_pdu(pdu) for pdu in pdus)
     assert _feed_in_chunks(data, [c for c in cuts if c < len(data)]) == pdus
 
 
 def test_many_pdus_after_a_large_one_compact_the_buffer() -> None:
     big = PDataTF((PDV(1, False, True, bytes(LIMIT - 6)),))
     small = PDataTF((PDV(1, True, True, b"ab"),))
-    data = (big.encode() + small.encode() * 2000) * 3
+    data = (encode_pdu(big) + encode_pdu(small) * 2000) * 3
     framer = PDUFramer(max_pdata_length=LIMIT)
     count = 0
     for start in range(0, len(data), 40_000):
@@ -156,7 +157,7 @@ def test_limit_depends_on_the_pdu_type(pdu_type: int, length: int, refused: bool
 
 def test_a_pdu_exactly_at_the_limit_is_delivered() -> None:
     pdu = PDataTF((PDV(1, False, True, bytes(LIMIT - 6)),))
-    data = pdu.encode()
+    data = encode_pdu(pdu)
     assert len(data) == 6 + LIMIT
     framer = PDUFramer(max_pdata_length=LIMIT)
     framer.feed(data)
@@ -186,7 +187,7 @@ def test_unknown_pdu_type_is_refused_at_its_first_byte(first_byte: int) -> None:
 
 def test_unknown_type_after_a_good_pdu() -> None:
     framer = PDUFramer(max_pdata_length=LIMIT)
-    framer.feed(AReleaseRQ().encode() + b"\x09")
+    framer.feed(encode_pdu(AReleaseRQ()) + b"\x09")
     assert framer.next_pdu() == AReleaseRQ()
     with pytest.raises(PDUError, match="0x09"):
         framer.next_pdu()
@@ -195,7 +196,7 @@ def test_unknown_type_after_a_good_pdu() -> None:
 def test_a_malformed_body_is_consumed_and_framing_goes_on() -> None:
     bad = struct.pack(">BBL", 0x05, 0, 5) + bytes(5)  # A-RELEASE-RQ is 4 bytes long
     framer = PDUFramer(max_pdata_length=LIMIT)
-    framer.feed(bad + AAbort().encode())
+    framer.feed(bad + encode_pdu(AAbort()))
     with pytest.raises(PDUError) as caught:
         framer.next_pdu()
     assert caught.value.field == "A-RELEASE-RQ.length"
@@ -205,7 +206,7 @@ def test_a_malformed_body_is_consumed_and_framing_goes_on() -> None:
 def test_small_pdus_are_copies_that_pin_nothing() -> None:
     # A small PDU is copied out, so its PDVs do not keep the received chunk alive.
     framer = PDUFramer(max_pdata_length=LIMIT)
-    data = PDataTF((PDV(1, True, True, b"abc"),)).encode()
+    data = encode_pdu(PDataTF((PDV(1, True, True, b"abc"),)))
     framer.feed(data + data[:3])
     first = framer.next_pdu()
     framer.feed(data[3:] + data)
@@ -215,8 +216,8 @@ def test_small_pdus_are_copies_that_pin_nothing() -> None:
 
 
 def test_a_large_pdu_inside_one_chunk_is_not_copied() -> None:
-    data = PDataTF((PDV(1, False, True, bytes(LIMIT - 6)),)).encode()
-    received = data + AReleaseRQ().encode()
+    data = encode_pdu(PDataTF((PDV(1, False, True, bytes(LIMIT - 6)),)))
+    received = data + encode_pdu(AReleaseRQ())
     framer = PDUFramer(max_pdata_length=LIMIT)
     framer.feed(received)
     pdu = framer.next_pdu()
@@ -230,7 +231,7 @@ def test_what_the_caller_changes_after_feeding_does_not_change_the_pdu() -> None
     # A bytearray (or a view of one) may be reused by its owner once feed returns.
     pdu = PDataTF((PDV(1, False, True, bytes(range(256)) * 300),))
     for size in (100, 10_000, 100_000):
-        data = bytearray(pdu.encode())
+        data = bytearray(encode_pdu(pdu))
         framer = PDUFramer(max_pdata_length=1 << 20)
         for start in range(0, len(data), size):
             piece = memoryview(data)[start:start + size]
@@ -241,7 +242,7 @@ def test_what_the_caller_changes_after_feeding_does_not_change_the_pdu() -> None
 
 def test_a_pdu_dripped_byte_by_byte_costs_about_its_size_in_memory() -> None:
     # Small pieces are gathered, not kept as one object each (some 40 bytes apiece).
-    data = PDataTF((PDV(1, False, True, bytes(LIMIT - 6)),)).encode()
+    data = encode_pdu(PDataTF((PDV(1, False, True, bytes(LIMIT - 6)),)))
     framer = PDUFramer(max_pdata_length=LIMIT)
     tracemalloc.start()
     try:

@@ -4,6 +4,7 @@ Annex D.3.3, and what encoding refuses."""
 from __future__ import annotations
 
 import struct
+from typing import get_args
 
 import pytest
 
@@ -38,6 +39,8 @@ from dicomnet.pdu import (
     UserInformationItem,
     UserRejectReason,
     decode_pdu,
+    encode_item,
+    encode_pdu,
 )
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -48,7 +51,7 @@ IMPL_UID = "1.2.826.0.1.3680043.9.1"
 
 
 def _both_ways(pdu: PDU, expected: bytes) -> None:
-    assert pdu.encode() == expected
+    assert encode_pdu(pdu) == expected
     assert decode_pdu(expected) == pdu
 
 
@@ -82,8 +85,8 @@ def test_small_p_data_tf() -> None:
         0, 0, 0, 5, 0x03, 0b00, ord("a"), ord("b"), ord("c"),
     ])
     _both_ways(pdu, expected)
-    assert PDV(5, False, True, b"").encode() == bytes([0, 0, 0, 2, 5, 0b10])
-    assert PDV(5, True, False, b"").encode() == bytes([0, 0, 0, 2, 5, 0b01])
+    assert encode_item(PDV(5, False, True, b"")) == bytes([0, 0, 0, 2, 5, 0b10])
+    assert encode_item(PDV(5, True, False, b"")) == bytes([0, 0, 0, 2, 5, 0b01])
 
 
 def _item(item_type: int, body: bytes, reserved: int = 0) -> bytes:
@@ -165,14 +168,14 @@ def test_a_associate_ac_by_hand() -> None:
 
 
 def test_empty_user_information_is_still_sent() -> None:
-    data = AAssociateRQ("A", "B").encode()
+    data = encode_pdu(AAssociateRQ("A", "B"))
     # 6 header + 68 fixed + application context item, then an empty 50H item.
     assert data.endswith(b"\x50\x00\x00\x00")
     assert len(data) == 6 + 68 + 4 + len(APP_CONTEXT) + 4
 
 
 def test_ae_titles_are_space_padded_and_sent_as_given() -> None:
-    data = AAssociateRQ("A" * 16, " B").encode()
+    data = encode_pdu(AAssociateRQ("A" * 16, " B"))
     assert data[10:26] == b"A" * 16
     assert data[26:42] == b" B" + b" " * 14
     assert data[42:74] == bytes(32)
@@ -227,14 +230,15 @@ REFUSED: list[tuple[str, object, str]] = [
 @pytest.mark.parametrize(("obj", "field"), [(o, f) for _, o, f in REFUSED],
                          ids=[name for name, _, _ in REFUSED])
 def test_encode_refuses_what_the_wire_cannot_carry(obj: object, field: str) -> None:
+    encode = encode_pdu if isinstance(obj, get_args(PDU)) else encode_item
     with pytest.raises(PDUError) as caught:
-        obj.encode()  # type: ignore[attr-defined]
+        encode(obj)  # type: ignore[operator]
     assert caught.value.field == field
 
 
 def test_largest_representable_values_encode() -> None:
-    assert MaximumLengthSubItem(0xFFFFFFFF).encode() == b"\x51\x00\x00\x04" + b"\xff" * 4
-    assert AsyncOperationsWindowSubItem(0xFFFF, 0).encode() == \
+    assert encode_item(MaximumLengthSubItem(0xFFFFFFFF)) == b"\x51\x00\x00\x04" + b"\xff" * 4
+    assert encode_item(AsyncOperationsWindowSubItem(0xFFFF, 0)) == \
         b"\x53\x00\x00\x04\xff\xff\x00\x00"
-    assert len(UserInformationItem((UnknownSubItem(0x70, bytes(65531)),)).encode()) == \
+    assert len(encode_item(UserInformationItem((UnknownSubItem(0x70, bytes(65531)),)))) == \
         4 + 65535

@@ -23,6 +23,7 @@ from dicomnet.pdu import (
     PresentationContextRQ,
     UserInformationItem,
     decode_pdu,
+    encode_pdu,
 )
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -38,7 +39,7 @@ def _decode_or_pdu_error(data: bytes) -> PDU | None:
     except PDUError as exc:
         assert str(exc)
         return None
-    assert decode_pdu(pdu.encode()) == pdu
+    assert decode_pdu(encode_pdu(pdu)) == pdu
     return pdu
 
 
@@ -100,7 +101,7 @@ def _mutate(data: bytearray, op: str, where: int, value: int) -> None:
 def test_mutated_encodings_raise_only_pdu_error(
     pdu: PDU, mutations: list[tuple[str, int, int]], fix_header: bool,
 ) -> None:
-    data = bytearray(pdu.encode())
+    data = bytearray(encode_pdu(pdu))
     for op, where, value in mutations:
         _mutate(data, op, where, value)
     if fix_header and len(data) >= 6:
@@ -329,10 +330,10 @@ def test_rejected_context_may_omit_or_empty_its_transfer_syntax(result: int) -> 
 
 def test_reserved_bytes_are_not_tested() -> None:
     # PS3.8 §9.3.1: reserved fields are sent as 00H but not tested on receipt.
-    assert decode_pdu(b"\x05\xff\x00\x00\x00\x04\xff\xff\xff\xff").encode() == \
+    assert encode_pdu(decode_pdu(b"\x05\xff\x00\x00\x00\x04\xff\xff\xff\xff")) == \
         b"\x05\x00\x00\x00\x00\x04" + bytes(4)
     abort = decode_pdu(b"\x07\x00\x00\x00\x00\x04\xaa\xbb\x02\x06")
-    assert abort.encode() == b"\x07\x00\x00\x00\x00\x04\x00\x00\x02\x06"
+    assert encode_pdu(abort) == b"\x07\x00\x00\x00\x00\x04\x00\x00\x02\x06"
     data = bytearray(_associate(APP + _pc_rq(AS + TS) + USER))
     data[8:10] = b"\xff\xff"       # reserved after the protocol version
     data[42:74] = b"\xee" * 32    # the 32 reserved bytes
@@ -344,4 +345,4 @@ def test_decode_accepts_bytearray_and_memoryview() -> None:
     data = _pdu(4, _pdv(4, 1, 2, b"ab"))
     for form in (bytearray(data), memoryview(data), memoryview(b"xx" + data)[2:]):
         pdu = decode_pdu(form)
-        assert pdu.encode() == data
+        assert encode_pdu(pdu) == data
