@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dicomnet.client import connect
     from dicomnet.config import Timeouts
     from dicomnet.dimse import Status, StatusCategory
+    from dicomnet.pool import AssociationPool
     from dicomnet.server import Server
 
 __version__ = "0.1.0"
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 # dicomnet.ul, ...) does not pull in anyio through this package's __init__.
 _EXPORTS = {
     "Association": "dicomnet.association",
+    "AssociationPool": "dicomnet.pool",
     "IncomingRequest": "dicomnet.association",
     "Response": "dicomnet.association",
     "connect": "dicomnet.client",
@@ -48,6 +50,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Association",
+    "AssociationPool",
     "IncomingRequest",
     "Response",
     "Server",
