@@ -15,6 +15,7 @@ when the holder left it in an unknown state.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -114,6 +115,8 @@ class AssociationPool:
             raise ValueError(f"max_size must be at least 1, not {max_size}")
         if idle_timeout is not None and idle_timeout <= 0:
             raise ValueError(f"idle_timeout must be positive or None, not {idle_timeout}")
+        # A misspelt option fails here, not at the first acquire() minutes later.
+        inspect.signature(connect).bind(host, port, **connect_options)
         self.host = host
         self.port = port
         self.max_size = max_size

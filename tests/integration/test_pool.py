@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from functools import partial
+from typing import Any
 
 import anyio
 import pytest
@@ -40,7 +41,7 @@ class EchoServer:
         return len(set(self.seen))
 
 
-def pool_to(port: int, **options: object) -> dicomnet.AssociationPool:
+def pool_to(port: int, **options: Any) -> dicomnet.AssociationPool:
     return dicomnet.AssociationPool("127.0.0.1", port, called_ae="PACS", calling_ae="ME",
                                     **options)
 
@@ -267,3 +268,10 @@ async def test_pool_replaces_an_association_the_network_timeout_ended(
         async with pool.acquire() as again:
             assert await again.echo() == Status.SUCCESS
         assert peer.associations in (1, 2)  # 1 once an idle requestor no longer times out
+
+
+async def test_options_are_checked_when_the_pool_is_made() -> None:
+    with pytest.raises(TypeError, match="calling_aet"):
+        dicomnet.AssociationPool("127.0.0.1", 104, calling_aet="ME")
+    with pytest.raises(ValueError, match="max_size"):
+        dicomnet.AssociationPool("127.0.0.1", 104, max_size=0)
