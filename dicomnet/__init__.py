@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dicomnet.client import connect
     from dicomnet.config import Timeouts
     from dicomnet.dimse import Status, StatusCategory
+    from dicomnet.pool import AssociationPool
     from dicomnet.server import Server
     from dicomnet.service_methods import Association
 
@@ -30,6 +31,7 @@ __version__ = "0.1.0"
 # dicomnet.ul, ...) does not pull in anyio through this package's __init__.
 _EXPORTS = {
     "Association": "dicomnet.service_methods",
+    "AssociationPool": "dicomnet.pool",
     "IncomingRequest": "dicomnet.association",
     "Response": "dicomnet.association",
     "connect": "dicomnet.client",
@@ -49,6 +51,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Association",
+    "AssociationPool",
     "IncomingRequest",
     "Response",
     "Server",

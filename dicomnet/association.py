@@ -247,8 +247,12 @@ class AssociationDriver:
         # Keeps Timeouts.network while the reader runs (before and after it, each
         # write has its own timer); see dicomnet.network_watch.
         self._watch: NetworkWatch | None = None
-        self._idle_read = False  # the reader waits with no deadline (idle requestor)
+        self._reading = False  # the reader waits in a read
+        self._idle_read = False  # ...with no deadline (an idle requestor)
         self._write_timed_out = False
+        #: DIMSE messages of ours whose writing began (a retry is safe only while it
+        #: has not changed: the peer cannot have seen the request).
+        self.messages_written = 0
 
     # -- public view ----------------------------------------------------------------
 
@@ -453,6 +457,7 @@ class AssociationDriver:
             sent = 0
             try:
                 self._conn.message_sent()  # P-DATA request is valid in this state
+                self.messages_written += 1
                 for batch in outgoing.writes():
                     if sent:
                         # Writes are shielded; let a cancellation in between them.
@@ -490,6 +495,11 @@ class AssociationDriver:
     def _end_request(self, message_id: int) -> None:
         self._waiters.pop(message_id, None)
         self._conn.end_request(message_id)
+        if self._reading and not self._idle_read and self._watch is not None \
+                and not self._read_deadline():
+            # The reader began its read while this answer was due; nothing is now.
+            self._watch.read_done()
+            self._idle_read = True
         if self._window_wanted:
             self._window_wanted = False
             self._window_freed.set()
@@ -683,6 +693,7 @@ class AssociationDriver:
                 watch.reading(partial_since)
             else:
                 self._idle_read = conn.established
+            self._reading = True
             try:
                 data = await stream.receive(_READ_SIZE)
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
@@ -694,7 +705,7 @@ class AssociationDriver:
                     await self._close_transport()
                 return
             finally:
-                self._idle_read = False
+                self._reading = self._idle_read = False
                 if self._watch is not None:
                     self._watch.read_done()
             events = conn.receive_data(data)

@@ -31,7 +31,9 @@ class Timeouts:
     - ``acse``: waiting for the peer's answer to A-ASSOCIATE-RQ and A-RELEASE-RQ.
     - ``dimse``: waiting for the response to a DIMSE request (between pending responses).
     - ``network``: no bytes at all from the peer for this long ends the association
-      with an A-ABORT; it protects servers from peers that connect and go silent.
+      with an A-ABORT; it protects servers from peers that connect and go silent. A
+      requestor waits without it while it has nothing outstanding: an idle client
+      association waits for its application, not for the peer.
     - ``artim``: the PS3.8 ARTIM timer (Sta2 waiting for A-ASSOCIATE-RQ, Sta13 waiting
       for the peer to close).
     """

@@ -232,6 +232,26 @@ def test_client_tour_against_dicomnet_serve(tmp_path: Path) -> None:
     assert len(list((tmp_path / "dest").rglob("*.dcm"))) == 2
 
 
+def test_pool_sender_shares_associations(tmp_path: Path) -> None:
+    """Four files, two associations at most: the pool reuses them."""
+    port = free_port()
+    server = start_process(dicomnet_command("serve", "--port", str(port), "--any-aet",
+                                            "--data", str(tmp_path)), port)
+    files = [get_testdata_file(name) for name in
+             ("CT_small.dcm", "MR_small.dcm", "waveform_ecg.dcm", "JPEG2000.dcm")]
+    try:
+        done = run(_example("pool_sender.py", "127.0.0.1", str(port), *files,
+                            "--max-size", "2"))
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.output
+    for path in files:
+        assert f"{path}: 0x0000" in done.output, done.output
+    opened = int(done.output.split(" files over ")[1].split()[0])
+    assert 1 <= opened <= 2, done.output
+    assert len(list(tmp_path.rglob("*.dcm"))) == 4
+
+
 def test_examples_type_check() -> None:
     """The examples are code people copy: mypy --strict holds them to the library's
     standard (ruff checks them in tests/test_quality.py)."""
