@@ -41,7 +41,7 @@ def _pdu(n: int) -> PDUSent:
 
 
 def test_records_are_frozen_slotted_and_named() -> None:
-    names = set()
+    names: set[str] = set()
     for cls in EVENT_TYPES:
         assert "__slots__" in cls.__dict__, cls
         assert dataclasses.is_dataclass(cls)
