@@ -476,7 +476,12 @@ class EventHub:
         self._subscriptions: tuple[_Subscription, ...] = ()
         self._streams: tuple[EventStream, ...] = ()
         self._closed = False
-        self.callback_errors = 0
+        self._callback_errors = 0
+
+    @property
+    def callback_errors(self) -> int:
+        """How many times a callback has raised, all callbacks together."""
+        return self._callback_errors
 
     @property
     def active(self) -> bool:
@@ -511,14 +516,14 @@ class EventHub:
 
     def _report_failure(self, subscription: _Subscription, event: Event) -> None:
         subscription.failures += 1
-        self.callback_errors += 1
+        self._callback_errors += 1
         name = getattr(subscription.callback, "__qualname__", repr(subscription.callback))
         if subscription.failures == 1:
             log.error("event callback %s failed on %s (later failures of this "
-                      "callback are logged at DEBUG)", peer_text(name), event.name,
+                      "callback are logged at DEBUG)", peer_text(name, 200), event.name,
                       exc_info=True)
         else:
-            log.debug("event callback %s failed on %s (failure %d)", peer_text(name),
+            log.debug("event callback %s failed on %s (failure %d)", peer_text(name, 200),
                       event.name, subscription.failures, exc_info=True)
 
     def stream(self, max_buffer: int = 1000) -> EventStream:
