@@ -197,9 +197,10 @@ def test_as_hub() -> None:
 
 
 def test_importing_events_loads_no_event_loop_and_no_opentelemetry() -> None:
-    code = ("import sys, dicomnet, dicomnet.events, dicomnet.event_log; "
+    code = ("import sys, dicomnet, dicomnet.events, dicomnet.event_log, dicomnet.acse; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('anyio', 'trio', 'opentelemetry', 'dicomnet.association')))")
+            "('anyio', 'trio', 'opentelemetry') or m.startswith(('dicomnet.association', "
+            "'dicomnet.server', 'dicomnet.client', 'dicomnet.services'))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, check=True)
     assert done.stdout.strip() == "[]", done.stdout
