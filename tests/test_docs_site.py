@@ -27,7 +27,7 @@ from dicomnet.cli.main import build_parser
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
-KEY_PAGES = ["index", "quickstart", "client", "server", "logging", "examples",
+KEY_PAGES = ["index", "quickstart", "client", "server", "logging", "events", "examples",
              "migrating-pynetdicom", "migrating-dcmtk", "cli", "api", "conformance",
              "performance"]
 

@@ -287,3 +287,18 @@ def test_tls_server_knows_its_callers(tmp_path: Path) -> None:
     assert f"C-ECHO from {subject}" in server.output, server.output
     assert f"C-STORE {pydicom.dcmread(get_testdata_file('CT_small.dcm')).SOPInstanceUID} " \
            f"from {subject}" in server.output, server.output
+
+
+def test_otel_metrics_prints_the_spans_and_metrics_of_one_echo() -> None:
+    """The server's events, through dicomnet.otel, as the SDK records them."""
+    done = run([sys.executable, str(EXAMPLES / "otel_metrics.py")])
+    assert done.returncode == 0, done.output
+    for line in ["C-ECHO status 0x0000",
+                 "span C-ECHO: status UNSET",
+                 "span DICOM association: status UNSET",
+                 "metric dicom.associations {'dicom.association.role': 'acceptor', "
+                 "'dicom.association.outcome': 'released'}: 1",
+                 "metric dicom.associations.active {'dicom.association.role': 'acceptor'}: 0"]:
+        assert line in done.output, done.output
+    assert "metric dicom.requests {'dicom.service': 'C-ECHO', 'dicom.status_category': " \
+        "'Success', 'dicom.request.direction': 'received'}: 1" in done.output, done.output
