@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
-from contextlib import aclosing, contextmanager, suppress
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing, suppress
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import anyio
@@ -31,7 +32,10 @@ import anyio.lowlevel
 from anyio.abc import ByteStream, SocketAttribute, TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from dicomnet import events as ev
 from dicomnet.acse import AcceptedContext, Negotiated
+from dicomnet.association_events import AssociationEvents
+from dicomnet.clocks import ArtimTimer, deadline
 from dicomnet.config import SEND_CAP_WHEN_UNLIMITED, Timeouts
 from dicomnet.connection import CANCELLABLE, DicomConnection
 from dicomnet.connection_events import (
@@ -39,27 +43,20 @@ from dicomnet.connection_events import (
     AssociateRequested,
     CancelArrived,
     ConnectionEvent,
+    Established,
     Outcome,
     PDUReceived,
+    Rejected,
     Released,
-    ReleaseRequested,
     RequestArrived,
     Response,
     ResponseArrived,
     SinkFailed,
     StrayResponse,
 )
-from dicomnet.dataset_io import DatasetSink, FileRegion, SinkFactory
-from dicomnet.dimse import (
-    CommandField,
-    DIMSEMessage,
-    Status,
-    StatusCategory,
-    decode_dataset,
-    response_to,
-)
-from dicomnet.dimse.comment import exception_comment, with_error_comment
-from dicomnet.dimse.integrity import Damage
+from dicomnet.dataset_io import FileRegion, SinkFactory
+from dicomnet.dimse import CommandField, DIMSEMessage, Status, describe_message
+from dicomnet.dimse.comment import exception_comment
 from dicomnet.errors import (
     AssociationAbortedError,
     AssociationError,
@@ -68,13 +65,14 @@ from dicomnet.errors import (
     DIMSEError,
 )
 from dicomnet.incoming_dataset import DatasetTooLargeError
+from dicomnet.incoming_request import IncomingRequest
 from dicomnet.logtext import peer_text
 from dicomnet.network_watch import NetworkWatch
 from dicomnet.outgoing import OutgoingMessage
-from dicomnet.pdu import PDU, AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, PDataTF
-from dicomnet.pdu.constants import AbortReason, AbortSource, PDUType
+from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
+from dicomnet.pdu.constants import AbortReason, AbortSource, describe_reject
 from dicomnet.response_batch import ResponseBatch
-from dicomnet.ul import State
+from dicomnet.response_waiter import OneResponse
 
 if TYPE_CHECKING:
     from cryptography.x509 import Name
@@ -84,7 +82,6 @@ __all__ = ["AcceptHook", "AssociationDriver", "DatasetTooLargeError", "IncomingR
            "RequestHook", "Response"]
 
 log = logging.getLogger("dicomnet.association")
-pdu_log = logging.getLogger("dicomnet.pdu")
 
 #: How many bytes one read asks the transport for.
 _READ_SIZE = 1 << 18
@@ -100,89 +97,7 @@ AcceptHook = Callable[["AssociationDriver", AAssociateRQ],
                       Awaitable[tuple[AAssociateAC, Negotiated] | AAssociateRJ]]
 
 #: Handler for DIMSE requests arriving from the peer.
-RequestHook = Callable[["IncomingRequest"], Awaitable[None]]
-
-class IncomingRequest:
-    """A DIMSE request from the peer, handed to a handler.
-
-    The data set stays as received (``raw_dataset``) until someone reads ``dataset``:
-    a store handler that only writes bytes to disk never pays for decoding.
-    """
-
-    def __init__(self, association: AssociationDriver, arrived: RequestArrived) -> None:
-        self.association = association
-        self.context: AcceptedContext = arrived.context
-        self.message: DIMSEMessage = arrived.message
-        self.raw_dataset: bytes | None = arrived.dataset
-        self.sink: DatasetSink | None = arrived.sink
-        self.sink_error: Exception | None = arrived.sink_error
-        #: For a C-STORE-RQ: what is wrong with the structure of its data set (truncated,
-        #: malformed, undecodable), None when it is whole (see dicomnet.dimse.integrity).
-        self.damage: Damage | None = arrived.damage
-        #: Set by a C-CANCEL-RQ for this request, or when the association ends.
-        self.cancelled = anyio.Event()
-        #: A final (not pending) response has been sent.
-        self.answered = False
-        self._after_answer: list[Callable[[], object]] | None = None
-        self._dataset: Dataset | None = None
-
-    @property
-    def dataset(self) -> Dataset | None:
-        """The request's data set, decoded on first use."""
-        if self._dataset is None and self.raw_dataset is not None:
-            self._dataset = decode_dataset(self.raw_dataset, self.context.transfer_syntax)
-        return self._dataset
-
-    async def respond(self, message: DIMSEMessage,
-                      dataset: Dataset | bytes | None = None) -> None:
-        """Send a response on the context the request came on; a failure always with
-        an Error Comment (PS3.7 C), made safe to encode."""
-        message = with_error_comment(message)
-        await self.association.send_message(self.context, message, dataset)
-        if message.status_category != StatusCategory.PENDING:  # type: ignore[union-attr]
-            self.answered = True
-            for function in self._after_answer or ():
-                function()
-
-    def after_answer(self, function: Callable[[], object]) -> None:
-        """Call ``function()`` right after the final response has been sent, in the
-        handler's task: quick work that should not delay the answer (the archive makes
-        the next data set's file there, while the peer reads the answer and prepares
-        its next request). A task of its own (:meth:`AssociationDriver.start_task`)
-        costs more than such work. Runs after whichever final response goes out (the
-        failure the association sends when a handler raises, too), and never if none
-        does (the association ended first)."""
-        if self._after_answer is None:
-            self._after_answer = []
-        self._after_answer.append(function)
-
-    async def refuse(self, status: int, comment: str | None = None) -> None:
-        """Answer with a response of the right type carrying ``status`` (a failure,
-        usually) and nothing else."""
-        await self.respond(response_to(self.message, status, error_comment=comment))
-
-
-class _OneResponse:
-    """Where the reader puts the response to a request that has one: the part of a
-    memory object stream that it uses, for one response."""
-
-    __slots__ = ("arrived", "response")
-
-    def __init__(self) -> None:
-        self.arrived = anyio.Event()
-        self.response: Response | None = None
-
-    def send_nowait(self, response: Response) -> None:
-        if self.response is None and not self.arrived.is_set():
-            self.response = response
-            self.arrived.set()
-
-    async def send(self, response: Response) -> None:  # never blocks
-        self.send_nowait(response)
-
-    def close(self) -> None:
-        """The association ended: wake the requester with no response."""
-        self.arrived.set()
+RequestHook = Callable[[IncomingRequest], Awaitable[None]]
 
 
 class AssociationDriver:
@@ -205,6 +120,7 @@ class AssociationDriver:
         max_dataset_size: int | None = None,
         peer: tuple[str, int] | None = None,
         accept_damaged: bool = False,
+        events: ev.EventHub | None = None,
     ) -> None:
         self._stream = stream
         self.timeouts = timeouts
@@ -213,13 +129,11 @@ class AssociationDriver:
         self.peer_certificate_subject: str | None = None
         #: The same subject parsed, what access rules compare (never the string).
         self.peer_certificate_name: Name | None = None
-        self._local_max_pdu = max_pdu_length
         factory = sink_factory
         self._conn = DicomConnection(
             max_pdu_length=max_pdu_length, max_dataset_size=max_dataset_size,
             sink_for=None if factory is None
-            else (lambda context, message: factory(self, context, message)),
-            report_pdus=pdu_log.isEnabledFor(logging.DEBUG))
+            else (lambda context, message: factory(self, context, message)))
         self._on_associate = on_associate
         self._on_request = on_request
         # Requests whose handler runs in the reader's task (see _start_handler).
@@ -227,21 +141,19 @@ class AssociationDriver:
         #: Whether a C-STORE data set found truncated or malformed still reaches the
         #: store handler (see :func:`dicomnet.services.storage.answer_store`).
         self.accept_damaged = accept_damaged
-        self._waiters: dict[int, MemoryObjectSendStream[Response] | _OneResponse] = {}
+        self._waiters: dict[int, MemoryObjectSendStream[Response] | OneResponse] = {}
         self._incoming: dict[int, IncomingRequest] = {}
         # fast_acquire: an uncontended lock does not yield to the event loop; a store
         # takes these locks several times, and each yield is a whole loop iteration.
         self._pdu_lock = anyio.Lock(fast_acquire=True)
         self._message_lock = anyio.Lock(fast_acquire=True)
-        # Set and replaced when a slot of the window comes back, if someone waits.
-        self._window_freed = anyio.Event()
-        self._window_wanted = False
-        self._performed = anyio.Event()  # the same, for the peer's requests
-        self._perform_wanted = False
+        # Set and replaced when a slot of the window comes back, if someone waits;
+        # the same for the peer's requests.
+        self._window_freed, self._window_wanted = anyio.Event(), False
+        self._performed, self._perform_wanted = anyio.Event(), False
         self._negotiation_done = anyio.Event()
         self._closed = anyio.Event()
-        self._artim_scope: anyio.CancelScope | None = None
-        self._artim_starts = 0
+        self._artim = ArtimTimer(timeouts.artim, self._artim_expired)
         self._tasks: TaskGroup | None = None
         self._background: set[anyio.CancelScope] = set()  # start_task's tasks
         # Keeps Timeouts.network while the reader runs (before and after it, each
@@ -253,6 +165,14 @@ class AssociationDriver:
         #: DIMSE messages of ours whose writing began (a retry is safe only while it
         #: has not changed: the peer cannot have seen the request).
         self.messages_written = 0
+        #: What happens here, for the log and the application (dicomnet.events).
+        self.events = AssociationEvents(
+            events, "acceptor" if on_associate is not None else "requestor", peer)
+        #: Why the accept hook rejects, in words, for the event (default: PS3.8 Table
+        #: 9-21's text), and whether the hook has logged it already (a server's
+        #: admission limits summarise floods of refusals themselves).
+        self.rejection_text: str | None = None
+        self.rejection_logged = False
 
     # -- public view ----------------------------------------------------------------
 
@@ -349,14 +269,16 @@ class AssociationDriver:
         conn = self._conn
         conn._interpret = interpret
         conn.associate(request)  # AE-1
-        with _timeout("TCP connect", self.timeouts.connect):
+        with deadline("TCP connect", self.timeouts.connect):
             self._stream = await connect()
         _set_nodelay(self._stream)
+        self.events.opened()
         conn.transport_connected()  # AE-2: the A-ASSOCIATE-RQ
         await self._flush()
+        self.events.requested(request)
         await task_group.start(self._run)
         try:
-            with _timeout("waiting for A-ASSOCIATE-AC", self.timeouts.acse):
+            with deadline("waiting for A-ASSOCIATE-AC", self.timeouts.acse):
                 await self._negotiation_done.wait()
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -372,6 +294,7 @@ class AssociationDriver:
         """Run the acceptor side until the transport is closed. Never raises for
         anything the peer does; the outcome is logged and kept in :attr:`outcome`."""
         _set_nodelay(self._stream)
+        self.events.opened()
         async with anyio.create_task_group() as tg:
             self._conn.transport_accepted()  # AE-5: ARTIM
             await tg.start(self._run)
@@ -392,20 +315,22 @@ class AssociationDriver:
                 return
             await self._flush()
         try:
-            with _timeout("waiting for A-RELEASE-RP", self.timeouts.acse):
+            with deadline("waiting for A-RELEASE-RP", self.timeouts.acse):
                 await self._closed.wait()
         except DicomTimeoutError:
-            log.warning("%s: no A-RELEASE-RP within %s s, aborting", self._who(),
-                        self.timeouts.acse)
-            await self.abort()
+            await self.abort(why=f"no A-RELEASE-RP within {self.timeouts.acse} s")
             raise
 
     async def abort(self, source: int = AbortSource.SERVICE_USER,
-                    reason: int = AbortReason.NOT_SPECIFIED) -> None:
-        """Abort the association (A-ABORT, PS3.8 §7.3) and close the connection."""
+                    reason: int = AbortReason.NOT_SPECIFIED, *,
+                    why: str = "aborted by the application") -> None:
+        """Abort the association (A-ABORT, PS3.8 §7.3) and close the connection;
+        ``why`` is what the event (and so the log) says."""
         if self._closed.is_set():
             return
         with anyio.CancelScope(shield=True):
+            if self._conn.outcome in (Outcome.NEGOTIATING, Outcome.ACCEPTED):
+                self.events.aborted(source, reason, why, local=True)
             self._conn.abort(source, reason)
             try:
                 await self._flush()
@@ -458,26 +383,24 @@ class AssociationDriver:
             try:
                 self._conn.message_sent()  # P-DATA request is valid in this state
                 self.messages_written += 1
+                pdus = self.events.pdus_watched
                 for batch in outgoing.writes():
                     if sent:
                         # Writes are shielded; let a cancellation in between them.
                         await anyio.lowlevel.checkpoint_if_cancelled()
                     await self._send_bytes(batch)
                     sent += 1
+                    if pdus:
+                        self.events.pdata_written(len(batch))
             except BaseException:
                 if sent:
-                    log.error("%s: sending %s stopped half way; aborting the association",
-                              self._who(), _describe(outgoing.message))
                     with anyio.CancelScope(shield=True):
-                        await self.abort(AbortSource.SERVICE_USER)
+                        await self.abort(AbortSource.SERVICE_USER, why=(
+                            f"sending {describe_message(outgoing.message)} stopped half way"))
                 raise
-        if log.isEnabledFor(logging.DEBUG):
-            size = outgoing.dataset_size
-            log.debug("%s: sent %s%s", self._who(), _describe(outgoing.message),
-                      "" if size is None else f" + data set ({size} bytes)")
 
     async def _start_request(self, message: DIMSEMessage,
-                             waiter: MemoryObjectSendStream[Response] | _OneResponse
+                             waiter: MemoryObjectSendStream[Response] | OneResponse
                              ) -> int:
         """Wait for a slot of the window, then route responses to ``waiter``."""
         conn = self._conn
@@ -494,9 +417,10 @@ class AssociationDriver:
 
     def _end_request(self, message_id: int) -> None:
         self._waiters.pop(message_id, None)
+        self.events.request_ended(message_id)
         self._conn.end_request(message_id)
         if self._reading and not self._idle_read and self._watch is not None \
-                and not self._read_deadline():
+                and not self._conn.awaits_peer:
             # The reader began its read while this answer was due; nothing is now.
             self._watch.read_done()
             self._idle_read = True
@@ -531,6 +455,8 @@ class AssociationDriver:
         try:
             await self._write_message(outgoing)
             sent = True
+            self.events.request_sent(outgoing.context, outgoing.message,
+                                     outgoing.dataset_size)
             if while_waiting is not None:
                 while_waiting()
             while True:
@@ -575,7 +501,7 @@ class AssociationDriver:
                                              while_waiting=while_waiting)) as responses:
                 async for response in responses:
                     return response
-            raise DIMSEError(f"no response to {_describe(message)}")  # pragma: no cover
+            raise DIMSEError(f"no response to {describe_message(message)}")  # pragma: no cover
         return await self.request_prepared(self.prepare(context, message, dataset),
                                            while_waiting=while_waiting)
 
@@ -587,8 +513,8 @@ class AssociationDriver:
         a C-CANCEL can stop: those go through :meth:`request`."""
         message = outgoing.message
         if message.command_field in CANCELLABLE:
-            raise ValueError(f"{_describe(message)} can be cancelled: use request()")
-        waiter = _OneResponse()
+            raise ValueError(f"{describe_message(message)} can be cancelled: use request()")
+        waiter = OneResponse()
         try:
             message_id = await self._start_request(message, waiter)
         except BaseException:
@@ -596,6 +522,8 @@ class AssociationDriver:
             raise
         try:
             await self._write_message(outgoing)
+            self.events.request_sent(outgoing.context, outgoing.message,
+                                     outgoing.dataset_size)
             if while_waiting is not None:
                 while_waiting()
             await self._answer(message, waiter.arrived.wait())
@@ -610,7 +538,7 @@ class AssociationDriver:
         DIMSE timeout; one that expires aborts the association, since the peer may
         still answer a request we have given up on."""
         try:
-            with _timeout(lambda: f"waiting for the response to {_describe(message)}",
+            with deadline(lambda: f"waiting for the response to {describe_message(message)}",
                           self.timeouts.dimse):
                 return await waiting
         except DicomTimeoutError:
@@ -623,7 +551,7 @@ class AssociationDriver:
         one; a peer that does not finish within the DIMSE (or ACSE) timeout is aborted."""
         try:
             await self.send_message(context, self._conn.cancel(message_id))
-            with _timeout("waiting for the final response after C-CANCEL",
+            with deadline("waiting for the final response after C-CANCEL",
                           self.timeouts.dimse or self.timeouts.acse):
                 async for response in responses:
                     if not response.is_pending:
@@ -661,24 +589,13 @@ class AssociationDriver:
                 self._write_timed_out = True
                 await self._close_transport()
                 return
-            log.warning("%s: %s for %s s, aborting", self._who(),
-                        "a PDU still incomplete" if self._conn.buffered
-                        else "no data from the peer", watch.seconds)
+            waited = "a PDU still incomplete" if self._conn.buffered \
+                else "no data from the peer"
+            why = f"{waited} for {watch.seconds} s"
             self._conn.error = self._conn.error or DicomTimeoutError("network",
                                                                      watch.seconds)
             assert self._tasks is not None
-            self._tasks.start_soon(self.abort)
-
-    def _read_deadline(self) -> bool:
-        """Whether the network timeout bounds the next read: while established, unless
-        we are a requestor with nothing asked and nothing half received (an idle client
-        association waits for its application, not for the peer). Before it, ARTIM and
-        the ACSE timeout bound every wait, and after it the release/abort paths do."""
-        conn = self._conn
-        if not conn.established:
-            return False
-        return not conn.is_requestor or bool(conn.outstanding or conn.performing
-                                             or conn.buffered)
+            self._tasks.start_soon(partial(self.abort, why=why))
 
     async def _read_loop(self) -> None:
         assert self._stream is not None
@@ -688,7 +605,7 @@ class AssociationDriver:
         while not self._closed.is_set():
             # It bounds a whole PDU, not each read: a peer that drips a byte at a time
             # cannot hold the association forever.
-            watch = self._watch if self._read_deadline() else None
+            watch = self._watch if self._conn.awaits_peer else None
             if watch is not None:
                 watch.reading(partial_since)
             else:
@@ -699,15 +616,15 @@ class AssociationDriver:
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
                     OSError) as exc:
                 if not self._closed.is_set():
-                    if conn.state not in (State.STA1, State.STA13):
-                        log.info("%s: connection closed by the peer (%s)", self._who(),
-                                 type(exc).__name__)
+                    log.debug("%s: connection closed by the peer (%s)", self._who(),
+                              type(exc).__name__)
                     await self._close_transport()
                 return
             finally:
                 self._reading = self._idle_read = False
                 if self._watch is not None:
                     self._watch.read_done()
+            conn.report_pdus = self.events.pdus_watched
             events = conn.receive_data(data)
             while True:
                 try:
@@ -744,36 +661,34 @@ class AssociationDriver:
             if target is not None:
                 target.cancelled.set()
         elif isinstance(event, PDUReceived):
-            pdu_log.debug("%s: received %s", self._who(), _summarise(event.pdu))
+            self.events.pdu_received(event.pdu)
         elif isinstance(event, AssociateRequested):
+            self.events.requested(event.request)
             await self._decide(event.request)
         elif isinstance(event, Aborted):
             self._negotiation_done.set()
-            if event.local:
-                log.error("%s: %s; aborting", self._who(), peer_text(event.text, 200))
-            else:
-                log.warning("%s: association aborted: %s", self._who(), event.text)
-        elif isinstance(event, ReleaseRequested):
-            log.info("%s: peer requested release%s", self._who(),
-                     " (release collision)" if event.collision else "")
+            self.events.aborted(event.source, event.reason, event.text, local=event.local)
         elif isinstance(event, Released):
-            if self._conn.is_requestor:
-                log.info("%s: association released", self._who())
+            self.events.released()
+        elif isinstance(event, Established):
+            self._negotiation_done.set()
+            self.events.accepted(event.negotiated)
+        elif isinstance(event, Rejected):
+            self._negotiation_done.set()
+            rj = event.rejection
+            self.events.rejected(rj, describe_reject(rj.result, rj.source, rj.reason))
         elif isinstance(event, StrayResponse):
             log.warning("%s: response to unknown Message ID %d ignored", self._who(),
                         getattr(event.message, "message_id_being_responded_to", 0))
         elif isinstance(event, SinkFailed):
             log.error("%s: cannot receive the data set of %s: %s", self._who(),
-                      _describe(event.message), event.error)
-        else:  # Established, Rejected: the requester waits in open()
-            self._negotiation_done.set()
+                      describe_message(event.message), event.error)
+        # ReleaseRequested: answered by the connection; Released follows.
 
     async def _route_response(self, event: ResponseArrived) -> None:
         response = event.response
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s: received %s%s", self._who(), _describe(response.message),
-                      "" if response.raw_dataset is None
-                      else f" + data set ({len(response.raw_dataset)} bytes)")
+        self.events.response_received(self._conn.request_for(event.request_id),
+                                      event.request_id, response)
         waiter = self._waiters.get(event.request_id)
         if waiter is None:
             return  # the requester has just given up
@@ -795,24 +710,26 @@ class AssociationDriver:
         """AE-6: the A-ASSOCIATE-RQ is whole; the accept hook decides (PS3.8 §7.1)."""
         assert self._on_associate is not None, "acceptor without an accept hook"
         try:
-            with _timeout("deciding on A-ASSOCIATE-RQ", self.timeouts.acse):
+            with deadline("deciding on A-ASSOCIATE-RQ", self.timeouts.acse):
                 decision = await self._on_associate(self, request)
         except Exception:
             log.exception("%s: the association handler failed; rejecting", self._who())
             decision = AAssociateRJ(result=1, source=1, reason=1)
         if isinstance(decision, AAssociateRJ):
             self._conn.reject(decision)  # AE-8
+            await self._flush()
+            self.events.rejected(decision, self.rejection_text or describe_reject(
+                decision.result, decision.source, decision.reason),
+                log=not self.rejection_logged)
         else:
             self._conn.accept(*decision)  # AE-7
-        await self._flush()
+            await self._flush()
+            self.events.accepted(decision[1])
         self._negotiation_done.set()
 
     async def _start_handler(self, event: RequestArrived) -> None:
         message = event.message
-        if log.isEnabledFor(logging.DEBUG):  # the arguments cost, once per message
-            log.debug("%s: received %s%s", self._who(), _describe(message),
-                      "" if event.dataset is None
-                      else f" + data set ({len(event.dataset)} bytes)")
+        self.events.request_received(event.context, message, event.dataset)
         incoming = IncomingRequest(self, event)
         request_id = int(message.message_id)  # type: ignore[union-attr]
         self._incoming[request_id] = incoming
@@ -837,19 +754,20 @@ class AssociationDriver:
         comment = None
         try:
             if self._on_request is None:
-                log.warning("%s: no handler for %s", self._who(), _describe(incoming.message))
+                log.warning("%s: no handler for %s", self._who(),
+                            describe_message(incoming.message))
                 status = Status.UNRECOGNIZED_OPERATION
             else:
                 await self._on_request(incoming)
                 if not incoming.answered:
                     log.error("%s: the handler for %s sent no final response",
-                              self._who(), _describe(incoming.message))
+                              self._who(), describe_message(incoming.message))
         except AssociationError as exc:
             log.info("%s: handler stopped: %s", self._who(), exc)
             return
         except Exception as exc:
             log.exception("%s: handler for %s failed", self._who(),
-                          _describe(incoming.message))
+                          describe_message(incoming.message))
             comment = exception_comment(exc)
         finally:
             if not incoming.answered:
@@ -870,13 +788,13 @@ class AssociationDriver:
         wishes about ARTIM."""
         conn = self._conn
         if conn.sent_pdus:
-            if pdu_log.isEnabledFor(logging.DEBUG):
-                for pdu in conn.sent_pdus:
-                    pdu_log.debug("%s: sending %s", self._who(), _summarise(pdu))
+            pdus = list(conn.sent_pdus) if self.events.pdus_watched else []
             conn.sent_pdus.clear()
             data = conn.data_to_send()
             if data:
                 await self._send_bytes(data)
+            for pdu in pdus:
+                self.events.pdu_sent(pdu)
         self._sync_artim()
 
     async def _send_bytes(self, data: bytes | bytearray) -> None:
@@ -896,7 +814,7 @@ class AssociationDriver:
                         finally:
                             watch.write_done()
                     else:  # no reader (yet, or any more): no watcher either
-                        with _timeout("sending a PDU", self.timeouts.network):
+                        with deadline("sending a PDU", self.timeouts.network):
                             await self._stream.send(cast(bytes, data))
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
                         DicomTimeoutError) as exc:
@@ -911,7 +829,7 @@ class AssociationDriver:
     async def _close_transport(self) -> None:
         if self._stream is not None and not self._closed.is_set():
             self._closed.set()
-            self._stop_artim()
+            self._artim.stop()
             # Tell the connection the transport is gone (Evt17) before the close is
             # awaited: whoever finds the association closed meanwhile reads its end.
             events = self._conn.transport_closed()
@@ -924,9 +842,10 @@ class AssociationDriver:
 
     def _finish(self) -> None:
         """The connection is gone: wake everybody who waits on it."""
+        self.events.closed()
         self._closed.set()
         self._negotiation_done.set()
-        self._stop_artim()
+        self._artim.stop()
         for waiter in self._waiters.values():
             waiter.close()
         for incoming in self._incoming.values():
@@ -936,37 +855,19 @@ class AssociationDriver:
         self._conn.transport_closed()  # a data set half received is discarded
 
     def _sync_artim(self) -> None:
-        """Start, restart or stop the ARTIM timer (PS3.8 §9.1.5) as the connection
-        asks; before the reader's task group exists, _run starts it."""
-        conn = self._conn
-        if not conn.artim_running:
-            self._stop_artim()
-        elif conn.artim_starts != self._artim_starts and self._tasks is not None \
-                and not self._closed.is_set():
-            self._stop_artim()
-            self._artim_starts = conn.artim_starts
-            scope = anyio.CancelScope()
-            self._artim_scope = scope
-            self._tasks.start_soon(self._artim, scope)
+        """Start, restart or stop ARTIM as the connection asks; before the reader's
+        task group exists, _run starts it."""
+        self._artim.follow(self._conn.artim_running, self._conn.artim_starts,
+                           None if self._closed.is_set() else self._tasks)
 
-    def _stop_artim(self) -> None:
-        if self._artim_scope is not None:
-            self._artim_scope.cancel()
-            self._artim_scope = None
-            self._artim_starts = -1
-
-    async def _artim(self, scope: anyio.CancelScope) -> None:
-        with scope:
-            await anyio.sleep(self.timeouts.artim)
-            if scope.cancel_called:
-                return  # stopped in the instant it expired
-            state = self._conn.state
-            if not self._conn.artim_expired():
-                return
-            log.info("%s: ARTIM expired in %s", self._who(), state.name)
-            with suppress(DicomNetError):
-                await self._flush()
-            await self._close_transport()
+    async def _artim_expired(self) -> None:
+        state = self._conn.state
+        if not self._conn.artim_expired():
+            return  # stopped, or the state moved on in the instant it expired
+        log.info("%s: ARTIM expired in %s", self._who(), state.name)
+        with suppress(DicomNetError):
+            await self._flush()
+        await self._close_transport()
 
     def _who(self) -> str:
         request = self._conn.request
@@ -982,46 +883,6 @@ class AssociationDriver:
 
 
 # -- module helpers --------------------------------------------------------------------------
-
-
-@contextmanager
-def _timeout(what: str | Callable[[], str], seconds: float | None) -> Iterator[None]:
-    """``anyio.fail_after`` raising :class:`DicomTimeoutError` that says what timed out.
-
-    Only the deadline of this scope is translated; a TimeoutError raised by the body
-    passes through unchanged. ``what`` may be a function that makes the text, when
-    making it costs something on a path taken once per request.
-    """
-    if seconds is None:  # no timer, no cancel scope: a few microseconds a request
-        yield
-        return
-    scope = anyio.fail_after(seconds)
-    try:
-        with scope:
-            yield
-    except TimeoutError as exc:
-        if isinstance(exc, DicomTimeoutError):
-            raise
-        raise DicomTimeoutError(what if isinstance(what, str) else what(),
-                                seconds or 0) from None
-
-
-def _describe(message: DIMSEMessage) -> str:
-    name = CommandField(message.command_field).name.replace("_", "-")
-    if message.is_response:
-        return f"{name} (to #{getattr(message, 'message_id_being_responded_to', '?')}, " \
-               f"status 0x{getattr(message, 'status', 0):04X})"
-    return f"{name} #{getattr(message, 'message_id', '?')}"
-
-
-def _summarise(pdu: PDU) -> str:
-    if isinstance(pdu, PDataTF):
-        sizes = ", ".join(
-            f"ctx {v.context_id} {'cmd' if v.is_command else 'data'}"
-            f"{' last' if v.is_last else ''} {len(v.data)} B" for v in pdu.pdvs)
-        return f"P-DATA-TF [{sizes}]"
-    return PDUType(pdu.pdu_type).name.replace("_", "-") if not isinstance(pdu, AAbort) \
-        else f"A-ABORT (source {pdu.source}, reason {pdu.reason})"
 
 
 def _set_nodelay(stream: ByteStream | None) -> None:

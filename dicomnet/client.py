@@ -18,6 +18,7 @@ from anyio.abc import ByteStream
 from dicomnet.acse import build_request, interpret_accept
 from dicomnet.association import RequestHook
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
+from dicomnet.events import EventCallback, EventHub, as_hub
 from dicomnet.pdu import UserIdentityRQSubItem
 from dicomnet.service_methods import Association
 from dicomnet.uids import DEFAULT_TRANSFER_SYNTAXES, VERIFICATION, uid_name
@@ -60,13 +61,16 @@ async def connect(
     extended: Mapping[str, bytes] | None = None,
     user_identity: UserIdentityRQSubItem | None = None,
     on_request: RequestHook | None = None,
+    on_event: EventHub | EventCallback | None = None,
 ) -> AsyncIterator[Association]:
     """Open an association to ``host:port`` and yield it; release it on exit.
 
     ``contexts`` lists what to propose (default: Verification). ``async_window`` is
     (max operations invoked, max operations performed) to propose (PS3.7 D.3.3.3);
     ``roles`` maps SOP class UIDs to (SCU, SCP) role proposals (PS3.7 D.3.3.4);
-    ``on_request`` handles requests the peer sends us (C-STORE during C-GET, ...).
+    ``on_request`` handles requests the peer sends us (C-STORE during C-GET, ...);
+    ``on_event`` (a function or an :class:`~dicomnet.events.EventHub`) receives the
+    association's typed events (:mod:`dicomnet.events`), as the log does.
     Raises :class:`~dicomnet.errors.AssociationRejectedError`,
     :class:`~dicomnet.errors.AssociationAbortedError` or
     :class:`~dicomnet.errors.DicomTimeoutError`; ``OSError`` when nothing listens.
@@ -91,23 +95,22 @@ async def connect(
                                        tls_hostname=tls_hostname or host)
 
     association = Association(stream=None, timeouts=timeouts, max_pdu_length=max_pdu_length,
-                              on_request=on_request, peer=(host, port))
+                              on_request=on_request, peer=(host, port),
+                              events=as_hub(on_event))
     try:
         async with anyio.create_task_group() as tg:
-            log.info("requesting association %s -> %s at %s:%d (%d contexts)",
-                     calling_ae, called_ae, host, port, len(proposal))
+            # Requested, accepted (or not): logged as the association's events.
             await association.open(tg, request, open_stream, interpret_accept)
             if log.isEnabledFor(logging.DEBUG):
                 for ctx in association.negotiated.accepted.values():
                     log.debug("accepted context %d: %s / %s", ctx.context_id,
                               uid_name(ctx.abstract_syntax), uid_name(ctx.transfer_syntax))
-            log.info("association accepted by %s (%d of %d contexts)", called_ae,
-                     len(association.negotiated.accepted), len(proposal))
             try:
                 yield association
-            except BaseException:
+            except BaseException as exc:
                 with anyio.CancelScope(shield=True):
-                    await association.abort()
+                    await association.abort(why=f"the block using it raised "
+                                                f"{type(exc).__name__}")
                 raise
             else:
                 await association.release()

@@ -181,6 +181,18 @@ class DicomConnection:
         return self._framer.buffered
 
     @property
+    def awaits_peer(self) -> bool:
+        """Whether the network timeout bounds the wait for the peer's next bytes:
+        while established, unless we are a requestor with nothing asked and nothing
+        half received (an idle client association waits for its application, not for
+        the peer). Before it ARTIM and the ACSE timeout bound every wait, after it the
+        release and abort paths do."""
+        if self._ul.state is not State.STA6:
+            return False
+        return not self._ul.is_requestor or bool(
+            self._outstanding or self._performing_count or self._framer.buffered)
+
+    @property
     def outstanding(self) -> int:
         """Our requests not yet given up (:meth:`end_request`)."""
         return len(self._outstanding)

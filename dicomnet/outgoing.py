@@ -199,7 +199,7 @@ class OutgoingMessage:
     taken once.
     """
 
-    __slots__ = ("_first", "_rest", "dataset_size", "message")
+    __slots__ = ("_first", "_rest", "context", "dataset_size", "message")
 
     def __init__(self, context: AcceptedContext, message: DIMSEMessage,
                  dataset: Dataset | bytes | bytearray | memoryview | FileRegion | None,
@@ -209,6 +209,7 @@ class OutgoingMessage:
             dataset = encode_dataset(dataset, context.transfer_syntax)
         if message.has_dataset != (dataset is not None):
             message = replace(message, has_dataset=dataset is not None)
+        self.context = context
         self.message = message
         #: Bytes of the data set, for the log; None without one.
         self.dataset_size = dataset.length if isinstance(dataset, FileRegion) else \

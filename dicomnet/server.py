@@ -41,9 +41,9 @@ from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.dataset_io import SinkFactory
 from dicomnet.dimse import CommandField, DIMSEMessage, Status
 from dicomnet.dimse.comment import error_comment
+from dicomnet.events import EventCallback, EventHub, as_hub
 from dicomnet.logtext import peer_text
 from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
-from dicomnet.pdu.constants import describe_reject
 from dicomnet.registration import factory_only
 from dicomnet.service_methods import Association
 from dicomnet.services import normalized, query_retrieve, storage, verification
@@ -138,6 +138,10 @@ class Server:
     peer opening connections without end therefore cannot starve. Drops and refusals
     are logged at INFO each, with one WARNING when they start and one summary per
     ``drop_log_interval`` seconds while they go on.
+
+    ``on_event`` (a function, or an :class:`~dicomnet.events.EventHub`) receives the
+    typed events of every association (:mod:`dicomnet.events`): the log is made of the
+    same events.
     """
 
     def __init__(
@@ -163,6 +167,7 @@ class Server:
         associate_deadline: float = 10.0,
         handshake_timeout: float = 5.0,
         drop_log_interval: float = 10.0,
+        on_event: EventHub | EventCallback | None = None,
     ) -> None:
         if max_pending < 1 or (max_pending_per_address is not None
                                and max_pending_per_address < 1):
@@ -187,6 +192,8 @@ class Server:
             else access_rules.parse_subjects(allowed_certificate_subjects)
         self.authenticate = authenticate
         self.accept_damaged = accept_damaged
+        #: The events of every association (None: only the log sees them).
+        self.events = as_hub(on_event)
         self._policy = AcceptorPolicy(
             ae_title=ae_title,
             require_called_ae_title=require_called_ae_title,
@@ -538,7 +545,7 @@ class Server:
             on_associate=partial(self._admit, ticket, pending),
             on_request=self._on_request, inline=self._runs_inline,
             sink_factory=self._sink_factory, max_dataset_size=self.max_dataset_size,
-            peer=peer, accept_damaged=self.accept_damaged)
+            peer=peer, accept_damaged=self.accept_damaged, events=self.events)
         association.peer_certificate_subject = subject
         association.peer_certificate_name = name
         self._live.add(association)
@@ -552,7 +559,6 @@ class Server:
                 self._drained.set()
             if not pending.cancel_called:  # else _connection logs why it was cut
                 self.associations_served += 1
-                log.info("%r ended: %s", association, association.outcome or "closed")
 
     async def _admit(self, ticket: Ticket, pending: anyio.CancelScope,
                      association: Association, request: AAssociateRQ
@@ -567,6 +573,8 @@ class Server:
                 self._note_drop(refusal, peer, f"{peer[0]}:{peer[1]}: {refusal}: "
                                 f"{peer_text(request.calling_ae_title)} -> "
                                 f"{peer_text(request.called_ae_title)}")
+            association.rejection_text = refusal
+            association.rejection_logged = True  # rate-limited by _note_drop
             return REJECT_LOCAL_LIMIT_EXCEEDED
         pending.deadline = math.inf
         decision: tuple[AAssociateAC, Negotiated] | AAssociateRJ | None = None
@@ -614,38 +622,25 @@ class Server:
 
     async def _on_associate(self, association: Association, request: AAssociateRQ
                             ) -> tuple[AAssociateAC, Negotiated] | AAssociateRJ:
-        peer = association.peer or ("?", 0)
+        # A rejection is logged as its event (dicomnet.event_log), with the reason.
         rejection = check_request(request, self._policy)
         if rejection is not None:
-            log.warning("rejecting %s -> %s from %s:%d: %s",
-                        peer_text(request.calling_ae_title),
-                        peer_text(request.called_ae_title), *peer,
-                        describe_reject(rejection.result, rejection.source, rejection.reason))
             return rejection
         refusal = self._refusal(association, request)
         if refusal is not None:
-            why, rejection = refusal
-            log.warning("rejecting %s -> %s from %s:%d: %s",
-                        peer_text(request.calling_ae_title),
-                        peer_text(request.called_ae_title), *peer, why)
+            association.rejection_text, rejection = refusal
             return rejection
         response = None
         if self.authenticate is not None:
             identity = request.user_information.user_identity_rq
             verdict = await self.authenticate(identity, association)
             if verdict is False or verdict is None:
-                log.warning("rejecting %s -> %s from %s:%d: user identity not accepted",
-                            peer_text(request.calling_ae_title),
-                            peer_text(request.called_ae_title), *peer)
+                association.rejection_text = "user identity not accepted"
                 return REJECT_USER_IDENTITY
             if isinstance(verdict, bytes):
                 response = verdict
         accept, negotiated = negotiate(request, self._policy, user_identity_response=response)
-        log.info("accepted %s -> %s from %s:%d (%d of %d contexts)",
-                 peer_text(request.calling_ae_title),
-                 peer_text(request.called_ae_title), *peer,
-                 len(negotiated.accepted), len(request.presentation_contexts))
-        if log.isEnabledFor(logging.DEBUG):
+        if log.isEnabledFor(logging.DEBUG):  # the acceptance is its event's log line
             for ctx in request.presentation_contexts:
                 got = negotiated.accepted.get(ctx.context_id)
                 log.debug("  context %d %s: %s", ctx.context_id, uid_name(ctx.abstract_syntax),

@@ -47,6 +47,7 @@ from dicomnet.dimse.messages import (
     NSetRQ,
     NSetRSP,
     Priority,
+    describe_message,
     response_to,
 )
 from dicomnet.dimse.reassembly import CommandReceived, DatasetFragment, Reassembler
@@ -92,6 +93,7 @@ __all__ = [
     "decode_command",
     "decode_dataset",
     "describe",
+    "describe_message",
     "encode_command",
     "encode_dataset",
     "fragment_message",

@@ -50,6 +50,7 @@ __all__ = [
     "NSetRQ",
     "NSetRSP",
     "Priority",
+    "describe_message",
     "message_fields",
     "response_to",
 ]
@@ -500,6 +501,16 @@ def message_fields(cls: type[DIMSEMessage]) -> tuple[tuple[str, int, str, bool],
         result.append((f.name, tag, vr, required))
     _FIELD_CACHE[cls] = tuple(sorted(result, key=lambda item: item[1]))
     return _FIELD_CACHE[cls]
+
+
+def describe_message(message: DIMSEMessage) -> str:
+    """A message in a few words for logs and errors: ``C-STORE-RQ #3``, ``C-FIND-RSP
+    (to #3, status 0xFF00)``."""
+    name = CommandField(message.command_field).name.replace("_", "-")
+    if message.is_response:
+        return f"{name} (to #{getattr(message, 'message_id_being_responded_to', '?')}, " \
+               f"status 0x{getattr(message, 'status', 0):04X})"
+    return f"{name} #{getattr(message, 'message_id', '?')}"
 
 
 def response_to(request: DIMSEMessage, status: int, *,
