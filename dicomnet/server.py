@@ -657,13 +657,14 @@ class Server:
         if self.allowed_addresses is not None:
             host = (association.peer or ("?", 0))[0]
             if not access_rules.address_allowed(host, self.allowed_addresses):
-                return f"address {peer_text(host)} is not allowed", REJECT_NO_REASON
+                # Raw text: the event escapes it where it is shown (dicomnet.event_log).
+                return f"address {host} is not allowed", REJECT_NO_REASON
         if self.allowed_certificate_subjects is not None:
             name = association.peer_certificate_name
             if name is None:
                 return "no client certificate (one is required)", REJECT_NO_REASON
             if not access_rules.subject_allowed(name, self.allowed_certificate_subjects):
-                return (f"client certificate {peer_text(name.rfc4514_string(), 200)} is "
+                return (f"client certificate {name.rfc4514_string()} is "
                         "not allowed"), REJECT_NO_REASON
         return None
 

@@ -58,7 +58,7 @@ def test_site_builds_without_warnings(tmp_path: Path) -> None:
         assert (html / f"{page}.html").is_file(), f"{page}.html was not built"
     api = (html / "api.html").read_text()
     for name in ("dicomnet.client.connect", "dicomnet.server.Server",
-                 "dicomnet.association.IncomingRequest", "dicomnet.errors.DicomNetError",
+                 "dicomnet.incoming_request.IncomingRequest", "dicomnet.errors.DicomNetError",
                  "dicomnet.archive.matching.identifier_matches"):
         assert f'id="{name}"' in api, f"{name} is missing from the API reference"
     # The guide's code comes from the tested examples.

@@ -29,7 +29,7 @@ async def test_artim_expiring_after_the_connection_closed_does_nothing() -> None
     association = AssociationDriver(stream=None, timeouts=Timeouts(artim=0), max_pdu_length=16384)
     assert association.connection.state == State.STA1  # the connection is already gone
     with anyio.fail_after(2):
-        await association._artim(anyio.CancelScope())
+        await association._artim.run(anyio.CancelScope())
     assert not association.connection.artim_expired()
     assert association.outcome == ""  # nothing happened: no abort, no close
 
@@ -47,12 +47,12 @@ async def test_the_race_itself_on_asyncio(anyio_backend: str) -> None:
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             association._tasks = tg
-            association._sync_artim()
+            association._sync_artim()  # the connection asks for ARTIM: a task starts
             await anyio.lowlevel.checkpoint()  # ARTIM's task starts its sleep
             time.sleep(0.1)  # noqa: ASYNC251 - the loop must be busy past the expiry
             await anyio.lowlevel.checkpoint()  # we run first; then the timer ends ARTIM's sleep
             await anyio.lowlevel.checkpoint()  # we run again before ARTIM's task resumes
             association.connection.transport_closed()  # the reader saw the close...
-            association._stop_artim()  # ...and stopped the timer
+            association._artim.stop()  # ...and stopped the timer
     assert association.connection.state == State.STA1
     assert association.outcome == ""
