@@ -21,7 +21,6 @@ The driver knows no service: :mod:`dicomnet.services` build on it, and
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing, suppress
 from functools import partial
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
-from anyio.abc import ByteStream, SocketAttribute, TaskGroup, TaskStatus
+from anyio.abc import ByteStream, TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from dicomnet import events as ev
@@ -73,10 +72,13 @@ from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import AbortReason, AbortSource, describe_reject
 from dicomnet.response_batch import ResponseBatch
 from dicomnet.response_waiter import OneResponse
+from dicomnet.tcp import set_nodelay
 
 if TYPE_CHECKING:
     from cryptography.x509 import Name
     from pydicom import Dataset
+
+    from dicomnet.service_methods import Association
 
 __all__ = ["AcceptHook", "AssociationDriver", "DatasetTooLargeError", "IncomingRequest",
            "RequestHook", "Response"]
@@ -133,7 +135,7 @@ class AssociationDriver:
         self._conn = DicomConnection(
             max_pdu_length=max_pdu_length, max_dataset_size=max_dataset_size,
             sink_for=None if factory is None
-            else (lambda context, message: factory(self, context, message)))
+            else (lambda context, message: factory(self._public(), context, message)))
         self._on_associate = on_associate
         self._on_request = on_request
         # Requests whose handler runs in the reader's task (see _start_handler).
@@ -271,7 +273,7 @@ class AssociationDriver:
         conn.associate(request)  # AE-1
         with deadline("TCP connect", self.timeouts.connect):
             self._stream = await connect()
-        _set_nodelay(self._stream)
+        set_nodelay(self._stream)
         self.events.opened()
         conn.transport_connected()  # AE-2: the A-ASSOCIATE-RQ
         await self._flush()
@@ -293,7 +295,7 @@ class AssociationDriver:
     async def serve(self) -> None:
         """Run the acceptor side until the transport is closed. Never raises for
         anything the peer does; the outcome is logged and kept in :attr:`outcome`."""
-        _set_nodelay(self._stream)
+        set_nodelay(self._stream)
         self.events.opened()
         async with anyio.create_task_group() as tg:
             self._conn.transport_accepted()  # AE-5: ARTIM
@@ -730,7 +732,7 @@ class AssociationDriver:
     async def _start_handler(self, event: RequestArrived) -> None:
         message = event.message
         self.events.request_received(event.context, message, event.dataset)
-        incoming = IncomingRequest(self, event)
+        incoming = IncomingRequest(self._public(), event)
         request_id = int(message.message_id)  # type: ignore[union-attr]
         self._incoming[request_id] = incoming
         assert self._tasks is not None
@@ -869,6 +871,12 @@ class AssociationDriver:
             await self._flush()
         await self._close_transport()
 
+    def _public(self) -> Association:
+        """This association as handlers see it: clients and servers make every
+        association a :class:`dicomnet.Association` (the driver with its service
+        methods), never a bare driver."""
+        return cast("Association", self)
+
     def _who(self) -> str:
         request = self._conn.request
         if request is not None:
@@ -881,19 +889,3 @@ class AssociationDriver:
             text += f" [{self.peer[0]}:{self.peer[1]}]"
         return text
 
-
-# -- module helpers --------------------------------------------------------------------------
-
-
-def _set_nodelay(stream: ByteStream | None) -> None:
-    """Disable Nagle: DIMSE is request/response, and a delayed ACK costs a round trip
-    per message; DCMTK itself leaves Nagle on unless TCP_NODELAY=1 is in its
-    environment, and then every response waits for the peer's delayed ACK."""
-    if stream is None:
-        return
-    try:
-        sock = stream.extra(SocketAttribute.raw_socket)
-    except Exception:
-        return
-    with suppress(OSError):  # not a TCP socket
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -16,8 +16,8 @@ from dicomnet.records import record
 
 if TYPE_CHECKING:
     from dicomnet.acse import AcceptedContext
-    from dicomnet.association import AssociationDriver
     from dicomnet.dimse import DIMSEMessage
+    from dicomnet.service_methods import Association
 
 __all__ = ["DatasetSink", "FileRegion", "SinkFactory"]
 
@@ -39,7 +39,7 @@ class DatasetSink(Protocol):
 
 
 #: Chooses a sink for an incoming request's data set, or None to keep it in memory.
-SinkFactory = Callable[["AssociationDriver", "AcceptedContext", "DIMSEMessage"],
+SinkFactory = Callable[["Association", "AcceptedContext", "DIMSEMessage"],
                       "DatasetSink | None"]
 
 

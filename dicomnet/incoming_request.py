@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from pydicom import Dataset
 
     from dicomnet.acse import AcceptedContext
-    from dicomnet.association import AssociationDriver
     from dicomnet.connection_events import RequestArrived
     from dicomnet.dataset_io import DatasetSink
     from dicomnet.dimse.integrity import Damage
+    from dicomnet.service_methods import Association
 
 __all__ = ["IncomingRequest"]
 
@@ -36,7 +36,7 @@ class IncomingRequest:
     a store handler that only writes bytes to disk never pays for decoding.
     """
 
-    def __init__(self, association: AssociationDriver, arrived: RequestArrived) -> None:
+    def __init__(self, association: Association, arrived: RequestArrived) -> None:
         self.association = association
         self.context: AcceptedContext = arrived.context
         self.message: DIMSEMessage = arrived.message
@@ -81,7 +81,7 @@ class IncomingRequest:
         """Call ``function()`` right after the final response has been sent, in the
         handler's task: quick work that should not delay the answer (the archive makes
         the next data set's file there, while the peer reads the answer and prepares
-        its next request). A task of its own (:meth:`AssociationDriver.start_task`)
+        its next request). A task of its own (:meth:`Association.start_task`)
         costs more than such work. Runs after whichever final response goes out (the
         failure the association sends when a handler raises, too), and never if none
         does (the association ended first)."""

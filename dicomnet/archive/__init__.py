@@ -56,9 +56,10 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomnet.acse import AcceptedContext
-    from dicomnet.association import AssociationDriver, IncomingRequest
+    from dicomnet.association import IncomingRequest
     from dicomnet.dimse import DIMSEMessage
     from dicomnet.server import Server
+    from dicomnet.service_methods import Association
 
 __all__ = ["DUPLICATE_POLICIES", "Archive", "ArchiveError", "ArchiveIndex",
            "DuplicateInstanceError", "IncomingFile", "IndexUnavailableError",
@@ -95,7 +96,7 @@ def install(server: Server, archive: Archive,
     items = worklist if isinstance(worklist, Worklist) or worklist is None \
         else Worklist(worklist)
 
-    def sink(association: AssociationDriver, context: AcceptedContext,
+    def sink(association: Association, context: AcceptedContext,
              message: DIMSEMessage) -> IncomingFile | None:
         if not isinstance(message, CStoreRQ):
             return None

@@ -28,9 +28,9 @@ from dicomnet.uids import uid_name
 
 if TYPE_CHECKING:
     from dicomnet.acse import AcceptedContext
-    from dicomnet.association import AssociationDriver
     from dicomnet.dataset_io import DatasetSink, SinkFactory
     from dicomnet.dimse import DIMSEMessage
+    from dicomnet.service_methods import Association
 
 __all__ = ["checked_sink_factory", "context_mismatch", "named_sop_class", "refusal"]
 
@@ -106,7 +106,7 @@ def checked_sink_factory(factory: SinkFactory,
     :func:`refusal`): the data set of any other is dropped as it arrives, which keeps
     it out of the archive's files and out of memory."""
 
-    def make(association: AssociationDriver, context: AcceptedContext,
+    def make(association: Association, context: AcceptedContext,
              message: DIMSEMessage) -> DatasetSink | None:
         if refusal(context.abstract_syntax, message, operations) is not None:
             return _DroppedDataset()
