@@ -643,15 +643,15 @@ class AssociationDriver:
                 if conn.wants_close:
                     await self._close_transport()
                     return
+                if conn.holding and not await self._start_held():
+                    return
                 if not conn.paused:
                     break
-                events = conn.receive_data(b"")  # what came after the A-ASSOCIATE-RQ
+                events = conn.receive_data(b"")  # what waited in the framer
             if conn.buffered == 0:
                 partial_since = None
             elif partial_since is None:
                 partial_since = NetworkWatch.now()
-
-    # -- the connection's events -----------------------------------------------------------
 
     async def _on_event(self, event: ConnectionEvent) -> None:
         if isinstance(event, ResponseArrived):
@@ -735,19 +735,27 @@ class AssociationDriver:
         incoming = IncomingRequest(self._public(), event)
         request_id = int(message.message_id)  # type: ignore[union-attr]
         self._incoming[request_id] = incoming
-        assert self._tasks is not None
-        while self._conn.over_perform_window and not self._closed.is_set():
-            # Past the window we agreed to (PS3.7 D.3.3.3): read nothing more until
-            # a request is done.
-            self._perform_wanted = True
-            await self._performed.wait()
         if self._inline is not None and self._inline(message):
             # A handler that never waits on this association (Server.on_store's
-            # inline): no task of its own, nor a loop round. Nothing is read from the
-            # peer until it returns.
+            # inline): no task of its own, nor a loop round; nothing is read meanwhile.
             await self._run_handler(incoming, request_id)
         else:
+            assert self._tasks is not None
             self._tasks.start_soon(self._run_handler, incoming, request_id)
+
+    async def _start_held(self) -> bool:
+        """Start the requests the window held back (PS3.7 D.3.3.3) as places free,
+        reading nothing from the peer meanwhile; False if the association ended."""
+        while self._conn.holding:
+            events = self._conn.release_held()
+            if not events:
+                if self._closed.is_set():
+                    return False
+                self._perform_wanted = True
+                await self._performed.wait()
+            for event in events:
+                await self._on_event(event)
+        return True
 
     async def _run_handler(self, incoming: IncomingRequest, request_id: int) -> None:
         """Run the handler; a request it leaves unanswered, because it failed or
@@ -782,8 +790,6 @@ class AssociationDriver:
                 self._perform_wanted = False
                 self._performed.set()
                 self._performed = anyio.Event()
-
-    # -- writing, closing, ARTIM ------------------------------------------------------------
 
     async def _flush(self) -> None:
         """Write what the connection queued (association PDUs), then follow its

@@ -22,6 +22,7 @@ Message ID a request carries.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, cast
@@ -149,11 +150,15 @@ class DicomConnection:
         self._outstanding: dict[int, DIMSEMessage] = {}
         self._performing: dict[int, int] = {}  # the peer's Message ID -> requests with it
         self._performing_count = 0
+        # The peer's requests past the window we agreed to (PS3.7 D.3.3.3): held, in
+        # order, until one being performed is done; nothing more is parsed meanwhile.
+        self._held: deque[RequestArrived] = deque()
         self._max_invoke = 0
         self._max_perform = 0
         self._sent_abort = False
-        #: Parsing stopped after an A-ASSOCIATE-RQ, until accept() or reject():
-        #: whatever came after it is read in the state the answer leads to.
+        #: Parsing stopped (bytes wait in the framer): after an A-ASSOCIATE-RQ until
+        #: accept() or reject(), so what follows is read in the state the answer leads
+        #: to; or while requests are held by the window. receive_data(b"") resumes.
         self.paused = False
 
     # -- what the driver reads ---------------------------------------------------------
@@ -214,9 +219,18 @@ class DicomConnection:
         return self._performing_count
 
     @property
-    def over_perform_window(self) -> bool:
-        """The peer has more requests with us than it may (the newest must wait)."""
-        return 0 < self._max_perform < self._performing_count
+    def holding(self) -> bool:
+        """Requests of the peer wait for a place in the window (:meth:`release_held`)."""
+        return bool(self._held)
+
+    def release_held(self) -> list[ConnectionEvent]:
+        """The held requests that the window has room for now, in order."""
+        events: list[ConnectionEvent] = []
+        while self._held and not self._window_full():
+            arrived = self._held.popleft()
+            self._start_performing(arrived)
+            events.append(arrived)
+        return events
 
     def data_to_send(self) -> bytes:
         """The association PDUs queued since the last call, in order."""
@@ -311,6 +325,10 @@ class DicomConnection:
         self._out.clear()
         self.sent_pdus.clear()
         self.paused = False
+        while self._held:  # never to be performed: their data sets go
+            held = self._held.popleft()
+            if held.sink is not None and held.sink_error is None:
+                held.sink.discard()
         if self._dataset is not None:
             self._dataset.discard()
             self._dataset = None
@@ -323,7 +341,8 @@ class DicomConnection:
         events: list[ConnectionEvent] = []
         if data:
             self._framer.feed(data)
-        if self.deciding:  # the A-ASSOCIATE-RQ is not answered yet
+        if self.deciding or self._held:  # the RQ is not answered, or the window is full
+            self.paused = True
             return events
         self.paused = False
         while not self.wants_close:
@@ -349,8 +368,8 @@ class DicomConnection:
                 self.wants_close = True
             if self._ul.closed:
                 break
-            if self.deciding:
-                self.paused = True  # the local user decides first (AE-6)
+            if self.deciding or self._held:
+                self.paused = True  # the local user decides first (AE-6), or the window
                 break
         return events
 
@@ -585,10 +604,20 @@ class DicomConnection:
             if target in self._performing:
                 events.append(CancelArrived(target))
             return
-        message_id = int(message.message_id)  # type: ignore[union-attr]
+        arrived = RequestArrived(context, message, dataset, sink, sink_error, damage)
+        if self._held or self._window_full():
+            self._held.append(arrived)  # a C-CANCEL does not reach it until it starts
+            return
+        self._start_performing(arrived)
+        events.append(arrived)
+
+    def _window_full(self) -> bool:
+        return 0 < self._max_perform <= self._performing_count
+
+    def _start_performing(self, arrived: RequestArrived) -> None:
+        message_id = int(arrived.message.message_id)  # type: ignore[union-attr]
         self._performing[message_id] = self._performing.get(message_id, 0) + 1
         self._performing_count += 1
-        events.append(RequestArrived(context, message, dataset, sink, sink_error, damage))
 
     def __repr__(self) -> str:
         request = self.request
