@@ -1,6 +1,7 @@
 """C-STORE throughput, side by side: DCMTK, dicomnet and pynetdicom on 127.0.0.1.
 
     .venv/bin/python benchmarks/store_bench.py [--images 500] [--rounds 10] [--cold]
+                                               [--baseline DIR]
 
 Sends N CT-sized images (512x512, 16 bit, ~0.5 MB each, Explicit VR Little Endian) in
 one association per run, for each pairing:
@@ -19,6 +20,11 @@ and with five rounds a single lucky round of one pairing decided its ratio.
 DCMTK runs with TCP_NODELAY=1, its best (without it every
 response waits for a delayed ACK); all peers use their
 default max PDU unless stated. Each loop is bounded in count and every process in time.
+
+``--baseline DIR`` adds the three dicomnet pairings run from another checkout's
+``dicomnet`` (DIR holds its ``dicomnet/`` package, e.g. a ``git worktree`` of an older
+commit), in the same rounds: a change's effect, side by side, on the same machine
+state.
 
 ``--cold`` drops the page cache before every run (root on Linux), so each client reads
 the images from disk, as when sending studies stored some time ago; without it the
@@ -102,16 +108,31 @@ def make_images(folder: Path, count: int) -> list[Path]:
     return paths
 
 
+#: Where a "baseline" kind's dicomnet package comes from (--baseline), when given.
+BASELINE: dict[str, str] = {}
+
+
+def env_for(kind: str) -> dict[str, str]:
+    """The environment of a process of ``kind``: a baseline kind imports dicomnet from
+    the baseline checkout, ahead of the installed one."""
+    if kind == "baseline":
+        return {**ENV, "PYTHONPATH": BASELINE["dir"]}
+    return ENV
+
+
 def start_server(kind: str, port: int, out: Path) -> subprocess.Popen[bytes]:
     out.mkdir(parents=True, exist_ok=True)
+    serve = [PY, "-m", "dicomnet", "serve", "--port", str(port), "--any-aet",
+             "--data", str(out), "-q"]
     commands = {
         "storescp": [dcmtk("storescp"), "-B", "-od", str(out), str(port)],
-        "dicomnet": [PY, "-m", "dicomnet", "serve", "--port", str(port), "--any-aet",
-                     "--data", str(out), "-q"],
+        "dicomnet": serve,
+        "baseline": serve,
         "pynetdicom": [PY, "-c", PYNETDICOM_SCP, str(port), str(out)],
     }
-    process = subprocess.Popen(commands[kind], env=ENV, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    # Not in the checkout: "python -m" puts the working folder first on sys.path.
+    process = subprocess.Popen(commands[kind], env=env_for(kind), cwd=out,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(port, process)
     return process
 
@@ -119,7 +140,7 @@ def start_server(kind: str, port: int, out: Path) -> subprocess.Popen[bytes]:
 def client_command(kind: str, port: int, folder: Path) -> list[str]:
     if kind == "storescu":
         return [dcmtk("storescu"), "-aec", "ANY", "+sd", "127.0.0.1", str(port), str(folder)]
-    if kind == "dicomnet":
+    if kind in ("dicomnet", "baseline"):
         return [PY, "-m", "dicomnet", "store", "-aec", "ANY", "-q", "127.0.0.1", str(port),
                 str(folder)]
     return [PY, "-c", PYNETDICOM_SCU, str(port), str(folder)]
@@ -143,7 +164,7 @@ def run_once(client: str, server: str, folder: Path, count: int, *, work: Path,
     command = client_command(client, port, folder)  # its PATH lookup is not timed
     try:
         started = time.perf_counter()
-        done = subprocess.run(command, env=ENV,
+        done = subprocess.run(command, env=env_for(client), cwd=work,
                               capture_output=True, timeout=TIMEOUT, check=False)
         elapsed = time.perf_counter() - started
         peak = memory_kib(process.pid, "VmHWM")
@@ -167,7 +188,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--cold", action="store_true",
                         help="drop the page cache before every run (needs root, Linux)")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run dicomnet from this checkout (its dicomnet/ package)")
     args = parser.parse_args()
+    if args.baseline:
+        if not (Path(args.baseline) / "dicomnet" / "__init__.py").is_file():
+            parser.error(f"--baseline {args.baseline}: no dicomnet/ package there")
+        BASELINE["dir"] = str(Path(args.baseline).resolve())
     if args.cold:
         try:
             drop_page_cache()
@@ -182,11 +209,17 @@ def main() -> int:
         ("dicomnet", "dicomnet", "dicomnet -> dicomnet"),
         ("pynetdicom", "pynetdicom", "pynetdicom -> pynetdicom"),
     ]
+    if BASELINE:
+        pairs += [("storescu", "baseline", "DCMTK -> baseline serve"),
+                  ("baseline", "storescp", "baseline store -> DCMTK"),
+                  ("baseline", "baseline", "baseline -> baseline")]
     # An installed package has its bytecode compiled at install time; an editable
     # checkout (and PYTHONDONTWRITEBYTECODE=1) would compile dicomnet at every start.
     import dicomnet
 
     compileall.compile_dir(Path(dicomnet.__file__).parent, quiet=1)
+    if BASELINE:
+        compileall.compile_dir(Path(BASELINE["dir"]) / "dicomnet", quiet=1)
     with tempfile.TemporaryDirectory(prefix="dicomnet-bench-") as tmp:
         work = Path(tmp)
         images = work / "images"

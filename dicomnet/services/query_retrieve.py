@@ -261,6 +261,7 @@ async def _send_pending(request: IncomingRequest, pending: CFindRSP,
         if request.cancelled.is_set():
             return
         await association.send_batch(ResponseBatch(pending, data, count))
+        request.pending_sent += count
     if failure is not None:
         raise failure
 
