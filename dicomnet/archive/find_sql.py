@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from dicomnet.archive.index import COLUMNS, LEVEL_TABLES, level_tables_sql
 from dicomnet.archive.matching import MatchError, _is_key, _text, _vr_of, key_matcher
-from dicomnet.archive.sqlmatch import as_pydicom, key_condition, register
+from dicomnet.archive.sqlmatch import as_pydicom, key_condition
 from dicomnet.dimse.text_elements import TEXT_VRS, encode_text_elements, fast_syntax
 
 if TYPE_CHECKING:
@@ -195,7 +195,6 @@ def run(db: sqlite3.Connection, find: FindPlan, transfer_syntax: str | None
     after each slice of the table (see :meth:`IndexWorker.scan_batches`)."""
     if not find.possible:
         return
-    register(db)
     implicit = None if transfer_syntax is None else fast_syntax(transfer_syntax)
     fast = implicit is not None and find.text_only()
     returned = find.returned

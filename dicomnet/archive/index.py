@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dicomnet.archive import sqlmatch
 from dicomnet.archive.hierarchy import Held, held_rows, write_instance
 from dicomnet.records import record
 
@@ -131,6 +132,7 @@ class ArchiveIndex:
         self.busy_timeout = busy_timeout
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=busy_timeout)
+        sqlmatch.register(self._db)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a commit survives a process crash; only power loss can
         # lose the last transactions (the files themselves are not fsynced either).
@@ -152,6 +154,7 @@ class ArchiveIndex:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                              timeout=self.busy_timeout)
         db.execute("PRAGMA query_only=ON")
+        sqlmatch.register(db)
         return db
 
     @property

@@ -77,7 +77,9 @@ def _dn_match(vr: str, key: str, stored: str | None) -> int:
 
 
 def register(db: sqlite3.Connection) -> None:
-    """Give ``db`` the ``dn_match(vr, key, stored)`` function the conditions use."""
+    """Give ``db`` the ``dn_match(vr, key, stored)`` function the conditions use: once,
+    when the connection is made. SQLite refuses to replace a function while any
+    statement of the connection is still active (a cursor not read to its end)."""
     db.create_function("dn_match", 3, _dn_match, deterministic=True)
 
 

@@ -97,6 +97,7 @@ def _index(draw: st.DrawFn) -> tuple[sqlite3.Connection, dict[str, list[str]]]:
         return text
 
     db = sqlite3.connect(":memory:")
+    register(db)
     db.executescript(index_module._SCHEMA)
     patients = [f"P{n}" for n in range(draw(st.integers(1, 2)))]
     for patient in patients:
@@ -223,6 +224,7 @@ def test_many_stars_do_not_backtrack() -> None:
     a long value would take a power of its length. Such keys go to the linear
     matcher; the query is answered in about the time of a plain one."""
     db = sqlite3.connect(":memory:")
+    register(db)
     db.executescript(index_module._SCHEMA)
     db.execute("INSERT INTO patient VALUES ('P', ?, '', '')", ("a" * 60,))
     for stars in (MAX_GLOB_STARS, 30):
@@ -237,6 +239,7 @@ def test_many_stars_do_not_backtrack() -> None:
 
 def _counting_index() -> sqlite3.Connection:
     db = sqlite3.connect(":memory:")
+    register(db)
     db.executescript(index_module._SCHEMA)
     db.execute("INSERT INTO patient VALUES ('P1', 'A', '', '')")
     db.execute("INSERT INTO patient VALUES ('P2', 'B', '', '')")
@@ -336,3 +339,23 @@ def test_a_sequence_key_for_a_text_attribute_is_refused() -> None:
     query.add(DataElement(0x00100010, "SQ", Sequence([])))  # Patient's Name
     with pytest.raises(MatchError, match="PatientName cannot be a SQ key"):
         plan(query, "PATIENT")
+
+
+def test_a_reader_with_an_unfinished_cursor_still_answers_a_find(tmp_path: object) -> None:
+    """Found by the fuzz suite: a reader connection given back with a statement still
+    active (a cursor not read to its end) made the next find fail in SQLite ("Error
+    creating function"), since the matcher was registered again at every find."""
+    from pathlib import Path
+
+    index = index_module.ArchiveIndex(Path(str(tmp_path)))
+    reader = index.reader()
+    query = Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    query.PatientName = "A*?*?*?*?*?*"  # more "*" than a GLOB may have: dn_match
+    find = plan(query, "PATIENT")
+    assert [found for found in run(reader, find, None) if found is not None] == []
+    unfinished = reader.execute("SELECT 1 UNION ALL SELECT 2")
+    assert unfinished.fetchone() == (1,)  # the statement stays active
+    assert [found for found in run(reader, find, None) if found is not None] == []
+    reader.close()
+    index.close()
