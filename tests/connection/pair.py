@@ -91,13 +91,16 @@ class Pair:
 
     ``invoked`` and ``performed`` are the requestor's window proposal (PS3.7 D.3.3.3),
     which the acceptor's policy matches: the requestor may have ``invoked`` requests
-    outstanding on the acceptor (0: unlimited).
+    outstanding on the acceptor (0: unlimited). ``sink_for`` is the acceptor's sink
+    factory, ``requestor_sink_for`` the requestor's.
     """
 
     def __init__(self, *, invoked: int = 1, performed: int = 1,
                  max_dataset_size: int | None = None, sink_for: SinkFor | None = None,
+                 requestor_sink_for: SinkFor | None = None,
                  pdu_length: int = PDU_LENGTH) -> None:
-        self.requestor = DicomConnection(max_pdu_length=pdu_length, interpret=interpret_accept)
+        self.requestor = DicomConnection(max_pdu_length=pdu_length, interpret=interpret_accept,
+                                         sink_for=requestor_sink_for)
         self.acceptor = DicomConnection(max_pdu_length=pdu_length,
                                         max_dataset_size=max_dataset_size, sink_for=sink_for)
         self.rq = build_request(calling_ae_title="SCU", called_ae_title="SCP",

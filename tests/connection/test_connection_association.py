@@ -36,7 +36,8 @@ def test_accept_establishes_both_sides_and_puts_the_ac_on_the_wire() -> None:
     pair = Pair()
     requested = pair.open()
     assert requested == [AssociateRequested(pair.rq)]
-    assert pair.acceptor.deciding and pair.acceptor.outcome is Outcome.NEGOTIATING
+    before = pair.acceptor.outcome
+    assert pair.acceptor.deciding and before is Outcome.NEGOTIATING
     accept, negotiated = pair.answer()
     pair.acceptor.accept(accept, negotiated)
     assert pair.acceptor.established and pair.acceptor.outcome is Outcome.ACCEPTED
