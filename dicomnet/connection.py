@@ -266,14 +266,18 @@ class DicomConnection:
 
     def accept(self, accept: AAssociateAC, negotiated: Negotiated) -> None:
         """Acceptor, AE-7: answer the A-ASSOCIATE-RQ with ``accept``."""
+        # The machine first: an answer that comes after the association ended (Evt7
+        # has no action in Sta1, PS3.8 Table 9-10) raises and leaves the outcome be.
+        outputs = self._ul.associate_accept(accept)
         self._establish(negotiated)
-        self._perform(self._ul.associate_accept(accept), [])
+        self._perform(outputs, [])
 
     def reject(self, rejection: AAssociateRJ) -> None:
         """Acceptor, AE-8: answer the A-ASSOCIATE-RQ with ``rejection``."""
+        outputs = self._ul.associate_reject(rejection)  # as accept(): the machine first
         self.rejection = rejection
         self.outcome = Outcome.REJECTED
-        self._perform(self._ul.associate_reject(rejection), [])
+        self._perform(outputs, [])
 
     # -- ending ------------------------------------------------------------------------
 

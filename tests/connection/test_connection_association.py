@@ -18,7 +18,11 @@ from dicomnet.connection_events import (
     RequestArrived,
 )
 from dicomnet.dimse import CEchoRQ
-from dicomnet.errors import AssociationAbortedError, AssociationRejectedError
+from dicomnet.errors import (
+    AssociationAbortedError,
+    AssociationRejectedError,
+    ProtocolStateError,
+)
 from dicomnet.pdu import (
     AAbort,
     AAssociateAC,
@@ -190,3 +194,22 @@ def test_artim_expired_after_a_stop_in_sta2_is_ignored() -> None:
     pair.acceptor.artim_running = False
     assert not pair.acceptor.artim_expired()
     assert pair.acceptor.state is State.STA2 and not pair.acceptor.wants_close
+
+
+@pytest.mark.parametrize("decision", ["accept", "reject"])
+def test_a_decision_after_the_association_ended_changes_no_outcome(decision: str) -> None:
+    # The accept hook may answer after the association was aborted and closed (a
+    # server shutting down meanwhile): Evt7/Evt8 have no action in Sta1 (PS3.8 Table
+    # 9-10), and an association that ended stays ended (Outcome: "for good").
+    pair = Pair()
+    pair.open()
+    pair.acceptor.abort()
+    pair.acceptor.transport_closed()
+    with pytest.raises(ProtocolStateError):
+        if decision == "accept":
+            pair.acceptor.accept(*pair.answer())
+        else:
+            pair.acceptor.reject(reject(1, 1, 1))
+    assert pair.acceptor.outcome is Outcome.ABORTED
+    assert pair.acceptor.negotiated is None and pair.acceptor.rejection is None
+    assert pair.acceptor.data_to_send() == b""
