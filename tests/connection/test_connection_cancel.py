@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from pair import FIND, GET, IDENTIFIER, MOVE, VERIFICATION, Pair, arrived, message_id
 
-from dicomnet.connection_events import CancelArrived, ResponseArrived
+from dicomnet.connection_events import CancelArrived, RequestArrived, ResponseArrived
 from dicomnet.dimse import (
     CCancelRQ,
     CEchoRQ,
@@ -17,7 +17,9 @@ from dicomnet.dimse import (
     CStoreRQ,
     DIMSEMessage,
     Status,
+    encode_command,
 )
+from dicomnet.pdu import PDV, PDataTF, encode_pdu
 
 
 def send_cancel(pair: Pair, request: DIMSEMessage) -> bytes:
@@ -121,3 +123,28 @@ def test_responses_keep_going_to_a_cancelled_request_until_the_final_one() -> No
             if isinstance(e, ResponseArrived)] == [
         (message_id(sent), Status.PENDING), (message_id(sent), Status.CANCEL)]
     assert pair.requestor.request_for(message_id(sent)) == sent
+
+
+def test_a_cancel_packed_in_one_pdu_behind_a_held_request_reaches_it_when_it_starts() -> None:
+    # PS3.8 §9.3.5: one P-DATA-TF may carry PDVs of several messages. A C-CANCEL-RQ
+    # packed behind the request it stops, while the window holds that request, must
+    # reach it as it would from a PDU of its own (PS3.7 §9.3.2.3), not be dropped.
+    pair = Pair.established()
+    context = pair.context(FIND).context_id
+
+    def command(message: DIMSEMessage) -> PDV:
+        return PDV(context_id=context, is_command=True, is_last=True,
+                   data=encode_command(message))
+
+    packed = PDataTF((command(CFindRQ(message_id=1, affected_sop_class_uid=FIND,
+                                      has_dataset=False)),
+                      command(CFindRQ(message_id=2, affected_sop_class_uid=FIND,
+                                      has_dataset=False)),
+                      command(CCancelRQ(message_id_being_responded_to=2))))
+    events = pair.acceptor.receive_data(encode_pdu(packed))
+    assert [message_id(e.message) for e in arrived(events)] == [1]
+    assert not any(isinstance(e, CancelArrived) for e in events)
+    pair.acceptor.request_done(1)
+    started = pair.acceptor.release_held()
+    assert [type(e) for e in started] == [RequestArrived, CancelArrived]
+    assert started[1] == CancelArrived(2)
