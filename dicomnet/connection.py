@@ -153,6 +153,9 @@ class DicomConnection:
         # The peer's requests past the window we agreed to (PS3.7 D.3.3.3): held, in
         # order, until one being performed is done; nothing more is parsed meanwhile.
         self._held: deque[RequestArrived] = deque()
+        # C-CANCELs that came in the same PDU as the held request they stop: they
+        # reach it when it starts (PS3.7 §9.3.2.3).
+        self._held_cancels: set[int] = set()
         self._max_invoke = 0
         self._max_perform = 0
         self._sent_abort = False
@@ -230,6 +233,10 @@ class DicomConnection:
             arrived = self._held.popleft()
             self._start_performing(arrived)
             events.append(arrived)
+            message_id = int(arrived.message.message_id)  # type: ignore[union-attr]
+            if message_id in self._held_cancels:
+                self._held_cancels.discard(message_id)
+                events.append(CancelArrived(message_id))
         return events
 
     def data_to_send(self) -> bytes:
@@ -266,14 +273,18 @@ class DicomConnection:
 
     def accept(self, accept: AAssociateAC, negotiated: Negotiated) -> None:
         """Acceptor, AE-7: answer the A-ASSOCIATE-RQ with ``accept``."""
+        # The machine first: an answer that comes after the association ended (Evt7
+        # has no action in Sta1, PS3.8 Table 9-10) raises and leaves the outcome be.
+        outputs = self._ul.associate_accept(accept)
         self._establish(negotiated)
-        self._perform(self._ul.associate_accept(accept), [])
+        self._perform(outputs, [])
 
     def reject(self, rejection: AAssociateRJ) -> None:
         """Acceptor, AE-8: answer the A-ASSOCIATE-RQ with ``rejection``."""
+        outputs = self._ul.associate_reject(rejection)  # as accept(): the machine first
         self.rejection = rejection
         self.outcome = Outcome.REJECTED
-        self._perform(self._ul.associate_reject(rejection), [])
+        self._perform(outputs, [])
 
     # -- ending ------------------------------------------------------------------------
 
@@ -325,6 +336,7 @@ class DicomConnection:
         self._out.clear()
         self.sent_pdus.clear()
         self.paused = False
+        self._held_cancels.clear()
         while self._held:  # never to be performed: their data sets go
             held = self._held.popleft()
             if held.sink is not None and held.sink_error is None:
@@ -603,6 +615,11 @@ class DicomConnection:
             target = int(message.message_id_being_responded_to)  # type: ignore[union-attr]
             if target in self._performing:
                 events.append(CancelArrived(target))
+            elif any(held.message.message_id == target  # type: ignore[union-attr]
+                     for held in self._held):
+                # Several messages in one P-DATA-TF (PS3.8 §9.3.5): the request is
+                # held by the window; the cancel waits for it to start.
+                self._held_cancels.add(target)
             return
         arrived = RequestArrived(context, message, dataset, sink, sink_error, damage)
         if self._held or self._window_full():
