@@ -44,7 +44,9 @@ __all__ = [
     "subject_allowed",
 ]
 
+#: A peer's address, IPv4 or IPv6.
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: An allowed network, IPv4 or IPv6 (:func:`parse_networks` makes them).
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # RFC 4291 §2.5.5.2: IPv4-mapped IPv6 addresses, ::ffff:0:0/96.

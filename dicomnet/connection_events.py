@@ -55,12 +55,23 @@ class Outcome(StrEnum):
 
 
 class Response:
-    """A DIMSE response to one of our requests, with its data set still encoded."""
+    """A DIMSE response to one of our requests, with its data set still encoded.
+
+    Kept encoded because most responses are read for their status only, and a C-FIND
+    can bring thousands: decoding is paid by the caller that asks for :attr:`dataset`
+    (or reads :meth:`elements`, which skips pydicom).
+    """
 
     def __init__(self, message: DIMSEMessage, context: AcceptedContext,
                  raw_dataset: bytes | None = None) -> None:
+        #: The response message (:class:`~dicomnet.dimse.messages.CFindRSP`, ...), with
+        #: its status, Error Comment and the fields PS3.7 gives that response.
         self.message = message
+        #: The presentation context it came on: its abstract syntax and the transfer
+        #: syntax :attr:`raw_dataset` is encoded in.
         self.context = context
+        #: The data set as received (identifier, attribute list...), or None when the
+        #: response has none.
         self.raw_dataset = raw_dataset
 
     def __repr__(self) -> str:
@@ -68,14 +79,17 @@ class Response:
 
     @property
     def status(self) -> int:
+        """The Status (0000,0900) of the response (see :class:`~dicomnet.dimse.Status`)."""
         return int(getattr(self.message, "status", 0))
 
     @property
     def status_category(self) -> StatusCategory:
+        """Success, warning, failure, cancel or pending (PS3.7 Annex C)."""
         return self.message.status_category  # type: ignore[union-attr]
 
     @property
     def is_pending(self) -> bool:
+        """Whether more responses follow (a C-FIND match, a C-GET/C-MOVE progress)."""
         return self.status_category == StatusCategory.PENDING
 
     @cached_property
@@ -193,4 +207,8 @@ class PDUReceived:
 ConnectionEvent = (AssociateRequested | Established | Rejected | ReleaseRequested | Released
                    | Aborted | RequestArrived | ResponseArrived | StrayResponse
                    | CancelArrived | SinkFailed | PDUReceived)
-"""Anything :meth:`~dicomnet.connection.DicomConnection.receive_data` may return."""
+"""Anything :meth:`~dicomnet.connection.DicomConnection.receive_data` may return: one of
+the record classes of this module.
+
+:meta hide-value:
+"""

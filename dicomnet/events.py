@@ -433,13 +433,19 @@ class PDUReceived(EventRecord):
 Event = (ConnectionOpened | ConnectionClosed | AssociationRequested | AssociationAccepted
          | AssociationRejected | AssociationReleased | AssociationAborted | RequestReceived
          | RequestAnswered | RequestSent | ResponseReceived | PDUSent | PDUReceived)
-"""Any event."""
+"""Any event: one of the 13 event classes of this module (:data:`EVENT_TYPES`).
 
+:meta hide-value:
+"""
+
+#: The event classes, in the order an association meets them.
 EVENT_TYPES: tuple[type[EventRecord], ...] = (
     ConnectionOpened, ConnectionClosed, AssociationRequested, AssociationAccepted,
     AssociationRejected, AssociationReleased, AssociationAborted, RequestReceived,
     RequestAnswered, RequestSent, ResponseReceived, PDUSent, PDUReceived)
 
+#: What ``on_event=`` and :meth:`EventHub.subscribe` take: called with each event, in
+#: the association's task; what it returns is ignored.
 EventCallback = Callable[[Event], object]
 
 

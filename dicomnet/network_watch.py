@@ -4,9 +4,9 @@
 it has come, so a peer cannot drip it byte by byte) and every write of a PDU (a peer
 that stops reading cannot hold a sender forever). Wrapping each read and each write in
 ``anyio.fail_after`` does that, but arms and cancels a timer and enters and leaves a
-cancel scope every time: for a server receiving C-STORE data sets in 128 KiB reads that
-was about 200 us of Python per instance, a fifth of all its work (measured on the
-issue #3 benchmark, 500 CT images from DCMTK's storescu).
+cancel scope every time: for a server receiving C-STORE data sets that is several
+reads per instance, and the timers were a large share of all its Python work
+(the performance page of the documentation has the measurement).
 
 Here a read or a write only notes its deadline, a float; one watcher task per
 connection sleeps until the earliest deadline (waking at least once a period to pick

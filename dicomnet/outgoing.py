@@ -79,8 +79,8 @@ def _file_writes(context_id: int, region: FileRegion, size: int,
     to the maximum, PS3.8 §9.3.5), so the peer has work while we read the rest; then
     full batches. The command does not go alone: each write costs a system call and an
     event loop round, and storescp, done with the command in less time than that,
-    waited ~70 us per instance for the data (perf trace of its reads; one write: no
-    wait). Reading that first write is :class:`OutgoingMessage`'s work, done by
+    waited for the data on every instance (seen in a trace of its reads; with one
+    write it does not wait). Reading that first write is :class:`OutgoingMessage`'s work, done by
     ``store_each`` while the peer is still busy with the previous instance.
     """
     scatter = _scatter_reader(region)

@@ -62,8 +62,8 @@ def read_header(fp: IO[bytes]) -> Part10Header:
     Leaves the position undefined; callers seek to ``dataset_offset``. Raises
     :class:`Part10Error` if there is no "DICM" prefix or the meta group is malformed.
     A file with a descriptor is read with ``pread`` (its position untouched), usually
-    in one call: element by element through the buffered file took 19 reads and four
-    seeks, ~30 us a file, paid for every file before ``dicomnet store`` can connect.
+    in one call: element by element through the buffered file took many reads and
+    seeks, paid for every file before ``dicomnet store`` can connect.
     """
     try:
         descriptor = fp.fileno()

@@ -4,10 +4,11 @@ messages, state machine outputs, ...), dataclasses whose generated code is kept 
 Why not plain ``@dataclass(frozen=True, slots=True)``: on Python 3.11 a dataclass
 compiles each method it generates with a separate ``exec``, six per frozen class
 (``__init__``, ``__repr__``, ``__eq__``, ``__hash__``, ``__setattr__``,
-``__delattr__``), ~0.15 ms each; over the ~70 classes of dicomnet that was ~40 ms of
-every ``dicomnet`` command's start-up, a twentieth of sending 500 images. All but
-``__init__`` are the same code for every record, so they are written once here, and
-``__init__`` is compiled per class, when the class is first used. What a user sees is
+``__delattr__``); over all the record classes of dicomnet that was a noticeable part of
+every ``dicomnet`` command's start-up (the performance page of the documentation has
+the figures). All but ``__init__`` are the same code for every record, so they are
+written once here, and ``__init__`` is compiled per class, when the class is first
+used. What a user sees is
 the frozen dataclass: :func:`dataclasses.fields`, :func:`dataclasses.replace`,
 keyword-only fields, defaults and default factories, ``FrozenInstanceError`` on
 assignment, equality and hash over the compared fields of objects of the same class,
@@ -60,10 +61,10 @@ def record(*, kw_only: bool = False) -> Callable[[type[_T]], type[_T]]:
 
 class _LazyInit:
     """A record's ``__init__`` until first used: the source is checked and written when
-    the class is made, and compiled (~0.1 ms) the first time the class's ``__init__``
-    is looked up, for an instance, ``inspect.signature`` or ``super()``, which then
-    finds the compiled function in its place. A command uses a fraction of the ~70
-    record classes; compiling them all cost ~6-9 ms of every start-up."""
+    the class is made, and compiled the first time the class's ``__init__`` is looked
+    up, for an instance, ``inspect.signature`` or ``super()``, which then finds the
+    compiled function in its place. A command uses a fraction of the record classes,
+    so compiling them all at import would be start-up time spent for nothing."""
 
     def __init__(self, cls: type, all_fields: tuple[Field[Any], ...]) -> None:
         self.cls = cls

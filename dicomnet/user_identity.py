@@ -91,8 +91,9 @@ def jwt(token: str | bytes, *, positive_response: bool = False) -> UserIdentityR
 
 # -- stored passcodes ---------------------------------------------------------------------
 
-# scrypt parameters (RFC 7914): about 16 MiB and a few tens of milliseconds per check,
-# so a stolen file is slow to brute-force while an association still opens promptly.
+# scrypt parameters (RFC 7914): 128 * r * N bytes (16 MiB) of memory per check and the
+# time that takes, so a stolen file is slow to brute-force while an association still
+# opens promptly.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 1 << 14, 8, 1
 
 

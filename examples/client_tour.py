@@ -30,14 +30,7 @@ import dicomnet
 from dicomnet.client import ContextSpec
 from dicomnet.dimse import CStoreRQ
 from dicomnet.part10 import file_meta_bytes
-from dicomnet.services.query_retrieve import (
-    STUDY_ROOT_FIND,
-    STUDY_ROOT_GET,
-    STUDY_ROOT_MOVE,
-    find,
-    get,
-    move,
-)
+from dicomnet.services.query_retrieve import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE
 from dicomnet.services.storage import answer_store, contexts_for
 
 
@@ -94,7 +87,7 @@ async def find_studies(host: str, port: int, called_ae: str,
     matches = []
     async with dicomnet.connect(host, port, called_ae=called_ae,
                                 contexts=[STUDY_ROOT_FIND]) as assoc:
-        async for response in find(assoc, query, model="study"):
+        async for response in assoc.find(query, model="study"):
             if response.status_category == dicomnet.StatusCategory.PENDING:
                 assert response.dataset is not None
                 matches.append(response.dataset)
@@ -109,7 +102,7 @@ async def any_study(host: str, port: int, called_ae: str) -> Dataset | None:
     query.StudyInstanceUID = ""  # matches every study
     async with dicomnet.connect(host, port, called_ae=called_ae,
                                 contexts=[STUDY_ROOT_FIND]) as assoc, \
-            aclosing(find(assoc, query, model="study")) as responses:
+            aclosing(assoc.find(query, model="study")) as responses:
         async for response in responses:
             if response.dataset is not None:
                 # Leaving early: closing the iterator (aclosing) sends C-CANCEL-RQ and
@@ -145,7 +138,7 @@ async def get_study(host: str, port: int, called_ae: str, *, study_uid: str,
     final = None
     async with dicomnet.connect(host, port, called_ae=called_ae, contexts=contexts,
                                 roles=roles, on_request=on_request) as assoc:
-        async for response in get(assoc, query, model="study"):
+        async for response in assoc.get(query, model="study"):
             final = response  # pending responses carry the sub-operation counts
     assert final is not None
     return final
@@ -159,7 +152,7 @@ async def move_study(host: str, port: int, called_ae: str, study_uid: str,
     final = None
     async with dicomnet.connect(host, port, called_ae=called_ae,
                                 contexts=[STUDY_ROOT_MOVE]) as assoc:
-        async for response in move(assoc, query, destination=destination, model="study"):
+        async for response in assoc.move(query, destination=destination, model="study"):
             final = response
     assert final is not None
     return final

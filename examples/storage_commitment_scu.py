@@ -23,7 +23,7 @@ async def main(args: argparse.Namespace) -> int:
                                 calling_ae=args.aet,
                                 contexts=[commitment.STORAGE_COMMITMENT_PUSH],
                                 on_request=results.on_request) as assoc:
-        transaction = await commitment.request_commitment(assoc, args.files)
+        transaction = await assoc.request_commitment(args.files)
         print(f"requested commitment of {len(args.files)} instance(s): {transaction}")
         with anyio.fail_after(args.timeout):
             result = await results.wait(transaction)

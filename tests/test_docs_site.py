@@ -18,6 +18,7 @@ import shlex
 import subprocess
 import sys
 import time
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -57,14 +58,74 @@ def test_site_builds_without_warnings(tmp_path: Path) -> None:
     for page in KEY_PAGES:
         assert (html / f"{page}.html").is_file(), f"{page}.html was not built"
     api = (html / "api.html").read_text()
-    for name in ("dicomnet.client.connect", "dicomnet.server.Server",
-                 "dicomnet.incoming_request.IncomingRequest", "dicomnet.errors.DicomNetError",
-                 "dicomnet.archive.matching.identifier_matches"):
+    for name in _API_IDS:
         assert f'id="{name}"' in api, f"{name} is missing from the API reference"
+    _check_signatures(api)
+    _check_code_blocks_scroll(html)
     # The guide's code comes from the tested examples.
     assert "store_concurrently" in (html / "client.html").read_text()
     assert "identifier_matches" in (html / "server.html").read_text()
     assert "dicomnet serve" in (html / "cli.html").read_text()
+
+
+# One or more names of every public module the API reference must cover.
+_API_IDS = (
+    "dicomnet.client.connect", "dicomnet.server.Server", "dicomnet.pool.AssociationPool",
+    "dicomnet.service_methods.Association", "dicomnet.association.AssociationDriver",
+    "dicomnet.incoming_request.IncomingRequest", "dicomnet.errors.DicomNetError",
+    "dicomnet.connection.DicomConnection",
+    "dicomnet.connection_events.Response", "dicomnet.connection_events.Response.message",
+    "dicomnet.connection_events.Response.context",
+    "dicomnet.connection_events.Response.raw_dataset",
+    "dicomnet.connection_events.Response.status", "dicomnet.connection_events.Response.dataset",
+    "dicomnet.services.normalized.n_get", "dicomnet.services.normalized.NormalizedHandlers",
+    "dicomnet.services.commitment.request_commitment",
+    "dicomnet.services.commitment.CommitmentSCP", "dicomnet.services.mpps.MPPSSCP",
+    "dicomnet.services.failure.ServiceFailure",
+    "dicomnet.tls.client_context", "dicomnet.tls.create_test_pki",
+    "dicomnet.user_identity.username", "dicomnet.user_identity.PasscodeFile",
+    "dicomnet.access_rules.parse_networks",
+    "dicomnet.dimse.messages.DIMSEMessage", "dicomnet.dimse.messages.CEchoRQ",
+    "dicomnet.dimse.messages.CStoreRQ", "dicomnet.dimse.messages.NDeleteRSP",
+    "dicomnet.acse.negotiated.AcceptedContext", "dicomnet.acse.negotiated.Negotiated",
+    "dicomnet.events.Event", "dicomnet.events.EventHub", "dicomnet.event_log.log_event",
+    "dicomnet.archive.Archive", "dicomnet.archive.install",
+    "dicomnet.archive.matching.identifier_matches",
+)
+
+_SIGNATURE = re.compile(r'<dt class="sig sig-object py" id="([^"]+)">(.*?)</dt>', re.DOTALL)
+
+
+def _check_signatures(api: str) -> None:
+    """Long unions are shown by their alias's name, not spelled out in every signature
+    (a method taking a DIMSE message read as 23 class names)."""
+    checked = 0
+    for name, body in _SIGNATURE.findall(api):
+        text = unescape(re.sub(r"<[^>]+>", "", body))
+        members = max((len(part.split("|")) for part in re.split(r"[\[\](),]", text)),
+                      default=1)
+        assert members <= 6, f"{name} spells out a union of {members}: {text[:200]}"
+        assert "TypeAliasForwardRef" not in text, f"{name}: {text[:200]}"
+        checked += 1
+    assert checked > 300
+    request = re.search(r'id="dicomnet.association.AssociationDriver.request">(.*?)</dt>',
+                        api, re.DOTALL)
+    assert request is not None
+    assert "DIMSEMessage" in re.sub(r"<[^>]+>", "", request[1])
+
+
+def _check_code_blocks_scroll(html_dir: Path) -> None:
+    """Code blocks wider than the page scroll sideways (and wrap in print) instead of
+    being cut: our stylesheet says so, and every page loads it after the theme's."""
+    css = (html_dir / "_static" / "dicomnet.css").read_text()
+    screen, _, paper = css.partition("@media print")
+    assert re.search(r"div\.highlight pre[^{]*\{[^}]*overflow-x:\s*auto", screen), screen
+    assert re.search(r"pre[^{]*\{[^}]*white-space:\s*pre-wrap", paper), paper
+    for page in KEY_PAGES:
+        text = (html_dir / f"{page}.html").read_text()
+        theme = text.find("_static/alabaster.css")
+        ours = text.find("_static/dicomnet.css")
+        assert 0 <= theme < ours, f"{page}.html does not load dicomnet.css after the theme"
 
 
 def _command_lines() -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
 """The few attributes the index needs, picked from the start of an encoded data set.
 
-Parsing a whole header with pydicom costs about a millisecond per instance, as much as
-everything else the archive does for it. The index needs fewer than twenty elements,
+Parsing a whole header with pydicom costs as much as everything else the archive does
+for an instance. The index needs fewer than twenty elements,
 all in groups 0008-0020 at the start of the data set, so this walks the encoded
 elements (PS3.5 §7.1), skips everything else by its length (nested sequences of
 undefined length included, §7.5), stops after group 0020, and hands only the wanted
@@ -104,7 +104,7 @@ def pick_attributes(data: bytes | bytearray, wanted: dict[int, str], *, implicit
     # The top level is walked here, one struct call per element header (a CT header
     # has well over a hundred elements before group 0021); only values of undefined
     # length go through the walker. Same rules as _Walker.header and skip_value,
-    # written out here: calling them per element cost ~15% of the walk.
+    # written out here: a call per element is a measurable share of the walk.
     explicit = _EXPLICIT[little].unpack_from
     long = _U32[little].unpack_from
     vr: bytes | None

@@ -22,7 +22,7 @@ transaction, for nothing a query or a retrieval sees, since both read the path f
 the index. Folders a re-send leaves empty are removed.
 
 Creating a file is the slowest step of receiving a data set on a busy ext4 file system
-(0.3 ms and more, as long as writing half a megabyte): the archive therefore keeps one
+(as slow as writing a good part of a CT image): the archive therefore keeps one
 empty *spare* temporary file, created after an answer has gone out, while the sender
 is busy with its next instance, and a new data set takes it instead of creating one.
 """

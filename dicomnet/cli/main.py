@@ -25,8 +25,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line, also used to generate the CLI reference in docs/.
 
     With ``command``, only the module adding that command is imported and asked for its
-    parser: building and importing them all took ~10 ms, paid by every run of a
-    command that needs one.
+    parser: building and importing them all would be paid by every run of a command
+    that needs one.
     """
     parser = argparse.ArgumentParser(
         prog="dicomnet",
@@ -63,8 +63,8 @@ def entry() -> NoReturn:
     """The ``dicomnet`` command (and ``python -m dicomnet``): :func:`main`, then exit.
 
     Exit is immediate once the exit handlers (which flush the logs) have run: the
-    interpreter's own teardown, freeing every module and object one at a time, took
-    20-40 ms, a sixth of a short ``dicomnet store``, and nothing needs it once
+    interpreter's own teardown, freeing every module and object one at a time, is a
+    sizeable part of a short ``dicomnet store``, and nothing needs it once
     :func:`main` has returned: every file and connection is closed by then.
     """
     code = main()

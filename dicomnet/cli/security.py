@@ -67,7 +67,7 @@ def client_ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     """The client's TLS context for these options, None for plain TCP."""
     wanted = args.tls or args.tls_ca or args.tls_cert or args.tls_key or args.tls_no_verify
     if not wanted:
-        return None  # without importing dicomnet.tls (and datetime): ~3 ms of start-up
+        return None  # without importing dicomnet.tls (and datetime): start-up time
     from dicomnet.tls import client_context
 
     if args.tls_key and not args.tls_cert:
@@ -91,7 +91,7 @@ def client_identity(args: argparse.Namespace) -> UserIdentityRQSubItem | None:
     if not (args.user or args.jwt or args.saml or args.kerberos):
         if positive:
             raise OptionError("--identity-response needs an identity (--user, --jwt, ...)")
-        return None  # without importing user_identity (hashlib, secrets): ~2 ms
+        return None  # without importing user_identity (hashlib, secrets): start-up time
     from dicomnet import user_identity
 
     try:

@@ -134,7 +134,7 @@ def make_server(args: argparse.Namespace) -> Server:
     """The server ``dicomnet serve`` runs for these arguments, before storage is
     installed (also used to generate the conformance statement)."""
     # Imported here, not at the top: every `dicomnet` command builds this module's
-    # parser, and only `serve` needs the server (it costs a client ~50 ms of start-up).
+    # parser, and only `serve` needs the server (importing it slows a client's start-up).
     from dicomnet.server import Server
 
     authenticate = None

@@ -467,7 +467,11 @@ DIMSEMessage = (CEchoRQ | CEchoRSP | CStoreRQ | CStoreRSP | CFindRQ | CFindRSP |
                 | CGetRSP | CMoveRQ | CMoveRSP | CCancelRQ | NEventReportRQ
                 | NEventReportRSP | NGetRQ | NGetRSP | NSetRQ | NSetRSP | NActionRQ
                 | NActionRSP | NCreateRQ | NCreateRSP | NDeleteRQ | NDeleteRSP)
-"""Any DIMSE message."""
+"""Any DIMSE message: one of the 23 classes of this module. Signatures name this alias
+rather than spelling out the union.
+
+:meta hide-value:
+"""
 
 MESSAGE_TYPES: dict[int, type[DIMSEMessage]] = {
     cls.command_field: cls
@@ -476,7 +480,9 @@ MESSAGE_TYPES: dict[int, type[DIMSEMessage]] = {
                 NGetRSP, NSetRQ, NSetRSP, NActionRQ, NActionRSP, NCreateRQ, NCreateRSP,
                 NDeleteRQ, NDeleteRSP)
 }
+#: Command Field -> message class, for the 12 requests.
 REQUEST_TYPES = {field: cls for field, cls in MESSAGE_TYPES.items() if cls.is_request}
+#: Command Field -> message class, for the 11 responses (C-CANCEL has none).
 RESPONSE_TYPES = {field: cls for field, cls in MESSAGE_TYPES.items() if not cls.is_request}
 
 

@@ -63,13 +63,15 @@ __all__ = [
 
 log = logging.getLogger("dicomnet.commitment")
 
-#: PS3.4 J.3 / PS3.6 Annex A: the SOP class and its well-known SOP instance.
+#: PS3.4 J.3 / PS3.6 Annex A: the Storage Commitment Push Model SOP class.
 STORAGE_COMMITMENT_PUSH = "1.2.840.10008.1.20.1"
+#: PS3.4 J.3 / PS3.6 Annex A: its well-known SOP instance, the one every request names.
 STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"
 #: PS3.4 Table J.3-1: Action Type ID of "Request Storage Commitment".
 REQUEST_COMMITMENT = 1
-#: PS3.4 Table J.3-2: Event Type IDs of the report.
+#: PS3.4 Table J.3-2: Event Type ID of a report where every instance was committed.
 EVENT_ALL_COMMITTED = 1
+#: PS3.4 Table J.3-2: Event Type ID of a report that lists failures.
 EVENT_FAILURES = 2
 
 # PS3.4 J.3.3.1.1: Failure Reason (0008,1197) values.

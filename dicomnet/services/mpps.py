@@ -40,9 +40,12 @@ log = logging.getLogger("dicomnet.mpps")
 #: PS3.4 F.7.3 / PS3.6 Annex A: Modality Performed Procedure Step SOP Class.
 MPPS = "1.2.840.10008.3.1.2.3.3"
 
-#: Performed Procedure Step Status (0040,0252) values, PS3.3 C.4.14.
+#: Performed Procedure Step Status (0040,0252) values, PS3.3 C.4.14: the step's state
+#: from its N-CREATE on.
 IN_PROGRESS = "IN PROGRESS"
+#: The step ended as planned; no N-SET may change it afterwards (PS3.4 F.7.2.2).
 COMPLETED = "COMPLETED"
+#: The step was stopped; no N-SET may change it afterwards (PS3.4 F.7.2.2).
 DISCONTINUED = "DISCONTINUED"
 _STATES = (IN_PROGRESS, COMPLETED, DISCONTINUED)
 _FINAL = (COMPLETED, DISCONTINUED)

@@ -72,6 +72,7 @@ __all__ = [
 
 log = logging.getLogger("dicomnet.normalized")
 
+#: The name of a DIMSE-N operation, as handlers are registered and requests report it.
 NOperation = Literal["N-EVENT-REPORT", "N-GET", "N-SET", "N-ACTION", "N-CREATE",
                      "N-DELETE"]
 

@@ -78,17 +78,27 @@ __all__ = [
 log = logging.getLogger("dicomnet.query_retrieve")
 
 # PS3.4 Annex C.6 (Q/R information models) and K.6 (Modality Worklist), PS3.6 Annex A.
+#: Patient Root Query/Retrieve Information Model - FIND.
 PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
+#: Patient Root Query/Retrieve Information Model - MOVE.
 PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
+#: Patient Root Query/Retrieve Information Model - GET.
 PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
+#: Study Root Query/Retrieve Information Model - FIND.
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+#: Study Root Query/Retrieve Information Model - MOVE.
 STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
+#: Study Root Query/Retrieve Information Model - GET.
 STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+#: Modality Worklist Information Model - FIND.
 WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
 
+#: ``model=`` of :func:`find` -> the SOP class it queries.
 FIND_MODELS = {"patient": PATIENT_ROOT_FIND, "study": STUDY_ROOT_FIND,
                "worklist": WORKLIST_FIND}
+#: ``model=`` of :func:`get` -> the SOP class it retrieves with.
 GET_MODELS = {"patient": PATIENT_ROOT_GET, "study": STUDY_ROOT_GET}
+#: ``model=`` of :func:`move` -> the SOP class it retrieves with.
 MOVE_MODELS = {"patient": PATIENT_ROOT_MOVE, "study": STUDY_ROOT_MOVE}
 
 #: Yields matching identifiers for a C-FIND request: data sets, identifiers already
