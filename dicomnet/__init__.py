@@ -17,10 +17,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dicomnet.association import IncomingRequest, Response
     from dicomnet.client import connect
     from dicomnet.config import Timeouts
+    from dicomnet.connection_events import Response
     from dicomnet.dimse import Status, StatusCategory
+    from dicomnet.incoming_request import IncomingRequest
     from dicomnet.pool import AssociationPool
     from dicomnet.server import Server
     from dicomnet.service_methods import Association
@@ -32,8 +33,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Association": "dicomnet.service_methods",
     "AssociationPool": "dicomnet.pool",
-    "IncomingRequest": "dicomnet.association",
-    "Response": "dicomnet.association",
+    "IncomingRequest": "dicomnet.incoming_request",
+    "Response": "dicomnet.connection_events",
     "connect": "dicomnet.client",
     "Timeouts": "dicomnet.config",
     "Status": "dicomnet.dimse",
