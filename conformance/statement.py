@@ -139,7 +139,8 @@ def statement() -> str:
         "invoked / " f"{policy.max_operations_performed} performed when the requestor "
         "proposes one (PS3.7 D.3.3.3); synchronous otherwise. C-STOREs within it are "
         "filed one after another, each answered when filed; other requests run side "
-        "by side |",
+        "by side. Requests past the window wait, in order, and nothing more is read "
+        "from the requestor until one is done |",
         "| Called AE title | must be the server's "
         + ("(`--any-aet` accepts any)" if policy.require_called_ae_title else "(any accepted)")
         + "; else A-ASSOCIATE-RJ (1, service-user, 7) |",
@@ -157,7 +158,11 @@ def statement() -> str:
         f"| ARTIM / ACSE timeout | {server.timeouts.artim:g} s / "
         f"{server.timeouts.acse:g} s |",
         f"| Network timeout | {server.timeouts.network:g} s without data, or to receive one "
-        "whole PDU, then A-ABORT |",
+        "whole PDU, then A-ABORT (as requestor, only while an answer is due: an idle "
+        "client association waits) |",
+        "| Unusable A-ASSOCIATE-AC (as requestor) | a context accepted with a transfer "
+        "syntax not proposed, or another AC the requestor cannot use: A-ABORT, then the "
+        "connection is closed (PS3.8 Table 9-10) |",
         "| Protocol version | bit 0 of the version field must be set; else A-ASSOCIATE-RJ "
         "(1, service-provider ACSE, 2) |",
         "",

@@ -65,7 +65,6 @@ from dicomnet.errors import (
 )
 from dicomnet.incoming_dataset import DatasetTooLargeError
 from dicomnet.incoming_request import IncomingRequest
-from dicomnet.logtext import peer_text
 from dicomnet.network_watch import NetworkWatch
 from dicomnet.outgoing import OutgoingMessage
 from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
@@ -275,6 +274,7 @@ class AssociationDriver:
             self._stream = await connect()
         set_nodelay(self._stream)
         self.events.opened()
+        self.events.name(request)
         conn.transport_connected()  # AE-2: the A-ASSOCIATE-RQ
         await self._flush()
         self.events.requested(request)
@@ -663,6 +663,8 @@ class AssociationDriver:
             if target is not None:
                 target.cancelled.set()
         elif isinstance(event, PDUReceived):
+            if isinstance(event.pdu, AAssociateRQ):
+                self.events.name(event.pdu)
             self.events.pdu_received(event.pdu)
         elif isinstance(event, AssociateRequested):
             self.events.requested(event.request)
@@ -884,14 +886,6 @@ class AssociationDriver:
         return cast("Association", self)
 
     def _who(self) -> str:
-        request = self._conn.request
-        if request is not None:
-            # The titles are the peer's text: escaped, so they cannot forge log lines.
-            text = f"{peer_text(request.calling_ae_title)}->" \
-                f"{peer_text(request.called_ae_title)}"
-        else:
-            text = "association"
-        if self.peer is not None:
-            text += f" [{self.peer[0]}:{self.peer[1]}]"
-        return text
+        """How log lines name this association (the peer's text escaped)."""
+        return self.events.info.label()
 

@@ -83,13 +83,18 @@ class AssociationEvents:
                                       peer_port=info.peer_port, role=info.role,
                                       association_id=info.id))
 
-    def requested(self, request: AAssociateRQ) -> None:
-        """An A-ASSOCIATE-RQ was sent or received: from now on events name the titles."""
+    def name(self, request: AAssociateRQ) -> None:
+        """From now on the events name the AE titles of ``request``."""
         info = self.info
-        self.info = ev.AssociationInfo(
-            id=info.id, role=info.role, peer_address=info.peer_address,
-            peer_port=info.peer_port, calling_ae_title=request.calling_ae_title,
-            called_ae_title=request.called_ae_title)
+        if info.calling_ae_title is None:
+            self.info = ev.AssociationInfo(
+                id=info.id, role=info.role, peer_address=info.peer_address,
+                peer_port=info.peer_port, calling_ae_title=request.calling_ae_title,
+                called_ae_title=request.called_ae_title)
+
+    def requested(self, request: AAssociateRQ) -> None:
+        """An A-ASSOCIATE-RQ was sent or received."""
+        self.name(request)
         self.emit(ev.AssociationRequested(association=self.info, request=request))
 
     def accepted(self, negotiated: Negotiated) -> None:
