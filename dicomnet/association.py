@@ -385,7 +385,7 @@ class AssociationDriver:
             try:
                 self._conn.message_sent()  # P-DATA request is valid in this state
                 self.messages_written += 1
-                pdus = self.events.pdus_watched
+                pdus = self.events.pdus
                 for batch in outgoing.writes():
                     if sent:
                         # Writes are shielded; let a cancellation in between them.
@@ -457,8 +457,9 @@ class AssociationDriver:
         try:
             await self._write_message(outgoing)
             sent = True
-            self.events.request_sent(outgoing.context, outgoing.message,
-                                     outgoing.dataset_size)
+            if self.events.messages:
+                self.events.request_sent(outgoing.context, outgoing.message,
+                                         outgoing.dataset_size)
             if while_waiting is not None:
                 while_waiting()
             while True:
@@ -524,8 +525,9 @@ class AssociationDriver:
             raise
         try:
             await self._write_message(outgoing)
-            self.events.request_sent(outgoing.context, outgoing.message,
-                                     outgoing.dataset_size)
+            if self.events.messages:
+                self.events.request_sent(outgoing.context, outgoing.message,
+                                         outgoing.dataset_size)
             if while_waiting is not None:
                 while_waiting()
             await self._answer(message, waiter.arrived.wait())
@@ -626,7 +628,8 @@ class AssociationDriver:
                 self._reading = self._idle_read = False
                 if self._watch is not None:
                     self._watch.read_done()
-            conn.report_pdus = self.events.pdus_watched
+            self.events.refresh()
+            conn.report_pdus = self.events.pdus
             events = conn.receive_data(data)
             while True:
                 try:
@@ -691,8 +694,9 @@ class AssociationDriver:
 
     async def _route_response(self, event: ResponseArrived) -> None:
         response = event.response
-        self.events.response_received(self._conn.request_for(event.request_id),
-                                      event.request_id, response)
+        if self.events.messages:
+            self.events.response_received(self._conn.request_for(event.request_id),
+                                          event.request_id, response)
         waiter = self._waiters.get(event.request_id)
         if waiter is None:
             return  # the requester has just given up
@@ -733,7 +737,8 @@ class AssociationDriver:
 
     async def _start_handler(self, event: RequestArrived) -> None:
         message = event.message
-        self.events.request_received(event.context, message, event.dataset)
+        if self.events.messages:
+            self.events.request_received(event.context, message, event.dataset)
         incoming = IncomingRequest(self._public(), event)
         request_id = int(message.message_id)  # type: ignore[union-attr]
         self._incoming[request_id] = incoming
@@ -798,14 +803,15 @@ class AssociationDriver:
         wishes about ARTIM."""
         conn = self._conn
         if conn.sent_pdus:
-            pdus = list(conn.sent_pdus) if self.events.pdus_watched else []
+            pdus = list(conn.sent_pdus) if self.events.pdus else []
             conn.sent_pdus.clear()
             data = conn.data_to_send()
             if data:
                 await self._send_bytes(data)
             for pdu in pdus:
                 self.events.pdu_sent(pdu)
-        self._sync_artim()
+        if conn.artim_running or self._artim.running:
+            self._sync_artim()
 
     async def _send_bytes(self, data: bytes | bytearray) -> None:
         """Write one whole PDU. Shielded so a cancelled caller never leaves half a PDU."""

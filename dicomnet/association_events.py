@@ -49,6 +49,11 @@ class AssociationEvents:
         self._opened = time.monotonic()
         self._sent_at: dict[int, float] = {}  # our requests' send times, when watched
         self._closed = False
+        #: Whether anyone listens to the DIMSE message events and to the PDU events:
+        #: :meth:`refresh` reads it again; the driver does at each read, and tests
+        #: these flags before it calls the methods of those layers.
+        self.messages = self.pdus = False
+        self.refresh()
 
     def emit(self, event: ev.Event, *, log: bool = True) -> None:
         """One event: to the log, then to the application."""
@@ -62,13 +67,10 @@ class AssociationEvents:
         association) have anyone to go to; only then are they built."""
         return (self.hub is not None and self.hub.active) or logger.isEnabledFor(logging.DEBUG)
 
-    @property
-    def messages_watched(self) -> bool:
-        return self.watching(dimse_log)
-
-    @property
-    def pdus_watched(self) -> bool:
-        return self.watching(pdu_log)
+    def refresh(self) -> None:
+        """Look again whether anyone listens (a subscriber, or a logger at DEBUG)."""
+        self.messages = self.watching(dimse_log)
+        self.pdus = self.watching(pdu_log)
 
     def since_opened(self) -> float:
         return time.monotonic() - self._opened
@@ -124,19 +126,18 @@ class AssociationEvents:
 
     # -- DIMSE messages -------------------------------------------------------------------
 
+    # Called only while ``messages`` is true.
+
     def request_received(self, context: AcceptedContext, message: DIMSEMessage,
                          dataset: bytes | None) -> None:
-        if self.messages_watched:
-            self.emit(ev.RequestReceived(
-                association=self.info, context_id=context.context_id,
-                abstract_syntax=context.abstract_syntax, message=message,
-                dataset_size=None if dataset is None else len(dataset)))
+        self.emit(ev.RequestReceived(
+            association=self.info, context_id=context.context_id,
+            abstract_syntax=context.abstract_syntax, message=message,
+            dataset_size=None if dataset is None else len(dataset)))
 
     def request_answered(self, incoming: IncomingRequest, response: DIMSEMessage,
                          dataset: object) -> None:
         """Our final response to the peer's request went out."""
-        if not self.messages_watched:
-            return
         size = len(dataset) if isinstance(dataset, bytes | bytearray | memoryview) else None
         self.emit(ev.RequestAnswered(
             association=self.info, request=incoming.message, response=response,
@@ -147,8 +148,6 @@ class AssociationEvents:
     def request_sent(self, context: AcceptedContext, message: DIMSEMessage,
                      dataset_size: int | None) -> None:
         """Our request went out; its time is kept for the response's event."""
-        if not self.messages_watched:
-            return
         self._sent_at[int(message.message_id)] = time.monotonic()  # type: ignore[union-attr]
         self.emit(ev.RequestSent(association=self.info, context_id=context.context_id,
                                  abstract_syntax=context.abstract_syntax, message=message,
@@ -156,8 +155,6 @@ class AssociationEvents:
 
     def response_received(self, request: DIMSEMessage | None, request_id: int,
                           response: Response) -> None:
-        if not self.messages_watched:
-            return
         sent_at = self._sent_at.get(request_id)
         self.emit(ev.ResponseReceived(
             association=self.info, request=request, response=response.message,
@@ -167,7 +164,8 @@ class AssociationEvents:
             else len(response.raw_dataset)))
 
     def request_ended(self, message_id: int) -> None:
-        self._sent_at.pop(message_id, None)
+        if self._sent_at:
+            self._sent_at.pop(message_id, None)
 
     # -- PDUs ------------------------------------------------------------------------------
 

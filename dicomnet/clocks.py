@@ -63,6 +63,10 @@ class ArtimTimer:
             self._scope = anyio.CancelScope()
             tasks.start_soon(self.run, self._scope)
 
+    @property
+    def running(self) -> bool:
+        return self._scope is not None
+
     def stop(self) -> None:
         if self._scope is not None:
             self._scope.cancel()

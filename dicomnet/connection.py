@@ -351,36 +351,38 @@ class DicomConnection:
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[ConnectionEvent]:
         """Bytes from the peer: what they mean, in order."""
         events: list[ConnectionEvent] = []
+        ul, framer = self._ul, self._framer
         if data:
-            self._framer.feed(data)
-        if self.deciding or self._held:  # the RQ is not answered, or the window is full
-            self.paused = True
+            framer.feed(data)
+        if self.deciding or self._held:  # the RQ waits for its answer, or the window
+            self.paused = True  # is full: read on later (receive_data(b""))
             return events
         self.paused = False
         while not self.wants_close:
             try:
-                pdu = self._framer.next_pdu()
+                pdu = framer.next_pdu()
             except PDUError as exc:
                 text = f"invalid PDU received: {exc}"
                 self.error = AssociationAbortedError(text)
                 self.outcome = Outcome.ABORTED
                 events.append(Aborted(text, AbortSource.SERVICE_PROVIDER,
                                       _abort_reason(exc), local=True))
-                self._perform(self._ul.invalid_pdu_received(_abort_reason(exc)), events)
+                self._perform(ul.invalid_pdu_received(_abort_reason(exc)), events)
                 self.wants_close = True
                 break
             if pdu is None:
                 break
             if self.report_pdus:
                 events.append(PDUReceived(pdu))
-            self._perform(self._ul.pdu_received(pdu), events)
-            if self._sent_abort and self._ul.state is State.STA13:
+            self._perform(ul.pdu_received(pdu), events)
+            state = ul.state
+            if state is State.STA13 and self._sent_abort:
                 # We aborted (AA-1/AA-8): nothing more can come that matters, so close
                 # now instead of waiting out ARTIM for the peer to close.
                 self.wants_close = True
-            if self._ul.closed:
+            if state is State.STA1:  # closed (AE-4, AR-3, AA-3...)
                 break
-            if self.deciding or self._held:
+            if state is State.STA3 or self._held:
                 self.paused = True  # the local user decides first (AE-6), or the window
                 break
         return events
@@ -413,8 +415,9 @@ class DicomConnection:
     def start_request(self, message: DIMSEMessage) -> DIMSEMessage:
         """Our request is about to go: give it its Message ID, take a slot of the
         window, and route responses naming that ID to it from now on."""
-        self.check_sendable()
-        if not self.can_invoke:
+        if self.wants_close or self._ul.state not in (State.STA6, State.STA8):
+            raise self.ended_error()
+        if 0 < self._max_invoke <= len(self._outstanding):
             raise WindowFullError(f"{self._max_invoke} requests are outstanding, as many "
                                   "as the peer agreed to perform")
         message = self.with_message_id(message)

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from dicomnet.acse import AcceptedContext, Negotiated
-from dicomnet.dimse import DIMSEMessage, StatusCategory, decode_dataset
+from dicomnet.dimse import DIMSEMessage, StatusCategory, category, decode_dataset
 from dicomnet.dimse.dicom_json import dictionary_vr
 from dicomnet.dimse.elements import Element, elements
 from dicomnet.dimse.integrity import Damage
@@ -73,6 +73,10 @@ class Response:
         #: The data set as received (identifier, attribute list...), or None when the
         #: response has none.
         self.raw_dataset = raw_dataset
+        #: Whether more responses follow (status Pending: C-FIND matches, C-GET and
+        #: C-MOVE progress).
+        self.is_pending = category(int(getattr(message, "status", 0))) \
+            == StatusCategory.PENDING
 
     def __repr__(self) -> str:
         return f"Response({self.message!r}, context {self.context.context_id})"
@@ -86,11 +90,6 @@ class Response:
     def status_category(self) -> StatusCategory:
         """Success, warning, failure, cancel or pending (PS3.7 Annex C)."""
         return self.message.status_category  # type: ignore[union-attr]
-
-    @property
-    def is_pending(self) -> bool:
-        """Whether more responses follow (a C-FIND match, a C-GET/C-MOVE progress)."""
-        return self.status_category == StatusCategory.PENDING
 
     @cached_property
     def dataset(self) -> Dataset | None:

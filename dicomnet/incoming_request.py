@@ -73,7 +73,9 @@ class IncomingRequest:
             self.pending_sent += 1
             return
         self.answered = True
-        self.association.events.request_answered(self, message, dataset)
+        events = self.association.events
+        if events.messages:
+            events.request_answered(self, message, dataset)
         for function in self._after_answer or ():
             function()
 
