@@ -22,14 +22,14 @@ from dicomnet.association import IncomingRequest
 from dicomnet.cli.main import build_parser, main
 from dicomnet.cli.serve import configure_peers, make_server
 from dicomnet.cli.serve_peers import Peer, parse_peers
-from dicomnet.dimse import Status
+from dicomnet.dimse import CStoreRQ, Status
 from dicomnet.server import Server
 from dicomnet.services import query_retrieve as qr
 from dicomnet.services.storage import contexts_for
 from dicomnet.tls import TestPKI, create_test_pki, server_context
 
 Serving = Callable[..., AbstractAsyncContextManager[int]]
-CT = get_testdata_file("CT_small.dcm")
+CT = str(get_testdata_file("CT_small.dcm"))
 
 
 def test_peer_forms() -> None:
@@ -80,6 +80,7 @@ async def test_move_sub_operations_reach_a_tls_only_destination(
     @destination.on_store()
     async def keep(request: IncomingRequest) -> int:
         assert request.association.peer_certificate_subject is not None
+        assert isinstance(request.message, CStoreRQ)
         received.append(str(request.message.affected_sop_instance_uid))
         return Status.SUCCESS
 
