@@ -282,9 +282,13 @@ def statement() -> str:
         f"`{BCP195_CIPHERS}` (forward secret, AEAD), TLS 1.3 suites as OpenSSL offers "
         "them; no TLS compression. Clients verify the server certificate and host name "
         "unless `--tls-no-verify` (warned). The TLS port carries DICOM only: a plain TCP "
-        "client fails the handshake and is disconnected. `dicomnet tls init DIR` creates "
-        "a test CA with server (serverAuth, DNS/IP subject alternative names) and client "
-        "(clientAuth) certificates.",
+        "client fails the handshake and is disconnected. The associations `serve` opens "
+        "itself (C-MOVE sub-operations, storage commitment reports) use TLS to the "
+        "peers named `--peer AET=HOST:PORT:tls`, presenting `serve`'s certificate as "
+        "the client certificate and verifying the peer against `--tls-ca`; other peers "
+        "get plain TCP. `dicomnet tls init DIR` creates "
+        "a test CA with server (serverAuth, DNS/IP subject alternative names; with "
+        "`--dual-use` clientAuth too) and client (clientAuth) certificates.",
         "",
     ]
     return "\n".join(lines)

@@ -143,14 +143,19 @@ def create_test_pki(folder: str | os.PathLike[str], *,
                     server_names: tuple[str, ...] = ("localhost",),
                     server_addresses: tuple[str, ...] = ("127.0.0.1", "::1"),
                     client_name: str = "dicomnet-client",
-                    days: int = 825, overwrite: bool = False) -> TestPKI:
+                    days: int = 825, overwrite: bool = False,
+                    dual_use: bool = False) -> TestPKI:
     """Write a CA, a server and a client key pair signed by it into ``folder``.
 
     RSA 2048 keys (what every DICOM peer accepts); the CA may only sign certificates;
     the server certificate is for TLS servers (``serverAuth``) with ``server_names`` and
     ``server_addresses`` as subject alternative names; the client certificate is for TLS
-    clients (``clientAuth``). Keys are written readable by the owner only, unencrypted:
-    protect the folder. Existing files are kept unless ``overwrite``.
+    clients (``clientAuth``). With ``dual_use`` the server certificate is for TLS
+    clients too (``serverAuth`` and ``clientAuth``): a node that also opens
+    associations (``dicomnet serve`` moving to a TLS peer, Orthanc) presents one
+    certificate on both sides, and peers check the extended key usage of the side it
+    is used on. Keys are written readable by the owner only, unencrypted: protect the
+    folder. Existing files are kept unless ``overwrite``.
     """
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -192,14 +197,14 @@ def create_test_pki(folder: str | os.PathLike[str], *,
                .sign(ca_key, hashes.SHA256()))
     authority = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
 
-    def leaf(common_name: str, usage: x509.ObjectIdentifier,
+    def leaf(common_name: str, usages: list[x509.ObjectIdentifier],
              alternative_names: list[x509.GeneralName]) -> tuple[Certificate, RSAPrivateKey]:
         key = new_key()
         built = (builder(name(common_name), key)
                  .add_extension(x509.BasicConstraints(ca=False, path_length=None),
                                 critical=True)
                  .add_extension(_key_usage(cert_sign=False), critical=True)
-                 .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                 .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
                  .add_extension(authority, critical=False))
         if alternative_names:
             built = built.add_extension(x509.SubjectAlternativeName(alternative_names),
@@ -208,9 +213,12 @@ def create_test_pki(folder: str | os.PathLike[str], *,
 
     server_alt: list[x509.GeneralName] = [x509.DNSName(n) for n in server_names]
     server_alt += [x509.IPAddress(ipaddress.ip_address(a)) for a in server_addresses]
+    server_usages = [ExtendedKeyUsageOID.SERVER_AUTH]
+    if dual_use:
+        server_usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
     server_cert, server_key = leaf(server_names[0] if server_names else "dicomnet server",
-                                   ExtendedKeyUsageOID.SERVER_AUTH, server_alt)
-    client_cert, client_key = leaf(client_name, ExtendedKeyUsageOID.CLIENT_AUTH, [])
+                                   server_usages, server_alt)
+    client_cert, client_key = leaf(client_name, [ExtendedKeyUsageOID.CLIENT_AUTH], [])
     for cert, key, cert_path, key_path in (
             (ca_cert, ca_key, pki.ca_cert, pki.ca_key),
             (server_cert, server_key, pki.server_cert, pki.server_key),

@@ -50,9 +50,14 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
                         help="archive folder, created if needed (default ./dicomnet-data)")
     parser.add_argument("--no-store", action="store_true",
                         help="answer C-ECHO only; no storage, no query/retrieve")
-    parser.add_argument("--peer", action="append", default=[], metavar="AET=HOST:PORT",
+    parser.add_argument("--peer", action="append", default=[], metavar="AET=HOST:PORT[:tls]",
                         help="a C-MOVE destination, or a storage commitment SCU to "
-                             "report to on a new association; repeatable")
+                             "report to on a new association; repeatable. With ':tls' "
+                             "(e.g. PACS=10.0.0.7:2762:tls) the association is opened "
+                             "with TLS, presenting --tls-cert/--tls-key as our client "
+                             "certificate (it needs clientAuth: 'dicomnet tls init "
+                             "--dual-use') and verifying the peer against --tls-ca, or "
+                             "the system's CAs without it")
     parser.add_argument("--worklist", metavar="DIR",
                         help="answer Modality Worklist C-FIND with the items in DIR "
                              "(*.dcm, *.wl DICOM files, *.json DICOM JSON), re-read when "
@@ -118,16 +123,29 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.set_defaults(run=run)
 
 
-def _destinations(peers: list[str]) -> Callable[[str], tuple[str, int] | None]:
-    """C-MOVE destinations from ``--peer AET=HOST:PORT`` options."""
-    table: dict[str, tuple[str, int]] = {}
-    for peer in peers:
-        title, _sep, address = peer.partition("=")
-        host, _sep, port = address.rpartition(":")
-        if not title or not host or not port.isdigit():
-            raise SystemExit(f"E: --peer {peer!r}: expected AET=HOST:PORT")
-        table[title.strip()] = (host.strip("[]"), int(port))
-    return table.get
+def configure_peers(args: argparse.Namespace, server: Server
+                    ) -> Callable[[str], tuple[str, int] | None]:
+    """The ``--peer`` table: its lookup for the services, and ``server.connect`` bound
+    to open TLS to the peers marked ``:tls`` (with our certificate as the client's)."""
+    from dicomnet.cli.serve_peers import parse_peers, peer_addresses, peer_connect
+
+    try:
+        table = parse_peers(args.peer)
+    except ValueError as exc:
+        raise OptionError(str(exc)) from exc
+    if any(peer.tls for peer in table.values()):
+        from dicomnet.tls import client_context
+
+        if args.tls_key and not args.tls_cert:
+            raise OptionError("--tls-key needs --tls-cert")
+        try:
+            context = client_context(cafile=args.tls_ca, certfile=args.tls_cert,
+                                     keyfile=args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise OptionError(f"cannot set up TLS for the --peer associations: {exc}"
+                              ) from exc
+        server.connect = peer_connect(table, context, server.connect)
+    return peer_addresses(table)
 
 
 def make_server(args: argparse.Namespace) -> Server:
@@ -180,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # an --allow-* rule that does not parse
         raise OptionError(str(exc)) from exc
     ssl_context = server_ssl_context(args)
+    destinations = configure_peers(args, server)
     archive: Archive | None = None
     if not args.no_store:
         try:
@@ -187,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             return fail(f"cannot use {args.data} as the archive folder: {exc}")
         try:
-            install(server, archive, _destinations(args.peer), worklist=args.worklist,
+            install(server, archive, destinations, worklist=args.worklist,
                     strict_hierarchy=args.strict_hierarchy)
         except NotADirectoryError as exc:
             archive.close()

@@ -36,6 +36,11 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
                       help="the client certificate's common name (default dicomnet-client)")
     init.add_argument("--days", type=int, default=825,
                       help="validity in days (default 825)")
+    init.add_argument("--dual-use", action="store_true",
+                      help="make the server certificate valid for TLS clients too "
+                           "(serverAuth and clientAuth), for a node that presents one "
+                           "certificate on both sides: 'dicomnet serve --peer "
+                           "AET=HOST:PORT:tls', Orthanc")
     init.add_argument("--force", action="store_true", help="overwrite existing files")
     add_logging_options(init)
     init.set_defaults(run=run_init)
@@ -48,7 +53,8 @@ def run_init(args: argparse.Namespace) -> int:
         pki = create_test_pki(
             args.folder, server_names=tuple(args.name or ("localhost",)),
             server_addresses=tuple(args.address or ("127.0.0.1", "::1")),
-            client_name=args.client_name, days=args.days, overwrite=args.force)
+            client_name=args.client_name, days=args.days, overwrite=args.force,
+            dual_use=args.dual_use)
     except FileExistsError as exc:
         return fail(f"{exc} (use --force to replace)")
     except (OSError, ValueError) as exc:
