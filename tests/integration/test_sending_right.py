@@ -1,0 +1,265 @@
+"""What dicomnet puts on the wire when it sends a data set, checked by raw peers that
+record every PDV: fragments of even length within an odd maximum PDU length (PS3.8
+Annex E.1), deflated data sets of even length (PS3.5 §A.5), the data set's own SOP
+Instance UID, and damaged files refused before they are sent."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import pydicom
+import pytest
+from anyio.abc import SocketAttribute, SocketStream
+from pydicom.data import get_testdata_file
+from rawpeer import RawPeer
+
+import dicomnet
+from dicomnet.acse import AcceptorPolicy, build_request, negotiate
+from dicomnet.archive import Archive, install
+from dicomnet.dimse import (
+    CGetRQ,
+    CGetRSP,
+    CStoreRQ,
+    CStoreRSP,
+    decode_command,
+    encode_command,
+    encode_dataset,
+    pdata_pdu,
+)
+from dicomnet.part10 import dataset_bytes
+from dicomnet.pdu import (
+    PDV,
+    AAssociateAC,
+    AAssociateRQ,
+    AReleaseRP,
+    AReleaseRQ,
+    PDataTF,
+    PDUFramer,
+    encode_pdu,
+)
+from dicomnet.server import Server
+from dicomnet.services.query_retrieve import STUDY_ROOT_GET
+from dicomnet.services.storage import contexts_for
+from dicomnet.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN
+
+pytestmark = pytest.mark.anyio
+Serving = Callable[..., AbstractAsyncContextManager[int]]
+
+CT = str(get_testdata_file("CT_small.dcm"))
+DEFLATED = str(get_testdata_file("image_dfl.dcm"))
+CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+#: An odd maximum PDU length, as some peers announce: 4091 bytes would fit a PDV.
+ODD_MAX = 4097
+ALL_SYNTAXES = [EXPLICIT_VR_LITTLE_ENDIAN, "1.2.840.10008.1.2", "1.2.840.10008.1.2.2",
+                DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN]
+
+
+@dataclass
+class Recorded:
+    """What a raw peer received: every PDV, and each data set reassembled."""
+
+    pdvs: list[PDV] = field(default_factory=list)
+    datasets: list[bytes] = field(default_factory=list)
+    commands: list[object] = field(default_factory=list)
+
+
+def _data_pdvs(recorded: Recorded) -> list[int]:
+    return [len(pdv.data) for pdv in recorded.pdvs if not pdv.is_command]
+
+
+@asynccontextmanager
+async def raw_store_scp(max_pdu: int, recorded: Recorded) -> AsyncIterator[int]:
+    """A storage SCP made of PDUs: accepts what is proposed with ``max_pdu`` as its
+    maximum length, records every PDV and answers each C-STORE with Success."""
+    policy = AcceptorPolicy(ae_title="RAWSCP", require_called_ae_title=False,
+                            any_abstract_syntax=ALL_SYNTAXES, prefer_requestor_order=True,
+                            max_pdu_length=max_pdu)
+
+    async def handle(stream: SocketStream) -> None:
+        framer = PDUFramer(max_pdata_length=1 << 24)
+        command = bytearray()
+        dataset = bytearray()
+        async with stream:
+            while True:
+                try:
+                    framer.feed(await stream.receive())
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return
+                while (pdu := framer.next_pdu()) is not None:
+                    if isinstance(pdu, AAssociateRQ):
+                        accept, _ = negotiate(pdu, policy)
+                        await stream.send(encode_pdu(accept))
+                    elif isinstance(pdu, AReleaseRQ):
+                        await stream.send(encode_pdu(AReleaseRP()))
+                        return
+                    elif isinstance(pdu, PDataTF):
+                        for pdv in pdu.pdvs:
+                            recorded.pdvs.append(pdv)
+                            (command if pdv.is_command else dataset).extend(pdv.data)
+                            if pdv.is_command or not pdv.is_last:
+                                continue
+                            request = decode_command(bytes(command))
+                            recorded.commands.append(request)
+                            recorded.datasets.append(bytes(dataset))
+                            command.clear()
+                            dataset.clear()
+                            assert isinstance(request, CStoreRQ)
+                            await stream.send(pdata_pdu(pdv.context_id, True, True,
+                                                        encode_command(CStoreRSP(
+                                message_id_being_responded_to=request.message_id,
+                                affected_sop_class_uid=request.affected_sop_class_uid,
+                                affected_sop_instance_uid=request.affected_sop_instance_uid,
+                                status=0))))
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, handle)
+        yield listener.extra(SocketAttribute.local_port)
+        group.cancel_scope.cancel()
+
+
+def _assert_even_fragments(lengths: list[int], limit: int) -> None:
+    assert lengths, "no data set PDV was received"
+    assert all(length % 2 == 0 for length in lengths), sorted(set(lengths))
+    assert all(2 <= length <= limit for length in lengths), sorted(set(lengths))
+
+
+# -- 9a: even fragments under an odd maximum PDU length, as the requestor -----------------
+
+
+async def test_c_store_fragments_are_even_when_the_peers_maximum_is_odd(
+        anyio_backend: str) -> None:
+    recorded = Recorded()
+    ds = pydicom.dcmread(CT)
+    async with raw_store_scp(ODD_MAX, recorded) as port, dicomnet.connect(
+            "127.0.0.1", port, called_ae="RAWSCP", contexts=contexts_for([CT])) as assoc:
+        assert assoc.negotiated.peer_max_pdu_length == ODD_MAX
+        assert await assoc.store(CT) == 0  # streamed from the file
+        assert await assoc.store(ds) == 0  # encoded in memory
+    lengths = _data_pdvs(recorded)
+    # Each PDU within the peer's maximum: PDV item (4 + 2 + data) plus the PDU header.
+    _assert_even_fragments(lengths, ODD_MAX - 6)
+    assert max(lengths) == ODD_MAX - 7  # 4090: the largest even fragment that fits
+    _, data = dataset_bytes(CT)
+    assert recorded.datasets[0] == data
+
+
+# -- 9a: the same as the acceptor, in C-GET sub-operations ---------------------------------
+
+
+async def test_c_get_sub_operation_fragments_are_even_when_the_peers_maximum_is_odd(
+        serving: Serving, tmp_path: Path, anyio_backend: str) -> None:
+    archive = Archive(tmp_path / "archive")
+    server = Server("ARCHIVE")
+    install(server, archive)
+    header, data = dataset_bytes(CT)
+    study = str(pydicom.dcmread(CT, stop_before_pixels=True).StudyInstanceUID)
+    identifier = pydicom.Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.StudyInstanceUID = study
+    async with serving(server) as port:
+        async with dicomnet.connect("127.0.0.1", port, called_ae="ARCHIVE",
+                                    contexts=contexts_for([CT])) as assoc:
+            assert await assoc.store(CT) == 0
+        async with RawPeer("127.0.0.1", port) as peer:
+            await peer.send(encode_pdu(build_request(
+                calling_ae_title="RAW", called_ae_title="ARCHIVE",
+                contexts=[(STUDY_ROOT_GET, [EXPLICIT_VR_LITTLE_ENDIAN]),
+                          (CT_STORAGE, [header.transfer_syntax])],
+                max_pdu_length=ODD_MAX, roles={CT_STORAGE: (False, True)})))
+            assert isinstance(await peer.receive_pdu(), AAssociateAC)
+            await peer.send(pdata_pdu(1, True, True, encode_command(CGetRQ(
+                message_id=7, affected_sop_class_uid=STUDY_ROOT_GET))))
+            await peer.send(pdata_pdu(1, False, True, encode_dataset(
+                identifier, EXPLICIT_VR_LITTLE_ENDIAN)))
+            pdvs: list[PDV] = []
+            command = bytearray()
+            received = bytearray()
+            final = None
+            with anyio.fail_after(20):
+                while final is None:
+                    pdu = await peer.receive_pdu()
+                    assert isinstance(pdu, PDataTF), pdu
+                    for pdv in pdu.pdvs:
+                        pdvs.append(pdv)
+                        if not pdv.is_command:
+                            received.extend(pdv.data)
+                            if pdv.is_last:
+                                store = decode_command(bytes(command))
+                                assert isinstance(store, CStoreRQ)
+                                await peer.send(pdata_pdu(pdv.context_id, True, True,
+                                                          encode_command(CStoreRSP(
+                                    message_id_being_responded_to=store.message_id,
+                                    affected_sop_class_uid=store.affected_sop_class_uid,
+                                    affected_sop_instance_uid=store.
+                                    affected_sop_instance_uid, status=0))))
+                                command.clear()
+                            continue
+                        command.extend(pdv.data)
+                        if pdv.is_last:
+                            message = decode_command(bytes(command))
+                            if isinstance(message, CGetRSP):
+                                if message.status != 0xFF00:
+                                    final = message
+                                command.clear()
+            assert final.status == 0, final
+            assert final.number_of_completed_suboperations == 1
+            await peer.send(AReleaseRQ())
+            assert isinstance(await peer.receive_pdu(), AReleaseRP)
+    archive.close()
+    assert bytes(received) == data
+    lengths = [len(pdv.data) for pdv in pdvs if not pdv.is_command]
+    _assert_even_fragments(lengths, ODD_MAX - 6)
+    assert max(lengths) == ODD_MAX - 7
+
+
+# -- 1: deflated data sets of even length (PS3.5 §A.5) --------------------------------------
+
+
+async def test_an_odd_deflated_file_goes_out_with_a_trailing_null(
+        anyio_backend: str) -> None:
+    header, data = dataset_bytes(DEFLATED)
+    assert header.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+    assert len(data) % 2 == 1  # the file as pydicom ships it: an odd deflated stream
+    recorded = Recorded()
+    async with raw_store_scp(16384, recorded) as port, dicomnet.connect(
+            "127.0.0.1", port, called_ae="RAWSCP",
+            contexts=contexts_for([DEFLATED])) as assoc:
+        assert await assoc.store(DEFLATED) == 0
+        # The same data set encoded by dicomnet's own deflater, in memory.
+        assert await assoc.store(pydicom.dcmread(DEFLATED)) == 0
+    assert recorded.datasets[0] == data + b"\x00"
+    assert all(len(sent) % 2 == 0 for sent in recorded.datasets)
+    _assert_even_fragments(_data_pdvs(recorded), 16384)
+    # Both still inflate to the data set (the pad is after the deflate stream's end).
+    for sent in recorded.datasets:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        inflater.decompress(sent)
+        assert inflater.eof
+
+
+def test_dicomnets_deflater_pads_to_even_length() -> None:
+    """Small data sets deflate to odd lengths about half the time: each gets its NUL."""
+    odd_before_padding = 0
+    for index in range(20):
+        ds = pydicom.Dataset()
+        ds.PatientID = f"P{index * 7919}"
+        ds.StudyDescription = "".join(chr(65 + (index * 7 + j * j) % 26)
+                                      for j in range(5 + 3 * index))
+        ds.SOPInstanceUID = f"1.2.3.{index}"
+        encoded = encode_dataset(ds, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+        assert len(encoded) % 2 == 0, index
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        plain = inflater.decompress(encoded)
+        assert inflater.eof
+        assert plain == encode_dataset(ds, EXPLICIT_VR_LITTLE_ENDIAN)
+        if inflater.unused_data:
+            assert inflater.unused_data == b"\x00"
+            odd_before_padding += 1
+    assert odd_before_padding >= 3  # the case is exercised, not only the even one
+
