@@ -5,6 +5,7 @@ Instance UID, and damaged files refused before they are sent."""
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -44,6 +45,7 @@ from dicomnet.pdu import (
 )
 from dicomnet.server import Server
 from dicomnet.services.query_retrieve import STUDY_ROOT_GET
+from dicomnet.services.file_check import DamagedFileError
 from dicomnet.services.storage import contexts_for
 from dicomnet.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN
 
@@ -263,3 +265,52 @@ def test_dicomnets_deflater_pads_to_even_length() -> None:
             odd_before_padding += 1
     assert odd_before_padding >= 3  # the case is exercised, not only the even one
 
+
+
+# -- 2: the data set's SOP Instance UID, not a stale File Meta copy -------------------------
+
+
+@pytest.mark.parametrize("name", ["rtplan.dcm", "rtdose.dcm"])
+async def test_the_request_names_the_data_sets_instance_not_the_file_metas(
+        anyio_backend: str, name: str, caplog: pytest.LogCaptureFixture) -> None:
+    path = str(get_testdata_file(name))
+    header, data = dataset_bytes(path)
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    assert header.sop_instance_uid != ds.SOPInstanceUID  # pydicom ships them so
+    recorded = Recorded()
+    async with raw_store_scp(16384, recorded) as port, dicomnet.connect(
+            "127.0.0.1", port, called_ae="RAWSCP", contexts=contexts_for([path])) as assoc:
+        assert await assoc.store(path) == 0
+    (request,) = recorded.commands
+    assert isinstance(request, CStoreRQ)
+    assert request.affected_sop_instance_uid == ds.SOPInstanceUID
+    assert recorded.datasets == [data]
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and r.name == "dicomnet.storage"]
+    assert len(warnings) == 1, warnings
+    assert header.sop_instance_uid in warnings[0] and ds.SOPInstanceUID in warnings[0]
+    assert str(ds.PatientName) not in warnings[0] and path not in warnings[0]
+
+
+# -- 3: a truncated file is refused before it is sent, and the batch goes on ----------------
+
+
+async def test_a_truncated_file_is_refused_before_sending_and_the_batch_goes_on(
+        anyio_backend: str, tmp_path: Path) -> None:
+    whole = Path(CT).read_bytes()
+    truncated = tmp_path / "truncated.dcm"
+    truncated.write_bytes(whole[:-5000])  # pixel data shorter than its length says
+    recorded = Recorded()
+    async with raw_store_scp(16384, recorded) as port, dicomnet.connect(
+            "127.0.0.1", port, called_ae="RAWSCP", contexts=contexts_for([CT])) as assoc:
+        results = [(item, status) async for item, status in
+                   assoc.store_each([truncated, CT, truncated, CT])]
+    assert [item for item, _ in results] == [truncated, CT, truncated, CT]
+    for item, status in results:
+        if item == truncated:
+            assert isinstance(status, DamagedFileError), status
+            assert "(7FE0,0010)" in str(status) and "cut short" in str(status)
+        else:
+            assert status == 0
+    _, data = dataset_bytes(CT)
+    assert recorded.datasets == [data, data]  # nothing of the truncated file went out
