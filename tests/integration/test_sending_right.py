@@ -22,6 +22,7 @@ from rawpeer import RawPeer
 import dicomnet
 from dicomnet.acse import AcceptorPolicy, build_request, negotiate
 from dicomnet.archive import Archive, install
+from dicomnet.association import IncomingRequest
 from dicomnet.dimse import (
     CGetRQ,
     CGetRSP,
@@ -44,8 +45,8 @@ from dicomnet.pdu import (
     encode_pdu,
 )
 from dicomnet.server import Server
-from dicomnet.services.query_retrieve import STUDY_ROOT_GET
 from dicomnet.services.file_check import DamagedFileError
+from dicomnet.services.query_retrieve import STUDY_ROOT_GET
 from dicomnet.services.storage import contexts_for
 from dicomnet.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN
 
@@ -295,11 +296,16 @@ async def test_the_request_names_the_data_sets_instance_not_the_file_metas(
 # -- 3: a truncated file is refused before it is sent, and the batch goes on ----------------
 
 
+@pytest.fixture
+def truncated(tmp_path: Path) -> Path:
+    """CT_small.dcm with its pixel data shorter than its length says."""
+    path = tmp_path / "truncated.dcm"
+    path.write_bytes(Path(CT).read_bytes()[:-5000])
+    return path
+
+
 async def test_a_truncated_file_is_refused_before_sending_and_the_batch_goes_on(
-        anyio_backend: str, tmp_path: Path) -> None:
-    whole = Path(CT).read_bytes()
-    truncated = tmp_path / "truncated.dcm"
-    truncated.write_bytes(whole[:-5000])  # pixel data shorter than its length says
+        anyio_backend: str, truncated: Path) -> None:
     recorded = Recorded()
     async with raw_store_scp(16384, recorded) as port, dicomnet.connect(
             "127.0.0.1", port, called_ae="RAWSCP", contexts=contexts_for([CT])) as assoc:
@@ -314,3 +320,43 @@ async def test_a_truncated_file_is_refused_before_sending_and_the_batch_goes_on(
             assert status == 0
     _, data = dataset_bytes(CT)
     assert recorded.datasets == [data, data]  # nothing of the truncated file went out
+
+
+# -- 4: an association that dies mid-batch: what was stored, refused, never sent ------------
+
+
+def test_store_reports_stored_refused_and_unsent_when_the_association_dies(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from threaded_server import serving_in_a_thread
+
+    from dicomnet.cli.main import main
+    from dicomnet.services.failure import ServiceFailure
+
+    server = Server("SCP")
+    seen: list[str] = []
+
+    @server.on_store()
+    async def store_two_refuse_one_then_abort(request: IncomingRequest) -> int:
+        seen.append(request.message.affected_sop_instance_uid)  # type: ignore[union-attr]
+        if len(seen) == 2:
+            raise ServiceFailure(0xA700, "no room for this one")
+        if len(seen) == 4:
+            await request.association.abort()
+        return 0
+
+    files = []
+    for index in range(6):
+        path = tmp_path / f"{index}.dcm"
+        path.write_bytes(Path(CT).read_bytes())
+        files.append(path)
+    with serving_in_a_thread(server) as port:
+        code = main(["store", "127.0.0.1", str(port), "-aec", "SCP", "--no-progress",
+                     *map(str, files)])
+    assert code == 1
+    out = capsys.readouterr()
+    assert "2 of 6 instances stored, 1 failed, 3 not sent" in out.out, out
+    assert f"E: {files[1]}: 0xA700" in out.err and "no room for this one" in out.err
+    for path in files[3:]:
+        assert f"E: {path}: not sent" in out.err, out.err
+    for path in (files[0], files[2]):
+        assert f"E: {path}:" not in out.err
