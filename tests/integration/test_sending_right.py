@@ -360,3 +360,83 @@ def test_store_reports_stored_refused_and_unsent_when_the_association_dies(
         assert f"E: {path}: not sent" in out.err, out.err
     for path in (files[0], files[2]):
         assert f"E: {path}:" not in out.err
+
+
+def test_get_reports_received_and_never_sent_when_the_association_dies(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A C-GET SCP made of PDUs sends one instance, reports 2 remaining, then aborts."""
+    import anyio.from_thread
+
+    from dicomnet.cli.main import main
+    from dicomnet.pdu import AAbort
+
+    header, data = dataset_bytes(CT)
+    policy = AcceptorPolicy(ae_title="RAWSCP", require_called_ae_title=False,
+                            any_abstract_syntax=ALL_SYNTAXES, prefer_requestor_order=True,
+                            roles={CT_STORAGE: (False, True)})
+
+    async def handle(stream: SocketStream) -> None:
+        framer = PDUFramer(max_pdata_length=1 << 24)
+        command = bytearray()
+        async with stream:
+            while True:
+                try:
+                    framer.feed(await stream.receive())
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return
+                while (pdu := framer.next_pdu()) is not None:
+                    if isinstance(pdu, AAssociateRQ):
+                        accept, negotiated = negotiate(pdu, policy)
+                        await stream.send(encode_pdu(accept))
+                        continue
+                    assert isinstance(pdu, PDataTF), pdu
+                    for pdv in pdu.pdvs:
+                        if pdv.is_command:
+                            command.extend(pdv.data)
+                        if not pdv.is_last:
+                            continue
+                        message = decode_command(bytes(command))
+                        if pdv.is_command and message.has_dataset:
+                            continue  # the identifier follows
+                        command.clear()
+                        if isinstance(message, CGetRQ):
+                            get_id, get_context = message.message_id, pdv.context_id
+                            ct = next(c for c in negotiated.contexts_for(CT_STORAGE)
+                                      if c.transfer_syntax == header.transfer_syntax)
+                            await stream.send(pdata_pdu(ct.context_id, True, True,
+                                                        encode_command(CStoreRQ(
+                                message_id=1, affected_sop_class_uid=CT_STORAGE,
+                                affected_sop_instance_uid=header.sop_instance_uid))))
+                            await stream.send(pdata_pdu(ct.context_id, False, True, data))
+                        elif isinstance(message, CStoreRSP):
+                            await stream.send(pdata_pdu(get_context, True, True,
+                                                        encode_command(CGetRSP(
+                                message_id_being_responded_to=get_id,
+                                affected_sop_class_uid=STUDY_ROOT_GET, status=0xFF00,
+                                number_of_remaining_suboperations=2,
+                                number_of_completed_suboperations=1,
+                                number_of_failed_suboperations=0,
+                                number_of_warning_suboperations=0))))
+                            await anyio.sleep(0.2)
+                            await stream.send(encode_pdu(AAbort(source=0, reason=0)))
+                            return
+
+    async def serve(task_status: anyio.abc.TaskStatus[int]) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        async with listener:
+            task_status.started(listener.extra(SocketAttribute.local_port))
+            await listener.serve(handle)
+
+    output = tmp_path / "got"
+    with anyio.from_thread.start_blocking_portal() as portal:
+        future, port = portal.start_task(serve)
+        try:
+            code = main(["get", "127.0.0.1", str(port), "-aec", "RAWSCP", "-L", "STUDY",
+                         "-k", "StudyInstanceUID=1.2.3", "-o", str(output)])
+        finally:
+            future.cancel()
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "C-GET ended before it was complete: 1 received, 0 refused here; 1 completed, " \
+           "0 failed, 0 warning, 2 never sent" in err, err
+    assert [path.name for path in output.iterdir()] == [header.sop_instance_uid + ".dcm"]
