@@ -28,6 +28,7 @@ from dicomnet.dimse import (
     max_fragment_size,
     pdata_header,
 )
+from dicomnet.dimse.dataset import DEFLATED_SYNTAXES
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -49,19 +50,20 @@ _PDU_HEADER = 12
 
 def _message_writes(context_id: int, command: bytes,
                     dataset: bytes | bytearray | memoryview | FileRegion | None,
-                    capacity: int) -> Iterator[bytes | bytearray]:
+                    capacity: int, pad: int = 0) -> Iterator[bytes | bytearray]:
     """The P-DATA-TF PDUs of one message (PS3.7 §6.3.1, PS3.8 §9.3.5), joined into
     socket writes of about :data:`_WRITE_BATCH` bytes (the first one smaller).
 
     Joining matters: a peer with a 16 KiB maximum PDU would otherwise cost one socket
     write and one event loop round per 16 KiB. In-memory data is copied once, into the
     write; a file is read straight into the write buffer, between the PDU headers.
+    ``pad`` NUL bytes follow a file's data set (see :class:`OutgoingMessage`).
     """
     size = max_fragment_size(capacity)
     in_memory = fragment_pieces(context_id, command, True, size)
     if isinstance(dataset, FileRegion):
         # The command goes in the first write with the data set's start; see _file_writes.
-        yield from _file_writes(context_id, dataset, size, b"".join(in_memory))
+        yield from _file_writes(context_id, dataset, size, b"".join(in_memory), pad)
     elif dataset is None:
         yield from _batched(in_memory)
     else:
@@ -70,9 +72,10 @@ def _message_writes(context_id: int, command: bytes,
 
 
 def _file_writes(context_id: int, region: FileRegion, size: int,
-                 prefix: bytes = b"") -> Iterator[bytes | bytearray]:
+                 prefix: bytes = b"", pad: int = 0) -> Iterator[bytes | bytearray]:
     """Data set PDUs read from a file into write buffers (after ``prefix``, already
-    encoded PDUs), one copy of the data.
+    encoded PDUs), one copy of the data, followed by ``pad`` NUL bytes (the buffers
+    start zeroed: the pad is the part of the last fragment that is not read into).
 
     The first write is the command with about :data:`_FIRST_WRITE` bytes of the data
     set, the PDU cut short if the peer's maximum is larger (a PDV may be any length up
@@ -84,13 +87,15 @@ def _file_writes(context_id: int, region: FileRegion, size: int,
     ``store_each`` while the peer is still busy with the previous instance.
     """
     scatter = _scatter_reader(region)
-    remaining = region.length
+    remaining = region.length + pad
+    unread = region.length
     if remaining == 0:
         yield prefix + pdata_header(context_id, False, True, 0)
         return
     budget = _FIRST_WRITE - len(prefix)
     while remaining > 0:
-        piece = min(size, max(1, budget - _PDU_HEADER))
+        piece = min(size, max(2, budget - _PDU_HEADER))
+        piece -= piece % 2  # fragments of even length (PS3.8 Annex E.1)
         fragments = min(max(1, budget // (piece + _PDU_HEADER)), -(-remaining // piece))
         data_length = min(remaining, fragments * piece)
         buffer = bytearray(len(prefix) + data_length + fragments * _PDU_HEADER)
@@ -105,7 +110,10 @@ def _file_writes(context_id: int, region: FileRegion, size: int,
             view[position:position + _PDU_HEADER] = pdata_header(
                 context_id, False, remaining == 0, length)
             position += _PDU_HEADER
-            targets.append(view[position:position + length])
+            from_file = min(length, unread)
+            unread -= from_file
+            if from_file:
+                targets.append(view[position:position + from_file])
             position += length
         scatter(targets)
         yield buffer
@@ -207,15 +215,25 @@ class OutgoingMessage:
         if dataset is not None and \
                 not isinstance(dataset, bytes | bytearray | memoryview | FileRegion):
             dataset = encode_dataset(dataset, context.transfer_syntax)
+        pad = 0
+        if context.transfer_syntax in DEFLATED_SYNTAXES and dataset is not None:
+            # PS3.5 A.5: a deflated stream of odd length takes one trailing NUL byte, as
+            # every value and fragment is of even length (PS3.8 Annex E.1); DCMTK
+            # refuses an odd one ("Odd Fragment Length"). A file deflated by another
+            # program may lack it: it is added as the file is sent.
+            if isinstance(dataset, FileRegion):
+                pad = dataset.length % 2
+            elif len(dataset) % 2:
+                dataset = b"".join((dataset, b"\x00"))
         if message.has_dataset != (dataset is not None):
             message = replace(message, has_dataset=dataset is not None)
         self.context = context
         self.message = message
         #: Bytes of the data set, for the log; None without one.
-        self.dataset_size = dataset.length if isinstance(dataset, FileRegion) else \
+        self.dataset_size = dataset.length + pad if isinstance(dataset, FileRegion) else \
             None if dataset is None else len(dataset)
         self._rest = _message_writes(context.context_id, encode_command(message), dataset,
-                                     capacity)
+                                     capacity, pad)
         self._first: bytes | bytearray | None = next(self._rest)  # there is always one
 
     def writes(self) -> Iterator[bytes | bytearray]:

@@ -63,16 +63,17 @@ def test_scatter_and_sequential_reads_agree(tmp_path_factory: pytest.TempPathFac
 
 def test_the_first_write_goes_out_before_the_rest_is_read(tmp_path: Path) -> None:
     # 1 MiB PDUs, 600 kB: the peer gets the command with a first PDU of ~64 KiB to
-    # work on while the rest is read; then PDUs as large as a batch allows.
+    # work on while the rest is read; then PDUs as large as a batch allows. (A command
+    # set is always of even length, PS3.7 §6.3.1, and so are the fragments.)
     path = tmp_path / "big"
     path.write_bytes(bytes(600_000))
     with path.open("rb") as handle:
-        writes = list(_file_writes(1, FileRegion(handle, 0, 600_000), 1 << 20, b"cmd"))
-    assert writes[0].startswith(b"cmd")
+        writes = list(_file_writes(1, FileRegion(handle, 0, 600_000), 1 << 20, b"cmd!"))
+    assert writes[0].startswith(b"cmd!")
     assert len(writes[0]) == _FIRST_WRITE
     assert len(writes) == 3
-    assert [len(piece) for piece, _ in _pdvs(writes, b"cmd")] == \
-        [_FIRST_WRITE - 3 - 12, _WRITE_BATCH - 12, 600_000 - (_FIRST_WRITE - 3 - 12)
+    assert [len(piece) for piece, _ in _pdvs(writes, b"cmd!")] == \
+        [_FIRST_WRITE - 4 - 12, _WRITE_BATCH - 12, 600_000 - (_FIRST_WRITE - 4 - 12)
          - (_WRITE_BATCH - 12)]
 
 

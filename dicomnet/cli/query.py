@@ -258,14 +258,37 @@ def _report(final: Any, operation: str) -> int:
     return 0
 
 
+def _report_ended(operation: str, error: DicomNetError, last: Any,
+                  kept: list[int] | None = None) -> int:
+    """What a retrieve did before its association ended: the instances received (C-GET),
+    and the peer's last counts of sub-operations completed, failed and remaining (PS3.4
+    C.4.2.1.5, C.4.3.1.5): the remaining ones were never sent."""
+    print(f"E: {error}", file=sys.stderr)
+    parts = [] if kept is None else [f"{kept[0]} received, {kept[1]} refused here"]
+    message = getattr(last, "message", None)
+    if message is None:
+        parts.append("the peer reported no sub-operation")
+    else:
+        parts.append(f"{message.number_of_completed_suboperations or 0} completed, "
+                     f"{message.number_of_failed_suboperations or 0} failed, "
+                     f"{message.number_of_warning_suboperations or 0} warning, "
+                     f"{message.number_of_remaining_suboperations or 0} never sent "
+                     "(the peer's last counts)")
+    print(f"{operation} ended before it was complete: {'; '.join(parts)}", file=sys.stderr)
+    return 1
+
+
 async def _get(args: argparse.Namespace, query: Dataset) -> int:
     from dicomnet.services.query_retrieve import GET_MODELS, get
     from dicomnet.services.storage import answer_store
 
     output = Path(args.output)  # created by run_get
+    kept = [0, 0]  # instances written, instances refused
 
     async def keep(request: IncomingRequest) -> int:
-        return _write_instance(request, output)
+        status = _write_instance(request, output)
+        kept[status != 0] += 1
+        return status
 
     async def on_request(request: IncomingRequest) -> None:
         await answer_store(request, keep)
@@ -273,10 +296,15 @@ async def _get(args: argparse.Namespace, query: Dataset) -> int:
     model_uid = GET_MODELS[args.model]
     roles = {sop_class: (True, True) for sop_class in COMMON_STORAGE}
     final = None
-    async with open_association(args, contexts=_contexts_for_query(model_uid, storage=True),
-                                roles=roles, on_request=on_request) as association:
-        async for response in get(association, query, model=args.model):
-            final = response
+    try:
+        async with open_association(args, contexts=_contexts_for_query(
+                model_uid, storage=True), roles=roles, on_request=on_request) as association:
+            async for response in get(association, query, model=args.model):
+                final = response
+    except DicomNetError as exc:
+        if final is None and not any(kept):
+            raise  # nothing happened: the error alone says it
+        return _report_ended("C-GET", exc, final, kept)
     assert final is not None
     return _report(final, "C-GET")
 
@@ -313,9 +341,14 @@ async def _move(args: argparse.Namespace, query: Dataset) -> int:
 
     model_uid = MOVE_MODELS[args.model]
     final = None
-    async with open_association(args, contexts=[model_uid]) as association:
-        async for response in move(association, query, destination=args.dest,
-                                   model=args.model):
-            final = response
+    try:
+        async with open_association(args, contexts=[model_uid]) as association:
+            async for response in move(association, query, destination=args.dest,
+                                       model=args.model):
+                final = response
+    except DicomNetError as exc:
+        if final is None:
+            raise  # nothing happened: the error alone says it
+        return _report_ended("C-MOVE", exc, final)
     assert final is not None
     return _report(final, "C-MOVE")

@@ -87,23 +87,35 @@ def run(args: argparse.Namespace) -> int:
     tally = _Tally(total=len(files), show_progress=not (
         args.no_progress or args.verbose or args.debug) and sys.stderr.isatty())
     started = time.perf_counter()
+    ended: str | None = None  # why the sending stopped before the last file
     try:
         anyio.run(_send_all, args, files, tally)
     except DicomNetError as exc:
-        return fail(str(exc))
+        ended = str(exc)
     except OSError as exc:
-        return fail(f"cannot connect to {args.host}:{args.port}: {exc.strerror or exc}")
+        ended = f"cannot connect to {args.host}:{args.port}: {exc.strerror or exc}"
     finally:
         if tally.show_progress:
             sys.stderr.write("\n")
+    if ended is not None and tally.done == 0:
+        return fail(ended)  # nothing was tried: the one line says it all
     elapsed = time.perf_counter() - started
     megabytes = tally.bytes_sent / 1e6
+    # Files are answered in the order given: those after the last answer were not sent,
+    # or sent without an answer before the association ended (the first of them).
+    unsent = files[tally.done:] if ended is not None else []
+    if ended is not None:
+        print(f"E: {ended}", file=sys.stderr)
     print(f"{tally.stored} of {tally.total} instances stored"
           + (f" ({tally.warnings} with warnings)" if tally.warnings else "")
-          + f", {len(tally.failed)} failed; {megabytes:.1f} MB in {elapsed:.2f} s")
+          + f", {len(tally.failed)} failed"
+          + (f", {len(unsent)} not sent" if unsent else "")
+          + f"; {megabytes:.1f} MB in {elapsed:.2f} s")
     for path, reason in tally.failed:
         print(f"E: {path}: {reason}", file=sys.stderr)
-    return 1 if tally.failed or tally.stored < tally.total else 0
+    for path in unsent:
+        print(f"E: {path}: not sent (the association ended)", file=sys.stderr)
+    return 1 if ended or tally.failed or tally.stored < tally.total else 0
 
 
 def _batches(files: Sequence[Path]) -> list[tuple[list[Path], list[tuple[str, Sequence[str]]]]]:

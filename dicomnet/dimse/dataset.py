@@ -62,6 +62,11 @@ def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
     if transfer_syntax in DEFLATED_SYNTAXES:
         compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
         data = compressor.compress(data) + compressor.flush()
+        if len(data) % 2:
+            # PS3.5 §A.5: a deflated stream of odd length is padded with one trailing
+            # NULL byte (inflating stops at the stream's end and ignores it); peers
+            # refuse odd-length data (DCMTK: "Odd Fragment Length").
+            data += b"\x00"
     return data
 
 

@@ -25,13 +25,18 @@ _LAST = 0x02
 
 
 def max_fragment_size(peer_max_pdu_length: int, *, cap: int = 4 * 1024 * 1024) -> int:
-    """Largest fragment that fits one PDV in one PDU the peer accepts.
+    """Largest fragment that fits one PDV in one PDU the peer accepts, an even number
+    of bytes.
 
-    0 means the peer set no limit (PS3.8 D.1); ``cap`` bounds our PDUs then.
+    0 means the peer set no limit (PS3.8 D.1); ``cap`` bounds our PDUs then. Even,
+    because every fragment of a message shall hold an even number of bytes (PS3.8
+    Annex E.1): a peer whose maximum is odd (4097) gets 4090-byte fragments, not 4091,
+    and a data set of even length never ends in a 1-byte fragment. Only a peer whose
+    maximum leaves room for less than 2 bytes (7 or less) gets 1-byte fragments: the
+    maximum is the harder rule, a PDU over it is refused.
     """
-    if peer_max_pdu_length <= 0:
-        return cap
-    return max(1, min(cap, peer_max_pdu_length - PDV_OVERHEAD))
+    size = cap if peer_max_pdu_length <= 0 else min(cap, peer_max_pdu_length - PDV_OVERHEAD)
+    return size - size % 2 if size >= 2 else 1
 
 
 def pdata_header(context_id: int, is_command: bool, is_last: bool, size: int) -> bytes:

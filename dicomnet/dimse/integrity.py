@@ -127,6 +127,22 @@ class StructureChecker:
         """Bytes checked so far (inflated bytes, for a deflated syntax)."""
         return self._base
 
+    @property
+    def needed_from(self) -> int:
+        """Where the next byte the check looks at is: the bytes before it are inside a
+        value and may be :meth:`skip`-ped rather than fed (a file checked before it is
+        sent need not be read). A deflated stream must be fed whole."""
+        if self._carry or self._inflater is not None:
+            return self._base
+        return max(self._base, self._next)
+
+    def skip(self, count: int) -> None:
+        """Count ``count`` bytes as checked without feeding them; they must all lie
+        before :attr:`needed_from`."""
+        if self._base + count > self.needed_from:
+            raise ValueError("only bytes inside a value can be skipped")
+        self._base += count
+
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Check the next bytes of the data set (nothing after a damage is found)."""
         if self.damage is not None:

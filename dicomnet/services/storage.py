@@ -25,6 +25,7 @@ from dicomnet.dimse.integrity import MALFORMED, TRUNCATED, Damage
 from dicomnet.errors import DicomNetError, NegotiationError
 from dicomnet.part10 import Part10Error, read_header, read_header_at
 from dicomnet.services.failure import ServiceFailure
+from dicomnet.services.file_check import DamagedFileError, check_file
 from dicomnet.uids import (
     DEFAULT_TRANSFER_SYNTAXES,
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
@@ -114,7 +115,22 @@ def _describe_source(item: Storable, stack: ExitStack) -> _Source:
         return _Source(_uid(ds, "SOPClassUID"), _uid(ds, "SOPInstanceUID"), None,
                          dataset=ds, path=str(path) if path else None)
     region = FileRegion(file, header.dataset_offset, header.dataset_length)
-    return _Source(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax,
+    check = check_file(region, header.transfer_syntax)
+    if check.damage is not None:  # refused here rather than by the peer
+        raise DamagedFileError(check.damage)
+    instance = header.sop_instance_uid
+    if check.sop_instance_uid is not None and check.sop_instance_uid != instance:
+        # The request names the data set's instance (PS3.7 §9.1.1.1): the File Meta's
+        # copy (PS3.10 §7.1) is stale, and a peer comparing them answers A900.
+        log.warning("File Meta Media Storage SOP Instance UID %s differs from the data "
+                    "set's SOP Instance UID %s: sending as %s", instance,
+                    check.sop_instance_uid, check.sop_instance_uid)
+        instance = check.sop_instance_uid
+    if check.sop_class_uid is not None and check.sop_class_uid != header.sop_class_uid:
+        log.warning("File Meta Media Storage SOP Class UID %s differs from the data "
+                    "set's SOP Class UID %s: sending as %s", header.sop_class_uid,
+                    check.sop_class_uid, header.sop_class_uid)
+    return _Source(header.sop_class_uid, instance, header.transfer_syntax,
                      region=region, path=str(path) if path else None)
 
 

@@ -59,8 +59,27 @@ def test_echo_prints_why_it_failed(archive_port: int,
         in capsys.readouterr().err
 
 
-def test_store_prints_why_a_file_was_refused(archive_port: int, tmp_path: Path,
+def test_store_prints_why_a_file_was_refused(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from pydicom.data import get_testdata_file
+
+    server = Server("ARCHIVE")
+
+    @server.on_store()
+    async def full(request: IncomingRequest) -> int:
+        raise ServiceFailure(0xA700, "the disk is full")
+
+    with serving_in_a_thread(server) as port:
+        code = main(["store", "127.0.0.1", str(port), "-aec", "ARCHIVE",
+                     str(get_testdata_file("CT_small.dcm"))])
+    assert code == 1
+    out = capsys.readouterr()
+    assert "0xA700" in out.err and "the disk is full" in out.err
+
+
+def test_store_says_why_a_damaged_file_was_not_sent(archive_port: int, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]
+                                                    ) -> None:
     from pydicom.data import get_testdata_file
 
     cut = tmp_path / "cut.dcm"
@@ -68,5 +87,6 @@ def test_store_prints_why_a_file_was_refused(archive_port: int, tmp_path: Path,
     code = main(["store", "127.0.0.1", str(archive_port), "-aec", "ARCHIVE", str(cut)])
     assert code == 1
     out = capsys.readouterr()
-    assert "0xC201" in out.out + out.err
-    assert "(7FE0,0010) is cut short" in out.out + out.err
+    # Refused before sending (the peer would answer 0xC201 for the same reason).
+    assert "damaged, not sent" in out.err
+    assert "(7FE0,0010) is cut short" in out.err

@@ -132,14 +132,16 @@ def test_accepts_bytearray_and_memoryview() -> None:
 @pytest.mark.parametrize(("peer_max", "size"), [
     (0, CAP),                      # no limit: our own cap
     (-1, CAP),
-    (7, 1),                        # the smallest PDU that carries a byte
-    (8, 2),
+    (8, 2),                        # the smallest PDU that carries an even fragment
     (16, 10),
+    (4097, 4090),                  # odd maximum: even fragments (PS3.8 Annex E.1)
     (16384, 16378),
+    (16385, 16378),
     (CAP, CAP - PDV_OVERHEAD),
     (CAP + PDV_OVERHEAD, CAP),
     (CAP + 1000, CAP),
     (0xFFFFFFFF, CAP),
+    (7, 1),                        # the smallest PDU that carries a byte
     (1, 1),                        # impossible limits still make progress
     (6, 1),
 ])
@@ -147,13 +149,14 @@ def test_max_fragment_size(peer_max: int, size: int) -> None:
     assert max_fragment_size(peer_max) == size
 
 
-@given(peer_max=st.integers(7, 2**32 - 1), cap=st.integers(1, 2**24))
+@given(peer_max=st.integers(8, 2**32 - 1), cap=st.integers(2, 2**24))
 def test_max_fragment_size_fits(peer_max: int, cap: int) -> None:
     size = max_fragment_size(peer_max, cap=cap)
-    assert 1 <= size <= cap
+    assert 2 <= size <= cap
+    assert size % 2 == 0
     assert size + PDV_OVERHEAD <= peer_max
-    # and is the largest that does, unless the cap is smaller
-    assert size == cap or size + PDV_OVERHEAD == peer_max
+    # and is the largest even size that does, unless the cap is smaller
+    assert size >= cap - 1 or size + PDV_OVERHEAD >= peer_max - 1
 
 
 def test_max_fragment_size_cap_applies_to_unlimited_peers() -> None:
