@@ -56,9 +56,9 @@ def setup_logging(args: argparse.Namespace) -> None:
 def add_ae_options(parser: argparse.ArgumentParser, *, calling_default: str,
                    called_default: str = "ANY-SCP") -> None:
     group = parser.add_argument_group("application entity titles")
-    group.add_argument("-aet", "--aet", "--calling-aet", dest="aet", default=calling_default,
+    group.add_argument("-aet", "--aet", "--calling-aet", "--aetitle", dest="aet", default=calling_default,
                        metavar="AET", help=f"our (calling) AE title (default {calling_default})")
-    group.add_argument("-aec", "--aec", "--called-aet", dest="aec", default=called_default,
+    group.add_argument("-aec", "--aec", "--called-aet", "--call", dest="aec", default=called_default,
                        metavar="AET", help=f"the peer's (called) AE title (default "
                                            f"{called_default})")
 

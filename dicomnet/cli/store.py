@@ -44,14 +44,17 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
                     "it, else converted between the uncompressed syntaxes. Exits 0 when "
                     "every instance was stored (success or warning), 1 otherwise.",
         epilog="example: dicomnet store -aec STORESCP 127.0.0.1 11112 -r ./images",
+        prefix_chars="-+",  # storescu's +sd and +r
     )
     parser.add_argument("host", help="peer host name or address")
     parser.add_argument("port", type=int, help="peer TCP port")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to send")
-    parser.add_argument("-r", "--recursive", action="store_true",
+    parser.add_argument("-r", "+r", "--recursive", "--recurse", action="store_true",
                         help="descend into sub-folders of the folders given")
+    parser.add_argument("+sd", "--scan-directories", action="store_true",
+                        help="accepted for storescu's sake: folders are always scanned")
     add_ae_options(parser, calling_default="STORESCU")
-    parser.add_argument("--max-pdu", type=int, default=DEFAULT_MAX_PDU_LENGTH,
+    parser.add_argument("--max-pdu", "-pdu", type=int, default=DEFAULT_MAX_PDU_LENGTH,
                         metavar="BYTES", help="largest P-DATA PDU we accept "
                                               f"(default {DEFAULT_MAX_PDU_LENGTH})")
     parser.add_argument("--no-progress", action="store_true",
