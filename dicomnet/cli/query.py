@@ -17,8 +17,10 @@ from dicomnet.cli.common import (
     add_ae_options,
     add_client_options,
     add_logging_options,
+    connection_failure,
     fail,
     open_association,
+    quiet,
     response_text,
 )
 from dicomnet.cli.query_dataset import build_query, read_query_file
@@ -200,10 +202,8 @@ def _run(args: argparse.Namespace, action: Any, build: Any = None) -> int:
         return fail(str(exc), 2)
     try:
         return int(anyio.run(action, args, query))
-    except DicomNetError as exc:
-        return fail(str(exc))
-    except OSError as exc:
-        return fail(f"cannot connect to {args.host}:{args.port}: {exc.strerror or exc}")
+    except (DicomNetError, OSError) as exc:
+        return connection_failure(args, exc)
 
 
 async def _find(args: argparse.Namespace, keys: QueryKeys | Dataset) -> int:
@@ -239,11 +239,12 @@ async def _find(args: argparse.Namespace, keys: QueryKeys | Dataset) -> int:
     log.info("C-FIND: %s", describe(final.status, "find"))
     if final.status_category == StatusCategory.FAILURE:
         return fail(f"C-FIND failed: {response_text(final, 'find')}")
-    print(f"{matches} match{'es' if matches != 1 else ''}", file=sys.stderr)
+    if not quiet(args):
+        print(f"{matches} match{'es' if matches != 1 else ''}", file=sys.stderr)
     return 0
 
 
-def _report(final: Any, operation: str) -> int:
+def _report(final: Any, operation: str, args: argparse.Namespace) -> int:
     from dicomnet.dimse import StatusCategory
 
     message = final.message
@@ -251,10 +252,12 @@ def _report(final: Any, operation: str) -> int:
     failed = message.number_of_failed_suboperations or 0
     warning = message.number_of_warning_suboperations or 0
     service = operation.lower().removeprefix("c-")
-    print(f"{operation}: {response_text(final, service)}; {completed} completed, "
-          f"{failed} failed, {warning} warning", file=sys.stderr)
+    line = (f"{operation}: {response_text(final, service)}; {completed} completed, "
+            f"{failed} failed, {warning} warning")
     if final.status_category in (StatusCategory.FAILURE, StatusCategory.CANCEL) or failed:
-        return 1
+        return fail(line)
+    if not quiet(args):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -278,7 +281,7 @@ async def _get(args: argparse.Namespace, query: Dataset) -> int:
         async for response in get(association, query, model=args.model):
             final = response
     assert final is not None
-    return _report(final, "C-GET")
+    return _report(final, "C-GET", args)
 
 
 def _write_instance(request: IncomingRequest, folder: Path) -> int:
@@ -318,4 +321,4 @@ async def _move(args: argparse.Namespace, query: Dataset) -> int:
                                    model=args.model):
             final = response
     assert final is not None
-    return _report(final, "C-MOVE")
+    return _report(final, "C-MOVE", args)

@@ -19,6 +19,7 @@ from dicomnet.cli.common import (
     add_ae_options,
     add_client_options,
     add_logging_options,
+    connection_failure,
     fail,
     open_association,
     status_text,
@@ -88,22 +89,21 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         return fail("no files to send", 2)
     tally = _Tally(total=len(files), show_progress=not (
-        args.no_progress or args.verbose or args.debug) and sys.stderr.isatty())
+        args.no_progress or args.verbose or args.debug or args.quiet) and sys.stderr.isatty())
     started = time.perf_counter()
     try:
         anyio.run(_send_all, args, files, tally)
-    except DicomNetError as exc:
-        return fail(str(exc))
-    except OSError as exc:
-        return fail(f"cannot connect to {args.host}:{args.port}: {exc.strerror or exc}")
+    except (DicomNetError, OSError) as exc:
+        return connection_failure(args, exc)
     finally:
         if tally.show_progress:
             sys.stderr.write("\n")
     elapsed = time.perf_counter() - started
     megabytes = tally.bytes_sent / 1e6
-    print(f"{tally.stored} of {tally.total} instances stored"
-          + (f" ({tally.warnings} with warnings)" if tally.warnings else "")
-          + f", {len(tally.failed)} failed; {megabytes:.1f} MB in {elapsed:.2f} s")
+    if not (args.quiet and not tally.failed and tally.stored == tally.total):
+        print(f"{tally.stored} of {tally.total} instances stored"
+              + (f" ({tally.warnings} with warnings)" if tally.warnings else "")
+              + f", {len(tally.failed)} failed; {megabytes:.1f} MB in {elapsed:.2f} s")
     for path, reason in tally.failed:
         print(f"E: {path}: {reason}", file=sys.stderr)
     return 1 if tally.failed or tally.stored < tally.total else 0
@@ -162,10 +162,19 @@ async def _send_all(args: argparse.Namespace, files: Sequence[Path], tally: _Tal
 
 
 def _progress(tally: _Tally) -> None:
-    """A one-line bar on stderr when it is a terminal (never in logs or pipes)."""
+    """A one-line bar on stderr when it is a terminal (never in logs or pipes): files,
+    and the bytes stored so far (a few big files move the bar slowly)."""
     width = 30
     filled = width * tally.done // max(tally.total, 1)
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {tally.done}/{tally.total}"
+                     f" files, {_size(tally.bytes_sent)}"
                      + (f" ({len(tally.failed)} failed)" if tally.failed else ""))
     sys.stderr.flush()
 
+
+def _size(count: int) -> str:
+    """A byte count as a person reads it: 512 B, 3.4 MB, 1.20 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.{2 if unit == 'GB' else 1}f} {unit}"
+    return f"{count} B"
