@@ -59,7 +59,7 @@ def setup_logging(args: argparse.Namespace) -> None:
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
-def _log_warning(message: Warning | str, category: type[Warning], filename: str,
+def _log_warning(message: Warning | str, category: type[Warning], filename: str,  # noqa: PLR0917 - warnings.showwarning's signature
                  lineno: int, file: object = None, line: str | None = None) -> None:
     """A library's warning (pydicom's, about a value it read or wrote) as one ``W:``
     line, not Python's two-line ``UserWarning`` dump with a source path.
@@ -78,11 +78,12 @@ def _log_warning(message: Warning | str, category: type[Warning], filename: str,
 def add_ae_options(parser: argparse.ArgumentParser, *, calling_default: str,
                    called_default: str = "ANY-SCP") -> None:
     group = parser.add_argument_group("application entity titles")
-    group.add_argument("-aet", "--aet", "--calling-aet", "--aetitle", dest="aet", default=calling_default,
-                       metavar="AET", help=f"our (calling) AE title (default {calling_default})")
-    group.add_argument("-aec", "--aec", "--called-aet", "--call", dest="aec", default=called_default,
-                       metavar="AET", help=f"the peer's (called) AE title (default "
-                                           f"{called_default})")
+    group.add_argument("-aet", "--aet", "--calling-aet", "--aetitle", dest="aet",
+                       default=calling_default, metavar="AET",
+                       help=f"our (calling) AE title (default {calling_default})")
+    group.add_argument("-aec", "--aec", "--called-aet", "--call", dest="aec",
+                       default=called_default, metavar="AET",
+                       help=f"the peer's (called) AE title (default {called_default})")
 
 
 def add_timeout_options(parser: argparse.ArgumentParser) -> None:
