@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -43,7 +45,7 @@ def setup_logging(args: argparse.Namespace) -> None:
         level = logging.INFO
     if args.debug:
         level = logging.DEBUG
-    if args.quiet:
+    if args.quiet:  # also silences the summary lines: see quiet()
         level = logging.ERROR
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname).1s: %(message)s"))
@@ -51,16 +53,37 @@ def setup_logging(args: argparse.Namespace) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    warnings.showwarning = _log_warning
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def _log_warning(message: Warning | str, category: type[Warning], filename: str,  # noqa: PLR0917 - warnings.showwarning's signature
+                 lineno: int, file: object = None, line: str | None = None) -> None:
+    """A library's warning (pydicom's, about a value it read or wrote) as one ``W:``
+    line, not Python's two-line ``UserWarning`` dump with a source path.
+
+    pydicom quotes the offending value, which may be a patient's; the WARNING line
+    leaves the quoted parts out (and escapes the rest), DEBUG has the whole text."""
+    from dicomnet.logtext import peer_text
+
+    text = str(message)
+    source = "pydicom" if "pydicom" in filename else category.__name__
+    log = logging.getLogger("dicomnet.warnings")
+    log.warning("%s: %s", source, peer_text(_QUOTED.sub("'...'", text), 200))
+    log.debug("%s: %s", source, peer_text(text, 200))
 
 
 def add_ae_options(parser: argparse.ArgumentParser, *, calling_default: str,
                    called_default: str = "ANY-SCP") -> None:
     group = parser.add_argument_group("application entity titles")
-    group.add_argument("-aet", "--aet", "--calling-aet", dest="aet", default=calling_default,
-                       metavar="AET", help=f"our (calling) AE title (default {calling_default})")
-    group.add_argument("-aec", "--aec", "--called-aet", dest="aec", default=called_default,
-                       metavar="AET", help=f"the peer's (called) AE title (default "
-                                           f"{called_default})")
+    group.add_argument("-aet", "--aet", "--calling-aet", "--aetitle", dest="aet",
+                       default=calling_default, metavar="AET",
+                       help=f"our (calling) AE title (default {calling_default})")
+    group.add_argument("-aec", "--aec", "--called-aet", "--call", dest="aec",
+                       default=called_default, metavar="AET",
+                       help=f"the peer's (called) AE title (default {called_default})")
 
 
 def add_timeout_options(parser: argparse.ArgumentParser) -> None:
@@ -91,8 +114,9 @@ async def open_association(args: argparse.Namespace, **extra: Any
     from dicomnet.errors import NegotiationError
 
     identity = client_identity(args)
+    args.ssl_context = client_ssl_context(args)  # kept to explain a TLS failure
     async with connect(args.host, args.port, calling_ae=args.aet, called_ae=args.aec,
-                       timeouts=timeouts_from(args), ssl=client_ssl_context(args),
+                       timeouts=timeouts_from(args), ssl=args.ssl_context,
                        user_identity=identity, **extra) as association:
         if identity is not None and identity.positive_response_requested \
                 and association.negotiated.user_identity_response is None:
@@ -108,10 +132,31 @@ def timeouts_from(args: argparse.Namespace) -> Timeouts:
                     network=args.network_timeout)
 
 
+def quiet(args: argparse.Namespace) -> bool:
+    """-q: errors only, so no summary or progress lines either (the data a command
+    was asked for, such as find's matches on standard output, is still printed)."""
+    return bool(getattr(args, "quiet", False))
+
+
 def fail(message: str, code: int = 1) -> int:
     """Print a one-line error the way DCMTK does, and return the exit status."""
     print(f"E: {message}", file=sys.stderr)
     return code
+
+
+def connection_failure(args: argparse.Namespace, exc: Exception) -> int:
+    """The one-line error for a client whose association failed (a DicomNetError or
+    an OSError), in TLS terms when TLS was the cause; exit status 1."""
+    from dicomnet.cli.tls_errors import explain_tls_failure
+    from dicomnet.errors import DicomNetError
+
+    explained = explain_tls_failure(exc, args, getattr(args, "ssl_context", None))
+    if explained is not None:
+        return fail(explained)
+    if isinstance(exc, DicomNetError):
+        return fail(str(exc))
+    strerror = exc.strerror if isinstance(exc, OSError) else None
+    return fail(f"cannot connect to {args.host}:{args.port}: {strerror or exc}")
 
 
 def status_text(status: int, service: str, comment: object = None) -> str:

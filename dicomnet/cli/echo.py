@@ -12,8 +12,10 @@ from dicomnet.cli.common import (
     add_ae_options,
     add_client_options,
     add_logging_options,
+    connection_failure,
     fail,
     open_association,
+    quiet,
     response_text,
 )
 from dicomnet.dimse import StatusCategory, category, describe
@@ -48,11 +50,8 @@ def run(args: argparse.Namespace) -> int:
         return fail("--repeat must be at least 1", 2)
     try:
         return anyio.run(_echo, args)
-    except DicomNetError as exc:
-        return fail(str(exc))
-    except OSError as exc:
-        return fail(f"cannot connect to {args.host}:{args.port}: "
-                    f"{exc.strerror or exc}")
+    except (DicomNetError, OSError) as exc:
+        return connection_failure(args, exc)
 
 
 async def _echo(args: argparse.Namespace) -> int:
@@ -70,6 +69,7 @@ async def _echo(args: argparse.Namespace) -> int:
                 log.error("C-ECHO %d: %s", number, response_text(response, "verification"))
     if failures:
         return fail(f"{failures} of {args.repeat} C-ECHO requests failed")
-    print(f"C-ECHO to {args.aec} at {args.host}:{args.port}: success"
-          + (f" ({args.repeat} times)" if args.repeat > 1 else ""))
+    if not quiet(args):
+        print(f"C-ECHO to {args.aec} at {args.host}:{args.port}: success"
+              + (f" ({args.repeat} times)" if args.repeat > 1 else ""))
     return 0

@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from dicomnet import __version__
 from dicomnet.cli.common import fail, setup_logging
+from dicomnet.cli.parser import CommandParser
 from dicomnet.cli.security import OptionError
 
 #: Each command and the module of dicomnet.cli whose ``add_parsers`` adds it, in the
@@ -28,7 +29,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser: building and importing them all would be paid by every run of a command
     that needs one.
     """
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="dicomnet",
         description="DICOM networking toolbox: verify peers, send files, query and "
                     "retrieve, and run a small DICOM archive (storage and query/retrieve "
@@ -36,7 +37,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog="Run 'dicomnet COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"dicomnet {__version__}")
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND",
+                                       parser_class=CommandParser)
     chosen = [_COMMANDS[command]] if command in _COMMANDS else _COMMANDS.values()
     for name in dict.fromkeys(chosen):
         importlib.import_module(f"dicomnet.cli.{name}").add_parsers(subparsers)

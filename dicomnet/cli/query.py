@@ -17,10 +17,13 @@ from dicomnet.cli.common import (
     add_ae_options,
     add_client_options,
     add_logging_options,
+    connection_failure,
     fail,
     open_association,
+    quiet,
     response_text,
 )
+from dicomnet.cli.query_dataset import build_query, read_query_file
 from dicomnet.errors import DicomNetError
 
 if TYPE_CHECKING:
@@ -85,9 +88,24 @@ def _add_common(parser: argparse.ArgumentParser, *, models: tuple[str, ...]) -> 
     parser.add_argument("-k", "--key", action="append", default=[], metavar="KEY=VALUE",
                         help="a query key by keyword (PatientID=123) or tag "
                              "(0010,0020=123); an empty value asks for the attribute back; "
-                             "repeatable")
-    parser.add_argument("-m", "--model", choices=models, default="study",
-                        help="information model (default study root)")
+                             "inside a sequence as DCMTK writes it: "
+                             "ScheduledProcedureStepSequence[0].Modality=CT or "
+                             "(0040,0100)[0].(0008,0060)=CT; repeatable")
+    parser.add_argument("-f", "--query-file", metavar="FILE",
+                        help="start from the data set in this DICOM file (findscu's "
+                             "query file); -k keys are applied on top of it")
+    models_group = parser.add_argument_group("information model")
+    models_group.add_argument("-m", "--model", choices=models, default="study",
+                              help="information model (default study root)")
+    # DCMTK's findscu/getscu/movescu spellings of the same choice.
+    models_group.add_argument("-P", "--patient", dest="model", action="store_const",
+                              const="patient", help="patient root (same as -m patient)")
+    models_group.add_argument("-S", "--study", dest="model", action="store_const",
+                              const="study", help="study root (same as -m study)")
+    if "worklist" in models:
+        models_group.add_argument("-W", "--worklist", dest="model", action="store_const",
+                                  const="worklist",
+                                  help="modality worklist (same as -m worklist)")
     parser.add_argument("-L", "--level", choices=_LEVELS, type=str.upper, default=None,
                         help="Query/Retrieve Level (default STUDY; none for worklist)")
     add_ae_options(parser, calling_default="DICOMNET")
@@ -117,7 +135,8 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         epilog="example: dicomnet get -aec ARCHIVE 127.0.0.1 11112 -L STUDY "
                "-k StudyInstanceUID=1.2.3 -o ./retrieved")
     _add_common(get, models=("patient", "study"))
-    get.add_argument("-o", "--output", default=".", metavar="DIR",
+    get.add_argument("-o", "-od", "--output", "--output-directory", default=".",
+                     metavar="DIR",
                      help="folder for the retrieved files (default: current folder)")
     add_client_options(get)
     add_logging_options(get)
@@ -131,37 +150,17 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         epilog="example: dicomnet move -aec ARCHIVE 127.0.0.1 11112 -L STUDY "
                "-k StudyInstanceUID=1.2.3 --dest STORESCP")
     _add_common(move, models=("patient", "study"))
-    move.add_argument("--dest", required=True, metavar="AET",
+    move.add_argument("--dest", "-aem", "--move", dest="dest", required=True, metavar="AET",
                       help="the move destination's AE title")
     add_client_options(move)
     add_logging_options(move)
     move.set_defaults(run=run_move)
 
 
-def build_query(keys: list[str], level: str | None, model: str) -> Dataset:
-    """The identifier for ``-k`` keys: keywords or (gggg,eeee) tags, VRs from the
-    dictionary (PS3.6)."""
-    from pydicom.datadict import dictionary_VR, tag_for_keyword
-    from pydicom.dataset import Dataset
-    from pydicom.tag import Tag
-
-    query = Dataset()
-    if model != "worklist":
-        query.QueryRetrieveLevel = level or "STUDY"
-    for key in keys:
-        name, _sep, value = key.partition("=")
-        name = name.strip()
-        if "," in name or (len(name) == 8 and all(c in "0123456789abcdefABCDEF"
-                                                   for c in name)):
-            tag = Tag(name.replace(",", "").replace("(", "").replace(")", ""))
-        else:
-            number = tag_for_keyword(name)
-            if number is None:
-                raise ValueError(f"unknown attribute keyword {name!r} in -k {key!r}")
-            tag = Tag(number)
-        vr = dictionary_VR(tag)
-        query.add_new(tag, vr, [] if vr == "SQ" else value)
-    return query
+def query_for(args: argparse.Namespace) -> Dataset:
+    """The identifier of ``-f`` and ``-k`` (ValueError with the reason if one is wrong)."""
+    base = read_query_file(args.query_file) if args.query_file else None
+    return build_query(args.key, args.level, args.model, base)
 
 
 def _contexts_for_query(model_uid: str, *, storage: bool) -> list[Any]:
@@ -176,8 +175,12 @@ def _contexts_for_query(model_uid: str, *, storage: bool) -> list[Any]:
 def run_find(args: argparse.Namespace) -> int:
     from dicomnet.cli.query_keys import parse_keys
 
-    return _run(args, _find, lambda: parse_keys(args.key, args.level, args.model)
-                or build_query(args.key, args.level, args.model))
+    def build() -> QueryKeys | Dataset:
+        if args.query_file:  # a file's data set is pydicom's to read
+            return query_for(args)
+        return parse_keys(args.key, args.level, args.model) or query_for(args)
+
+    return _run(args, _find, build)
 
 
 def run_get(args: argparse.Namespace) -> int:
@@ -194,16 +197,13 @@ def run_move(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, action: Any, build: Any = None) -> int:
     try:
-        query = build() if build is not None else build_query(args.key, args.level,
-                                                                args.model)
+        query = build() if build is not None else query_for(args)
     except ValueError as exc:
         return fail(str(exc), 2)
     try:
         return int(anyio.run(action, args, query))
-    except DicomNetError as exc:
-        return fail(str(exc))
-    except OSError as exc:
-        return fail(f"cannot connect to {args.host}:{args.port}: {exc.strerror or exc}")
+    except (DicomNetError, OSError) as exc:
+        return connection_failure(args, exc)
 
 
 async def _find(args: argparse.Namespace, keys: QueryKeys | Dataset) -> int:
@@ -225,7 +225,7 @@ async def _find(args: argparse.Namespace, keys: QueryKeys | Dataset) -> int:
             if context is not None:
                 query = encode_keys(keys, context.transfer_syntax)
             if query is None:  # a syntax the light encoder does not write
-                query = build_query(args.key, args.level, args.model)
+                query = query_for(args)
         else:
             query = keys
         async for response in find(association, query, model=args.model):
@@ -239,11 +239,12 @@ async def _find(args: argparse.Namespace, keys: QueryKeys | Dataset) -> int:
     log.info("C-FIND: %s", describe(final.status, "find"))
     if final.status_category == StatusCategory.FAILURE:
         return fail(f"C-FIND failed: {response_text(final, 'find')}")
-    print(f"{matches} match{'es' if matches != 1 else ''}", file=sys.stderr)
+    if not quiet(args):
+        print(f"{matches} match{'es' if matches != 1 else ''}", file=sys.stderr)
     return 0
 
 
-def _report(final: Any, operation: str) -> int:
+def _report(final: Any, operation: str, args: argparse.Namespace) -> int:
     from dicomnet.dimse import StatusCategory
 
     message = final.message
@@ -251,10 +252,12 @@ def _report(final: Any, operation: str) -> int:
     failed = message.number_of_failed_suboperations or 0
     warning = message.number_of_warning_suboperations or 0
     service = operation.lower().removeprefix("c-")
-    print(f"{operation}: {response_text(final, service)}; {completed} completed, "
-          f"{failed} failed, {warning} warning", file=sys.stderr)
+    line = (f"{operation}: {response_text(final, service)}; {completed} completed, "
+            f"{failed} failed, {warning} warning")
     if final.status_category in (StatusCategory.FAILURE, StatusCategory.CANCEL) or failed:
-        return 1
+        return fail(line)
+    if not quiet(args):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -306,7 +309,7 @@ async def _get(args: argparse.Namespace, query: Dataset) -> int:
             raise  # nothing happened: the error alone says it
         return _report_ended("C-GET", exc, final, kept)
     assert final is not None
-    return _report(final, "C-GET")
+    return _report(final, "C-GET", args)
 
 
 def _write_instance(request: IncomingRequest, folder: Path) -> int:
@@ -351,4 +354,4 @@ async def _move(args: argparse.Namespace, query: Dataset) -> int:
             raise  # nothing happened: the error alone says it
         return _report_ended("C-MOVE", exc, final)
     assert final is not None
-    return _report(final, "C-MOVE")
+    return _report(final, "C-MOVE", args)

@@ -2,7 +2,7 @@
 
 Importing pydicom (numpy and its pixel handlers with it) was most of the start-up of a
 query; a C-FIND identifier made of text keys needs only the dictionary. Keys are parsed
-as :func:`dicomnet.cli.query.build_query` parses them and encoded as pydicom would
+as :func:`dicomnet.cli.query_dataset.build_query` parses them and encoded as pydicom would
 encode them (PS3.5 §7.1, padding of §6.2); a key this path does not encode (a
 sequence, a number, a non-ASCII value, a tag the dictionary lacks) sends the whole
 query through ``build_query`` and pydicom instead.
@@ -48,6 +48,8 @@ def parse_keys(keys: list[str], level: str | None, model: str) -> QueryKeys | No
     for key in keys:
         name, _sep, value = key.partition("=")
         name = name.strip()
+        if "." in name or "[" in name:
+            return None  # a path through sequences: pydicom's Dataset holds those
         if "," in name or (len(name) == 8 and set(name) <= _HEX):
             digits = name.replace(",", "").replace("(", "").replace(")", "")
             if len(digits) != 8 or not set(digits) <= _HEX:

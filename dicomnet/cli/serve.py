@@ -213,12 +213,24 @@ def run(args: argparse.Namespace) -> int:
             return fail(str(exc))
     try:
         anyio.run(_serve, server, args, archive, ssl_context)
-    except OSError as exc:
-        return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    except (OSError, BaseExceptionGroup) as exc:
+        # The listener fails inside the task group, so a busy port comes wrapped.
+        error = _only_os_error(exc)
+        if error is None:
+            raise
+        return fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}",
+                    2)
     finally:
         if archive is not None:
             archive.close()
     return 0
+
+
+def _only_os_error(exc: BaseException) -> OSError | None:
+    """The OSError ``exc`` is, or the one a group of exceptions holds alone."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, OSError) else None
 
 
 async def _serve(server: Server, args: argparse.Namespace, archive: Archive | None,

@@ -19,6 +19,7 @@ from dicomnet.cli.common import (
     add_ae_options,
     add_client_options,
     add_logging_options,
+    connection_failure,
     fail,
     open_association,
     status_text,
@@ -44,14 +45,17 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
                     "it, else converted between the uncompressed syntaxes. Exits 0 when "
                     "every instance was stored (success or warning), 1 otherwise.",
         epilog="example: dicomnet store -aec STORESCP 127.0.0.1 11112 -r ./images",
+        prefix_chars="-+",  # storescu's +sd and +r
     )
     parser.add_argument("host", help="peer host name or address")
     parser.add_argument("port", type=int, help="peer TCP port")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to send")
-    parser.add_argument("-r", "--recursive", action="store_true",
+    parser.add_argument("-r", "+r", "--recursive", "--recurse", action="store_true",
                         help="descend into sub-folders of the folders given")
+    parser.add_argument("+sd", "--scan-directories", action="store_true",
+                        help="accepted for storescu's sake: folders are always scanned")
     add_ae_options(parser, calling_default="STORESCU")
-    parser.add_argument("--max-pdu", type=int, default=DEFAULT_MAX_PDU_LENGTH,
+    parser.add_argument("--max-pdu", "-pdu", type=int, default=DEFAULT_MAX_PDU_LENGTH,
                         metavar="BYTES", help="largest P-DATA PDU we accept "
                                               f"(default {DEFAULT_MAX_PDU_LENGTH})")
     parser.add_argument("--no-progress", action="store_true",
@@ -85,20 +89,21 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         return fail("no files to send", 2)
     tally = _Tally(total=len(files), show_progress=not (
-        args.no_progress or args.verbose or args.debug) and sys.stderr.isatty())
+        args.no_progress or args.verbose or args.debug or args.quiet) and sys.stderr.isatty())
     started = time.perf_counter()
     ended: str | None = None  # why the sending stopped before the last file
     try:
         anyio.run(_send_all, args, files, tally)
-    except DicomNetError as exc:
-        ended = str(exc)
-    except OSError as exc:
-        ended = f"cannot connect to {args.host}:{args.port}: {exc.strerror or exc}"
+    except (DicomNetError, OSError) as exc:
+        if tally.done == 0:  # nothing was tried: one line says it all (TLS named)
+            if tally.show_progress:
+                sys.stderr.write("\n")
+            return connection_failure(args, exc)
+        ended = str(exc) if isinstance(exc, DicomNetError) \
+            else f"connection lost: {exc.strerror or exc}"
     finally:
         if tally.show_progress:
             sys.stderr.write("\n")
-    if ended is not None and tally.done == 0:
-        return fail(ended)  # nothing was tried: the one line says it all
     elapsed = time.perf_counter() - started
     megabytes = tally.bytes_sent / 1e6
     # Files are answered in the order given: those after the last answer were not sent,
@@ -106,11 +111,13 @@ def run(args: argparse.Namespace) -> int:
     unsent = files[tally.done:] if ended is not None else []
     if ended is not None:
         print(f"E: {ended}", file=sys.stderr)
-    print(f"{tally.stored} of {tally.total} instances stored"
-          + (f" ({tally.warnings} with warnings)" if tally.warnings else "")
-          + f", {len(tally.failed)} failed"
-          + (f", {len(unsent)} not sent" if unsent else "")
-          + f"; {megabytes:.1f} MB in {elapsed:.2f} s")
+    if not (args.quiet and ended is None and not tally.failed
+            and tally.stored == tally.total):
+        print(f"{tally.stored} of {tally.total} instances stored"
+              + (f" ({tally.warnings} with warnings)" if tally.warnings else "")
+              + f", {len(tally.failed)} failed"
+              + (f", {len(unsent)} not sent" if unsent else "")
+              + f"; {megabytes:.1f} MB in {elapsed:.2f} s")
     for path, reason in tally.failed:
         print(f"E: {path}: {reason}", file=sys.stderr)
     for path in unsent:
@@ -171,10 +178,19 @@ async def _send_all(args: argparse.Namespace, files: Sequence[Path], tally: _Tal
 
 
 def _progress(tally: _Tally) -> None:
-    """A one-line bar on stderr when it is a terminal (never in logs or pipes)."""
+    """A one-line bar on stderr when it is a terminal (never in logs or pipes): files,
+    and the bytes stored so far (a few big files move the bar slowly)."""
     width = 30
     filled = width * tally.done // max(tally.total, 1)
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {tally.done}/{tally.total}"
+                     f" files, {_size(tally.bytes_sent)}"
                      + (f" ({len(tally.failed)} failed)" if tally.failed else ""))
     sys.stderr.flush()
 
+
+def _size(count: int) -> str:
+    """A byte count as a person reads it: 512 B, 3.4 MB, 1.20 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.{2 if unit == 'GB' else 1}f} {unit}"
+    return f"{count} B"

@@ -60,8 +60,11 @@ def test_a_bar_on_a_terminal_and_none_in_a_pipe(tmp_path: Path) -> None:
         code, stdout, terminal = _store(port, images, terminal=True)
         assert code == 0, terminal
         assert "3 of 3 instances stored" in stdout
-        assert "\r[" + "#" * 30 + "] 3/3" in terminal  # the bar, filled
-        assert terminal.rstrip("\r\n").endswith("3/3")  # then a new line, nothing else
+        # The bar, filled, with the bytes stored (files and bytes: a few big files
+        # would move a bar of files only slowly).
+        stored = sum(path.stat().st_size for path in images.iterdir())
+        assert "\r[" + "#" * 30 + f"] 3/3 files, {stored / 1e3:.1f} kB" in terminal
+        assert terminal.rstrip("\r\n").endswith(" kB")  # then a new line, nothing else
         code, stdout, piped = _store(port, images, terminal=False)
         assert code == 0, piped
         assert "3 of 3 instances stored" in stdout
