@@ -10,17 +10,18 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import cast
 
 import anyio
 import pytest
-from anyio.abc import SocketAttribute, SocketStream
+from anyio.abc import SocketAttribute, SocketListener, SocketStream
 from pydicom.dataset import Dataset
 from rawpeer import RawPeer
 
 import dicomnet
 from dicomnet.acse import build_request
-from dicomnet.dimse import CGetRSP, decode_command, encode_command
+from dicomnet.dimse import CGetRQ, CGetRSP, decode_command, encode_command
 from dicomnet.errors import DicomNetError
 from dicomnet.pdu import (
     PDU,
@@ -43,6 +44,7 @@ from dicomnet.uids import IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION
 pytestmark = pytest.mark.anyio
 
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+Serving = Callable[..., AbstractAsyncContextManager[int]]
 
 
 class RawAcceptorSide:
@@ -85,7 +87,7 @@ async def raw_acceptor(script: Script) -> AsyncIterator[int]:
     port = listener.extra(SocketAttribute.local_port)
 
     async def serve_one() -> None:
-        stream = await listener.listeners[0].accept()
+        stream = await cast(SocketListener, listener.listeners[0]).accept()
         async with stream:
             await script(RawAcceptorSide(stream))
 
@@ -169,7 +171,9 @@ async def test_foreign_command_element_is_skipped_not_aborted(
                     command += bytes(pdv.data)
                 elif pdv.is_last:
                     dataset_done = True
-        message_id = decode_command(command).message_id  # type: ignore[attr-defined]
+        get_request = decode_command(command)
+        assert isinstance(get_request, CGetRQ)
+        message_id = get_request.message_id
         await side.send(PDataTF((PDV(context_id, True, True,
                                      _orthanc_get_failure(message_id)),)))
         pdu = await side.receive_pdu()
@@ -192,3 +196,49 @@ async def test_foreign_command_element_is_skipped_not_aborted(
     warnings = [r.getMessage() for r in caplog.records
                 if r.name == "dicomnet.dimse" and r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "(0008,0058)" in warnings[0]
+
+
+# -- 8: a requestor numbering its contexts 2, 4, ... -------------------------------------------
+
+def _even_request() -> AAssociateRQ:
+    request = build_request(calling_ae_title="DICOMRS", called_ae_title="SCP",
+                            contexts=[(VERIFICATION, [IMPLICIT_VR_LITTLE_ENDIAN])],
+                            max_pdu_length=16384)
+    (context,) = request.presentation_contexts
+    return AAssociateRQ(called_ae_title=request.called_ae_title,
+                        calling_ae_title=request.calling_ae_title,
+                        presentation_contexts=(type(context)(2, context.abstract_syntax,
+                                                             context.transfer_syntaxes),),
+                        user_information=request.user_information)
+
+
+async def test_even_context_ids_are_accepted_with_one_warning(
+        anyio_backend: str, serving: Serving,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """PS3.8 §9.3.2.2 wants odd IDs; DCMTK accepts even ones, and so does dicomnet: the
+    context is accepted under its own ID, an echo on it is answered, and the log has one
+    warning that says so."""
+    from dicomnet.dimse import CEchoRQ, CEchoRSP
+
+    server = Server("SCP")
+    with caplog.at_level(logging.WARNING, logger="dicomnet"):
+        async with serving(server) as port:
+            async with RawPeer("127.0.0.1", port) as peer:
+                await peer.send(_even_request())
+                answer = await peer.receive_pdu()
+                assert isinstance(answer, AAssociateAC)
+                assert [(pc.context_id, pc.result) for pc in
+                        answer.presentation_contexts] == [(2, 0)]
+                command = encode_command(CEchoRQ(message_id=7,
+                                                 affected_sop_class_uid=VERIFICATION))
+                await peer.send(PDataTF((PDV(2, True, True, command),)))
+                reply = await peer.receive_pdu()
+                assert isinstance(reply, PDataTF)
+                assert reply.pdvs[0].context_id == 2
+                response = decode_command(b"".join(bytes(p.data) for p in reply.pdvs))
+                assert isinstance(response, CEchoRSP) and response.status == 0
+                await peer.send(AReleaseRQ())
+                assert isinstance(await peer.receive_pdu(), AReleaseRP)
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno >= logging.WARNING and "even IDs" in r.getMessage()]
+    assert len(warnings) == 1 and "(2)" in warnings[0]
