@@ -11,6 +11,7 @@ import logging
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import cast
 
 import anyio
@@ -242,3 +243,141 @@ async def test_even_context_ids_are_accepted_with_one_warning(
     warnings = [r.getMessage() for r in caplog.records
                 if r.levelno >= logging.WARNING and "even IDs" in r.getMessage()]
     assert len(warnings) == 1 and "(2)" in warnings[0]
+
+
+# -- 5 and 6: the storage contexts `dicomnet get` proposes -------------------------------------
+
+def _write_instance(folder: Path, sop_class: str) -> Path:
+    """A small uncompressed Part 10 file of ``sop_class``, without pixel data."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = "1.2.3"
+    ds.PatientID = "P1"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    path = folder / f"{ds.SOPInstanceUID}.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _get_from(files: list[Path], output: Path, *options: str) -> int:
+    from threaded_server import serving_in_a_thread
+
+    from dicomnet.cli.main import main
+
+    server = Server("ARCHIVE")
+
+    @server.on_get()
+    async def retrieve(request: object) -> AsyncIterator[str]:
+        for path in files:
+            yield str(path)
+
+    with serving_in_a_thread(server) as port:
+        return main(["get", "-aec", "ARCHIVE", "127.0.0.1", str(port), "-L", "STUDY",
+                     "-k", "StudyInstanceUID=1.2.3", "-o", str(output), *options])
+
+
+def _received(output: Path) -> dict[str, tuple[str, bytes]]:
+    """SOP Instance UID -> (transfer syntax, data set bytes) of each file received."""
+    from dicomnet.part10 import read_header_at
+
+    found = {}
+    for path in output.glob("*.dcm"):
+        header = read_header_at(path)
+        found[header.sop_instance_uid] = (header.transfer_syntax,
+                                          path.read_bytes()[header.dataset_offset:])
+    return found
+
+
+def _stored(path: Path) -> tuple[str, str, bytes]:
+    from dicomnet.part10 import read_header_at
+
+    header = read_header_at(path)
+    return (header.sop_instance_uid, header.transfer_syntax,
+            path.read_bytes()[header.dataset_offset:])
+
+
+def test_get_receives_each_compressed_instance_as_stored(tmp_path: Path) -> None:
+    """One Secondary Capture class held in three compressed syntaxes, JPEG-LS MR, and an
+    X-Ray Radiation Dose SR (in most CT studies): a context per compressed syntax lets
+    the peer send each as it holds it (PS3.8 §9.3.3.2: one syntax per context), and the
+    dose SR class is proposed at all."""
+    from pydicom.data import get_testdata_file
+
+    names = ["JPEG2000.dcm", "SC_rgb_rle.dcm", "SC_rgb_jpeg_gdcm.dcm",
+             "MR_small_jpeg_ls_lossless.dcm", "CT_small.dcm"]
+    files = [Path(str(get_testdata_file(name))) for name in names]
+    files.append(_write_instance(tmp_path, "1.2.840.10008.5.1.4.1.1.88.67"))
+    output = tmp_path / "out"
+    assert _get_from(files, output) == 0
+    expected = {uid: (syntax, data) for uid, syntax, data in map(_stored, files)}
+    assert _received(output) == expected
+
+
+def test_get_propose_uncompressed_has_the_peer_decompress(tmp_path: Path) -> None:
+    """--propose-uncompressed (getscu's default): only uncompressed contexts, so a
+    compressed instance the peer cannot decompress fails, and the exit code says so."""
+    from pydicom.data import get_testdata_file
+
+    files = [Path(str(get_testdata_file("JPEG2000.dcm"))),
+             Path(str(get_testdata_file("CT_small.dcm")))]
+    output = tmp_path / "out"
+    assert _get_from(files, output, "--propose-uncompressed", "--passes", "1") == 1
+    assert [syntax for syntax, _data in _received(output).values()] == \
+        ["1.2.840.10008.1.2.1"]
+
+
+def test_get_asks_again_for_classes_that_did_not_fit(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Lensometry Measurements is far down the ranking of pydicom's ~200 storage classes,
+    past the 127 contexts of the first association (PS3.8 §9.3.2.2): the C-GET is asked
+    again on a new association proposing the next classes, and the instance arrives."""
+    from dicomnet.services.receive_contexts import storage_context_batches
+
+    rare = "1.2.840.10008.5.1.4.1.1.78.1"
+    batches = storage_context_batches()
+    assert all(sop_class != rare for sop_class, _ts in batches[0])
+    files = [_write_instance(tmp_path, rare),
+             _write_instance(tmp_path, "1.2.840.10008.5.1.4.1.1.88.67")]
+    output = tmp_path / "out"
+    assert _get_from(files, output, "-v") == 0
+    assert set(_received(output)) == {_stored(path)[0] for path in files}
+    assert "C-GET pass 2" in capsys.readouterr().err
+    # With one pass only, the rare class is missing and the exit code says so.
+    again = tmp_path / "again"
+    assert _get_from(files, again, "--passes", "1") == 1
+    assert set(_received(again)) == {_stored(files[1])[0]}
+
+
+def test_batches_cover_every_storage_class_within_the_context_limit() -> None:
+    from dicomnet.services.receive_contexts import (
+        DEFAULT_COMPRESSED,
+        compressed_syntax,
+        storage_context_batches,
+    )
+    from dicomnet.uids import UNCOMPRESSED_TRANSFER_SYNTAXES, storage_sop_classes
+
+    private = "1.2.826.0.1.3680043.9.9999.1"
+    batches = storage_context_batches(extra_classes=[private])
+    assert all(1 <= len(batch) <= 127 for batch in batches)
+    flat = [context for batch in batches for context in batch]
+    assert {sop_class for sop_class, _ts in flat} == {*storage_sop_classes(), private}
+    # Every compressed syntax alone in its context (PS3.8 §9.3.3.2: one per context).
+    assert all(len(ts) == 1 or list(ts) == list(UNCOMPRESSED_TRANSFER_SYNTAXES)
+               for _sop, ts in flat)
+    first = batches[0]
+    assert first[0] == (private, list(UNCOMPRESSED_TRANSFER_SYNTAXES))
+    ct = [ts for sop, ts in first if sop == "1.2.840.10008.5.1.4.1.1.2"]
+    assert [t for (t,) in ct[1:]] == list(DEFAULT_COMPRESSED)
+    dose_sr = [ts for sop, ts in first if sop == "1.2.840.10008.5.1.4.1.1.88.67"]
+    assert dose_sr == [list(UNCOMPRESSED_TRANSFER_SYNTAXES)]  # no pixels: no JPEG
+    assert compressed_syntax("j2k-lossless") == "1.2.840.10008.1.2.4.90"
+    assert compressed_syntax("1.2.840.10008.1.2.4.201") == "1.2.840.10008.1.2.4.201"
+    with pytest.raises(ValueError, match="unknown transfer syntax"):
+        compressed_syntax("jpeg3000")
