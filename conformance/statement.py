@@ -165,6 +165,12 @@ def statement() -> str:
         "connection is closed (PS3.8 Table 9-10) |",
         "| Protocol version | bit 0 of the version field must be set; else A-ASSOCIATE-RJ "
         "(1, service-provider ACSE, 2) |",
+        "| Presentation context IDs | even IDs (2, 4, ..., which PS3.8 §9.3.2.2 does not "
+        "allow) are accepted as DCMTK accepts them, with one WARNING log line per "
+        "association naming them; ID 0 is refused with an A-ABORT |",
+        "| Command sets | elements outside group 0000 (Orthanc puts (0008,0058) in C-GET "
+        "responses) are skipped with one WARNING log line; the command is read from its "
+        "group 0000 elements (PS3.7 §6.3.1) |",
         "",
         "## 4. Presentation context acceptance",
         "",

@@ -32,6 +32,7 @@ from dicomnet.acse import (
     AcceptorPolicy,
     Negotiated,
     check_request,
+    even_context_ids,
     negotiate,
 )
 from dicomnet.admission import DEADLINE, EVICTED, HANDSHAKE, Admission, DropLog, Ticket
@@ -639,6 +640,13 @@ class Server:
                 return REJECT_USER_IDENTITY
             if isinstance(verdict, bytes):
                 response = verdict
+        even = even_context_ids(request)
+        if even:
+            # PS3.8 §9.3.2.2 wants odd IDs; accepted all the same, as DCMTK does.
+            log.warning("%r: the requestor numbers presentation contexts with even IDs "
+                        "(%s); PS3.8 §9.3.2.2 wants odd ones, accepted all the same",
+                        association, ", ".join(map(str, even[:8])) +
+                        (", ..." if len(even) > 8 else ""))
         accept, negotiated = negotiate(request, self._policy, user_identity_response=response)
         if log.isEnabledFor(logging.DEBUG):  # the acceptance is its event's log line
             for ctx in request.presentation_contexts:

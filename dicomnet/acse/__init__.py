@@ -17,6 +17,7 @@ from dicomnet.acse.accept import (
     REJECT_USER_IDENTITY,
     AcceptorPolicy,
     check_request,
+    even_context_ids,
     negotiate,
     reject,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "build_request",
     "check_ae_title",
     "check_request",
+    "even_context_ids",
     "interpret_accept",
     "negotiate",
     "reject",

@@ -56,6 +56,7 @@ __all__ = [
     "REJECT_USER_IDENTITY",
     "AcceptorPolicy",
     "check_request",
+    "even_context_ids",
     "negotiate",
     "reject",
 ]
@@ -171,6 +172,16 @@ def check_request(request: AAssociateRQ, policy: AcceptorPolicy) -> AAssociateRJ
             ae_title_key(request.calling_ae_title) not in policy.allowed_calling_ae_titles:
         return REJECT_CALLING_AE_NOT_RECOGNIZED
     return None
+
+
+def even_context_ids(request: AAssociateRQ) -> list[int]:
+    """The presentation context IDs of ``request`` that are even.
+
+    PS3.8 §9.3.2.2 wants odd IDs; some requestors (older dicom-rs builds) number 2, 4,
+    .... An ID only names a context, and DCMTK accepts such requests, so dicomnet
+    negotiates them as any other and the caller logs one warning with these IDs.
+    """
+    return [pc.context_id for pc in request.presentation_contexts if not pc.context_id & 1]
 
 
 def _supported_syntaxes(pc: PresentationContextRQ, policy: AcceptorPolicy,

@@ -36,52 +36,6 @@ log = logging.getLogger("dicomnet.cli")
 
 _LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
 
-#: Storage SOP classes a C-GET proposes to receive (PS3.4 B.5), each with an
-#: uncompressed and a compressed context: the common modalities, within the 128
-#: contexts an association holds.
-COMMON_STORAGE = (
-    "1.2.840.10008.5.1.4.1.1.1",  # CR
-    "1.2.840.10008.5.1.4.1.1.1.1",  # DX for presentation
-    "1.2.840.10008.5.1.4.1.1.1.1.1",  # DX for processing
-    "1.2.840.10008.5.1.4.1.1.1.2",  # MG for presentation
-    "1.2.840.10008.5.1.4.1.1.1.2.1",  # MG for processing
-    "1.2.840.10008.5.1.4.1.1.2",  # CT
-    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT
-    "1.2.840.10008.5.1.4.1.1.3.1",  # US multi-frame
-    "1.2.840.10008.5.1.4.1.1.4",  # MR
-    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR
-    "1.2.840.10008.5.1.4.1.1.6.1",  # US
-    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
-    "1.2.840.10008.5.1.4.1.1.7.1",  # Multi-frame Single Bit SC
-    "1.2.840.10008.5.1.4.1.1.7.2",  # Multi-frame Grayscale Byte SC
-    "1.2.840.10008.5.1.4.1.1.7.3",  # Multi-frame Grayscale Word SC
-    "1.2.840.10008.5.1.4.1.1.7.4",  # Multi-frame True Color SC
-    "1.2.840.10008.5.1.4.1.1.9.1.1",  # 12-lead ECG
-    "1.2.840.10008.5.1.4.1.1.11.1",  # Grayscale Softcopy Presentation State
-    "1.2.840.10008.5.1.4.1.1.12.1",  # XA
-    "1.2.840.10008.5.1.4.1.1.12.2",  # XRF
-    "1.2.840.10008.5.1.4.1.1.20",  # NM
-    "1.2.840.10008.5.1.4.1.1.66",  # Raw Data
-    "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation
-    "1.2.840.10008.5.1.4.1.1.77.1.4",  # VL Photographic
-    "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
-    "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
-    "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
-    "1.2.840.10008.5.1.4.1.1.88.59",  # Key Object Selection
-    "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
-    "1.2.840.10008.5.1.4.1.1.128",  # PET
-    "1.2.840.10008.5.1.4.1.1.481.1",  # RT Image
-    "1.2.840.10008.5.1.4.1.1.481.2",  # RT Dose
-    "1.2.840.10008.5.1.4.1.1.481.3",  # RT Structure Set
-    "1.2.840.10008.5.1.4.1.1.481.5",  # RT Plan
-)
-_UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2")
-_COMPRESSED = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
-               "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
-               "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5",
-               "1.2.840.10008.1.2.1.99")
-
-
 def _add_common(parser: argparse.ArgumentParser, *, models: tuple[str, ...]) -> None:
     parser.add_argument("host", help="peer host name or address")
     parser.add_argument("port", type=int, help="peer TCP port")
@@ -138,6 +92,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     get.add_argument("-o", "-od", "--output", "--output-directory", default=".",
                      metavar="DIR",
                      help="folder for the retrieved files (default: current folder)")
+    _add_receive_options(get)
     add_client_options(get)
     add_logging_options(get)
     get.set_defaults(run=run_get)
@@ -163,15 +118,6 @@ def query_for(args: argparse.Namespace) -> Dataset:
     return build_query(args.key, args.level, args.model, base)
 
 
-def _contexts_for_query(model_uid: str, *, storage: bool) -> list[Any]:
-    contexts: list[Any] = [model_uid]
-    if storage:
-        for sop_class in COMMON_STORAGE:
-            contexts.append((sop_class, list(_UNCOMPRESSED)))
-            contexts.append((sop_class, list(_COMPRESSED)))
-    return contexts
-
-
 def run_find(args: argparse.Namespace) -> int:
     from dicomnet.cli.query_keys import parse_keys
 
@@ -184,6 +130,12 @@ def run_find(args: argparse.Namespace) -> int:
 
 
 def run_get(args: argparse.Namespace) -> int:
+    from dicomnet.services.receive_contexts import DEFAULT_COMPRESSED
+
+    if args.compressed is None:
+        args.compressed = list(DEFAULT_COMPRESSED)
+    if args.passes < 0:
+        return fail("--passes must be 0 (as many as it takes) or more", 2)
     try:
         Path(args.output).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -244,17 +196,22 @@ async def _find(args: argparse.Namespace, keys: QueryKeys | Dataset) -> int:
     return 0
 
 
-def _report(final: Any, operation: str, args: argparse.Namespace) -> int:
+def _report(final: Any, operation: str, args: argparse.Namespace,
+            tally: _Tally | None = None) -> int:
     from dicomnet.dimse import StatusCategory
 
     message = final.message
     completed = message.number_of_completed_suboperations or 0
     failed = message.number_of_failed_suboperations or 0
     warning = message.number_of_warning_suboperations or 0
+    if tally is not None:
+        completed, failed, warning = tally.completed, tally.missing, tally.warning
     service = operation.lower().removeprefix("c-")
     line = (f"{operation}: {response_text(final, service)}; {completed} completed, "
             f"{failed} failed, {warning} warning")
-    if final.status_category in (StatusCategory.FAILURE, StatusCategory.CANCEL) or failed:
+    refused = final.status_category in (StatusCategory.FAILURE, StatusCategory.CANCEL) \
+        and (tally is None or tally.refused)
+    if refused or failed:
         return fail(line)
     if not quiet(args):
         print(line, file=sys.stderr)
@@ -281,8 +238,55 @@ def _report_ended(operation: str, error: DicomNetError, last: Any,
     return 1
 
 
+def _add_receive_options(parser: argparse.ArgumentParser) -> None:
+    """How ``get`` proposes the storage contexts the instances come back on."""
+    group = parser.add_argument_group(
+        "storage contexts",
+        "Each storage SOP class is proposed with an uncompressed context and one "
+        "context per compressed transfer syntax (the peer picks one syntax per "
+        "context, so this lets it send each instance as it holds it). The classes "
+        "come from pydicom's dictionary, most common first; those that do not fit "
+        "one association are proposed on further ones, while instances are missing.")
+    group.add_argument("--propose", dest="compressed", action="append",
+                       type=_compressed_syntax, metavar="TS",
+                       help="a compressed transfer syntax to propose a context for, by "
+                            "name (jpeg-baseline, jpeg-lossless-sv1, j2k-lossless, j2k, "
+                            "jpeg-ls-lossless, rle, deflated, htj2k, ...) or UID; "
+                            "repeatable; replaces the default list")
+    group.add_argument("--propose-uncompressed", dest="compressed", action="store_const",
+                       const=[], help="propose uncompressed syntaxes only: the peer "
+                                      "decompresses (DCMTK getscu's default)")
+    group.add_argument("--storage-class", action="append", default=[], metavar="UID",
+                       type=_uid_argument,
+                       help="a storage SOP class to propose first (a private one, or one "
+                            "to make sure of); repeatable")
+    group.add_argument("--passes", type=int, default=0, metavar="N",
+                       help="at most N associations (C-GETs) for the classes that do "
+                            "not fit one (default 0: as many as it takes)")
+    parser.set_defaults(compressed=None)
+
+
+def _compressed_syntax(text: str) -> str:
+    from dicomnet.services.receive_contexts import compressed_syntax
+
+    try:
+        return compressed_syntax(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _uid_argument(text: str) -> str:
+    from dicomnet.acse.limits import check_uid
+
+    try:
+        return check_uid(text.strip(), "storage SOP class")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 async def _get(args: argparse.Namespace, query: Dataset) -> int:
     from dicomnet.services.query_retrieve import GET_MODELS, get
+    from dicomnet.services.receive_contexts import storage_context_batches
     from dicomnet.services.storage import answer_store
 
     output = Path(args.output)  # created by run_get
@@ -297,19 +301,69 @@ async def _get(args: argparse.Namespace, query: Dataset) -> int:
         await answer_store(request, keep)
 
     model_uid = GET_MODELS[args.model]
-    roles = {sop_class: (True, True) for sop_class in COMMON_STORAGE}
-    final = None
-    try:
-        async with open_association(args, contexts=_contexts_for_query(
-                model_uid, storage=True), roles=roles, on_request=on_request) as association:
-            async for response in get(association, query, model=args.model):
-                final = response
-    except DicomNetError as exc:
-        if final is None and not any(kept):
-            raise  # nothing happened: the error alone says it
-        return _report_ended("C-GET", exc, final, kept)
-    assert final is not None
-    return _report(final, "C-GET", args)
+    batches = storage_context_batches(compressed=args.compressed,
+                                      extra_classes=args.storage_class, limit=127)
+    passes = min(len(batches), args.passes or len(batches))
+    tally = None
+    for number, batch in enumerate(batches[:passes], start=1):
+        if number > 1:
+            # The storage classes did not all fit one association (PS3.8 §9.3.2.2):
+            # ask again, proposing the next ones; what came already is not proposed.
+            log.info("C-GET pass %d of at most %d: %d instances not received yet; "
+                     "proposing %d more storage contexts", number, passes,
+                     tally.missing if tally else 0, len(batch))
+        roles = {sop_class: (True, True) for sop_class, _syntaxes in batch}
+        final = None
+        try:
+            async with open_association(args, contexts=[model_uid, *batch], roles=roles,
+                                        on_request=on_request) as association:
+                async for response in get(association, query, model=args.model):
+                    final = response
+        except DicomNetError as exc:
+            if final is None and tally is None and not any(kept):
+                raise  # nothing happened: the error alone says it
+            return _report_ended("C-GET", exc, final, kept)
+        assert final is not None
+        tally = _Tally.after(tally, final)
+        if tally.missing == 0 or tally.refused:
+            break
+    assert tally is not None
+    return _report(tally.final, "C-GET", args, tally)
+
+
+class _Tally:
+    """Sub-operation counts over the passes of a C-GET: each pass receives the
+    instances of the classes it proposed, the others fail there."""
+
+    def __init__(self, final: Any, total: int, completed: int, warning: int) -> None:
+        self.final = final
+        self.total = total
+        self.completed = completed
+        self.warning = warning
+
+    @classmethod
+    def after(cls, previous: _Tally | None, final: Any) -> _Tally:
+        message = final.message
+        completed = message.number_of_completed_suboperations or 0
+        failed = message.number_of_failed_suboperations or 0
+        warning = message.number_of_warning_suboperations or 0
+        if previous is None:
+            return cls(final, completed + failed + warning, completed, warning)
+        return cls(final, previous.total, previous.completed + completed,
+                   previous.warning + warning)
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.total - self.completed - self.warning)
+
+    @property
+    def refused(self) -> bool:
+        """A final status that refused the retrieve itself: asking again with other
+        contexts will not change it (PS3.4 C.4.3.1.4: A7xx, A9xx, Cxxx)."""
+        from dicomnet.dimse import StatusCategory
+
+        counted = self.final.message.number_of_failed_suboperations
+        return self.final.status_category == StatusCategory.FAILURE and counted is None
 
 
 def _write_instance(request: IncomingRequest, folder: Path) -> int:

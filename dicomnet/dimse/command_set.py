@@ -3,12 +3,14 @@
 dicomnet encodes and decodes command sets itself, not through pydicom: they are small,
 fixed in form, and on the path of every message, so a direct codec is both faster and
 stricter. Decoding accepts what the standard allows (unknown or retired group 0000
-elements are skipped) and refuses everything else with :class:`DIMSEError`, whatever the
-bytes.
+elements are skipped) and what deployed peers send harmlessly (elements of other groups:
+skipped with a warning), and refuses everything else with :class:`DIMSEError`, whatever
+the bytes.
 """
 
 from __future__ import annotations
 
+import logging
 import struct
 from typing import Any
 
@@ -16,6 +18,8 @@ from dicomnet.dimse.messages import MESSAGE_TYPES, DIMSEMessage, message_fields
 from dicomnet.errors import DIMSEError
 
 __all__ = ["decode_command", "encode_command"]
+
+log = logging.getLogger("dicomnet.dimse")
 
 _COMMAND_GROUP_LENGTH = 0x00000000
 _COMMAND_FIELD = 0x00000100
@@ -103,6 +107,7 @@ def decode_command(data: bytes | bytearray | memoryview) -> DIMSEMessage:
     if len(raw) > _MAX_COMMAND:
         raise DIMSEError(f"command set of {len(raw)} bytes is implausibly large")
     values: dict[int, bytes] = {}
+    foreign: list[int] = []
     offset = 0
     end = len(raw)
     while offset < end:
@@ -110,13 +115,17 @@ def decode_command(data: bytes | bytearray | memoryview) -> DIMSEMessage:
             raise DIMSEError(f"command element header truncated at offset {offset}")
         group, element, length = _HEADER.unpack_from(raw, offset)
         offset += 8
-        if group != 0x0000:
-            raise DIMSEError(f"element ({group:04X},{element:04X}) in a command set: only "
-                             "group 0000 belongs there (PS3.7 §6.3.1)")
         if length > end - offset:
-            raise DIMSEError(f"element (0000,{element:04X}) length {length} runs past the "
-                             "end of the command set")
-        values[element] = raw[offset:offset + length]
+            raise DIMSEError(f"element ({group:04X},{element:04X}) length {length} runs "
+                             "past the end of the command set")
+        if group != 0x0000:
+            # PS3.7 §6.3.1: a command set holds group 0000 only. Orthanc puts Failed SOP
+            # Instance UID List (0008,0058) into its C-GET failure responses' command
+            # set; DCMTK's getscu reads past such elements, and so do we: nothing in
+            # them changes what the command means.
+            foreign.append((group << 16) | element)
+        else:
+            values[element] = raw[offset:offset + length]
         offset += length
     group_length = values.get(_COMMAND_GROUP_LENGTH)
     if group_length is not None and len(group_length) != 4:
@@ -130,6 +139,11 @@ def decode_command(data: bytes | bytearray | memoryview) -> DIMSEMessage:
     cls = MESSAGE_TYPES.get(command_field)
     if cls is None:
         raise DIMSEError(f"unknown Command Field 0x{command_field:04X}")
+    if foreign:
+        shown = ", ".join(f"({tag >> 16:04X},{tag & 0xFFFF:04X})" for tag in foreign[:8])
+        more = f" and {len(foreign) - 8} more" if len(foreign) > 8 else ""
+        log.warning("%s command set carries %s%s outside group 0000 (PS3.7 §6.3.1); "
+                    "ignored", cls.__name__, shown, more)
     dataset_type = values.get(_COMMAND_DATA_SET_TYPE)
     if dataset_type is None:
         raise DIMSEError("command set without Command Data Set Type (0000,0800)")

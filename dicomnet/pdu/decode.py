@@ -150,9 +150,15 @@ def _ae_title_text(raw: bytes, field: str) -> str:
 
 
 def _context_id(value: int, field: str) -> int:
-    """PS3.8 §9.3.2.2: presentation context IDs are odd integers between 1 and 255."""
-    if not value & 1:
-        raise PDUError(f"{value} is not an odd integer between 1 and 255", field=field)
+    """PS3.8 §9.3.2.2: presentation context IDs are odd integers between 1 and 255.
+
+    An even ID is still read: older dicom-rs builds number their contexts 2, 4, ... and
+    DCMTK accepts them, as does dicomnet (with a warning, see
+    :func:`dicomnet.acse.even_context_ids`). The ID only has to name a context both
+    sides agree on; 0 is refused, as no reading of the rule allows it.
+    """
+    if value == 0:
+        raise PDUError("0 is not a presentation context ID (1-255)", field=field)
     return value
 
 
@@ -459,8 +465,8 @@ def _decode_p_data_tf(body: memoryview) -> PDataTF:
         if length > left - 4:
             raise PDUError(f"item length {length} runs past the end of the PDU "
                            f"({left - 4} bytes remain)", field=f"{PDV_NAME}.length")
-        if not context_id & 1:
-            raise PDUError(f"{context_id} is not an odd integer between 1 and 255",
+        if not context_id:  # even IDs are read, see _context_id
+            raise PDUError("0 is not a presentation context ID (1-255)",
                            field=f"{PDV_NAME}.context-ID")
         if control & 0xFC:
             raise PDUError(f"0x{control:02X} sets reserved bits 2-7",

@@ -4,6 +4,7 @@ message type, the wire form, known answers against pydicom and pynetdicom, and e
 from __future__ import annotations
 
 import io
+import logging
 import struct
 import warnings
 from typing import Any
@@ -478,9 +479,23 @@ def test_hand_built_command_decodes() -> None:
     assert decode_command(_command(*_ECHO, group_length=False)).message_id == 1
 
 
-def test_element_of_another_group() -> None:
-    data = _command(*_ECHO) + _element(0x00080016, b"1.2\x00")
-    with pytest.raises(DIMSEError, match=r"\(0008,0016\).*group 0000"):
+def test_element_of_another_group_is_skipped_with_a_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Orthanc sends Failed SOP Instance UID List (0008,0058) in a C-GET response's
+    command set; the command still means what its group 0000 says (PS3.7 §6.3.1)."""
+    data = _command(*_ECHO) + _element(0x00080058, b"1.2.3\\1.2.4\x00")
+    with caplog.at_level(logging.WARNING, logger="dicomnet.dimse"):
+        assert decode_command(data) == CEchoRQ(message_id=1,
+                                               affected_sop_class_uid=VERIFICATION)
+    warnings = [r for r in caplog.records if r.name == "dicomnet.dimse"]
+    assert len(warnings) == 1
+    assert "(0008,0058)" in warnings[0].getMessage()
+    assert "CEchoRQ" in warnings[0].getMessage()
+
+
+def test_element_of_another_group_still_has_to_fit() -> None:
+    data = _command(*_ECHO) + struct.pack("<HHI", 0x0008, 0x0058, 0xFFFFFFFF) + b"1.2\x00"
+    with pytest.raises(DIMSEError, match=r"\(0008,0058\) length .* runs past"):
         decode_command(data)
 
 

@@ -19,6 +19,7 @@ from dicomnet.pdu import (
     PDU,
     AAssociateAC,
     AAssociateRQ,
+    PDataTF,
     PresentationContextAC,
     PresentationContextRQ,
     UserInformationItem,
@@ -182,7 +183,7 @@ CASES: list[tuple[str, bytes, str]] = [
      "presentation-context-RQ.length"),
     ("application context not ASCII", _associate(_item(0x10, b"1.2\x80") + USER),
      "application-context.name"),
-    ("even context ID", _associate(APP + _pc_rq(AS + TS, context_id=2) + USER),
+    ("context ID 0 (RQ)", _associate(APP + _pc_rq(AS + TS, context_id=0) + USER),
      "presentation-context-RQ.context-ID"),
     ("context ID 0", _associate(APP + _pc_ac(0, TS, context_id=0) + USER, pdu_type=2),
      "presentation-context-AC.context-ID"),
@@ -258,7 +259,7 @@ CASES: list[tuple[str, bytes, str]] = [
     ("PDV length 0xFFFFFFFF", _pdu(4, _pdv(0xFFFFFFFF, 1, 3, b"abc")), "PDV-item.length"),
     ("stray bytes after the last PDV", _pdu(4, _pdv(3, 1, 3, b"a") + b"\x00\x00"),
      "PDV-item.length"),
-    ("PDV even context ID", _pdu(4, _pdv(3, 2, 3, b"a")), "PDV-item.context-ID"),
+    ("PDV context ID 0", _pdu(4, _pdv(3, 0, 3, b"a")), "PDV-item.context-ID"),
     ("PDV reserved control bits", _pdu(4, _pdv(3, 1, 0x04, b"a")),
      "PDV-item.message-control-header"),
     ("PDV control header 0xFF", _pdu(4, _pdv(3, 1, 0xFF, b"a")),
@@ -293,6 +294,17 @@ def test_missing_user_information_reads_as_empty() -> None:
     assert pdu.user_information == UserInformationItem()
     assert pdu.presentation_contexts == (
         PresentationContextRQ(1, VERIFICATION, (IMPLICIT_LE,)),)
+
+
+def test_even_context_ids_are_read() -> None:
+    """PS3.8 §9.3.2.2 wants odd IDs, but older dicom-rs builds send 2, 4, ... and DCMTK
+    accepts them; the codec reads them and leaves the decision to negotiation."""
+    pdu = decode_pdu(_associate(APP + _pc_rq(AS + TS, context_id=2) + USER))
+    assert isinstance(pdu, AAssociateRQ)
+    assert [pc.context_id for pc in pdu.presentation_contexts] == [2]
+    data = decode_pdu(_pdu(4, _pdv(3, 2, 3, b"a")))
+    assert isinstance(data, PDataTF)
+    assert data.pdvs[0].context_id == 2
 
 
 def test_items_in_any_order_are_accepted() -> None:
