@@ -238,8 +238,9 @@ def test_command_fragments_on_two_contexts() -> None:
         reassembler.feed(PDataTF((PDV(3, True, True, second.data),)))
 
 
-@pytest.mark.parametrize("data", [b"", b"\x00", b"garbage!", encode_command(ECHO)[:-2],
-                                  encode_command(ECHO) + b"\x08\x00\x16\x00\x00\x00\x00\x00"])
+# An element outside group 0000 after the command is skipped with a warning (Orthanc
+# sends some; tests/integration/test_receiving_right.py), not undecodable.
+@pytest.mark.parametrize("data", [b"", b"\x00", b"garbage!", encode_command(ECHO)[:-2]])
 def test_undecodable_command(data: bytes) -> None:
     reassembler = Reassembler([1])
     with pytest.raises(DIMSEError):
