@@ -5,8 +5,10 @@ A file whose pixel data is shorter than its header says would go out as it is, a
 peer would refuse it (or worse, file it). :func:`check_file` walks the data set's
 structure with :class:`~dicomnet.dimse.integrity.StructureChecker` reading only what
 the walk looks at: element headers are read, values are skipped by their length, so a
-500 MB image costs a few small reads, not a second pass over it. (A deflated data set
-must be inflated to be walked, so it is read whole, in bounded chunks.)
+500 MB image costs a few small reads, not a second pass over it. A deflated data set
+must be inflated to be walked; the check runs where the sender prepares the next
+request, on the event loop, so it reads at most :data:`CHECK_LIMIT` bytes of a file and
+sends a larger deflated one unchecked (the receiver checks what arrives).
 
 The File Meta Information repeats the data set's SOP Class and Instance UIDs (PS3.10
 §7.1, Media Storage SOP Class/Instance UID), and some files carry stale copies there.
@@ -37,6 +39,8 @@ _HEAD = 1 << 14
 #: usually followed by a few short elements), larger while elements follow each other.
 _SMALL_READ = 1 << 12
 _LARGE_READ = 1 << 16
+#: Bytes of a file the check reads at most (values it can skip are not read).
+CHECK_LIMIT = 8 << 20
 _SOP_CLASS = 0x00080016
 _SOP_INSTANCE = 0x00080018
 
@@ -64,10 +68,13 @@ def check_file(region: FileRegion, transfer_syntax: str) -> FileCheck:
     read = _reader(region)
     checker = StructureChecker(transfer_syntax)
     total = region.length
-    position = 0
+    position = read_so_far = 0
     head = b""
     step = _LARGE_READ
     while position < total:
+        if read_so_far >= CHECK_LIMIT:  # bounded work: the rest goes unchecked
+            sop_class, sop_instance = _uids(head, transfer_syntax)
+            return FileCheck(sop_class, sop_instance, None)
         needed = checker.needed_from
         if needed > position:
             skipped = min(needed, total) - position
@@ -75,13 +82,14 @@ def check_file(region: FileRegion, transfer_syntax: str) -> FileCheck:
             position += skipped
             step = _SMALL_READ
             continue
-        chunk = read(position, min(step, total - position))
+        chunk = read(position, min(step, total - position, CHECK_LIMIT - read_so_far))
         if not chunk:  # the file got shorter since its size was taken
             break
         if len(head) < _HEAD:
             head += chunk[:_HEAD - len(head)]
         checker.feed(chunk)
         position += len(chunk)
+        read_so_far += len(chunk)
         step = _LARGE_READ
         if checker.damage is not None:
             break

@@ -440,3 +440,26 @@ def test_get_reports_received_and_never_sent_when_the_association_dies(
     assert "C-GET ended before it was complete: 1 received, 0 refused here; 1 completed, " \
            "0 failed, 0 warning, 2 never sent" in err, err
     assert [path.name for path in output.iterdir()] == [header.sop_instance_uid + ".dcm"]
+
+
+def test_the_check_before_sending_reads_a_bounded_part_of_a_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deflated data set is inflated to be walked, where the sender prepares its next
+    request; past CHECK_LIMIT bytes the rest goes unchecked (the receiver checks what
+    arrives), so one big file cannot hold the event loop."""
+    from dicomnet.dataset_io import FileRegion
+    from dicomnet.part10 import read_header_at
+    from dicomnet.services import file_check
+
+    source = Path(str(get_testdata_file("image_dfl.dcm")))
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(source.read_bytes()[:-2000])
+    header = read_header_at(cut)
+    with cut.open("rb") as handle:
+        region = FileRegion(handle, header.dataset_offset, cut.stat().st_size
+                            - header.dataset_offset)
+        assert file_check.check_file(region, header.transfer_syntax).damage is not None
+        monkeypatch.setattr(file_check, "CHECK_LIMIT", 1024)
+        unchecked = file_check.check_file(region, header.transfer_syntax)
+    assert unchecked.damage is None
+    assert unchecked.sop_instance_uid == pydicom.dcmread(source).SOPInstanceUID
