@@ -150,8 +150,12 @@ def test_dicomnet_find_get_move_against_orthanc(
     out = tmp_path / "got"
     got = run(dicomnet_command("get", *where, *study, "-o", str(out)), timeout=120)
     assert got.returncode == 0, got.output
-    assert {header.sop_instance_uid for header, _ in map(dataset_bytes, out.rglob("*.dcm"))} \
-        == {target.SOPInstanceUID}
+    # Each instance comes back as Orthanc holds it: a context per syntax lets it choose
+    # the file's own (issue 20 item 5; Orthanc once transcoded everything to Deflated).
+    assert {header.sop_instance_uid: (header.transfer_syntax, data)
+            for header, data in map(dataset_bytes, out.rglob("*.dcm"))} \
+        == {target.SOPInstanceUID: (dataset_bytes(files[0])[0].transfer_syntax,
+                                    dataset_bytes(files[0])[1])}
 
     moved = run(dicomnet_command("move", *where, *study, "--dest", "DICOMNET"), timeout=120)
     assert moved.returncode == 0, moved.output
@@ -328,3 +332,4 @@ def test_echo_context_is_what_orthanc_with_tls_trusts(
     assert anyio.run(echo, True) == 0
     with pytest.raises((DicomNetError, OSError)):  # plain TCP to a TLS port
         anyio.run(echo, False)
+
