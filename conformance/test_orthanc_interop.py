@@ -7,8 +7,10 @@ read back through the same API."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pytest
 from corpus import build_corpus
 from orthanc import AET, Modality, Orthanc, echo_context, start_orthanc
 from peers import Process, dicomnet_command, free_port, run
+from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 import dicomnet
@@ -333,3 +336,45 @@ def test_echo_context_is_what_orthanc_with_tls_trusts(
     with pytest.raises((DicomNetError, OSError)):  # plain TCP to a TLS port
         anyio.run(echo, False)
 
+
+
+def test_dicomnet_get_receives_compressed_instances_from_orthanc_as_stored(
+        orthanc: Callable[..., Orthanc], tmp_path: Path) -> None:
+    """JPEG 2000, JPEG-LS and RLE instances of one study come back from Orthanc's C-GET
+    byte for byte, each in its own transfer syntax: a context per syntax lets Orthanc
+    send what it holds (issue 20 item 5)."""
+    names = ["MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_RLE.dcm"]
+    study = f"2.25.{uuid.uuid4().int >> 64}"  # room for ".n" within a UID's 64 characters
+    sources = []
+    for number, name in enumerate(names):
+        dataset = pydicom.dcmread(get_testdata_file(name))
+        dataset.StudyInstanceUID = study
+        dataset.SOPInstanceUID = f"{study}.{number + 1}"
+        dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+        path = tmp_path / name
+        dataset.save_as(path, enforce_file_format=True)
+        sources.append(path)
+    # Orthanc answers a C-GET only from an AE it knows; the port is not used for one.
+    peer = orthanc({"dicomnet": Modality("DICOMNET", free_port())})
+    peer.upload(sources)
+    out = tmp_path / "got"
+    got = run(dicomnet_command("get", "-aec", AET, "127.0.0.1", str(peer.dicom_port),
+                               "-L", "STUDY", "-k", f"StudyInstanceUID={study}",
+                               "-o", str(out)), timeout=120)
+    assert got.returncode == 0, got.output
+    received = {header.sop_instance_uid: (header.transfer_syntax, data)
+                for header, data in map(dataset_bytes, out.rglob("*.dcm"))}
+    expected = {header.sop_instance_uid: (header.transfer_syntax, data)
+                for header, data in map(dataset_bytes, sources)}
+    # Orthanc keeps what it was sent but for Data Set Trailing Padding (FFFC,FFFC),
+    # which it drops: the same syntax, attributes and compressed pixel data bytes (no
+    # transcoding on the way).
+    assert received.keys() == expected.keys()
+    for uid, (syntax, data) in expected.items():
+        got_syntax, got_data = received[uid]
+        assert got_syntax == syntax
+        got, sent = (pydicom.dcmread(io.BytesIO(raw), force=True) for raw in (got_data, data))
+        if (0xFFFC, 0xFFFC) in sent:
+            del sent[0xFFFC, 0xFFFC]
+        assert [element.tag for element in got] == [element.tag for element in sent]
+        assert got.PixelData == sent.PixelData
