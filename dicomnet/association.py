@@ -268,8 +268,7 @@ class AssociationDriver:
         :class:`DicomTimeoutError` when no answer comes within ``timeouts.acse``.
         """
         conn = self._conn
-        conn._interpret = interpret
-        conn.associate(request)  # AE-1
+        conn.associate(request, interpret)  # AE-1
         with deadline("TCP connect", self.timeouts.connect):
             self._stream = await connect()
         set_nodelay(self._stream)

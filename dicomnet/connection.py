@@ -257,9 +257,12 @@ class DicomConnection:
 
     # -- opening -----------------------------------------------------------------------
 
-    def associate(self, request: AAssociateRQ) -> None:
+    def associate(self, request: AAssociateRQ, interpret: Interpret | None = None) -> None:
         """Requestor, AE-1: we want ``request``; the driver opens the transport and
-        then calls :meth:`transport_connected`."""
+        then calls :meth:`transport_connected`. ``interpret`` reads the answer (given
+        here or to the constructor)."""
+        if interpret is not None:
+            self._interpret = interpret
         self.request = request
         self._perform(self._ul.associate_request(request), [])
 
