@@ -21,6 +21,13 @@ class RawPeer:
         self.stream: SocketStream | None = None
         self.framer = PDUFramer(max_pdata_length=1 << 24)
 
+    @classmethod
+    def on(cls, stream: SocketStream) -> RawPeer:
+        """The same peer on a connection already open (a raw acceptor's end)."""
+        peer = cls("", 0)
+        peer.stream = stream
+        return peer
+
     async def __aenter__(self) -> RawPeer:
         self.stream = await anyio.connect_tcp(self.host, self.port)
         return self

@@ -16,7 +16,7 @@ from typing import cast
 
 import anyio
 import pytest
-from anyio.abc import SocketAttribute, SocketListener, SocketStream
+from anyio.abc import SocketAttribute, SocketListener
 from pydicom.dataset import Dataset
 from rawpeer import RawPeer
 
@@ -33,9 +33,7 @@ from dicomnet.pdu import (
     AReleaseRP,
     AReleaseRQ,
     PDataTF,
-    PDUFramer,
     PresentationContextAC,
-    encode_pdu,
 )
 from dicomnet.pdu.items import MaximumLengthSubItem, UserInformationItem
 from dicomnet.server import Server
@@ -48,37 +46,7 @@ JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 Serving = Callable[..., AbstractAsyncContextManager[int]]
 
 
-class RawAcceptorSide:
-    """The acceptor's end of one TCP connection: send and receive whole PDUs."""
-
-    def __init__(self, stream: SocketStream) -> None:
-        self.stream = stream
-        self.framer = PDUFramer(max_pdata_length=1 << 24)
-
-    async def send(self, pdu: PDU | bytes) -> None:
-        await self.stream.send(pdu if isinstance(pdu, bytes) else encode_pdu(pdu))
-
-    async def receive_pdu(self, timeout: float = 10.0) -> PDU | None:
-        """The next PDU, or None once the requestor closed the connection."""
-        with anyio.fail_after(timeout):
-            while True:
-                pdu = self.framer.next_pdu()
-                if pdu is not None:
-                    return pdu
-                try:
-                    data = await self.stream.receive()
-                except (anyio.EndOfStream, anyio.BrokenResourceError):
-                    return None
-                self.framer.feed(data)
-
-    async def until_closed(self) -> list[PDU]:
-        received: list[PDU] = []
-        while (pdu := await self.receive_pdu()) is not None:
-            received.append(pdu)
-        return received
-
-
-Script = Callable[[RawAcceptorSide], Awaitable[None]]
+Script = Callable[[RawPeer], Awaitable[None]]
 
 
 @asynccontextmanager
@@ -90,7 +58,7 @@ async def raw_acceptor(script: Script) -> AsyncIterator[int]:
     async def serve_one() -> None:
         stream = await cast(SocketListener, listener.listeners[0]).accept()
         async with stream:
-            await script(RawAcceptorSide(stream))
+            await script(RawPeer.on(stream))
 
     async with listener, anyio.create_task_group() as tg:
         tg.start_soon(serve_one)
@@ -113,14 +81,14 @@ async def test_unusable_ac_gets_an_abort_before_the_close(anyio_backend: str) ->
     and only then closes; a bare close leaves the acceptor to guess."""
     after_ac: list[PDU] = []
 
-    async def script(side: RawAcceptorSide) -> None:
+    async def script(side: RawPeer) -> None:
         request = await side.receive_pdu()
         assert isinstance(request, AAssociateRQ)
         proposed = request.presentation_contexts[0]
         assert JPEG_BASELINE not in proposed.transfer_syntaxes
         await side.send(_accept(request, [PresentationContextAC(
             proposed.context_id, 0, JPEG_BASELINE)]))
-        after_ac.extend(await side.until_closed())
+        after_ac.extend(await side.wait_closed())
 
     with anyio.fail_after(30):
         async with raw_acceptor(script) as port:
@@ -153,7 +121,7 @@ async def test_foreign_command_element_is_skipped_not_aborted(
         anyio_backend: str, caplog: pytest.LogCaptureFixture) -> None:
     released: list[bool] = []
 
-    async def script(side: RawAcceptorSide) -> None:
+    async def script(side: RawPeer) -> None:
         request = await side.receive_pdu()
         assert isinstance(request, AAssociateRQ)
         answers = [PresentationContextAC(pc.context_id, 0 if pc.abstract_syntax ==
