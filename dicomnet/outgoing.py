@@ -29,6 +29,7 @@ from dicomnet.dimse import (
     pdata_header,
 )
 from dicomnet.dimse.dataset import DEFLATED_SYNTAXES
+from dicomnet.part10 import descriptor_of
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -129,10 +130,7 @@ def _scatter_reader(region: FileRegion) -> Callable[[list[memoryview]], None]:
     as a whole one.
     """
     file = region.file
-    try:
-        descriptor = file.fileno()
-    except (AttributeError, OSError, ValueError):
-        descriptor = -1
+    descriptor = descriptor_of(file)
     if descriptor >= 0 and hasattr(os, "preadv"):
         offset = region.offset
 

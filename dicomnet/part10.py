@@ -19,8 +19,15 @@ from typing import IO
 from dicomnet.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicomnet.records import record
 
-__all__ = ["Part10Error", "Part10Header", "dataset_bytes", "file_meta_bytes", "read_header",
-           "read_header_at"]
+__all__ = [
+    "Part10Error",
+    "Part10Header",
+    "dataset_bytes",
+    "descriptor_of",
+    "file_meta_bytes",
+    "read_header",
+    "read_header_at",
+]
 
 _PREAMBLE = 128
 _PREFIX = b"DICM"
@@ -56,6 +63,15 @@ class Part10Header:
     dataset_length: int
 
 
+def descriptor_of(fp: object) -> int:
+    """The OS file descriptor behind ``fp``, or -1 when it has none (a BytesIO, a
+    closed file): who has one reads with ``pread``, leaving the position alone."""
+    try:
+        return int(fp.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: an OSError
+        return -1
+
+
 def read_header(fp: IO[bytes]) -> Part10Header:
     """Read the preamble and File Meta Information from an open binary file.
 
@@ -65,10 +81,7 @@ def read_header(fp: IO[bytes]) -> Part10Header:
     in one call: element by element through the buffered file took many reads and
     seeks, paid for every file before ``dicomnet store`` can connect.
     """
-    try:
-        descriptor = fp.fileno()
-    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: an OSError
-        descriptor = -1
+    descriptor = descriptor_of(fp)
     if descriptor >= 0:
         return _header_of_descriptor(descriptor)
     size = fp.seek(0, os.SEEK_END)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from dicomnet.dataset_io import FileRegion
 from dicomnet.dimse.dataset import DEFLATED_SYNTAXES, encoding_of
 from dicomnet.dimse.integrity import Damage, StructureChecker
-from dicomnet.part10 import LONG_LENGTH_VRS
+from dicomnet.part10 import LONG_LENGTH_VRS, descriptor_of
 
 __all__ = ["DamagedFileError", "FileCheck", "check_file"]
 
@@ -102,10 +102,7 @@ def _reader(region: FileRegion) -> Callable[[int, int], bytes]:
     """``read(position, length)``: bytes of the region, with ``pread`` when the file
     has a descriptor (its position untouched), else by seeking."""
     file = region.file
-    try:
-        descriptor = file.fileno()
-    except (AttributeError, OSError, ValueError):
-        descriptor = -1
+    descriptor = descriptor_of(file)
     if descriptor >= 0 and hasattr(os, "pread"):
         return lambda position, length: os.pread(descriptor, length,
                                                  region.offset + position)
