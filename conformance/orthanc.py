@@ -183,13 +183,21 @@ def start_orthanc(folder: Path, modalities: dict[str, Modality] | None = None, *
     machine: Orthanc creates its SQLite index on the first start). ``dicom_port`` is
     for a peer that must know it before Orthanc starts (``serve --peer``)."""
     folder.mkdir(parents=True, exist_ok=True)
-    dicom_port, http_port = dicom_port or free_port(), free_port()
-    while http_port == dicom_port:
-        http_port = free_port()
-    config = folder / "orthanc.json"
-    config.write_text(json.dumps(_configuration(folder, dicom_port, http_port,
-                                                modalities or {}, pki), indent=1))
-    process = start_process([orthanc_binary(), str(config)], http_port, cwd=folder)
+    chosen = dicom_port
+    for attempt in range(3):
+        dicom_port, http_port = chosen or free_port(), free_port()
+        while http_port == dicom_port:
+            http_port = free_port()
+        config = folder / "orthanc.json"
+        config.write_text(json.dumps(_configuration(folder, dicom_port, http_port,
+                                                    modalities or {}, pki), indent=1))
+        try:
+            process = start_process([orthanc_binary(), str(config)], http_port, cwd=folder)
+            break
+        except RuntimeError as error:
+            # A port taken between free_port() and Orthanc's bind: choose again.
+            if "already in use" not in str(error) or attempt == 2:
+                raise
     orthanc = Orthanc(process, dicom_port, http_port, folder, pki)
     deadline = time.monotonic() + ready_within
     while not _answers_echo(dicom_port, pki):

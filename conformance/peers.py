@@ -9,6 +9,7 @@ DCMTK leaves Nagle on and each response waits for a delayed ACK).
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,9 +26,34 @@ import pytest
 PEER_ENV = {**os.environ, "TCP_NODELAY": "1"}
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as s:
+    """A TCP port that was free a moment ago on 127.0.0.1, chosen BELOW the kernel's
+    ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` is an ephemeral one: between our choice and
+    the peer's bind, any outgoing connection on the machine (the previous test's client, the
+    peer's own) may be given the same port, and the peer then fails with "already in use".
+    Ports under the ephemeral range are only ever taken by an explicit bind.
+    """
+    low, _ = _ephemeral_range()
+    first = max(1024, low - 12000)
+    for _ in range(200):
+        port = random.randrange(first, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # everything below the range taken: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
