@@ -442,6 +442,61 @@ def test_get_reports_received_and_never_sent_when_the_association_dies(
     assert [path.name for path in output.iterdir()] == [header.sop_instance_uid + ".dcm"]
 
 
+def test_move_reports_completed_and_never_sent_when_the_association_dies(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A C-MOVE SCP sends five instances to a destination that aborts the move's own
+    association while it receives the third: the command says what the peer last
+    counted, the remaining ones never sent."""
+    import anyio.from_thread
+
+    from dicomnet.cli.main import main
+
+    template = pydicom.dcmread(CT)
+    instances = []
+    for number in range(5):
+        instance = template.copy()
+        instance.SOPInstanceUID = f"1.2.826.0.1.3680043.2.1143.7.{number + 1}"
+        instances.append(instance)
+    moving: list[dicomnet.Association] = []
+    kept: list[str] = []
+    destination = Server("DEST")
+
+    @destination.on_store()
+    async def keep_two_then_abort_the_move(request: IncomingRequest) -> int:
+        kept.append(request.message.affected_sop_instance_uid)  # type: ignore[union-attr]
+        if len(kept) == 3:
+            await moving[0].abort()  # the association the C-MOVE-RQ came on
+        return 0
+
+    mover = Server("MOVESCP")
+    ports: list[int] = []
+
+    @mover.on_move(destinations=lambda aet: ("127.0.0.1", ports[0]) if aet == "DEST"
+                   else None)
+    async def move_five(request: IncomingRequest) -> AsyncIterator[object]:
+        moving.append(request.association)  # type: ignore[arg-type]
+        for instance in instances:
+            yield instance
+
+    # Both servers on one event loop: the destination's handler aborts the mover's
+    # association directly.
+    with anyio.from_thread.start_blocking_portal() as portal:
+        dest_future, dest_port = portal.start_task(destination.serve, "127.0.0.1", 0)
+        ports.append(dest_port)
+        move_future, port = portal.start_task(mover.serve, "127.0.0.1", 0)
+        try:
+            code = main(["move", "127.0.0.1", str(port), "-aec", "MOVESCP", "-aem", "DEST",
+                         "-L", "STUDY", "-k", "StudyInstanceUID=1.2.3"])
+        finally:
+            for server, future in ((mover, move_future), (destination, dest_future)):
+                portal.call(server.shutdown, 1)
+                future.result(timeout=10)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "C-MOVE ended before it was complete: 2 completed, 0 failed, 0 warning, " \
+           "3 never sent (the peer's last counts)" in err, err
+
+
 def test_the_check_before_sending_reads_a_bounded_part_of_a_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A deflated data set is inflated to be walked, where the sender prepares its next
