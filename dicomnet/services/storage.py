@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias, cast
 
+import anyio
+
 from dicomnet.dataset_io import FileRegion
 from dicomnet.dimse import CStoreRQ, CStoreRSP, Priority, Status
 from dicomnet.dimse.comment import exception_comment
@@ -180,20 +182,34 @@ class _Ready:
         association.discard(self.outgoing)
 
 
+def _opened(association: AssociationDriver, item: Storable, stack: ExitStack
+            ) -> tuple[_Source, AcceptedContext, Dataset | FileRegion]:
+    """What sending ``item`` needs from its file: described, checked, its context chosen
+    and its payload ready (the file left open on ``stack``). The part of preparing that
+    reads a file (up to the check's limit, or all of it to convert): a server runs it in
+    a worker thread (:func:`store`)."""
+    source = _describe_source(item, stack)
+    context, convert = _choose(association, source)
+    payload: Dataset | FileRegion
+    if convert:
+        payload = source.load()
+    elif source.region is not None:
+        source.region.prefetch()
+        payload = source.region
+    else:
+        assert source.dataset is not None
+        payload = source.dataset
+    return source, context, payload
+
+
 def _ready(association: AssociationDriver, item: Storable, *, priority: int,
-           move_originator: tuple[str, int] | None = None) -> _Ready:
-    with ExitStack() as stack:  # closes the file if the item cannot be sent
-        source = _describe_source(item, stack)
-        context, convert = _choose(association, source)
-        payload: Dataset | FileRegion
-        if convert:
-            payload = source.load()
-        elif source.region is not None:
-            source.region.prefetch()
-            payload = source.region
-        else:
-            assert source.dataset is not None
-            payload = source.dataset
+           move_originator: tuple[str, int] | None = None,
+           opened: tuple[_Source, AcceptedContext, Dataset | FileRegion] | None = None,
+           files: ExitStack | None = None) -> _Ready:
+    """``item`` made a C-STORE-RQ ready to write; ``opened`` (with the ``files`` it
+    left open) when :func:`_opened` already ran elsewhere."""
+    with files or ExitStack() as stack:  # closes the file if the item cannot be sent
+        source, context, payload = opened or _opened(association, item, stack)
         request = CStoreRQ(
             affected_sop_class_uid=source.sop_class_uid,
             affected_sop_instance_uid=source.sop_instance_uid,
@@ -211,9 +227,19 @@ async def store(association: AssociationDriver, item: Storable, *,
     """C-STORE one instance (PS3.4 B.2) and return the response status.
 
     ``move_originator`` is (AE title, Message ID) when storing as a C-MOVE
-    sub-operation (PS3.7 §9.1.1.1).
+    sub-operation (PS3.7 §9.1.1.1). A file (a path or an open file) is read, checked
+    and, if it must be converted, decoded in a worker thread: a server sending C-GET
+    or C-MOVE sub-operations keeps answering its other associations meanwhile.
     """
-    ready = _ready(association, item, priority=priority, move_originator=move_originator)
+    if _is_dataset(item):
+        ready = _ready(association, item, priority=priority,
+                       move_originator=move_originator)
+    else:
+        with ExitStack() as stack:
+            opened = await anyio.to_thread.run_sync(_opened, association, item, stack)
+            ready = _ready(association, item, priority=priority,
+                           move_originator=move_originator, opened=opened,
+                           files=stack.pop_all())
     with ready.stack:
         return (await association.request_prepared(ready.outgoing)).status
 

@@ -518,3 +518,40 @@ def test_the_check_before_sending_reads_a_bounded_part_of_a_file(
         unchecked = file_check.check_file(region, header.transfer_syntax)
     assert unchecked.damage is None
     assert unchecked.sop_instance_uid == pydicom.dcmread(source).SOPInstanceUID
+
+
+def test_a_server_reads_and_checks_retrieved_files_off_its_event_loop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """C-GET sub-operations from files: the check that reads each file (up to 8 MiB)
+    runs in a worker thread, so the server's other associations are not held up by a
+    retrieve's disk reads."""
+    import threading
+
+    from threaded_server import serving_in_a_thread
+
+    from dicomnet.cli.main import main
+    from dicomnet.services import storage
+
+    checked_in: list[int] = []
+    real_check = storage.check_file
+
+    def recording_check(*args: object, **kwargs: object) -> object:
+        checked_in.append(threading.get_ident())
+        return real_check(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(storage, "check_file", recording_check)
+    loop_threads: list[int] = []
+    server = Server("ARCHIVE")
+
+    @server.on_get()
+    async def retrieve(request: IncomingRequest) -> AsyncIterator[str]:
+        loop_threads.append(threading.get_ident())
+        for _ in range(3):
+            yield CT
+
+    with serving_in_a_thread(server) as port:
+        code = main(["get", "-aec", "ARCHIVE", "127.0.0.1", str(port), "-L", "STUDY",
+                     "-k", "StudyInstanceUID=1.2.3", "-o", str(tmp_path / "out"), "-q"])
+    assert code == 0
+    assert len(checked_in) == 3
+    assert loop_threads and loop_threads[0] not in checked_in
