@@ -23,6 +23,7 @@ from dicomnet.cli.common import (
     quiet,
     response_text,
 )
+from dicomnet.cli.progress import RetrieveBar, add_progress_option, wanted
 from dicomnet.cli.query_dataset import build_query, read_query_file
 from dicomnet.errors import DicomNetError
 
@@ -93,6 +94,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
                      metavar="DIR",
                      help="folder for the retrieved files (default: current folder)")
     _add_receive_options(get)
+    add_progress_option(get)
     add_client_options(get)
     add_logging_options(get)
     get.set_defaults(run=run_get)
@@ -107,6 +109,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     _add_common(move, models=("patient", "study"))
     move.add_argument("--dest", "-aem", "--move", dest="dest", required=True, metavar="AET",
                       help="the move destination's AE title")
+    add_progress_option(move)
     add_client_options(move)
     add_logging_options(move)
     move.set_defaults(run=run_move)
@@ -292,9 +295,13 @@ async def _get(args: argparse.Namespace, query: Dataset) -> int:
     output = Path(args.output)  # created by run_get
     kept = [0, 0]  # instances written, instances refused
 
+    bar = RetrieveBar(wanted(args), bytes_received=True)
+
     async def keep(request: IncomingRequest) -> int:
         status = _write_instance(request, output)
         kept[status != 0] += 1
+        if status == 0 and request.raw_dataset is not None:
+            bar.received += len(request.raw_dataset)
         return status
 
     async def on_request(request: IncomingRequest) -> None:
@@ -319,10 +326,13 @@ async def _get(args: argparse.Namespace, query: Dataset) -> int:
                                         on_request=on_request) as association:
                 async for response in get(association, query, model=args.model):
                     final = response
+                    bar.update(response.message)
         except DicomNetError as exc:
+            bar.close()
             if final is None and tally is None and not any(kept):
                 raise  # nothing happened: the error alone says it
             return _report_ended("C-GET", exc, final, kept)
+        bar.close()
         assert final is not None
         tally = _Tally.after(tally, final)
         if tally.missing == 0 or tally.refused:
@@ -398,14 +408,18 @@ async def _move(args: argparse.Namespace, query: Dataset) -> int:
 
     model_uid = MOVE_MODELS[args.model]
     final = None
+    bar = RetrieveBar(wanted(args), bytes_received=False)
     try:
         async with open_association(args, contexts=[model_uid]) as association:
             async for response in move(association, query, destination=args.dest,
                                        model=args.model):
                 final = response
+                bar.update(response.message)
     except DicomNetError as exc:
+        bar.close()
         if final is None:
             raise  # nothing happened: the error alone says it
         return _report_ended("C-MOVE", exc, final)
+    bar.close()
     assert final is not None
     return _report(final, "C-MOVE", args)

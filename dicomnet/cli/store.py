@@ -15,6 +15,7 @@ from typing import cast
 
 import anyio
 
+from dicomnet.cli import progress
 from dicomnet.cli.common import (
     add_ae_options,
     add_client_options,
@@ -24,6 +25,7 @@ from dicomnet.cli.common import (
     open_association,
     status_text,
 )
+from dicomnet.cli.progress import human_size
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH
 from dicomnet.dimse import StatusCategory, category, describe
 from dicomnet.errors import DicomNetError
@@ -58,8 +60,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("--max-pdu", "-pdu", type=int, default=DEFAULT_MAX_PDU_LENGTH,
                         metavar="BYTES", help="largest P-DATA PDU we accept "
                                               f"(default {DEFAULT_MAX_PDU_LENGTH})")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bar, even on a terminal")
+    progress.add_progress_option(parser)
     add_client_options(parser)
     add_logging_options(parser)
     parser.set_defaults(run=run)
@@ -88,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
     files = find_files(args.paths, recursive=args.recursive)
     if not files:
         return fail("no files to send", 2)
-    tally = _Tally(total=len(files), show_progress=not (
-        args.no_progress or args.verbose or args.debug or args.quiet) and sys.stderr.isatty())
+    tally = _Tally(total=len(files), show_progress=progress.wanted(args))
     started = time.perf_counter()
     ended: str | None = None  # why the sending stopped before the last file
     try:
@@ -97,13 +97,13 @@ def run(args: argparse.Namespace) -> int:
     except (DicomNetError, OSError) as exc:
         if tally.done == 0:  # nothing was tried: one line says it all (TLS named)
             if tally.show_progress:
-                sys.stderr.write("\n")
+                progress.end()
             return connection_failure(args, exc)
         ended = str(exc) if isinstance(exc, DicomNetError) \
             else f"connection lost: {exc.strerror or exc}"
     finally:
         if tally.show_progress:
-            sys.stderr.write("\n")
+            progress.end()
     elapsed = time.perf_counter() - started
     megabytes = tally.bytes_sent / 1e6
     # Files are answered in the order given: those after the last answer were not sent,
@@ -178,19 +178,6 @@ async def _send_all(args: argparse.Namespace, files: Sequence[Path], tally: _Tal
 
 
 def _progress(tally: _Tally) -> None:
-    """A one-line bar on stderr when it is a terminal (never in logs or pipes): files,
-    and the bytes stored so far (a few big files move the bar slowly)."""
-    width = 30
-    filled = width * tally.done // max(tally.total, 1)
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {tally.done}/{tally.total}"
-                     f" files, {_size(tally.bytes_sent)}"
-                     + (f" ({len(tally.failed)} failed)" if tally.failed else ""))
-    sys.stderr.flush()
-
-
-def _size(count: int) -> str:
-    """A byte count as a person reads it: 512 B, 3.4 MB, 1.20 GB."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= scale:
-            return f"{count / scale:.{2 if unit == 'GB' else 1}f} {unit}"
-    return f"{count} B"
+    """Files, and the bytes stored so far (a few big files move the bar slowly)."""
+    progress.draw(tally.done, tally.total, "files", human_size(tally.bytes_sent)
+                  + (f" ({len(tally.failed)} failed)" if tally.failed else ""))

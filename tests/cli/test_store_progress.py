@@ -1,4 +1,5 @@
-"""`dicomnet store` draws a progress bar when stderr is a terminal, and only then."""
+"""`dicomnet store`, `get` and `move` draw a progress bar when stderr is a terminal, and
+only then."""
 
 from __future__ import annotations
 
@@ -26,7 +27,12 @@ def _three_images(folder: Path) -> Path:
 
 def _store(port: int, images: Path, *, terminal: bool) -> tuple[int, str, str]:
     """Exit code, stdout and stderr of `dicomnet store`, stderr a pty or a pipe."""
-    command = dicomnet_command("store", "127.0.0.1", str(port), str(images))
+    return _command(["store", "127.0.0.1", str(port), str(images)], terminal=terminal)
+
+
+def _command(arguments: list[str], *, terminal: bool) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of a `dicomnet` command, stderr a pty or a pipe."""
+    command = dicomnet_command(*arguments)
     if not terminal:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60,
                               check=False)
@@ -71,3 +77,40 @@ def test_a_bar_on_a_terminal_and_none_in_a_pipe(tmp_path: Path) -> None:
         assert "[" not in piped  # no bar in a pipe (or a log file)
     finally:
         server.stop()
+
+
+def test_get_and_move_draw_the_peers_counts_on_a_terminal(tmp_path: Path) -> None:
+    images = _three_images(tmp_path)
+    study = str(pydicom.dcmread(next(images.iterdir())).StudyInstanceUID)
+    port, destination_port = free_port(), free_port()
+    archive = start_process(dicomnet_command(
+        "serve", "--port", str(port), "--any-aet", "--data", str(tmp_path / "archive"),
+        "--peer", f"DEST=127.0.0.1:{destination_port}"), port)
+    destination = start_process(dicomnet_command(
+        "serve", "--port", str(destination_port), "--aet", "DEST",
+        "--data", str(tmp_path / "destination")), destination_port)
+    try:
+        code, _out, drawn = _store(port, images, terminal=False)
+        assert code == 0, drawn
+        size = sum(len(path.read_bytes()) for path in images.iterdir())
+        get = ["get", "127.0.0.1", str(port), "-L", "STUDY", "-k",
+               f"StudyInstanceUID={study}"]
+        code, _out, drawn = _command([*get, "-o", str(tmp_path / "got")], terminal=True)
+        assert code == 0, drawn
+        # Pending responses after the first and second instance: 1/3 then 2/3, with the
+        # bytes of the data sets received (less than the files: no File Meta).
+        assert "\r[" + "#" * 10 + "." * 20 + "] 1/3 instances, " in drawn, drawn
+        assert "\r[" + "#" * 20 + "." * 10 + "] 2/3 instances, " in drawn, drawn
+        assert f"{size / 1e3:.1f} kB" not in drawn
+        code, _out, piped = _command([*get, "-o", str(tmp_path / "got2")], terminal=False)
+        assert code == 0 and "[" not in piped, piped
+        move = ["move", "127.0.0.1", str(port), "-L", "STUDY", "-aem", "DEST", "-k",
+                f"StudyInstanceUID={study}"]
+        code, _out, drawn = _command(move, terminal=True)
+        assert code == 0, drawn
+        assert "] 2/3 instances" in drawn and "kB" not in drawn, drawn
+        code, _out, drawn = _command([*move, "--no-progress"], terminal=True)
+        assert code == 0 and "[" not in drawn, drawn
+    finally:
+        destination.stop()
+        archive.stop()
