@@ -12,8 +12,8 @@ import logging
 import re
 import sys
 import warnings
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from dicomnet.cli.security import (
@@ -38,8 +38,12 @@ def add_logging_options(parser: argparse.ArgumentParser) -> None:
                        help="print errors only")
 
 
-def setup_logging(args: argparse.Namespace) -> None:
-    """DCMTK-style lines (``I: ...``, ``W: ...``) on stderr."""
+@contextmanager
+def command_logging(args: argparse.Namespace) -> Iterator[None]:
+    """DCMTK-style lines (``I: ...``, ``W: ...``) on stderr while a command runs; then
+    the ``dicomnet`` logger and ``warnings.showwarning`` as they were, so that
+    :func:`~dicomnet.cli.main.main` called from Python (a test, an application) leaves
+    no handler on a stream that may be closed by then, and its logs propagate again."""
     level = logging.WARNING
     if args.verbose:
         level = logging.INFO
@@ -50,10 +54,17 @@ def setup_logging(args: argparse.Namespace) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname).1s: %(message)s"))
     root = logging.getLogger("dicomnet")
+    saved = (root.handlers[:], root.level, root.propagate, warnings.showwarning)
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
     warnings.showwarning = _log_warning
+    try:
+        yield
+    finally:
+        handler.flush()
+        root.handlers[:], level, root.propagate, warnings.showwarning = saved
+        root.setLevel(level)
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")

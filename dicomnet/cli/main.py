@@ -12,7 +12,7 @@ from contextlib import suppress
 from typing import NoReturn
 
 from dicomnet import __version__
-from dicomnet.cli.common import fail, setup_logging
+from dicomnet.cli.common import command_logging, fail
 from dicomnet.cli.parser import CommandParser
 from dicomnet.cli.security import OptionError
 
@@ -52,13 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help(sys.stderr)
         return 2
-    setup_logging(args)
-    try:
-        return int(args.run(args))
-    except OptionError as exc:
-        return fail(str(exc), 2)
-    except KeyboardInterrupt:
-        return 130
+    with command_logging(args):
+        try:
+            return int(args.run(args))
+        except OptionError as exc:
+            return fail(str(exc), 2)
+        except KeyboardInterrupt:
+            return 130
 
 
 def entry() -> NoReturn:

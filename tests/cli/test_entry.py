@@ -11,6 +11,8 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import pytest
+
 
 def _dicomnet(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     # Buffered output, as for any user: what is not flushed before the exit is lost.
@@ -43,3 +45,19 @@ def test_a_failure_keeps_its_exit_code_and_message() -> None:
     done = _dicomnet("echo", "127.0.0.1", str(port))
     assert done.returncode == 1
     assert f"cannot connect to 127.0.0.1:{port}" in done.stderr
+
+
+def test_main_leaves_logging_as_it_found_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """main() called from Python (a test, an application) sets up its stderr lines for
+    the command only: afterwards the dicomnet logger propagates again (pytest's caplog,
+    an application's handlers see it) and holds no handler on a stream that may close."""
+    import logging
+    import warnings
+
+    from dicomnet.cli.main import main
+
+    logger = logging.getLogger("dicomnet")
+    before = (logger.handlers[:], logger.level, logger.propagate, warnings.showwarning)
+    assert main(["echo", "-q", "127.0.0.1", str(_closed_port())]) != 0
+    assert (logger.handlers, logger.level, logger.propagate, warnings.showwarning) == before
+    assert "E:" in capsys.readouterr().err  # the command's own lines were there
