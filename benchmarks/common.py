@@ -1,6 +1,6 @@
 """What every benchmark script needs: a free port, a server that is listening, the
 resident memory of a process, and DCMTK's tools (not pynetdicom's namesakes). All but
-the memory reader build on conformance/peers.py.
+the memory reader build on :mod:`dicomnet.testing`.
 
 The scripts run as ``python benchmarks/NAME.py``, so this module is importable as
 ``common`` beside them."""
@@ -8,19 +8,16 @@ The scripts run as ``python benchmarks/NAME.py``, so this module is importable a
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
-# The conformance suite's peer helpers serve the benchmarks too: one lookup of DCMTK's
-# tools, one free-port picker, one wait for a listening server.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conformance"))
-from peers import find_dcmtk, free_port, wait_for_port
+# The test helpers serve the benchmarks too: one lookup of DCMTK's tools, one free-port
+# picker, one wait for a listening server.
+from dicomnet.testing import find_dcmtk, free_port, wait_for_port
 
 __all__ = ["dcmtk", "free_port", "memory_kib", "wait_for"]
 
 
 def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
-    """:func:`peers.wait_for_port` with 30 s: a benchmark's server may start slowly on
+    """:func:`dicomnet.testing.wait_for_port` with 30 s: a benchmark's server may start slowly on
     a loaded machine; it still raises rather than hang."""
     wait_for_port(port, process, timeout=30.0)
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import anyio
 import pytest
-from peers import Process, free_port, start_process
 
 import dicomnet
+from dicomnet.testing import Process, free_port, start_process
 from dicomnet.tls import TestPKI, client_context
 
 #: Where Debian's package puts the program (/usr/sbin is not on every user's PATH).

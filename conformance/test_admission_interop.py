@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 import pytest
-from peers import Process, run
 
 from dicomnet.acse import build_request
 from dicomnet.pdu import encode_pdu
+from dicomnet.testing import Process, run
 from dicomnet.uids import VERIFICATION
 
 pytestmark = pytest.mark.interop

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from peers import dcmtk_binary, free_port, run, start_process
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
+
+from dicomnet.testing import dcmtk_binary, free_port, run, start_process
 
 pytestmark = pytest.mark.interop
 

@@ -8,7 +8,8 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from peers import Process, dicomnet_command, free_port, run
+
+from dicomnet.testing import Process, dicomnet_command, free_port, run
 
 pytestmark = pytest.mark.interop
 

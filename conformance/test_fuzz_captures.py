@@ -37,12 +37,12 @@ import anyio
 import pydicom
 import pytest
 from corpus import build_corpus
-from peers import dcmtk_binary, run
 
 import dicomnet
 from dicomnet.archive import Archive, install
 from dicomnet.config import Timeouts
 from dicomnet.server import Server
+from dicomnet.testing import dcmtk_binary, run
 
 pytestmark = pytest.mark.interop
 

@@ -32,13 +32,13 @@ from blockingpeer import (
     response_of,
     store_command_bytes,
 )
-from peers import Process, dcmtk_binary, dicomnet_command, free_port, run, start_process
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 from dicomnet.dimse import pdata_pdu
 from dicomnet.part10 import dataset_bytes
 from dicomnet.pdu import AAbort, AAssociateAC, AReleaseRP, AReleaseRQ
+from dicomnet.testing import Process, dcmtk_binary, dicomnet_command, free_port, run, start_process
 
 pytestmark = pytest.mark.interop
 

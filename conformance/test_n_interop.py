@@ -18,7 +18,6 @@ from typing import Any
 import anyio
 import pydicom
 import pytest
-from peers import Process, dicomnet_command, free_port, run
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
@@ -44,6 +43,7 @@ from dicomnet.services.normalized import (
     n_set,
     select_attributes,
 )
+from dicomnet.testing import Process, dicomnet_command, free_port, run
 
 pytestmark = pytest.mark.interop
 

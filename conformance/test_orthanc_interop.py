@@ -19,7 +19,6 @@ import pydicom
 import pytest
 from corpus import build_corpus
 from orthanc import AET, Modality, Orthanc, echo_context, start_orthanc
-from peers import Process, dicomnet_command, free_port, run
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
@@ -34,6 +33,7 @@ from dicomnet.services.commitment import (
     Failed,
     Reference,
 )
+from dicomnet.testing import Process, dicomnet_command, free_port, run
 from dicomnet.tls import TestPKI, create_test_pki
 
 pytestmark = pytest.mark.interop

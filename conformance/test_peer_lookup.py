@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from peers import find_dcmtk
+
+from dicomnet.testing import find_dcmtk
 
 
 def test_a_script_of_the_same_name_earlier_on_path_is_passed_over(

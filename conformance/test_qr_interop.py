@@ -11,7 +11,9 @@ from pathlib import Path
 import pydicom
 import pytest
 from corpus import build_corpus
-from peers import (
+
+from dicomnet.part10 import dataset_bytes
+from dicomnet.testing import (
     Process,
     dcmtk_binary,
     dicomnet_command,
@@ -19,8 +21,6 @@ from peers import (
     run,
     start_process,
 )
-
-from dicomnet.part10 import dataset_bytes
 
 pytestmark = pytest.mark.interop
 
@@ -113,39 +113,24 @@ def test_movescu_to_storescp_through_dicomnet_serve(
 
 
 @pytest.fixture
-def dcmqrscp(tmp_path: Path, studies: list[Path]) -> Iterator[Callable[[int], Process]]:
+def loaded_dcmqrscp(dcmqrscp: Callable[..., Process], studies: list[Path]
+                    ) -> Callable[[int], Process]:
     """DCMTK's dcmqrscp (AE QRSCP) loaded with the studies; ``start(dest_port)`` names
     DICOMNET at 127.0.0.1:dest_port as its move destination."""
-    started: list[Process] = []
 
     def start(dest_port: int) -> Process:
-        port = free_port()
-        database = tmp_path / "qrdb"
-        database.mkdir()
-        config = tmp_path / "dcmqrscp.cfg"
-        config.write_text(
-            f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\n"
-            "HostTable BEGIN\n"
-            f"dicomnet = (DICOMNET, 127.0.0.1, {dest_port})\n"
-            "HostTable END\n\nVendorTable BEGIN\nVendorTable END\n\n"
-            "AETable BEGIN\n"
-            f"QRSCP {database} RW (200, 1024mb) ANY\n"
-            "AETable END\n")
-        process = start_process([dcmtk_binary("dcmqrscp"), "-c", str(config)], port)
-        started.append(process)
-        done = run([dcmtk_binary("storescu"), "-aec", "QRSCP", "127.0.0.1", str(port),
-                    *map(str, studies)])
+        process = dcmqrscp("QRSCP", peers={"DICOMNET": ("127.0.0.1", dest_port)})
+        done = run([dcmtk_binary("storescu"), "-aec", "QRSCP", "127.0.0.1",
+                    str(process.port), *map(str, studies)])
         assert done.returncode == 0, done.output
         return process
 
-    yield start
-    for process in started:
-        process.stop()
+    return start
 
 
 def test_dicomnet_find_against_dcmqrscp(studies: list[Path],
-                                        dcmqrscp: Callable[[int], Process]) -> None:
-    server = dcmqrscp(free_port())
+                                        loaded_dcmqrscp: Callable[[int], Process]) -> None:
+    server = loaded_dcmqrscp(free_port())
     target = pydicom.dcmread(studies[0])
     done = run(dicomnet_command("find", "-aec", "QRSCP", "127.0.0.1", str(server.port),
                                 "-L", "STUDY", "-k", f"PatientID={target.PatientID}",
@@ -160,9 +145,9 @@ def test_dicomnet_find_against_dcmqrscp(studies: list[Path],
 
 
 def test_dicomnet_get_against_dcmqrscp(studies: list[Path],
-                                       dcmqrscp: Callable[[int], Process],
+                                       loaded_dcmqrscp: Callable[[int], Process],
                                        tmp_path: Path) -> None:
-    server = dcmqrscp(free_port())
+    server = loaded_dcmqrscp(free_port())
     target = pydicom.dcmread(studies[2])
     out = tmp_path / "got"
     done = run(dicomnet_command("get", "-aec", "QRSCP", "127.0.0.1", str(server.port),
@@ -174,10 +159,10 @@ def test_dicomnet_get_against_dcmqrscp(studies: list[Path],
 
 
 def test_dicomnet_move_from_dcmqrscp_to_dicomnet_serve(
-        studies: list[Path], dcmqrscp: Callable[[int], Process],
+        studies: list[Path], loaded_dcmqrscp: Callable[[int], Process],
         dicomnet_serve: Callable[..., Process], tmp_path: Path) -> None:
     destination = dicomnet_serve("--data", str(tmp_path / "dest"))
-    server = dcmqrscp(destination.port)
+    server = loaded_dcmqrscp(destination.port)
     target = pydicom.dcmread(studies[3])
     done = run(dicomnet_command("move", "-aec", "QRSCP", "127.0.0.1", str(server.port),
                                 "-L", "STUDY", "-k",

@@ -10,16 +10,17 @@ dcmqrscp; there, uncompressed first is what keeps uncompressed instances working
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
 import pytest
-from peers import dcmtk_binary, dicomnet_command, free_port, run, start_process
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from dicomnet.part10 import dataset_bytes
+from dicomnet.testing import Process, dcmtk_binary, dicomnet_command, run
 
 pytestmark = pytest.mark.interop
 
@@ -42,21 +43,15 @@ def _dose_sr(folder: Path, study: str) -> Path:
     return path
 
 
-def test_dicomnet_get_receives_ct_and_dose_sr(tmp_path: Path) -> None:
+def test_dicomnet_get_receives_ct_and_dose_sr(tmp_path: Path,
+                                            dcmqrscp: Callable[..., Process]) -> None:
     ct = Path(str(get_testdata_file("CT_small.dcm")))
     study = str(pydicom.dcmread(ct, stop_before_pixels=True).StudyInstanceUID)
     dose = _dose_sr(tmp_path, study)
-    port = free_port()
-    database = tmp_path / "qrdb"
-    database.mkdir()
-    config = tmp_path / "dcmqrscp.cfg"
-    config.write_text(
-        f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\n"
-        "HostTable BEGIN\nHostTable END\n\nVendorTable BEGIN\nVendorTable END\n\n"
-        f"AETable BEGIN\nQRSCP {database} RW (200, 1024mb) ANY\nAETable END\n")
     # +xw: dcmqrscp accepts JPEG 2000 contexts too, so the C-GET association has
     # compressed contexts accepted next to the uncompressed ones.
-    server = start_process([dcmtk_binary("dcmqrscp"), "+xw", "-c", str(config)], port)
+    server = dcmqrscp("QRSCP", options=("+xw",))
+    port = server.port
     try:
         for args in ([str(ct)], [str(dose)]):
             done = run([dcmtk_binary("storescu"), "-aec", "QRSCP", "127.0.0.1", str(port),

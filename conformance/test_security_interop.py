@@ -18,9 +18,9 @@ from pathlib import Path
 import pydicom
 import pytest
 from corpus import build_corpus
-from peers import PEER_ENV, Process, dicomnet_command, free_port, run, start_process
 
 from dicomnet.part10 import dataset_bytes
+from dicomnet.testing import PEER_ENV, Process, dicomnet_command, free_port, run, start_process
 from dicomnet.tls import TestPKI, create_test_pki
 
 pytestmark = pytest.mark.interop

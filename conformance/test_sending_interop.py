@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from peers import Process, dicomnet_command, run
 from pydicom.data import get_testdata_file
 
 from dicomnet.part10 import dataset_bytes
+from dicomnet.testing import Process, dicomnet_command, run
 
 pytestmark = pytest.mark.interop
 

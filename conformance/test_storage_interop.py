@@ -17,9 +17,9 @@ from pathlib import Path
 import pydicom
 import pytest
 from corpus import GROUPS, build_corpus
-from peers import Process, dicomnet_command, free_port, partial_files, run
 
 from dicomnet.part10 import dataset_bytes
+from dicomnet.testing import Process, dicomnet_command, free_port, partial_files, run
 
 pytestmark = pytest.mark.interop
 

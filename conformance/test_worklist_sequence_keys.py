@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from peers import Process, dicomnet_command, free_port, run, start_process
 from pydicom.uid import generate_uid
+
+from dicomnet.testing import Process, dicomnet_command, free_port, run, start_process
 
 pytestmark = pytest.mark.interop
 

@@ -1,7 +1,7 @@
 """A raw-bytes DICOM peer on a plain blocking socket, for tests that drive a server from
 synchronous code (a hypothesis state machine, a test of a server subprocess).
 
-Like rawpeer.RawPeer it builds PDUs with dicomnet's codec and sends whatever the test
+Like dicomnet.testing.RawPeer it builds PDUs with dicomnet's codec and sends whatever the test
 says; every wait is bounded by a timeout.
 """
 

@@ -7,35 +7,18 @@ trio through the ``anyio_backend`` fixture: dicomnet must work on both.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from functools import partial
-from ssl import SSLContext
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
-import anyio
 import pytest
 
-from dicomnet.server import Server
+from dicomnet import testing
 from dicomnet.tls import TestPKI, create_test_pki
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@asynccontextmanager
-async def _serving(server: Server, host: str = "127.0.0.1", *,
-                   ssl: SSLContext | None = None) -> AsyncIterator[int]:
-    """Run ``server`` on a free port for the duration of the block; yield the port."""
-    async with anyio.create_task_group() as tg:
-        port = await tg.start(partial(server.serve, host, 0, ssl=ssl))
-        try:
-            yield port
-        finally:
-            server.shutdown(grace=2)
-            with anyio.fail_after(10):
-                await server.wait_stopped()
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +35,8 @@ def rogue_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
 
 @pytest.fixture
 def serving() -> Callable[..., AbstractAsyncContextManager[int]]:
-    return _serving
+    """The plugin's ``dicomnet_serving`` under the short name this suite uses."""
+    return testing.serving
 
 
 @pytest.fixture(autouse=True)

@@ -244,7 +244,7 @@ _DCMTK_TOOLS = ("echoscu", "storescu", "findscu", "getscu", "movescu", "storescp
 
 
 def _dcmtk_options(tool: str) -> set[str]:
-    from peers import dcmtk_binary
+    from dicomnet.testing import dcmtk_binary
 
     done = subprocess.run([dcmtk_binary(tool), "--help"], capture_output=True, text=True,
                           timeout=30, check=False)

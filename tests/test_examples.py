@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from peers import dcmtk_binary, dicomnet_command, free_port, run, start_process
 from pydicom.data import get_testdata_file
 
 from dicomnet.part10 import dataset_bytes
+from dicomnet.testing import dcmtk_binary, dicomnet_command, free_port, run, start_process
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -302,3 +302,14 @@ def test_otel_metrics_prints_the_spans_and_metrics_of_one_echo() -> None:
         assert line in done.output, done.output
     assert "metric dicom.requests {'dicom.service': 'C-ECHO', 'dicom.status_category': " \
         "'Success', 'dicom.request.direction': 'received'}: 1" in done.output, done.output
+
+
+def test_the_testing_tutorial_runs_with_the_plugin(tmp_path: Path) -> None:
+    """docs/testing.md's example is a pytest file using the installed plugin's fixtures:
+    run it as a user would, outside this suite's configuration."""
+    (tmp_path / "none.ini").write_text("[pytest]\n")
+    done = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                "--rootdir", str(tmp_path), "-c", str(tmp_path / "none.ini"),
+                str(EXAMPLES / "test_my_scp.py")], timeout=300)
+    assert done.returncode == 0, done.output
+    assert " passed" in done.output and "failed" not in done.output, done.output

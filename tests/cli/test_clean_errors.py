@@ -11,8 +11,8 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from peers import Process, dicomnet_command, free_port, start_process
 
+from dicomnet.testing import Process, dicomnet_command, free_port, start_process
 from dicomnet.tls import TestPKI
 
 

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from threaded_server import serving_in_a_thread
 
 from dicomnet.archive import Archive, install
 from dicomnet.association import IncomingRequest
 from dicomnet.cli.main import main
 from dicomnet.server import Server
 from dicomnet.services.failure import ServiceFailure
+from dicomnet.testing import serving_in_a_thread
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import anyio.from_thread
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from threaded_server import serving_in_a_thread
 
 from dicomnet.association import IncomingRequest
 from dicomnet.cli.main import main
@@ -22,6 +21,7 @@ from dicomnet.cli.query import build_query
 from dicomnet.cli.query_keys import encode_keys, parse_keys
 from dicomnet.dimse.dataset import decode_dataset, encode_dataset
 from dicomnet.server import Server
+from dicomnet.testing import serving_in_a_thread
 
 EXPLICIT = "1.2.840.10008.1.2.1"
 IMPLICIT = "1.2.840.10008.1.2"

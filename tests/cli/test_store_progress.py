@@ -9,9 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pydicom
-from peers import dicomnet_command, free_port, start_process
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
+
+from dicomnet.testing import dicomnet_command, free_port, start_process
 
 
 def _three_images(folder: Path) -> Path:

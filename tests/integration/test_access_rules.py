@@ -18,7 +18,6 @@ import pytest
 from certificates import client_certificate
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from rawpeer import RawPeer
 
 import dicomnet
 from dicomnet.access_rules import address_allowed, parse_networks, parse_subjects, subject_allowed
@@ -27,6 +26,7 @@ from dicomnet.dimse import Status
 from dicomnet.errors import AssociationRejectedError
 from dicomnet.pdu import AAssociateAC, AAssociateRJ
 from dicomnet.server import Server
+from dicomnet.testing import RawPeer
 from dicomnet.tls import TestPKI, client_context, server_context
 from dicomnet.uids import VERIFICATION
 

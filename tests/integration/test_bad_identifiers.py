@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from pydicom import Dataset
-from rawpeer import RawPeer
 
 from dicomnet.acse import build_request
 from dicomnet.archive import Archive, install
@@ -32,6 +31,7 @@ from dicomnet.dimse import (
 from dicomnet.pdu import AAssociateAC, PDataTF, encode_pdu
 from dicomnet.server import Server
 from dicomnet.services.query_retrieve import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE
+from dicomnet.testing import RawPeer
 from dicomnet.uids import EXPLICIT_VR_LITTLE_ENDIAN
 
 pytestmark = pytest.mark.anyio

@@ -14,7 +14,6 @@ from typing import Any
 import anyio
 import pydicom
 import pytest
-from peers import dicomnet_command, free_port, start_process
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
@@ -34,6 +33,7 @@ from dicomnet.services.commitment import (
 )
 from dicomnet.services.normalized import n_action
 from dicomnet.services.storage import contexts_for
+from dicomnet.testing import dicomnet_command, free_port, start_process
 
 pytestmark = pytest.mark.anyio
 Serving = Callable[..., AbstractAsyncContextManager[int]]

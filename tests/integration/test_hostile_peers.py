@@ -9,13 +9,13 @@ from contextlib import AbstractAsyncContextManager
 
 import anyio
 import pytest
-from rawpeer import RawPeer
 
 import dicomnet
 from dicomnet.acse import build_request
 from dicomnet.config import Timeouts
 from dicomnet.pdu import PDV, AAbort, AAssociateAC, AAssociateRJ, AReleaseRQ, PDataTF, encode_pdu
 from dicomnet.server import Server
+from dicomnet.testing import RawPeer
 from dicomnet.uids import VERIFICATION
 
 pytestmark = pytest.mark.anyio

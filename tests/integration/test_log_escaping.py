@@ -16,7 +16,6 @@ import pytest
 from certificates import client_certificate
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from rawpeer import RawPeer
 
 import dicomnet
 from dicomnet import user_identity
@@ -25,6 +24,7 @@ from dicomnet.errors import AssociationRejectedError
 from dicomnet.logtext import MAX_PEER_TEXT, peer_text
 from dicomnet.pdu import AAssociateRJ, AAssociateRQ
 from dicomnet.server import Server
+from dicomnet.testing import RawPeer
 from dicomnet.tls import TestPKI, client_context, server_context
 from dicomnet.uids import VERIFICATION
 

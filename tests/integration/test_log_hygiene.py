@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from peers import free_port
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 from queries import query as _query
@@ -40,6 +39,7 @@ from dicomnet.services import commitment, mpps
 from dicomnet.services import query_retrieve as qr
 from dicomnet.services.commitment import STORAGE_COMMITMENT_PUSH, CommitmentResults
 from dicomnet.services.storage import contexts_for
+from dicomnet.testing import free_port
 
 pytestmark = pytest.mark.anyio
 Serving = Callable[..., AbstractAsyncContextManager[int]]

@@ -18,7 +18,6 @@ import anyio
 import pytest
 from anyio.abc import SocketAttribute, SocketListener
 from pydicom.dataset import Dataset
-from rawpeer import RawPeer
 
 import dicomnet
 from dicomnet.acse import build_request
@@ -38,6 +37,7 @@ from dicomnet.pdu import (
 from dicomnet.pdu.items import MaximumLengthSubItem, UserInformationItem
 from dicomnet.server import Server
 from dicomnet.services.query_retrieve import STUDY_ROOT_GET
+from dicomnet.testing import RawPeer
 from dicomnet.uids import IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION
 
 pytestmark = pytest.mark.anyio
@@ -235,9 +235,8 @@ def _write_instance(folder: Path, sop_class: str) -> Path:
 
 
 def _get_from(files: list[Path], output: Path, *options: str) -> int:
-    from threaded_server import serving_in_a_thread
-
     from dicomnet.cli.main import main
+    from dicomnet.testing import serving_in_a_thread
 
     server = Server("ARCHIVE")
 

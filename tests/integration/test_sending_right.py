@@ -17,7 +17,6 @@ import pydicom
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
 from pydicom.data import get_testdata_file
-from rawpeer import RawPeer
 
 import dicomnet
 from dicomnet.acse import AcceptorPolicy, build_request, negotiate
@@ -48,6 +47,7 @@ from dicomnet.server import Server
 from dicomnet.services.file_check import DamagedFileError
 from dicomnet.services.query_retrieve import STUDY_ROOT_GET
 from dicomnet.services.storage import contexts_for
+from dicomnet.testing import RawPeer
 from dicomnet.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN
 
 pytestmark = pytest.mark.anyio
@@ -327,10 +327,9 @@ async def test_a_truncated_file_is_refused_before_sending_and_the_batch_goes_on(
 
 def test_store_reports_stored_refused_and_unsent_when_the_association_dies(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from threaded_server import serving_in_a_thread
-
     from dicomnet.cli.main import main
     from dicomnet.services.failure import ServiceFailure
+    from dicomnet.testing import serving_in_a_thread
 
     server = Server("SCP")
     seen: list[str] = []
@@ -527,10 +526,9 @@ def test_a_server_reads_and_checks_retrieved_files_off_its_event_loop(
     retrieve's disk reads."""
     import threading
 
-    from threaded_server import serving_in_a_thread
-
     from dicomnet.cli.main import main
     from dicomnet.services import storage
+    from dicomnet.testing import serving_in_a_thread
 
     checked_in: list[int] = []
     real_check = storage.check_file

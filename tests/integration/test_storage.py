@@ -16,7 +16,6 @@ import pytest
 from archive_files import partial_files
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
-from rawpeer import RawPeer
 
 import dicomnet
 from dicomnet.acse import build_request
@@ -28,6 +27,7 @@ from dicomnet.part10 import dataset_bytes
 from dicomnet.pdu import AAbort, AAssociateAC, encode_pdu
 from dicomnet.server import Server
 from dicomnet.services.storage import contexts_for
+from dicomnet.testing import RawPeer
 from dicomnet.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION
 
 pytestmark = pytest.mark.anyio

@@ -31,7 +31,6 @@ import pytest
 from anyio.abc import SocketAttribute
 from archive_files import partial_files
 from pydicom.data import get_testdata_file
-from rawpeer import RawPeer
 
 import dicomnet
 from dicomnet.acse import build_request
@@ -42,6 +41,7 @@ from dicomnet.part10 import dataset_bytes
 from dicomnet.pdu import AAbort, AAssociateAC, PDataTF, encode_pdu
 from dicomnet.server import Server
 from dicomnet.services.storage import contexts_for
+from dicomnet.testing import RawPeer
 from dicomnet.uids import EXPLICIT_VR_LITTLE_ENDIAN
 
 pytestmark = pytest.mark.anyio

@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 from archive_files import partial_files
 from pydicom.data import get_testdata_file
-from rawpeer import RawPeer
 
 import dicomnet
 from dicomnet.acse import build_request
@@ -32,6 +31,7 @@ from dicomnet.part10 import dataset_bytes
 from dicomnet.pdu import AAssociateAC, PDataTF, encode_pdu
 from dicomnet.server import Server
 from dicomnet.services.storage import contexts_for
+from dicomnet.testing import RawPeer
 from dicomnet.uids import EXPLICIT_VR_LITTLE_ENDIAN
 
 pytestmark = pytest.mark.anyio

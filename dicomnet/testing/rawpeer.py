@@ -15,6 +15,9 @@ from dicomnet.pdu import PDU, PDUFramer, encode_pdu
 
 
 class RawPeer:
+    """A connection to ``host:port`` (``async with RawPeer(host, port) as peer``) that
+    sends what it is given and reads PDUs back with dicomnet's framer."""
+
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
@@ -38,13 +41,15 @@ class RawPeer:
             await anyio.aclose_forcefully(self.stream)
 
     async def send(self, data: bytes | PDU) -> None:
+        """Send raw bytes as they are, or a PDU encoded by dicomnet's codec."""
         assert self.stream is not None
         if not isinstance(data, bytes | bytearray):
             data = encode_pdu(data)
         await self.stream.send(bytes(data))
 
-    async def receive_pdu(self, timeout: float = 5.0) -> PDU | None:
-        """The next PDU, or None when the server closed the connection."""
+    async def receive_pdu(self, timeout: float = 5.0) -> PDU | None:  # noqa: ASYNC109
+        """The next PDU, or None when the server closed the connection; a test's read
+        is always bounded (``timeout`` seconds, then TimeoutError)."""
         assert self.stream is not None
         with anyio.fail_after(timeout):
             while True:
@@ -57,7 +62,7 @@ class RawPeer:
                     return None
                 self.framer.feed(data)
 
-    async def wait_closed(self, timeout: float = 5.0) -> list[PDU]:
+    async def wait_closed(self, timeout: float = 5.0) -> list[PDU]:  # noqa: ASYNC109
         """Read until the server closes the connection; return what came before."""
         received: list[PDU] = []
         while (pdu := await self.receive_pdu(timeout)) is not None:

@@ -1,16 +1,15 @@
-"""Driving real peers (DCMTK binaries, pynetdicom, dicomnet's own command) on 127.0.0.1.
+"""Ports and processes for tests on 127.0.0.1: a free port, a server process started
+and waited for, a peer tool run to completion, the ``dicomnet`` command.
 
-Every port is chosen at run time. DCMTK must be installed (``apt-get install -y dcmtk``):
-a missing binary FAILS the test, it never skips, so CI cannot pass by not testing.
-Processes get ``TCP_NODELAY=1`` so DCMTK runs at its best (without it
-DCMTK leaves Nagle on and each response waits for a delayed ACK).
+Every port is chosen at run time, below the kernel's ephemeral range (see
+:func:`free_port`). Processes get ``TCP_NODELAY=1`` (:data:`PEER_ENV`) so DCMTK runs at its
+best: without it DCMTK leaves Nagle on and each response waits for a delayed ACK.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import pytest
+__all__ = ["PEER_ENV", "Completed", "Process", "dicomnet_command", "free_port",
+           "partial_files", "run", "start_process", "wait_for_port"]
 
+#: The environment of the processes a test starts: TCP_NODELAY=1 for DCMTK.
 PEER_ENV = {**os.environ, "TCP_NODELAY": "1"}
 
 
@@ -70,36 +71,6 @@ def wait_for_port(port: int, process: subprocess.Popen[Any] | None = None,
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
-def find_dcmtk(name: str) -> str | None:
-    """The path of DCMTK's ``name`` on PATH, or None.
-
-    pynetdicom installs Python entry points with DCMTK's names (storescu, findscu,
-    ...); with a virtual environment's bin/ first on PATH, ``shutil.which`` finds those
-    and a test or benchmark would drive pynetdicom while saying DCMTK. DCMTK's tools
-    are compiled programs, so anything starting with ``#!`` is passed over.
-    """
-    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        path = shutil.which(name, path=folder or ".")
-        if path is None:
-            continue
-        try:
-            with open(path, "rb") as program:
-                if program.read(2) == b"#!":
-                    continue
-        except OSError:
-            continue
-        return path
-    return None
-
-
-def dcmtk_binary(name: str) -> str:
-    path = find_dcmtk(name)
-    if path is None:
-        pytest.fail(f"DCMTK's {name} is not installed; run 'apt-get install -y dcmtk'. "
-                    "The conformance suite never skips.")
-    return path
 
 
 @dataclass
