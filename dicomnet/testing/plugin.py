@@ -101,7 +101,7 @@ def dcmqrscp(tmp_path: Path) -> Iterator[Callable[..., Process]]:
             f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\n"
             f"HostTable BEGIN\n{hosts}HostTable END\n\n"
             "VendorTable BEGIN\nVendorTable END\n\n"
-            f"AETable BEGIN\n{aet} {folder} RW (1000, 1024mb) ANY\nAETable END\n")
+            f"AETable BEGIN\n{aet} {folder} RW (500, 1024mb) ANY\nAETable END\n")
         process = start_process([dcmtk_binary("dcmqrscp"), *options, "-c", str(config)],
                                 port)
         started.append(process)

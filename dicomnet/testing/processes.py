@@ -97,6 +97,8 @@ def partial_files(archive: Path) -> list[Path]:
 
 
 def dicomnet_command(*args: str) -> list[str]:
+    """The ``dicomnet`` command of this Python (the checkout or environment under test,
+    not whichever ``dicomnet`` is first on PATH)."""
     return [sys.executable, "-m", "dicomnet", *args]
 
 
@@ -124,6 +126,10 @@ class Process:
         return self.output + text
 
     def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, wait (then SIGKILL), keep the output; a second call just returns
+        the exit code (a test may stop what its fixture stops again)."""
+        if self.log.closed:
+            return self.process.returncode
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
