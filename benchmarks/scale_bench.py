@@ -90,19 +90,19 @@ def index_rows(server: str, out: Path, database: PostgreSQLDatabase | None) -> l
 
 
 class PostgreSQLDatabase:
-    """A fresh database per run on the benchmark's own PostgreSQL server."""
+    """A fresh database per run on the benchmark's own PostgreSQL server (started by
+    the test suite's harness, conformance/postgres.py: initdb + pg_ctl in a temporary
+    folder on a free port of 127.0.0.1)."""
 
-    def __init__(self, stack: ExitStack, work: Path) -> None:
+    def __init__(self, stack: ExitStack) -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conformance"))
-        import postgres
+        from postgres import PostgresServer
 
-        self.server = stack.enter_context(postgres.running_server(work / "postgresql"))
+        self.server = stack.enter_context(PostgresServer.started())
         self.url = ""
-        self.runs = 0
 
     def fresh(self) -> str:
-        self.runs += 1
-        self.url = self.server.create_database(f"scale{self.runs}")
+        self.url = self.server.new_database("scale")
         return self.url
 
     def instance_uids(self) -> list[str]:
@@ -191,7 +191,7 @@ def main() -> int:
     compileall.compile_dir(Path(dicomnet.__file__).parent, quiet=1)
     with tempfile.TemporaryDirectory(prefix="dicomnet-scale-") as tmp, ExitStack() as stack:
         work = Path(tmp)
-        database = PostgreSQLDatabase(stack, work) if args.postgresql else None
+        database = PostgreSQLDatabase(stack) if args.postgresql else None
         template = work / "template"
         template.mkdir()
         make_images(template, 1)
