@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing
 from functools import partial
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from dicomnet.archive.database import DATABASE_ERRORS, IndexConnection
 from dicomnet.archive.index import ArchiveIndex, InstanceRecord
 from dicomnet.archive.query import QueryError, matching_identifiers, matching_instances
 from dicomnet.archive.steps import IndexMPPSSCP
@@ -179,7 +179,7 @@ def install(server: Server, archive: Archive,
         # read connection goes back to the pool at once.
         syntax = request.context.transfer_syntax
 
-        def identifiers(db: sqlite3.Connection) -> Iterator[Dataset | bytes | None]:
+        def identifiers(db: IndexConnection) -> Iterator[Dataset | bytes | None]:
             return matching_identifiers(db, query, model, transfer_syntax=syntax,
                                         strict=strict_hierarchy)
 
@@ -204,7 +204,7 @@ def install(server: Server, archive: Archive,
     server.on_get()(retrieve)
     server.on_move(destinations=destinations)(retrieve)
 
-    def committed_in(reference: Reference, db: sqlite3.Connection) -> int | None:
+    def committed_in(reference: Reference, db: IndexConnection) -> int | None:
         """PS3.4 J.3.3.1.1: an instance is committed when the index holds it, as that
         SOP class, and its file is in place."""
         row = db.execute(
@@ -222,7 +222,7 @@ def install(server: Server, archive: Archive,
     async def committed(reference: Reference) -> int | None:
         try:
             return await archive.worker.read(partial(committed_in, reference))
-        except sqlite3.Error as exc:
+        except DATABASE_ERRORS as exc:
             log.error("storage commitment: the index cannot be read: %s", exc)
             return PROCESSING_FAILURE
 
