@@ -3,13 +3,12 @@ skips the upserts of the rows it has just written."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from dicomnet.archive.index import ArchiveIndex, InstanceRecord
+from dicomnet.archive.index import DATABASE_ERRORS, ArchiveIndex, InstanceRecord
 
 RECORD = InstanceRecord(
     patient_id="P1", patient_name="Doe^Jane", birth_date="19700101", sex="F",
@@ -26,22 +25,24 @@ def _instance(n: int, **changes: str) -> InstanceRecord:
                    path=f"P1/a/b/{n}.dcm", **changes)
 
 
-def test_instances_of_one_series_share_its_rows(tmp_path: Path) -> None:
-    index = ArchiveIndex(tmp_path)
+def test_instances_of_one_series_share_its_rows(tmp_path: Path, index_url: str | None) -> None:
+    index = ArchiveIndex(tmp_path, url=index_url)
     for n in range(1, 4):
         index.add(_instance(n))
     assert [index.count(t) for t in ("patient", "study", "series", "instance")] == [1, 1, 1, 3]
 
 
-def test_a_changed_patient_name_still_updates_the_patient(tmp_path: Path) -> None:
-    index = ArchiveIndex(tmp_path)
+def test_a_changed_patient_name_still_updates_the_patient(tmp_path: Path,
+        index_url: str | None) -> None:
+    index = ArchiveIndex(tmp_path, url=index_url)
     index.add(_instance(1))
     index.add(_instance(2, patient_name="Doe^Janet"))
     assert index.execute("SELECT patient_name FROM patient") == [("Doe^Janet",)]
 
 
-def test_new_series_and_studies_get_rows_between_repeated_ones(tmp_path: Path) -> None:
-    index = ArchiveIndex(tmp_path)
+def test_new_series_and_studies_get_rows_between_repeated_ones(tmp_path: Path,
+        index_url: str | None) -> None:
+    index = ArchiveIndex(tmp_path, url=index_url)
     index.add(_instance(1))
     index.add(_instance(2, series_uid="1.2.3.5"))
     index.add(_instance(3))  # back to the first series: its row is there already
@@ -51,13 +52,13 @@ def test_new_series_and_studies_get_rows_between_repeated_ones(tmp_path: Path) -
     assert rows == [("1.2.3.4", "1.2.3"), ("1.2.3.5", "1.2.3"), ("1.2.4.1", "1.2.4")]
 
 
-def test_a_failed_transaction_is_not_remembered(tmp_path: Path) -> None:
+def test_a_failed_transaction_is_not_remembered(tmp_path: Path, index_url: str | None) -> None:
     """The rows of a rolled-back instance are gone: the next instance of the same series
     must write them again (else its instance row would name a missing series, which
     the foreign keys refuse)."""
-    index = ArchiveIndex(tmp_path)
+    index = ArchiveIndex(tmp_path, url=index_url)
     broken = replace(_instance(1), path=None)  # type: ignore[arg-type] - NOT NULL fails
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(DATABASE_ERRORS):
         index.add(broken)
     assert index.count("patient") == 0
     index.add(_instance(2))
