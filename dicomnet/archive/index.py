@@ -38,10 +38,13 @@ from dicomnet.archive.index_sqlite import SQLiteBackend
 from dicomnet.records import record
 
 __all__ = ["BUSY_TIMEOUT", "COLUMNS", "DATABASE_ERRORS", "INDEX_NAME", "LEVEL_TABLES",
-           "ArchiveIndex", "Held", "IndexDatabaseError", "IndexVersionError",
+           "OPEN_ERRORS", "ArchiveIndex", "Held", "IndexDatabaseError", "IndexVersionError",
            "InstanceRecord", "WouldWait", "level_rows", "level_tables_sql"]
 
 INDEX_NAME = "index.sqlite"
+#: What opening an index may raise: unreachable, a newer schema, a URL of no database
+#: this dicomnet knows.
+OPEN_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, IndexVersionError, ValueError)
 #: Seconds a connection waits for a lock held by another process (a backup, a second
 #: server on the folder or the database) before its statement fails: long enough for
 #: any ordinary transaction to end, short enough for a C-STORE to be answered before a
