@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from peers import Process, dcmtk_binary, dicomnet_command, free_port, start_process
+from postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
 
 
 @pytest.fixture

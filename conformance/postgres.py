@@ -56,14 +56,18 @@ def postgres_binary(name: str) -> str:
 
 
 class PostgresServer:
-    """One running server: its folder, port and superuser (trust authentication on
-    127.0.0.1 only)."""
+    """One server: its folder, port and superuser (trust authentication on 127.0.0.1
+    only). :meth:`stop` and :meth:`start` take it down and up again on the same port
+    (a database lost and back, for tests)."""
 
-    def __init__(self, folder: Path, port: int, user: str) -> None:
-        self.folder = folder
+    def __init__(self, root: Path, port: int) -> None:
+        self.folder = root
         self.port = port
-        self.user = user
+        self.user = _USER
         self._names = itertools.count(1)
+        self._prefix = ["runuser", "-u", _USER, "--"] if os.geteuid() == 0 else []
+        self._data = root / "data"
+        self._log = root / "server.log"
 
     @property
     def host(self) -> str:
@@ -82,44 +86,49 @@ class PostgresServer:
                        "LC_COLLATE 'C' LC_CTYPE 'C'")
         return self.url(name)
 
+    def _initdb(self) -> None:
+        subprocess.run([*self._prefix, postgres_binary("initdb"), "-D", str(self._data),
+                        "-U", self.user, "-A", "trust", "-E", "UTF8", "--locale=C",
+                        "--no-sync"], check=True, capture_output=True, timeout=120,
+                       cwd=self.folder)
+
+    def start(self) -> None:
+        # Listening on 127.0.0.1 only, its socket in our folder, never the system's
+        # (/var/run/postgresql); fsync off: a test server need not survive a crash.
+        options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+                   f"-c unix_socket_directories={self.folder} -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off "
+                   "-c max_connections=300")
+        try:
+            subprocess.run([*self._prefix, postgres_binary("pg_ctl"), "-D", str(self._data),
+                            "-l", str(self._log), "-o", options, "-w", "-t", "60", "start"],
+                           check=True, capture_output=True, timeout=90, cwd=self.folder)
+        except subprocess.CalledProcessError as exc:
+            text = self._log.read_text(errors="replace") if self._log.exists() else ""
+            raise RuntimeError(f"PostgreSQL did not start: {exc.stderr!r}\n{text}") from exc
+        wait_for_port(self.port, timeout=30)
+
+    def stop(self) -> None:
+        """``pg_ctl stop -m fast``: every connection is closed."""
+        subprocess.run([*self._prefix, postgres_binary("pg_ctl"), "-D", str(self._data),
+                        "-m", "fast", "-w", "stop"], capture_output=True, timeout=60,
+                       check=False, cwd=self.folder)
+
     @classmethod
     @contextmanager
     def started(cls) -> Iterator[PostgresServer]:
         """Start a server for the duration of the block; stopped (``pg_ctl stop -m
         fast``) and its folder removed when the block ends, even on failure."""
         root = Path(tempfile.mkdtemp(prefix="dicomnet-pg-"))
-        as_root = os.geteuid() == 0
-        prefix = ["runuser", "-u", _USER, "--"] if as_root else []
-        if as_root:
+        if os.geteuid() == 0:
             shutil.chown(root, _USER)
-        data = root / "data"
-        port = free_port()
-        user = _USER if as_root else "postgres"
-        pg_ctl = postgres_binary("pg_ctl")
-        log = root / "server.log"
+        server = cls(root, free_port())
         try:
-            subprocess.run([*prefix, postgres_binary("initdb"), "-D", str(data), "-U", user,
-                            "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-                           check=True, capture_output=True, timeout=120, cwd=root)
-            # Listening on 127.0.0.1 only, its socket in our folder, never the system's
-            # (/var/run/postgresql); fsync off: a test server need not survive a crash.
-            options = (f"-c listen_addresses=127.0.0.1 -c port={port} "
-                       f"-c unix_socket_directories={root} -c fsync=off "
-                       "-c synchronous_commit=off -c full_page_writes=off "
-                       "-c max_connections=300")
-            subprocess.run([*prefix, pg_ctl, "-D", str(data), "-l", str(log), "-o", options,
-                            "-w", "-t", "60", "start"], check=True, capture_output=True,
-                           timeout=90, cwd=root)
-        except subprocess.CalledProcessError as exc:
-            text = log.read_text(errors="replace") if log.exists() else ""
-            shutil.rmtree(root, ignore_errors=True)
-            raise RuntimeError(f"PostgreSQL did not start: {exc.stderr!r}\n{text}") from exc
-        try:
-            wait_for_port(port, timeout=30)
-            yield cls(root, port, user)
+            server._initdb()
+            server.start()
+            yield server
         finally:
-            subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
-                           capture_output=True, timeout=60, check=False, cwd=root)
+            server.stop()
             shutil.rmtree(root, ignore_errors=True)
 
 
