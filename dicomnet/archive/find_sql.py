@@ -104,8 +104,9 @@ class FindPlan:
     #: key the statement may have let through; a row must satisfy them all.
     checks: list[tuple[int, str, Callable[[str | None], bool]]] = field(
         default_factory=list)
-    #: Slices by rowid (SQLite) or by the level table's key.
-    rowid: bool = True
+    #: Without rowids (PostgreSQL), an unnarrowed scan's statement, sliced by the
+    #: level table's key: :data:`_AFTER` stands for the condition on the last key seen.
+    keyset: str | None = None
 
     def text_only(self) -> bool:
         return all(vr in TEXT_VRS for _tag, vr, _i in self.returned) and \
@@ -180,13 +181,21 @@ def plan(query: Dataset, level: str, dialect: Dialect = SQLITE) -> FindPlan:
             conditions.append(f"{column} = ?")
             parameters.append(value)
             narrowed = True
-    sql = f"SELECT {', '.join(selected) or '1'} {level_tables_sql(level)}"
-    sql += " WHERE " + " AND ".join(conditions or ["TRUE"])
+    columns = ", ".join(selected) or "1"
+    where = " AND ".join(conditions or ["TRUE"])
+    sql = f"SELECT {columns} {level_tables_sql(level)} WHERE {where}"
+    keyset = None
+    if not dialect.rowid and not narrowed:
+        # The level's key, selected last (after the identifiers' columns), orders the
+        # slices: see _keyset.
+        level_key = _KEY_OF[tables[-1]]
+        keyset = (f"SELECT {columns}, {level_key} {level_tables_sql(level)} WHERE {where} "
+                  f"{_AFTER} ORDER BY {level_key} LIMIT ?")
     level_element = query.get(_QUERY_RETRIEVE_LEVEL)
     level_value = None if level_element is None else \
         (str(level_element.VR), _text(level_element.value))
     return FindPlan(sql, parameters, None if narrowed else tables[-1], returned,
-                    level_value, possible, checks, dialect.rowid)
+                    level_value, possible, checks, keyset)
 
 
 def _check(checks: list[tuple[int, str, Callable[[str | None], bool]]], index: int,
@@ -211,7 +220,7 @@ def _statements(db: IndexConnection, find: FindPlan) -> Iterator[Iterable[Any]]:
             cursor.close()
         return
     table = find.sliced
-    if not find.rowid:
+    if find.keyset is not None:
         yield from _keyset(db, find, table)
         return
     last = db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
@@ -226,22 +235,23 @@ def _statements(db: IndexConnection, find: FindPlan) -> Iterator[Iterable[Any]]:
 
 #: Rows of the level's table one statement of an unnarrowed query looks at.
 _SLICE_ROWS = 4096
+#: In a keyset statement, where the condition on the last key seen goes.
+_AFTER = "/*after*/"
 
 
 def _keyset(db: IndexConnection, find: FindPlan, table: str) -> Iterator[list[Any]]:
     """PostgreSQL's slices: the next :data:`_SLICE_ROWS` matches after the last key
     seen, in the order of the table's key (an index scan). The key is selected last,
     after the columns the identifiers are made of."""
-    key = _KEY_OF[table]
-    sql = (find.sql.replace(" FROM patient", f", {key} FROM patient", 1)
-           + f" AND {key} > ? ORDER BY {key} LIMIT {_SLICE_ROWS}")
-    after = ""
+    assert find.keyset is not None
+    first = find.keyset.replace(_AFTER, "")
+    next_ = find.keyset.replace(_AFTER, f"AND {_KEY_OF[table]} > ?")
+    rows = db.execute(first, [*find.parameters, _SLICE_ROWS]).fetchall()
     while True:
-        rows = db.execute(sql, [*find.parameters, after]).fetchall()
         yield rows
         if len(rows) < _SLICE_ROWS:
             return
-        after = rows[-1][-1]
+        rows = db.execute(next_, [*find.parameters, rows[-1][-1], _SLICE_ROWS]).fetchall()
 
 
 def run(db: IndexConnection, find: FindPlan, transfer_syntax: str | None

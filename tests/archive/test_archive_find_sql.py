@@ -408,3 +408,21 @@ def test_a_reader_with_an_unfinished_cursor_still_answers_a_find(tmp_path: objec
     assert [found for found in run(reader, find, None) if found is not None] == []
     reader.close()
     index.close()
+
+
+def test_an_unnarrowed_scan_returns_every_match_across_slices(
+        fresh: Fresh, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan is sliced (by rowid on SQLite, by the level's key on PostgreSQL): every
+    match comes back once, an empty Patient ID too, whatever the slices' size."""
+    from dicomnet.archive import find_sql
+
+    monkeypatch.setattr(find_sql, "_SLICE_ROWS", 3)
+    db = fresh()
+    ids = ["", *(f"P{n:02d}" for n in range(10))]
+    for patient in ids:
+        db.execute("INSERT INTO patient VALUES (?, ?, '', '')",
+                   (patient, "Doe^Odd" if patient and patient[-1] in "13579" else "Doe^Even"))
+    everyone = _find(db, "PATIENT", PatientID="")
+    assert sorted(str(p.PatientID or "") for p in everyone) == ids
+    odd = _find(db, "PATIENT", PatientID="", PatientName="doe^odd")
+    assert sorted(str(p.PatientID) for p in odd) == ["P01", "P03", "P05", "P07", "P09"]
