@@ -1,6 +1,7 @@
 """``dicomnet serve --data``: a storage SCP that files what it receives.
 
-:class:`~dicomnet.archive.store.Archive` owns the folder and its SQLite index;
+:class:`~dicomnet.archive.store.Archive` owns the folder and its index (SQLite in the
+folder, or PostgreSQL shared by several servers);
 :func:`install` makes a :class:`~dicomnet.Server` file every C-STORE into it,
 streaming each data set to disk as it arrives, answer queries and retrievals from the
 index, commit storage (PS3.4 Annex J), record Modality Performed Procedure Steps

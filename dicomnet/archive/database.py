@@ -121,6 +121,10 @@ class IndexBackend(Protocol):
         ``wait`` is false and another writer holds the lock."""
         ...
 
-    def after_commit(self, db: IndexConnection, commits: int) -> bool:
-        """Upkeep after ``commits`` commits (SQLite: a checkpoint); True when done."""
+    def upkeep_due(self, commits: int) -> bool:
+        """Whether upkeep (SQLite: a checkpoint) is due after ``commits`` commits."""
+        ...
+
+    def upkeep(self, db: IndexConnection) -> None:
+        """Do it, on the writer's connection, outside a transaction."""
         ...

@@ -33,7 +33,6 @@ from dicomnet.archive.database import (
     WouldWait,
 )
 from dicomnet.archive.hierarchy import Held, held_rows, write_instance
-from dicomnet.archive.index_sqlite import CHECKPOINT_EVERY as _CHECKPOINT_EVERY
 from dicomnet.archive.index_sqlite import SQLiteBackend
 from dicomnet.records import record
 
@@ -122,7 +121,7 @@ class ArchiveIndex:
     def checkpoint_due(self) -> bool:
         """Enough commits since the last checkpoint for the next transaction that may
         wait to run one."""
-        return self.backend.quick_writes and self._commits >= _CHECKPOINT_EVERY
+        return self.backend.upkeep_due(self._commits)
 
     @contextmanager
     def transaction(self, *, wait: bool = True) -> Iterator[IndexConnection]:
@@ -134,7 +133,8 @@ class ArchiveIndex:
         with self.backend.write_lock(self._db, wait=wait):
             yield self._db
         self._commits += 1
-        if wait and self.backend.after_commit(self._db, self._commits):
+        if wait and self.backend.upkeep_due(self._commits):
+            self.backend.upkeep(self._db)
             self._commits = 0
 
     def earlier_path(self, sop_instance_uid: str) -> str | None:

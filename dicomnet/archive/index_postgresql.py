@@ -200,5 +200,8 @@ class PostgresBackend:
                     db.execute("ROLLBACK")
             raise
 
-    def after_commit(self, db: IndexConnection, commits: int) -> bool:
+    def upkeep_due(self, commits: int) -> bool:
         return False  # PostgreSQL's own checkpointer and autovacuum do the upkeep
+
+    def upkeep(self, db: IndexConnection) -> None:
+        pass

@@ -85,9 +85,9 @@ class SQLiteBackend:
                 db.execute("ROLLBACK")
             raise
 
-    def after_commit(self, db: IndexConnection, commits: int) -> bool:
-        if commits < CHECKPOINT_EVERY:
-            return False
+    def upkeep_due(self, commits: int) -> bool:
+        return commits >= CHECKPOINT_EVERY
+
+    def upkeep(self, db: IndexConnection) -> None:
         # PASSIVE: copies what no reader still needs, waits for nobody.
         db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        return True

@@ -87,9 +87,9 @@ def statements(dialect: Dialect) -> list[str]:
     return [_for(dialect, part.strip()) for part in _SCHEMA.split(";") if part.strip()]
 
 
-def create_or_upgrade(db: IndexConnection, dialect: Dialect) -> int:
+def create_or_upgrade(db: IndexConnection, dialect: Dialect) -> None:
     """Bring the tables of ``db`` to :data:`SCHEMA_VERSION`, inside the caller's write
-    transaction; returns the version found (0: a new index)."""
+    transaction."""
     db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = db.execute("SELECT max(version) FROM schema_version").fetchone()
     found = None if row is None or row[0] is None else int(row[0])
@@ -97,11 +97,6 @@ def create_or_upgrade(db: IndexConnection, dialect: Dialect) -> int:
         raise IndexVersionError(
             f"the index has schema version {found}, newer than this dicomnet's "
             f"{SCHEMA_VERSION}: upgrade dicomnet")
-    tables = db.execute("SELECT count(*) FROM " + (
-        "sqlite_master WHERE type = 'table' AND name = 'patient'"
-        if dialect.name == "sqlite" else
-        "information_schema.tables WHERE table_schema = current_schema() "
-        "AND table_name = 'patient'")).fetchone()[0]
     if found is None:
         for statement in statements(dialect):
             db.execute(statement)
@@ -114,4 +109,3 @@ def create_or_upgrade(db: IndexConnection, dialect: Dialect) -> int:
         for statement in _UPGRADES[step]:
             db.execute(_for(dialect, statement))
         db.execute("UPDATE schema_version SET version = ?", (step,))
-    return 0 if found is None and not tables else (found or 1)

@@ -3,12 +3,20 @@ skips the upserts of the rows it has just written."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from dicomnet.archive.index import DATABASE_ERRORS, ArchiveIndex, InstanceRecord
+from dicomnet.archive.database import SQLITE
+from dicomnet.archive.index import (
+    DATABASE_ERRORS,
+    ArchiveIndex,
+    IndexVersionError,
+    InstanceRecord,
+)
+from dicomnet.archive.schema import SCHEMA_VERSION, statements
 
 RECORD = InstanceRecord(
     patient_id="P1", patient_name="Doe^Jane", birth_date="19700101", sex="F",
@@ -63,3 +71,49 @@ def test_a_failed_transaction_is_not_remembered(tmp_path: Path, index_url: str |
     assert index.count("patient") == 0
     index.add(_instance(2))
     assert [index.count(t) for t in ("patient", "study", "series", "instance")] == [1, 1, 1, 1]
+
+
+def test_a_step_is_recorded_then_updated(tmp_path: Path, index_url: str | None) -> None:
+    index = ArchiveIndex(tmp_path, url=index_url)
+    index.put_mpps("1.2.9", status="IN PROGRESS", patient_id="P1", modality="CT",
+                   dataset='{"00400252": {"vr": "CS", "Value": ["IN PROGRESS"]}}')
+    index.put_mpps("1.2.9", status="COMPLETED", patient_id="P1", modality="CT",
+                   dataset='{"00400252": {"vr": "CS", "Value": ["COMPLETED"]}}')
+    assert index.count("mpps") == 1
+    assert "COMPLETED" in str(index.mpps_dataset("1.2.9"))
+    assert index.mpps_dataset("1.2.8") is None
+    index.close()
+
+
+def test_the_schema_is_versioned_and_a_newer_one_refused(tmp_path: Path,
+                                                         index_url: str | None) -> None:
+    """A new index records the schema version this dicomnet writes; opening it again
+    changes nothing; an index of a newer version (a newer dicomnet's) is refused,
+    with both versions named, rather than misread."""
+    index = ArchiveIndex(tmp_path, url=index_url)
+    index.add(_instance(1))
+    assert index.execute("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    index.close()
+    index = ArchiveIndex(tmp_path, url=index_url)
+    assert index.execute("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert index.count("instance") == 1
+    with index.transaction() as db:
+        db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    index.close()
+    with pytest.raises(IndexVersionError, match=f"version {SCHEMA_VERSION + 1}, newer"):
+        ArchiveIndex(tmp_path, url=index_url)
+
+
+def test_an_index_from_before_versions_is_version_1(tmp_path: Path) -> None:
+    """SQLite indexes written before the schema_version table have version 1's tables:
+    they are adopted as they are, rows kept."""
+    db = sqlite3.connect(tmp_path / "index.sqlite")
+    for statement in statements(SQLITE):
+        db.execute(statement)
+    db.execute("INSERT INTO patient VALUES ('P0', 'Old^Row', '', '')")
+    db.commit()
+    db.close()
+    index = ArchiveIndex(tmp_path)
+    assert index.execute("SELECT version FROM schema_version") == [(1,)]
+    assert index.execute("SELECT patient_name FROM patient") == [("Old^Row",)]
+    index.close()
