@@ -72,6 +72,9 @@ log = logging.getLogger("dicomnet.archive")
 #: understand" (Cxxx) are the Storage statuses for a data set we could not keep.
 _OUT_OF_RESOURCES = 0xA700
 _CANNOT_UNDERSTAND = 0xC000
+#: PS3.4 C.4.2.1.5 / C.4.3.1.4: a C-GET or C-MOVE whose matches cannot be counted.
+_UNABLE_TO_COUNT = 0xA701
+_INDEX_UNAVAILABLE = "the index is unavailable: try again later"
 #: PS3.7 Annex C (C.5.8): "Duplicate SOP Instance", the general failure status for a
 #: SOP Instance UID already registered; the Storage statuses of PS3.4 B.2.3 have none
 #: of their own, and any SCU treats an unknown failure code as a failure (PS3.7 C.1).
@@ -186,15 +189,29 @@ def install(server: Server, archive: Archive,
 
         scan: AsyncGenerator[list[Dataset | bytes], None] = archive.worker.scan_batches(
             identifiers, stop=request.cancelled, size=_FIND_BATCH)
-        async with aclosing(scan) as batches:
-            async for batch in batches:
-                yield batch
+        try:
+            async with aclosing(scan) as batches:
+                async for batch in batches:
+                    yield batch
+        except DATABASE_ERRORS as exc:
+            log.error("%r: C-FIND not answered, the index is unavailable: %s",
+                      request.association, exc)
+            # PS3.4 C.4.1.1.4: Refused: Out of Resources
+            raise ServiceFailure(_OUT_OF_RESOURCES, _INDEX_UNAVAILABLE) from exc
 
     async def retrieve(request: IncomingRequest) -> AsyncIterator[InstanceFile]:
         query, model = query_of(request), model_of(request)
         # With the UID the index holds: a file gone missing is still reported by it.
-        found = await archive.worker.read(
-            partial(matching_instances, folder=archive.folder, query=query, model=model))
+        try:
+            found = await archive.worker.read(
+                partial(matching_instances, folder=archive.folder, query=query,
+                        model=model))
+        except DATABASE_ERRORS as exc:
+            log.error("%r: retrieval not done, the index is unavailable: %s",
+                      request.association, exc)
+            # PS3.4 C.4.2.1.5, C.4.3.1.4: Refused: Out of Resources - Unable to
+            # calculate number of matches
+            raise ServiceFailure(_UNABLE_TO_COUNT, _INDEX_UNAVAILABLE) from exc
         for path, uid in found:
             yield InstanceFile(path, uid)
 
