@@ -10,8 +10,8 @@ when missing): a missing binary FAILS, it never skips. As root, the server runs 
 
 Benchmarks reuse it the same way::
 
-    with PostgresServer.started() as pg:
-        url = pg.new_database("bench")   # postgresql://postgres@127.0.0.1:PORT/bench
+    with PostgresServer.started(durable=True) as pg:
+        url = pg.new_database("bench")   # postgresql://postgres@127.0.0.1:PORT/bench_...
 """
 
 from __future__ import annotations
@@ -60,9 +60,10 @@ class PostgresServer:
     only). :meth:`stop` and :meth:`start` take it down and up again on the same port
     (a database lost and back, for tests)."""
 
-    def __init__(self, root: Path, port: int) -> None:
+    def __init__(self, root: Path, port: int, *, durable: bool = False) -> None:
         self.folder = root
         self.port = port
+        self.durable = durable
         self.user = _USER
         self._names = itertools.count(1)
         self._prefix = ["runuser", "-u", _USER, "--"] if os.geteuid() == 0 else []
@@ -94,11 +95,12 @@ class PostgresServer:
 
     def start(self) -> None:
         # Listening on 127.0.0.1 only, its socket in our folder, never the system's
-        # (/var/run/postgresql); fsync off: a test server need not survive a crash.
+        # (/var/run/postgresql). Not durable, fsync is off: a test server need not
+        # survive a crash (a benchmark should ask for durable, as in production).
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-                   f"-c unix_socket_directories={self.folder} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off "
-                   "-c max_connections=300")
+                   f"-c unix_socket_directories={self.folder} -c max_connections=300")
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         try:
             subprocess.run([*self._prefix, postgres_binary("pg_ctl"), "-D", str(self._data),
                             "-l", str(self._log), "-o", options, "-w", "-t", "60", "start"],
@@ -116,13 +118,15 @@ class PostgresServer:
 
     @classmethod
     @contextmanager
-    def started(cls) -> Iterator[PostgresServer]:
+    def started(cls, *, durable: bool = False) -> Iterator[PostgresServer]:
         """Start a server for the duration of the block; stopped (``pg_ctl stop -m
-        fast``) and its folder removed when the block ends, even on failure."""
+        fast``) and its folder removed when the block ends, even on failure.
+        ``durable``: PostgreSQL's default fsync and synchronous commits (for
+        benchmarks); else off (tests)."""
         root = Path(tempfile.mkdtemp(prefix="dicomnet-pg-"))
         if os.geteuid() == 0:
             shutil.chown(root, _USER)
-        server = cls(root, free_port())
+        server = cls(root, free_port(), durable=durable)
         try:
             server._initdb()
             server.start()

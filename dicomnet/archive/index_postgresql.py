@@ -113,6 +113,10 @@ class PostgresConnection:
         import psycopg
 
         try:
+            if not parameters:
+                # Read as it is (psycopg looks for no placeholder): may hold several
+                # statements, sent in one round trip.
+                return self.connection.execute(sql)
             return self.connection.execute(_translate(sql),
                                            tuple(_value(p) for p in parameters))
         except psycopg.Error as exc:
@@ -185,13 +189,14 @@ class PostgresBackend:
         assert isinstance(db, PostgresConnection)
         if db.broken:
             self.reconnect(db)
-        db.execute("BEGIN")
         try:
-            if wait:
-                db.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
-            elif not db.execute("SELECT pg_try_advisory_xact_lock(?)",
-                                (_WRITE_LOCK,)).fetchone()[0]:
-                raise WouldWait("another server is writing to the index")
+            if wait:  # BEGIN and the lock in one round trip
+                db.execute(f"BEGIN; SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+            else:
+                db.execute("BEGIN")
+                if not db.execute(f"SELECT pg_try_advisory_xact_lock({_WRITE_LOCK})"
+                                  ).fetchone()[0]:
+                    raise WouldWait("another server is writing to the index")
             yield
             db.execute("COMMIT")
         except BaseException:
