@@ -155,12 +155,17 @@ def test_a_database_lost_during_stores_fails_them_with_a_comment_and_serving_goe
         assert "Traceback" not in log, log
 
 
-def test_a_database_that_cannot_be_reached_ends_serve_with_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_a_database_that_cannot_be_reached_ends_serve_with_one_line(
+        tmp_path: Path, given: str) -> None:
     port = free_port()
-    done = run(dicomnet_command("serve", "--port", str(free_port()), "--data",
-                                str(tmp_path / "data"), "--index",
-                                f"postgresql://someone:s3cret@127.0.0.1:{port}/archive"),
-               timeout=60)
+    url = f"postgresql://someone:s3cret@127.0.0.1:{port}/archive"
+    command = dicomnet_command("serve", "--port", str(free_port()), "--data",
+                               str(tmp_path / "data"))
+    if given == "option":
+        done = run([*command, "--index", url], timeout=60)
+    else:
+        done = run(command, timeout=60, env={**PEER_ENV, "DICOMNET_INDEX": url})
     assert done.returncode == 1
     lines = done.output.strip().splitlines()
     assert len(lines) == 1, done.output

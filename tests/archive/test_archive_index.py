@@ -117,3 +117,21 @@ def test_an_index_from_before_versions_is_version_1(tmp_path: Path) -> None:
     assert index.execute("SELECT version FROM schema_version") == [(1,)]
     assert index.execute("SELECT patient_name FROM patient") == [("Old^Row",)]
     index.close()
+
+
+def test_libpq_s_environment_fills_what_the_url_leaves_out(
+        tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """postgresql:///DB with PGHOST, PGPORT and PGUSER set, as libpq users expect; the
+    index names where it is from them too (never a password)."""
+    import psycopg.conninfo
+
+    info = psycopg.conninfo.conninfo_to_dict(postgres_url)
+    monkeypatch.setenv("PGHOST", str(info["host"]))
+    monkeypatch.setenv("PGPORT", str(info["port"]))
+    monkeypatch.setenv("PGUSER", str(info["user"]))
+    index = ArchiveIndex(tmp_path, url=f"postgresql:///{info['dbname']}")
+    index.add(_instance(1))
+    assert index.count("instance") == 1
+    assert index.describe() == (f"the PostgreSQL index at {info['host']}:{info['port']}/"
+                                f"{info['dbname']}")
+    index.close()
