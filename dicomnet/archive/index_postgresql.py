@@ -131,6 +131,8 @@ class PostgresConnection:
 
 
 def _first_line(exc: BaseException) -> str:
+    # Only the first line: PostgreSQL's DETAIL lines may quote a row's values (patient
+    # data), and this text is logged at ERROR.
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
