@@ -98,7 +98,7 @@ class PostgreSQLDatabase:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conformance"))
         from postgres import PostgresServer
 
-        self.server = stack.enter_context(PostgresServer.started())
+        self.server = stack.enter_context(PostgresServer.started(durable=True))
         self.url = ""
 
     def fresh(self) -> str:

@@ -84,6 +84,8 @@ def check_consistent(archive: Archive) -> None:
                 "SELECT count(*) FROM patient WHERE patient_id NOT IN "
                 "(SELECT patient_id FROM study)"):
         assert archive.index.execute(sql) == [(0,)], sql
-    # Foreign keys (PRAGMA foreign_keys=ON) keep every row under an existing parent.
-    assert archive.index.execute("PRAGMA foreign_key_check") == []
+    # Foreign keys (PRAGMA foreign_keys=ON) keep every row under an existing parent
+    # (PostgreSQL enforces them always).
+    if archive.index.dialect.name == "sqlite":
+        assert archive.index.execute("PRAGMA foreign_key_check") == []
     assert not [p for p in archive.incoming.iterdir() if p != archive.spare]

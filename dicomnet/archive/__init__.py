@@ -1,6 +1,7 @@
 """``dicomnet serve --data``: a storage SCP that files what it receives.
 
-:class:`~dicomnet.archive.store.Archive` owns the folder and its SQLite index;
+:class:`~dicomnet.archive.store.Archive` owns the folder and its index (SQLite in the
+folder, or PostgreSQL shared by several servers);
 :func:`install` makes a :class:`~dicomnet.Server` file every C-STORE into it,
 streaming each data set to disk as it arrives, answer queries and retrievals from the
 index, commit storage (PS3.4 Annex J), record Modality Performed Procedure Steps
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing
 from functools import partial
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from dicomnet.archive.database import DATABASE_ERRORS, IndexConnection
 from dicomnet.archive.index import ArchiveIndex, InstanceRecord
 from dicomnet.archive.query import QueryError, matching_identifiers, matching_instances
 from dicomnet.archive.steps import IndexMPPSSCP
@@ -71,6 +72,9 @@ log = logging.getLogger("dicomnet.archive")
 #: understand" (Cxxx) are the Storage statuses for a data set we could not keep.
 _OUT_OF_RESOURCES = 0xA700
 _CANNOT_UNDERSTAND = 0xC000
+#: PS3.4 C.4.2.1.5 / C.4.3.1.4: a C-GET or C-MOVE whose matches cannot be counted.
+_UNABLE_TO_COUNT = 0xA701
+_INDEX_UNAVAILABLE = "the index is unavailable: try again later"
 #: PS3.7 Annex C (C.5.8): "Duplicate SOP Instance", the general failure status for a
 #: SOP Instance UID already registered; the Storage statuses of PS3.4 B.2.3 have none
 #: of their own, and any SCU treats an unknown failure code as a failure (PS3.7 C.1).
@@ -179,21 +183,35 @@ def install(server: Server, archive: Archive,
         # read connection goes back to the pool at once.
         syntax = request.context.transfer_syntax
 
-        def identifiers(db: sqlite3.Connection) -> Iterator[Dataset | bytes | None]:
+        def identifiers(db: IndexConnection) -> Iterator[Dataset | bytes | None]:
             return matching_identifiers(db, query, model, transfer_syntax=syntax,
                                         strict=strict_hierarchy)
 
         scan: AsyncGenerator[list[Dataset | bytes], None] = archive.worker.scan_batches(
             identifiers, stop=request.cancelled, size=_FIND_BATCH)
-        async with aclosing(scan) as batches:
-            async for batch in batches:
-                yield batch
+        try:
+            async with aclosing(scan) as batches:
+                async for batch in batches:
+                    yield batch
+        except DATABASE_ERRORS as exc:
+            log.error("%r: C-FIND not answered, the index is unavailable: %s",
+                      request.association, exc)
+            # PS3.4 C.4.1.1.4: Refused: Out of Resources
+            raise ServiceFailure(_OUT_OF_RESOURCES, _INDEX_UNAVAILABLE) from exc
 
     async def retrieve(request: IncomingRequest) -> AsyncIterator[InstanceFile]:
         query, model = query_of(request), model_of(request)
         # With the UID the index holds: a file gone missing is still reported by it.
-        found = await archive.worker.read(
-            partial(matching_instances, folder=archive.folder, query=query, model=model))
+        try:
+            found = await archive.worker.read(
+                partial(matching_instances, folder=archive.folder, query=query,
+                        model=model))
+        except DATABASE_ERRORS as exc:
+            log.error("%r: retrieval not done, the index is unavailable: %s",
+                      request.association, exc)
+            # PS3.4 C.4.2.1.5, C.4.3.1.4: Refused: Out of Resources - Unable to
+            # calculate number of matches
+            raise ServiceFailure(_UNABLE_TO_COUNT, _INDEX_UNAVAILABLE) from exc
         for path, uid in found:
             yield InstanceFile(path, uid)
 
@@ -204,7 +222,7 @@ def install(server: Server, archive: Archive,
     server.on_get()(retrieve)
     server.on_move(destinations=destinations)(retrieve)
 
-    def committed_in(reference: Reference, db: sqlite3.Connection) -> int | None:
+    def committed_in(reference: Reference, db: IndexConnection) -> int | None:
         """PS3.4 J.3.3.1.1: an instance is committed when the index holds it, as that
         SOP class, and its file is in place."""
         row = db.execute(
@@ -222,7 +240,7 @@ def install(server: Server, archive: Archive,
     async def committed(reference: Reference) -> int | None:
         try:
             return await archive.worker.read(partial(committed_in, reference))
-        except sqlite3.Error as exc:
+        except DATABASE_ERRORS as exc:
             log.error("storage commitment: the index cannot be read: %s", exc)
             return PROCESSING_FAILURE
 

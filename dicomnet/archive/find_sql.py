@@ -12,11 +12,11 @@ Query/Retrieve Level, and Specific Character Set ISO_IR 192 when a value is not 
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from dicomnet.archive.database import POSTGRESQL, SQLITE, Dialect, IndexConnection
 from dicomnet.archive.index import COLUMNS, LEVEL_TABLES, level_tables_sql
 from dicomnet.archive.matching import MatchError, _is_key, _text, _vr_of, key_matcher
 from dicomnet.archive.sqlmatch import as_pydicom, key_condition
@@ -50,7 +50,20 @@ _PATIENT_INSTANCES = ("FROM study st JOIN series s ON s.study_uid = st.study_uid
                       "WHERE st.patient_id = patient.patient_id")
 #: PS3.4 C.6.1.1.2-4 / C.6.2.1.2-3: the optional return keys counted at each level,
 #: as SQL over the entity's row. Asked at another level, they come back empty.
-COUNTS: dict[str, dict[str, str]] = {
+def _counts(dialect: Dialect) -> dict[str, dict[str, str]]:
+    modalities = dialect.string_agg("m", "'\\'")
+    return {
+        "PATIENT": _COUNTS["PATIENT"],
+        "STUDY": {**_COUNTS["STUDY"], _MODALITIES_IN_STUDY:
+                  # The study's modalities, each once, as the values of one CS element.
+                  f"coalesce((SELECT {modalities} FROM (SELECT DISTINCT s.modality AS m "
+                  f"{_STUDY_SERIES} AND coalesce(s.modality, '') <> '' ORDER BY m) AS d), "
+                  "'')"},
+        "SERIES": _COUNTS["SERIES"],
+    }
+
+
+_COUNTS: dict[str, dict[str, str]] = {
     "PATIENT": {
         "NumberOfPatientRelatedStudies": f"(SELECT count(*) {_PATIENT_STUDIES})",
         "NumberOfPatientRelatedSeries": f"(SELECT count(*) {_PATIENT_SERIES})",
@@ -59,16 +72,18 @@ COUNTS: dict[str, dict[str, str]] = {
     "STUDY": {
         "NumberOfStudyRelatedSeries": f"(SELECT count(*) {_STUDY_SERIES})",
         "NumberOfStudyRelatedInstances": f"(SELECT count(*) {_STUDY_INSTANCES})",
-        # The study's modalities, each once, as the values of one CS element.
-        _MODALITIES_IN_STUDY:
-            "ifnull((SELECT group_concat(m, '\\') FROM (SELECT DISTINCT s.modality AS m "
-            f"{_STUDY_SERIES} AND ifnull(s.modality, '') <> '' ORDER BY m)), '')",
     },
     "SERIES": {
         "NumberOfSeriesRelatedInstances":
             "(SELECT count(*) FROM instance i WHERE i.series_uid = series.series_uid)",
     },
 }
+#: The SQL of each count, per level, as SQLite says it.
+COUNTS = _counts(SQLITE)
+_COUNTS_OF = {dialect.name: _counts(dialect) for dialect in (SQLITE, POSTGRESQL)}
+#: The key of each table, by which PostgreSQL's scans are sliced.
+_KEY_OF = {"patient": "patient.patient_id", "study": "study.study_uid",
+           "series": "series.series_uid", "instance": "instance.sop_instance_uid"}
 
 @dataclass
 class FindPlan:
@@ -85,19 +100,28 @@ class FindPlan:
     level: tuple[str, str] | None
     #: False when a key cannot match whatever the index holds.
     possible: bool = True
+    #: Without Python in SQL: (index of the selected column, the key's matcher) of each
+    #: key the statement may have let through; a row must satisfy them all.
+    checks: list[tuple[int, str, Callable[[str | None], bool]]] = field(
+        default_factory=list)
+    #: Without rowids (PostgreSQL), an unnarrowed scan's statement, sliced by the
+    #: level table's key: :data:`_AFTER` stands for the condition on the last key seen.
+    keyset: str | None = None
 
     def text_only(self) -> bool:
         return all(vr in TEXT_VRS for _tag, vr, _i in self.returned) and \
             (self.level is None or self.level[0] in TEXT_VRS)
 
 
-def plan(query: Dataset, level: str) -> FindPlan:
-    """The SQL for ``query`` at ``level``.
+def plan(query: Dataset, level: str, dialect: Dialect = SQLITE) -> FindPlan:
+    """The SQL for ``query`` at ``level``, in ``dialect``.
 
     Raises :class:`~dicomnet.archive.matching.MatchError` for a key that cannot be
     valid."""
     tables = LEVEL_TABLES[level]
-    counts = COUNTS.get(level, {})
+    counts = _COUNTS_OF[dialect.name].get(level, {})
+    python_in_sql = dialect.python_in_sql
+    checks: list[tuple[int, str, Callable[[str | None], bool]]] = []
     selected: list[str] = []
     conditions: list[str] = []
     parameters: list[str] = []
@@ -118,11 +142,13 @@ def plan(query: Dataset, level: str) -> FindPlan:
             table, column = _COLUMN_OF[keyword]
             text = _text(element.value)
             if table in tables:
-                source = f"ifnull({table}.{column}, '')"
-                condition = key_condition(_vr_of(element), text, source)
+                source = f"coalesce({table}.{column}, '')"
+                condition = key_condition(_vr_of(element), text, source, dialect)
                 if condition is not None:
                     conditions.append(condition[0])
                     parameters += condition[1]
+                    if not python_in_sql:
+                        _check(checks, len(selected), _vr_of(element), text)
             else:
                 # Not an attribute of this level's entities: matched against no value.
                 matcher = key_matcher(_vr_of(element), text)
@@ -134,8 +160,11 @@ def plan(query: Dataset, level: str) -> FindPlan:
                 # An optional matching key (PS3.4 C.6.2.1.2): any modality may match.
                 text = _text(element.value)
                 if key_matcher(_vr_of(element), text) is not None:
-                    conditions.append(f"dn_match(?, ?, {source})")
-                    parameters += [_vr_of(element), text]
+                    if python_in_sql:
+                        conditions.append(f"dn_match(?, ?, {source})")
+                        parameters += [_vr_of(element), text]
+                    else:
+                        _check(checks, len(selected), _vr_of(element), text)
         if source is None:
             returned.append((int(tag), _vr_of(element), None))
         else:
@@ -152,16 +181,33 @@ def plan(query: Dataset, level: str) -> FindPlan:
             conditions.append(f"{column} = ?")
             parameters.append(value)
             narrowed = True
-    sql = f"SELECT {', '.join(selected) or '1'} {level_tables_sql(level)}"
-    sql += " WHERE " + " AND ".join(conditions or ["1"])
+    columns = ", ".join(selected) or "1"
+    where = " AND ".join(conditions or ["TRUE"])
+    sql = f"SELECT {columns} {level_tables_sql(level)} WHERE {where}"
+    keyset = None
+    if not dialect.rowid and not narrowed:
+        # The level's key, selected last (after the identifiers' columns), orders the
+        # slices: see _keyset.
+        level_key = _KEY_OF[tables[-1]]
+        keyset = (f"SELECT {columns}, {level_key} {level_tables_sql(level)} WHERE {where} "
+                  f"{_AFTER} ORDER BY {level_key} LIMIT ?")
     level_element = query.get(_QUERY_RETRIEVE_LEVEL)
     level_value = None if level_element is None else \
         (str(level_element.VR), _text(level_element.value))
     return FindPlan(sql, parameters, None if narrowed else tables[-1], returned,
-                    level_value, possible)
+                    level_value, possible, checks, keyset)
 
 
-def _statements(db: sqlite3.Connection, find: FindPlan) -> Iterator[sqlite3.Cursor]:
+def _check(checks: list[tuple[int, str, Callable[[str | None], bool]]], index: int,
+           vr: str, key: str) -> None:
+    """Match the selected column ``index`` by the key's own matcher, in Python, as
+    ``dn_match`` does inside SQLite."""
+    matcher = key_matcher(vr, key)
+    if matcher is not None:
+        checks.append((index, vr.upper(), matcher))
+
+
+def _statements(db: IndexConnection, find: FindPlan) -> Iterator[Iterable[Any]]:
     """The query, as one statement, or one per slice of :data:`_SLICE_ROWS` rows of
     the level's table when nothing narrows it: a statement cannot be paused, and
     between two matches SQLite may skip any number of rows, during which the first
@@ -174,6 +220,9 @@ def _statements(db: sqlite3.Connection, find: FindPlan) -> Iterator[sqlite3.Curs
             cursor.close()
         return
     table = find.sliced
+    if find.keyset is not None:
+        yield from _keyset(db, find, table)
+        return
     last = db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
     sql = f"{find.sql} AND {table}.rowid BETWEEN ? AND ?"
     for first in range(0, last + 1, _SLICE_ROWS):
@@ -186,9 +235,26 @@ def _statements(db: sqlite3.Connection, find: FindPlan) -> Iterator[sqlite3.Curs
 
 #: Rows of the level's table one statement of an unnarrowed query looks at.
 _SLICE_ROWS = 4096
+#: In a keyset statement, where the condition on the last key seen goes.
+_AFTER = "/*after*/"
 
 
-def run(db: sqlite3.Connection, find: FindPlan, transfer_syntax: str | None
+def _keyset(db: IndexConnection, find: FindPlan, table: str) -> Iterator[list[Any]]:
+    """PostgreSQL's slices: the next :data:`_SLICE_ROWS` matches after the last key
+    seen, in the order of the table's key (an index scan). The key is selected last,
+    after the columns the identifiers are made of."""
+    assert find.keyset is not None
+    first = find.keyset.replace(_AFTER, "")
+    next_ = find.keyset.replace(_AFTER, f"AND {_KEY_OF[table]} > ?")
+    rows = db.execute(first, [*find.parameters, _SLICE_ROWS]).fetchall()
+    while True:
+        yield rows
+        if len(rows) < _SLICE_ROWS:
+            return
+        rows = db.execute(next_, [*find.parameters, rows[-1][-1], _SLICE_ROWS]).fetchall()
+
+
+def run(db: IndexConnection, find: FindPlan, transfer_syntax: str | None
         ) -> Iterator[bytes | Dataset | None]:
     """The identifiers of the matches: encoded in ``transfer_syntax`` when it is one
     :mod:`~dicomnet.dimse.text_elements` writes, else pydicom data sets; ``None``
@@ -199,8 +265,12 @@ def run(db: sqlite3.Connection, find: FindPlan, transfer_syntax: str | None
     fast = implicit is not None and find.text_only()
     returned = find.returned
     level = find.level
+    checks = find.checks
     for cursor in _statements(db, find):
         for row in cursor:
+            if checks and not all(matcher(as_pydicom(vr, str(row[index])))
+                                  for index, vr, matcher in checks):
+                continue
             elements = [(tag, vr, "" if index is None else as_pydicom(vr, str(row[index])))
                         for tag, vr, index in returned]
             if level is not None:

@@ -17,20 +17,21 @@ study to one patient):
   a patient without studies are deleted.
 
 All of it happens in the caller's transaction, the one that renames the file into
-place (``BEGIN IMMEDIATE``: the write lock is held from the first read, so another
-writer, in this process or another, cannot change the rows between the read and the
-write). The common case, the next instance of a series whose attributes have not
+place, under the index's write lock (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's
+advisory lock): it is held from the first read, so another writer, in this process or
+another, on this machine or another, cannot change the rows between the read and the
+write. The common case, the next instance of a series whose attributes have not
 changed, costs one SELECT of the rows as they are and one INSERT of the instance:
 rows are written only when a value differs.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from dicomnet.archive.database import IndexConnection
     from dicomnet.archive.index import InstanceRecord
 
 __all__ = ["Held", "held_rows", "write_instance"]
@@ -54,7 +55,8 @@ SELECT i.path, i.series_uid,
        st.patient_id, st.study_date, st.study_time, st.accession_number, st.study_id,
        st.description, st.referring_physician,
        p.patient_id, p.patient_name, p.birth_date, p.sex
-FROM (SELECT ? AS sop, ? AS series, ? AS study, ? AS patient) AS k
+FROM (SELECT CAST(? AS TEXT) AS sop, CAST(? AS TEXT) AS series,
+      CAST(? AS TEXT) AS study, CAST(? AS TEXT) AS patient) AS k
 LEFT JOIN instance i ON i.sop_instance_uid = k.sop
 LEFT JOIN series se ON se.series_uid = k.series
 LEFT JOIN study st ON st.study_uid = k.study
@@ -66,7 +68,7 @@ def _text(values: tuple[object, ...]) -> tuple[str, ...]:
     return tuple("" if value is None else str(value) for value in values)
 
 
-def held_rows(db: sqlite3.Connection, sop_instance_uid: str, series_uid: str,
+def held_rows(db: IndexConnection, sop_instance_uid: str, series_uid: str,
               study_uid: str, patient_id: str) -> Held:
     """The rows an instance with these keys would touch, in one statement."""
     row = db.execute(_HELD, (sop_instance_uid, series_uid, study_uid, patient_id)
@@ -80,7 +82,7 @@ def held_rows(db: sqlite3.Connection, sop_instance_uid: str, series_uid: str,
         patient=None if row[13] is None else _text(row[14:17]))
 
 
-def write_instance(db: sqlite3.Connection, r: InstanceRecord, held: Held) -> None:
+def write_instance(db: IndexConnection, r: InstanceRecord, held: Held) -> None:
     """Write ``r``'s rows by the rules of the module docstring, given ``held``, read
     in the same transaction by :func:`held_rows`."""
     patient = (r.patient_name, r.birth_date, r.sex)
@@ -112,14 +114,20 @@ def write_instance(db: sqlite3.Connection, r: InstanceRecord, held: Held) -> Non
     if held.series_of_instance is not None and held.series_of_instance != r.series_uid:
         left_series.append(held.series_of_instance)
     db.execute(
-        "INSERT OR REPLACE INTO instance VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO instance VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (sop_instance_uid) DO UPDATE SET series_uid = excluded.series_uid, "
+        "sop_class_uid = excluded.sop_class_uid, "
+        "instance_number = excluded.instance_number, "
+        "transfer_syntax = excluded.transfer_syntax, path = excluded.path, "
+        "size = excluded.size, source_ae_title = excluded.source_ae_title, "
+        "received_at = excluded.received_at",
         (r.sop_instance_uid, r.series_uid, r.sop_class_uid, r.instance_number,
          r.transfer_syntax, r.path, r.size, r.source_ae_title, time.time()))
     if left_series or left_studies or left_patients:
         _delete_empty(db, left_series, left_studies, left_patients)
 
 
-def _delete_empty(db: sqlite3.Connection, series: list[str], studies: list[str],
+def _delete_empty(db: IndexConnection, series: list[str], studies: list[str],
                   patients: list[str]) -> None:
     """Delete the given entities that have nothing left under them, and then their
     parents that have nothing left either."""

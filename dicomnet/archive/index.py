@@ -1,90 +1,54 @@
-"""The archive's SQLite index: one row per patient, study, series and instance.
+"""The archive's index: one row per patient, study, series and instance.
 
-The index lives in the archive folder (``index.sqlite``) and is the archive's memory of
-what it holds; the files are the truth for the data. A row is written only after its
-file has been renamed into place, in one transaction per instance, so the index never
-names a file that is not whole (which rows a re-sent instance moves or updates is
-:mod:`~dicomnet.archive.hierarchy`'s). WAL mode lets query readers run beside the
-writer: :meth:`ArchiveIndex.reader` opens a connection of their own for each reader
-thread (see :mod:`~dicomnet.archive.worker`), while this object's connection is the
-writer's.
+The index is the archive's memory of what it holds; the files are the truth for the
+data. By default it lives in the archive folder (``index.sqlite``,
+:mod:`~dicomnet.archive.index_sqlite`); given a ``postgresql://`` URL it lives in
+PostgreSQL (:mod:`~dicomnet.archive.index_postgresql`), where several servers share
+it. A row is written only after its file has been renamed into place, in one
+transaction per instance under the index's write lock, so the index never names a
+file that is not whole (which rows a re-sent instance moves or updates is
+:mod:`~dicomnet.archive.hierarchy`'s). :meth:`ArchiveIndex.reader` opens a connection
+of its own for each reader thread (see :mod:`~dicomnet.archive.worker`), while this
+object's connection is the writer's.
 
-Every connection waits at most ``busy_timeout`` seconds for a lock another process
-holds (SQLite's busy handler), then fails with ``sqlite3.OperationalError``: callers
-run in worker threads, so the wait never holds the event loop, and a store that cannot
-be indexed in time is refused rather than left hanging.
+A statement that cannot get its lock in ``busy_timeout`` seconds (another process
+writing) fails with one of :data:`~dicomnet.archive.database.DATABASE_ERRORS`:
+callers run in worker threads, so the wait never holds the event loop, and a store
+that cannot be indexed in time is refused rather than left hanging.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dicomnet.archive import sqlmatch
+from dicomnet.archive.database import (
+    DATABASE_ERRORS,
+    IndexBackend,
+    IndexConnection,
+    IndexDatabaseError,
+    IndexVersionError,
+    WouldWait,
+)
 from dicomnet.archive.hierarchy import Held, held_rows, write_instance
+from dicomnet.archive.index_sqlite import SQLiteBackend
 from dicomnet.records import record
 
-__all__ = ["BUSY_TIMEOUT", "COLUMNS", "INDEX_NAME", "LEVEL_TABLES", "ArchiveIndex", "Held",
+__all__ = ["BUSY_TIMEOUT", "COLUMNS", "DATABASE_ERRORS", "INDEX_NAME", "LEVEL_TABLES",
+           "OPEN_ERRORS", "ArchiveIndex", "Held", "IndexDatabaseError", "IndexVersionError",
            "InstanceRecord", "WouldWait", "level_rows", "level_tables_sql"]
 
 INDEX_NAME = "index.sqlite"
+#: What opening an index may raise: unreachable, a newer schema, a URL of no database
+#: this dicomnet knows.
+OPEN_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, IndexVersionError, ValueError)
 #: Seconds a connection waits for a lock held by another process (a backup, a second
-#: server on the folder) before its statement fails: long enough for any ordinary
-#: transaction to end, short enough for a C-STORE to be answered before a sender's
-#: DIMSE timeout.
+#: server on the folder or the database) before its statement fails: long enough for
+#: any ordinary transaction to end, short enough for a C-STORE to be answered before a
+#: sender's DIMSE timeout.
 BUSY_TIMEOUT = 5.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS patient (
-    patient_id    TEXT PRIMARY KEY,
-    patient_name  TEXT,
-    birth_date    TEXT,
-    sex           TEXT
-);
-CREATE TABLE IF NOT EXISTS study (
-    study_uid           TEXT PRIMARY KEY,
-    patient_id          TEXT NOT NULL REFERENCES patient(patient_id),
-    study_date          TEXT,
-    study_time          TEXT,
-    accession_number    TEXT,
-    study_id            TEXT,
-    description         TEXT,
-    referring_physician TEXT
-);
-CREATE TABLE IF NOT EXISTS series (
-    series_uid    TEXT PRIMARY KEY,
-    study_uid     TEXT NOT NULL REFERENCES study(study_uid),
-    modality      TEXT,
-    series_number TEXT,
-    description   TEXT
-);
-CREATE TABLE IF NOT EXISTS instance (
-    sop_instance_uid TEXT PRIMARY KEY,
-    series_uid       TEXT NOT NULL REFERENCES series(series_uid),
-    sop_class_uid    TEXT NOT NULL,
-    instance_number  TEXT,
-    transfer_syntax  TEXT NOT NULL,
-    path             TEXT NOT NULL,
-    size             INTEGER NOT NULL,
-    source_ae_title  TEXT,
-    received_at      REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS mpps (
-    sop_instance_uid TEXT PRIMARY KEY,
-    status           TEXT NOT NULL,
-    patient_id       TEXT,
-    modality         TEXT,
-    dataset          TEXT NOT NULL,
-    created_at       REAL NOT NULL,
-    updated_at       REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS study_patient ON study(patient_id);
-CREATE INDEX IF NOT EXISTS series_study ON series(study_uid);
-CREATE INDEX IF NOT EXISTS instance_series ON instance(series_uid);
-"""
 
 
 @record()
@@ -115,82 +79,62 @@ class InstanceRecord:
     source_ae_title: str
 
 
-#: Commits between two checkpoints: about SQLite's own default (1000 pages), an
-#: instance's transaction writing a few pages.
-_CHECKPOINT_EVERY = 250
-
-
-class WouldWait(Exception):  # noqa: N818 - an outcome, not an error
-    """The write lock is held by another connection (``transaction(wait=False)``)."""
-
-
 class ArchiveIndex:
-    """A thin, synchronous wrapper over the index database (calls take microseconds)."""
+    """A thin, synchronous wrapper over the index database (calls take microseconds on
+    SQLite, a round trip or a few on PostgreSQL)."""
 
-    def __init__(self, folder: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
+    def __init__(self, folder: Path, *, busy_timeout: float = BUSY_TIMEOUT,
+                 url: str | None = None) -> None:
         self.path = folder / INDEX_NAME
         self.busy_timeout = busy_timeout
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=busy_timeout)
-        sqlmatch.register(self._db)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives a process crash; only power loss can
-        # lose the last transactions (the files themselves are not fsynced either).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        # Checkpoints (copying the log into the database, with an fsync) are run by
-        # transaction() when due, never by a commit: a quick commit, which may run on
-        # the event loop, never waits for one (see Archive.file_in_writer).
-        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self.backend: IndexBackend
+        if url is None:
+            self.backend = SQLiteBackend(self.path, busy_timeout)
+        else:
+            from dicomnet.archive.index_postgresql import PostgresBackend, is_postgresql_url
+
+            if not is_postgresql_url(url):
+                raise ValueError("an index URL starts with postgresql://")
+            self.backend = PostgresBackend(url, busy_timeout)
+        self.dialect = self.backend.dialect
+        self._db: IndexConnection = self.backend.connect()
         self._commits = 0
-        self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
 
-    def reader(self) -> sqlite3.Connection:
-        """A new read-only connection, for one reader thread at a time (WAL: readers
-        see the last commit and never wait for the writer)."""
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                             timeout=self.busy_timeout)
-        db.execute("PRAGMA query_only=ON")
-        sqlmatch.register(db)
-        return db
+    def describe(self) -> str:
+        """Where the index is, for messages (no password)."""
+        return self.backend.describe()
+
+    @property
+    def quick_writes(self) -> bool:
+        """A write that does not wait may run on the event loop (a local file)."""
+        return self.backend.quick_writes
+
+    def reader(self) -> IndexConnection:
+        """A new connection, for one reader thread at a time (readers see the last
+        commit and never wait for the writer)."""
+        return self.backend.reader()
 
     @property
     def checkpoint_due(self) -> bool:
         """Enough commits since the last checkpoint for the next transaction that may
         wait to run one."""
-        return self._commits >= _CHECKPOINT_EVERY
+        return self.backend.upkeep_due(self._commits)
 
     @contextmanager
-    def transaction(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
-        """One write transaction on the writer's connection: committed when the block
-        ends, rolled back if it raises (the commit failing too). ``BEGIN IMMEDIATE``
-        takes the write lock at once, waiting at most ``busy_timeout`` for another
-        process to let it go; with ``wait=False`` it does not wait but raises
-        :class:`WouldWait`, and leaves checkpoints to others."""
-        if wait:
-            self._db.execute("BEGIN IMMEDIATE")
-        else:
-            self._db.execute("PRAGMA busy_timeout=0")
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise WouldWait(str(exc)) from exc
-            finally:
-                self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        try:
+    def transaction(self, *, wait: bool = True) -> Iterator[IndexConnection]:
+        """One write transaction on the writer's connection, under the index's write
+        lock: committed when the block ends, rolled back if it raises (the commit
+        failing too). The lock is waited for at most ``busy_timeout``; with
+        ``wait=False`` it is not waited for but :class:`WouldWait` raised, and
+        upkeep (checkpoints) is left to others."""
+        with self.backend.write_lock(self._db, wait=wait):
             yield self._db
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
         self._commits += 1
-        if wait and self.checkpoint_due:
-            # PASSIVE: copies what no reader still needs, waits for nobody.
-            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if wait and self.backend.upkeep_due(self._commits):
+            self.backend.upkeep(self._db)
             self._commits = 0
 
     def earlier_path(self, sop_instance_uid: str) -> str | None:
@@ -229,7 +173,7 @@ class ArchiveIndex:
 
     def count(self, table: str) -> int:
         """Rows in one of the tables (for tests, logs and `dicomnet serve`)."""
-        if table not in ("patient", "study", "series", "instance", "mpps"):
+        if table not in ("patient", "study", "series", "instance", "mpps", "schema_version"):
             raise ValueError(f"no table {table!r}")
         return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
@@ -303,7 +247,7 @@ _NARROWING = {"PatientID": "patient.patient_id", "StudyInstanceUID": "study.stud
               "SOPInstanceUID": "instance.sop_instance_uid"}
 
 
-def level_rows(db: sqlite3.Connection, level: str,
+def level_rows(db: IndexConnection, level: str,
                equal: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
     """The entities of a query level with the attributes of it and its parents, by
     keyword (plus ``_path`` for instances): the candidates a query is matched against,

@@ -21,15 +21,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dicomnet.archive.database import dialect_of
 from dicomnet.archive.find_sql import plan, run
 from dicomnet.archive.index import COLUMNS, level_rows
 from dicomnet.archive.matching import _text, identifier_matches, return_identifier
 from dicomnet.services.query_retrieve import IdentifierError
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from pydicom.dataset import Dataset
+
+    from dicomnet.archive.database import IndexConnection
 
 __all__ = ["QueryError", "matching_identifiers", "matching_instances"]
 
@@ -130,17 +131,17 @@ def _wanted(query: Dataset) -> list[tuple[int, str, str]]:
             if element.keyword in _INDEXED]
 
 
-def matching_identifiers(db: sqlite3.Connection, query: Dataset, model: str, *,
+def matching_identifiers(db: IndexConnection, query: Dataset, model: str, *,
                          transfer_syntax: str | None = None, strict: bool = True
                          ) -> Iterator[Dataset | bytes | None]:
     """The identifiers a C-FIND returns for ``query`` (PS3.4 C.4.1.2.2): matched in
     SQL, each encoded in ``transfer_syntax`` when :mod:`~dicomnet.archive.find_sql`
     can, else a data set. ``strict``: see :func:`_level`."""
     level = _level(query, model, strict=strict)
-    yield from run(db, plan(query, level), transfer_syntax)
+    yield from run(db, plan(query, level, dialect_of(db)), transfer_syntax)
 
 
-def python_identifiers(db: sqlite3.Connection, query: Dataset, level: str
+def python_identifiers(db: IndexConnection, query: Dataset, level: str
                        ) -> Iterator[Dataset | None]:
     """The identifiers of :func:`matching_identifiers`, matched row by row in Python
     (``None`` for each row that does not match): the reference the SQL path is
@@ -158,7 +159,7 @@ def python_identifiers(db: sqlite3.Connection, query: Dataset, level: str
         yield identifier
 
 
-def matching_instances(db: sqlite3.Connection, folder: Path, query: Dataset, model: str
+def matching_instances(db: IndexConnection, folder: Path, query: Dataset, model: str
                        ) -> list[tuple[Path, str]]:
     """The files of the instances a C-GET or C-MOVE of ``query`` retrieves (every
     instance below the matching entities of the query's level, PS3.4 C.4.2.2.1), each

@@ -21,6 +21,15 @@ not match never leave SQLite. Each key becomes one condition on its column:
 SQLite's GLOB backtracks on "*": each "*" may retry every later position, so a key of
 many "*" costs a power of the value's length. Runs of "*" are collapsed (the same
 pattern) and keys with more than a few are matched by matching.py's linear matcher.
+
+PostgreSQL cannot call Python (:data:`~dicomnet.archive.database.POSTGRESQL`): there,
+wherever SQLite would call ``dn_match`` the condition is TRUE, so the statement keeps a
+superset of the matches, and :mod:`~dicomnet.archive.find_sql` runs matching.py's
+matcher on each row returned. The native conditions are the same with PostgreSQL's
+words (LIKE with an escape character for GLOB, ``strpos`` for ``instr``, a regular
+expression for the printable-ASCII test), on ``COLLATE "C"`` columns: bytewise, as
+SQLite compares. Its "plain" DA is narrower (days after the 28th go to Python): it
+need only never keep a value out that matching.py would let in.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from __future__ import annotations
 import datetime
 import sqlite3
 
+from dicomnet.archive.database import SQLITE, Dialect
 from dicomnet.archive.matching import (
     _UNSPLIT_VRS,
     RANGE_VRS,
@@ -91,22 +101,27 @@ def _glob(key: str) -> str:
     return key.replace("[", "[[]")
 
 
-def _no_padding(column: str) -> str:
-    # A NUL anywhere goes to dn_match: SQLite's trim(), GLOB and length() stop at one.
-    return f"instr({column}, char(0)) = 0 AND {column} = trim({column}, ' ')"
+def _no_padding(column: str, dialect: Dialect) -> str:
+    if dialect.python_in_sql:
+        # A NUL anywhere goes to dn_match: SQLite's trim(), GLOB and length() stop at one.
+        return f"instr({column}, char(0)) = 0 AND {column} = trim({column}, ' ')"
+    return f"{column} = btrim({column}, ' ')"  # PostgreSQL's text holds no NUL
 
 
-def _plain(vr: str, column: str) -> str:
+def _plain(vr: str, column: str, dialect: Dialect = SQLITE) -> str:
     """SQL: the stored value is one the native condition handles as matching.py does."""
-    parts = [_no_padding(column)]
+    sqlite = dialect.python_in_sql
+    position = "instr" if sqlite else "strpos"
+    parts = [_no_padding(column, dialect)]
     if vr not in _UNSPLIT_VRS:
-        parts.append(f"instr({column}, '\\') = 0")
+        parts.append(f"{position}({column}, '\\') = 0")
     if vr == "PN" or vr in _STRIPPED_VRS:
         # Printable ASCII: no other white space (as_pydicom strips it), nothing that
         # lower() and casefold() would fold differently.
-        parts.append(f"{column} NOT GLOB '*[^ -~]*'")
+        parts.append(f"{column} NOT GLOB '*[^ -~]*'" if sqlite else f"{column} !~ '[^ -~]'")
     if vr == "PN":
-        parts += [f"instr({column}, '=') = 0", f"{column} NOT GLOB '*^'"]
+        parts += [f"{position}({column}, '=') = 0",
+                  f"{column} NOT GLOB '*^'" if sqlite else f"{column} NOT LIKE '%^'"]
     return " AND ".join(parts)
 
 
@@ -125,9 +140,26 @@ _VALID_DA = ("({c} GLOB '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'"
              f" AND date({_DAY}, '+0 days') = {_DAY})")
 
 
-def _native(vr: str, key: str, column: str) -> tuple[str, str, list[str]] | None:
+#: PostgreSQL: a DA of eight digits, a month and a day up to the 28th: a real date
+#: (days after the 28th, which a month may lack, are left to matching.py).
+_PLAIN_DA_PG = ("({c} ~ '^[0-9]{{8}}$' AND substr({c}, 1, 4) <> '0000'"
+                " AND substr({c}, 5, 2) BETWEEN '01' AND '12'"
+                " AND substr({c}, 7, 2) BETWEEN '01' AND '28')")
+
+
+def _like(key: str) -> str:
+    """A LIKE pattern (escape character "!") for a wild card key."""
+    while "**" in key:
+        key = key.replace("**", "*")
+    key = key.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return key.replace("*", "%").replace("?", "_")
+
+
+def _native(vr: str, key: str, column: str, dialect: Dialect = SQLITE
+            ) -> tuple[str, str, list[str]] | None:
     """(plain, native condition, its parameters) for a valid, non-universal key
     (stripped, one value unless UI), or None when only dn_match can say it."""
+    sqlite = dialect.python_in_sql
     if "\x00" in key:
         return None  # SQLite's GLOB and lower() stop at a NUL
     if vr == "UI":
@@ -135,7 +167,7 @@ def _native(vr: str, key: str, column: str) -> tuple[str, str, list[str]] | None
         if len(uids) > MAX_SQL_VALUES:
             return None
         marks = ", ".join("?" * len(uids))
-        return _plain(vr, column), f"{column} IN ({marks})", uids
+        return _plain(vr, column, dialect), f"{column} IN ({marks})", uids
     if vr in RANGE_VRS and "-" in key:
         if vr != "DA":
             return None
@@ -148,24 +180,32 @@ def _native(vr: str, key: str, column: str) -> tuple[str, str, list[str]] | None
         if high is not None:
             parts.append(f"{column} <= ?")
             bounds.append(_date(high[1][0]))
-        return _VALID_DA.format(c=column), " AND ".join(parts), bounds
+        valid = _VALID_DA if sqlite else _PLAIN_DA_PG
+        return valid.format(c=column), " AND ".join(parts), bounds
     if vr in WILDCARD_VRS and ("*" in key or "?" in key):
         pattern = _glob(key)
         if pattern.count("*") > MAX_GLOB_STARS:
             return None
+        plain = _plain(vr, column, dialect)
+        if not sqlite:
+            pattern = _like(key)
+        match = "GLOB ?" if sqlite else "LIKE ? ESCAPE '!'"
         if vr == "PN":
             if not key.isascii():
                 return None
-            return _plain(vr, column), f"lower({column}) GLOB ?", [pattern.lower()]
-        return _plain(vr, column), f"{column} GLOB ?", [pattern]
+            return plain, f"lower({column}) {match}", [pattern.lower()]
+        return plain, f"{column} {match}", [pattern]
     if vr == "PN":
-        return _plain(vr, column), f"lower({column}) = ?", [_person_name(key)]
-    return _plain(vr, column), f"{column} = ?", [key]
+        return _plain(vr, column, dialect), f"lower({column}) = ?", [_person_name(key)]
+    return _plain(vr, column, dialect), f"{column} = ?", [key]
 
 
-def key_condition(vr: str, value: str, column: str) -> Condition | None:
+def key_condition(vr: str, value: str, column: str, dialect: Dialect = SQLITE
+                  ) -> Condition | None:
     """The condition on ``column`` (an SQL expression of text, never NULL) for the
-    key of VR ``vr`` and text ``value``; None for Universal Matching.
+    key of VR ``vr`` and text ``value``; None for Universal Matching. Without Python
+    in SQL (PostgreSQL) the condition keeps every row it cannot decide: the caller
+    must still run the key's matcher on the rows it returns.
 
     Raises :class:`~dicomnet.archive.matching.MatchError` for a key that cannot be
     valid, whatever the index holds."""
@@ -174,18 +214,21 @@ def key_condition(vr: str, value: str, column: str) -> Condition | None:
     if key_matcher(vr, value) is None:
         return None
     key = _strip(value)
-    fallback = f"dn_match(?, ?, {column})"
+    if dialect.python_in_sql:
+        fallback, fallback_parameters = f"dn_match(?, ?, {column})", [vr, value]
+    else:
+        fallback, fallback_parameters = "TRUE", []
     if "\\" in key and vr not in _UNSPLIT_VRS and vr != "UI":
         # Any of the values (matching.py _any_of); none of them is universal here.
         parts = [part for part in key.split("\\") if _strip(part)]
         if len(parts) > MAX_OR_VALUES:
-            return fallback, [vr, value]
-        conditions = [key_condition(vr, part, column) for part in parts]
+            return fallback, fallback_parameters
+        conditions = [key_condition(vr, part, column, dialect) for part in parts]
         sql = " OR ".join(f"({c[0]})" for c in conditions if c is not None)
         return f"({sql})", [p for c in conditions if c is not None for p in c[1]]
-    native = _native(vr, key, column)
+    native = _native(vr, key, column, dialect)
     if native is None:
-        return fallback, [vr, value]
+        return fallback, fallback_parameters
     plain, condition, parameters = native
     return (f"(CASE WHEN {plain} THEN {condition} ELSE {fallback} END)",
-            [*parameters, vr, value])
+            [*parameters, *fallback_parameters])

@@ -13,12 +13,12 @@ one step could both see it absent).
 
 from __future__ import annotations
 
-import sqlite3
 from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
 
+from dicomnet.archive.database import DATABASE_ERRORS
 from dicomnet.dimse import Status
 from dicomnet.services.mpps import MPPSSCP
 from dicomnet.services.normalized import NFailure
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
+    from dicomnet.archive.database import IndexConnection
     from dicomnet.archive.index import ArchiveIndex
     from dicomnet.archive.worker import IndexWorker
     from dicomnet.services.normalized import NormalizedRequest
@@ -58,7 +59,7 @@ class IndexMPPSStore:
             dataset=dataset.to_json())
 
 
-def _read_step(sop_instance_uid: str, db: sqlite3.Connection) -> Dataset | None:
+def _read_step(sop_instance_uid: str, db: IndexConnection) -> Dataset | None:
     from pydicom.dataset import Dataset
 
     row = db.execute("SELECT dataset FROM mpps WHERE sop_instance_uid = ?",
@@ -112,7 +113,7 @@ class IndexMPPSSCP(MPPSSCP):
         at_hand.uid, at_hand.step, at_hand.put_step = sop_instance_uid, None, None
         try:
             at_hand.step = await self._worker.read(partial(_read_step, sop_instance_uid))
-        except sqlite3.Error as exc:
+        except DATABASE_ERRORS as exc:
             raise NFailure(Status.PROCESSING_FAILURE, "the index cannot be read") from exc
 
     async def _write(self) -> None:
@@ -122,7 +123,7 @@ class IndexMPPSSCP(MPPSSCP):
         store = IndexMPPSStore(self._worker.index)
         try:
             await self._worker.write(store.put, at_hand.uid, at_hand.put_step)
-        except sqlite3.Error as exc:
+        except DATABASE_ERRORS as exc:
             # PS3.4 F.7.2.1.2 / F.7.2.2.2: the step was not recorded.
             raise NFailure(Status.PROCESSING_FAILURE, "the index cannot record the "
                            "step now") from exc

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import sqlite3
+import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +43,13 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
 from dicomnet.archive.attributes import NeedMoreData, pick_attributes
-from dicomnet.archive.index import BUSY_TIMEOUT, ArchiveIndex, InstanceRecord, WouldWait
+from dicomnet.archive.index import (
+    BUSY_TIMEOUT,
+    DATABASE_ERRORS,
+    ArchiveIndex,
+    InstanceRecord,
+    WouldWait,
+)
 from dicomnet.archive.paths import safe_component
 from dicomnet.archive.worker import IndexWorker
 from dicomnet.dimse.dataset import DEFLATED_SYNTAXES, encoding_of
@@ -66,6 +72,11 @@ _WANTED = {int(tag_for_keyword(keyword) or 0): keyword for keyword in _INDEX_TAG
 #: What to do with an instance whose SOP Instance UID the archive already holds: file
 #: the new copy in its place, keep the earlier copy, or refuse the new one.
 DUPLICATE_POLICIES = ("replace", "keep", "reject")
+#: A write_lock(wait=False) not granted, or the index failing: folders stay.
+_NOT_NOW: tuple[type[Exception], ...] = (WouldWait, *DATABASE_ERRORS)
+#: Seconds after which a temporary file in a folder shared by several servers counts
+#: as left by a crash (a transfer in progress writes to it all the time).
+_SHARED_STALE_AFTER = 24 * 3600
 
 
 class ArchiveError(Exception):
@@ -135,10 +146,12 @@ class IncomingFile:
 
 
 class Archive:
-    """A folder of Part 10 files by patient / study / series, with an SQLite index."""
+    """A folder of Part 10 files by patient / study / series, with an index (SQLite in
+    the folder, or PostgreSQL shared by several servers)."""
 
     def __init__(self, folder: str | os.PathLike[str], *,
-                 busy_timeout: float = BUSY_TIMEOUT, duplicates: str = "replace") -> None:
+                 busy_timeout: float = BUSY_TIMEOUT, duplicates: str = "replace",
+                 index: str | None = None) -> None:
         if duplicates not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, "
                              f"not {duplicates!r}")
@@ -149,10 +162,18 @@ class Archive:
         self.folder = Path(folder).resolve()
         self.incoming = self.folder / _INCOMING
         self.incoming.mkdir(parents=True, exist_ok=True)
+        # With a shared index, other servers on the folder are receiving into it now:
+        # only what nobody has written to for a long time was left by a crash.
+        oldest = time.time() - _SHARED_STALE_AFTER if index is not None else None
         for stale in self.incoming.glob("*.part"):
-            log.warning("removing %s, left by an interrupted transfer", stale.name)
-            stale.unlink(missing_ok=True)
-        self.index = ArchiveIndex(self.folder, busy_timeout=busy_timeout)
+            with suppress(OSError):
+                if oldest is not None and stale.stat().st_mtime > oldest:
+                    continue
+                log.warning("removing %s, left by an interrupted transfer", stale.name)
+                stale.unlink(missing_ok=True)
+        #: ``index``: a ``postgresql://`` URL for an index shared by several servers
+        #: (each with this folder, shared too); None for ``DIR/index.sqlite``.
+        self.index = ArchiveIndex(self.folder, busy_timeout=busy_timeout, url=index)
         #: Where index work runs off the event loop (see :mod:`~dicomnet.archive.worker`).
         self.worker = IndexWorker(self.index)
         self._root = str(self.folder)
@@ -222,7 +243,8 @@ class Archive:
         handing it to a thread and being woken up again costs. Otherwise the whole of
         it (reading the attributes with pydicom, waiting for the lock, the rename, the
         transaction and a checkpoint) goes to the writer thread in one hand-over."""
-        if self.index.checkpoint_due or (incoming.attributes is None
+        if not self.index.quick_writes or self.index.checkpoint_due or (
+                incoming.attributes is None
                                          and incoming.size > len(incoming.head)):
             return await self.worker.write(self.file, incoming)
         path = self.worker.write_now(self._file, incoming, False)
@@ -310,7 +332,7 @@ class Archive:
         except WouldWait:
             incoming.attributes = values  # nothing done yet: the writer thread goes on
             return None
-        except sqlite3.Error as exc:
+        except DATABASE_ERRORS as exc:
             self._remove_new(incoming, target)
             raise IndexUnavailableError(f"cannot index instance {incoming.sop_instance_uid}: "
                                         f"{exc}") from exc
@@ -381,7 +403,7 @@ class Archive:
                         return
                     self._folders.discard(folder)
                     folder = os.path.dirname(folder)
-        except (WouldWait, sqlite3.Error) as exc:
+        except _NOT_NOW as exc:
             log.debug("empty folders left: %s", exc)
 
     @staticmethod

@@ -1,19 +1,19 @@
 """The archive's index work, done off the event loop.
 
-Every SQLite call can block: on the busy handler while another process holds the write
-lock (up to the index's busy timeout), and a query over a large index scans and matches
-row after row. On the event loop either would stop every association of the server,
-so the :class:`IndexWorker` runs them in threads:
+Every index call can block: on the write lock while another process holds it (up to the
+index's busy timeout), on the network with PostgreSQL, and a query over a large index
+scans and matches row after row. On the event loop any of them would stop every
+association of the server, so the :class:`IndexWorker` runs them in threads:
 
 * Writes (filing an instance, recording a step) run one at a time, in the order they
-  come, on the index's own connection: SQLite has one writer anyway, and one thread at
+  come, on the index's own connection: the index has one writer anyway, and one thread at
   a time keeps that connection's state (the rows it wrote last) its own. They go
   through ``anyio.to_thread.run_sync`` with a limiter of one rather than a thread of
   their own fed by a queue: both cost one hand-over to a thread and one wake-up of the
   loop per job, but anyio's idle worker threads are already there, and a cancelled
   caller still waits for its job to end (no file half filed).
 * Reads (queries, commitment look-ups) run in at most ``readers`` threads at once, each
-  on a read connection of its own taken from a small pool: in WAL mode they read beside
+  on a read connection of its own taken from a small pool: they read beside
   the writer, so a long query never delays the filing of another association's data.
 * A query's results come back in slices (:meth:`IndexWorker.scan`): a thread matches
   rows for at most a slice of time or a batch of results and hands them over; between
@@ -34,6 +34,7 @@ import anyio
 import anyio.to_thread
 
 if TYPE_CHECKING:
+    from dicomnet.archive.database import IndexConnection
     from dicomnet.archive.index import ArchiveIndex
 
 __all__ = ["READERS", "IndexWorker"]
@@ -60,7 +61,7 @@ class IndexWorker:
         self.index = index
         self._writing = anyio.CapacityLimiter(1)
         self.reading = anyio.CapacityLimiter(readers)
-        self._idle: list[sqlite3.Connection] = []  # read connections not in use
+        self._idle: list[IndexConnection] = []  # read connections not in use
         self._lock = threading.Lock()
         self._closed = False
 
@@ -81,19 +82,19 @@ class IndexWorker:
         finally:
             self._writing.release()
 
-    async def read(self, function: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, function: Callable[[IndexConnection], T]) -> T:
         """``function(connection)`` in a reader thread, on a read connection."""
         return await anyio.to_thread.run_sync(self._read_with, function,
                                               limiter=self.reading)
 
-    def _read_with(self, function: Callable[[sqlite3.Connection], T]) -> T:
+    def _read_with(self, function: Callable[[IndexConnection], T]) -> T:
         connection = self._take()
         try:
             return function(connection)
         finally:
             self._give_back(connection)
 
-    async def scan(self, rows: Callable[[sqlite3.Connection], Iterator[T | None]], *,
+    async def scan(self, rows: Callable[[IndexConnection], Iterator[T | None]], *,
                    stop: anyio.Event | None = None) -> AsyncGenerator[T, None]:
         """The items of ``rows(connection)``, one by one: :meth:`scan_batches`."""
         async with aclosing(self.scan_batches(rows, stop=stop)) as batches:
@@ -101,7 +102,7 @@ class IndexWorker:
                 for item in batch:
                     yield item
 
-    async def scan_batches(self, rows: Callable[[sqlite3.Connection], Iterator[T | None]],
+    async def scan_batches(self, rows: Callable[[IndexConnection], Iterator[T | None]],
                            *, stop: anyio.Event | None = None, size: int = _BATCH
                            ) -> AsyncGenerator[list[T], None]:
         """The items of ``rows(connection)``, produced in reader threads a slice at a
@@ -111,7 +112,7 @@ class IndexWorker:
         matching even when SQLite skips many rows between two matches. ``rows``
         yields ``None`` for each row it looked at in vain: the slice's clock is read
         there too."""
-        connection: sqlite3.Connection | None = None
+        connection: IndexConnection | None = None
         items: Iterator[T | None] | None = None
 
         def stopped() -> int:
@@ -153,15 +154,16 @@ class IndexWorker:
                 connection.set_progress_handler(None, 0)
                 self._give_back(connection)
 
-    def _take(self) -> sqlite3.Connection:
+    def _take(self) -> IndexConnection:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
         return self.index.reader()
 
-    def _give_back(self, connection: sqlite3.Connection) -> None:
+    def _give_back(self, connection: IndexConnection) -> None:
         with self._lock:
-            if not self._closed and not connection.in_transaction:
+            if not self._closed and not connection.in_transaction and \
+                    not getattr(connection, "broken", False):
                 self._idle.append(connection)
                 return
         connection.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import ssl
 from collections.abc import Callable
@@ -48,6 +49,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
                         help="our AE title; peers must call it (default DICOMNET)")
     parser.add_argument("--data", default="dicomnet-data", metavar="DIR",
                         help="archive folder, created if needed (default ./dicomnet-data)")
+    parser.add_argument("--index", metavar="URL", default=os.environ.get("DICOMNET_INDEX"),
+                        help="keep the index in PostgreSQL (postgresql://USER[:PASSWORD]@"
+                             "HOST:PORT/DB; libpq's PG* variables fill what the URL "
+                             "leaves out; or set DICOMNET_INDEX) instead of DATA/"
+                             "index.sqlite: several servers, each with the same --data "
+                             "folder (shared), then serve one archive; needs "
+                             "'pip install dicomnet[postgresql]'")
     parser.add_argument("--no-store", action="store_true",
                         help="answer C-ECHO only; no storage, no query/retrieve")
     parser.add_argument("--peer", action="append", default=[], metavar="AET=HOST:PORT[:tls]",
@@ -201,10 +209,15 @@ def run(args: argparse.Namespace) -> int:
     destinations = configure_peers(args, server)
     archive: Archive | None = None
     if not args.no_store:
+        from dicomnet.archive.index import OPEN_ERRORS
+
         try:
-            archive = Archive(args.data, duplicates=args.duplicates)
+            archive = Archive(args.data, duplicates=args.duplicates, index=args.index)
         except OSError as exc:
             return fail(f"cannot use {args.data} as the archive folder: {exc}")
+        except OPEN_ERRORS as exc:
+            # The message names host:port and database, never the password.
+            return fail(f"cannot open the index: {exc}")
         try:
             install(server, archive, destinations, worklist=args.worklist,
                     strict_hierarchy=args.strict_hierarchy)
@@ -237,7 +250,8 @@ async def _serve(server: Server, args: argparse.Namespace, archive: Archive | No
                  ssl_context: ssl.SSLContext | None) -> None:
     async with anyio.create_task_group() as tg:
         port = await tg.start(partial(server.serve, args.host, args.port, ssl=ssl_context))
-        where = f", storing into {archive.folder}" if archive is not None else ""
+        where = "" if archive is None else f", storing into {archive.folder}" + (
+            f" ({archive.index.describe()})" if args.index else "")
         tls = " with TLS" if ssl_context is not None else ""
         print(f"dicomnet serve: {args.aet} listening on {args.host}:{port}{tls}{where} "
               "(Ctrl-C to stop)", flush=True)

@@ -45,6 +45,7 @@ from dicomnet.errors import DicomNetError, DIMSEError, NegotiationError
 from dicomnet.logtext import peer_text
 from dicomnet.response_batch import ResponseBatch, batched_writes
 from dicomnet.services import storage
+from dicomnet.services.failure import ServiceFailure
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -225,6 +226,9 @@ async def answer_find(request: IncomingRequest, handler: FindHandler) -> None:
         # Identifier does not match SOP Class
         await request.respond(response(0xA900, str(exc), _offending(exc)))
         return
+    except ServiceFailure as failure:  # a refusal with its reason (the handler logs it)
+        await request.respond(response(failure.status, failure.comment, failure.offending))
+        return
     except DIMSEError as exc:
         # A match that cannot be encoded (a value its VR cannot hold): nothing of that
         # response was sent (send_message encodes first), so a final status still can.
@@ -301,6 +305,9 @@ class _Unusable:
 
     comment: str
     offending: tuple[int, ...] | None = None
+    #: The status: the identifier's refusal, or a handler's (ServiceFailure, logged
+    #: by the handler).
+    status: int = _IDENTIFIER_DOES_NOT_MATCH
 
 
 async def _collect_identified(request: IncomingRequest, handler: RetrieveHandler,
@@ -314,6 +321,8 @@ async def _collect_identified(request: IncomingRequest, handler: RetrieveHandler
             return await _collect(request, handler)
         except ValueError as exc:
             unusable = _Unusable(str(exc), _offending(exc))
+        except ServiceFailure as failure:
+            return _Unusable(failure.comment or "", failure.offending, failure.status)
     log.warning("%r: %s identifier refused: %s", request.association, service,
                 unusable.comment)
     return unusable
@@ -488,7 +497,7 @@ async def answer_get(request: IncomingRequest, handler: RetrieveHandler) -> None
     items = await _collect_identified(request, handler, "C-GET")
     if isinstance(items, _Unusable):
         await request.respond(_Counts(0).response(
-            CGetRSP, message, _IDENTIFIER_DOES_NOT_MATCH, final=True,
+            CGetRSP, message, items.status, final=True,
             comment=items.comment, offending=items.offending))
         return
     await _retrieve(request, items, send, respond)
@@ -525,7 +534,7 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
     items = await _collect_identified(request, handler, "C-MOVE")
     if isinstance(items, _Unusable):
         await request.respond(_Counts(0).response(
-            CMoveRSP, message, _IDENTIFIER_DOES_NOT_MATCH, final=True,
+            CMoveRSP, message, items.status, final=True,
             comment=items.comment, offending=items.offending))
         return
     if not items:

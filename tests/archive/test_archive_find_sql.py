@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,9 +18,12 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from dicomnet.archive import index as index_module
+from dicomnet.archive.database import POSTGRESQL, SQLITE, IndexConnection, dialect_of
 from dicomnet.archive.find_sql import plan, run
+from dicomnet.archive.index_postgresql import PostgresBackend
 from dicomnet.archive.matching import WILDCARD_VRS, MatchError, key_matcher
 from dicomnet.archive.query import QueryError, _level, python_identifiers
+from dicomnet.archive.schema import statements
 from dicomnet.archive.sqlmatch import MAX_GLOB_STARS, key_condition, register
 from dicomnet.dimse import encode_dataset
 
@@ -46,6 +50,34 @@ _KEYS = {
 }
 _COLUMNS = {keyword: (table, column) for table, columns in index_module.COLUMNS.items()
             for keyword, column in columns.items()}
+
+
+#: A new, empty index connection (SQLite in memory, or a PostgreSQL database emptied).
+Fresh = Callable[[], IndexConnection]
+
+
+def _sqlite() -> IndexConnection:
+    db = sqlite3.connect(":memory:")
+    register(db)
+    for statement in statements(SQLITE):
+        db.execute(statement)
+    return db
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh(request: pytest.FixtureRequest) -> Iterator[Fresh]:
+    """Both back-ends: the SQL of each is checked against matching.py."""
+    if request.param == "sqlite":
+        yield _sqlite
+        return
+    db = PostgresBackend(str(request.getfixturevalue("postgres_url")), 5.0).connect()
+
+    def emptied() -> IndexConnection:
+        db.execute("TRUNCATE instance, series, study, patient")
+        return db
+
+    yield emptied
+    db.close()
 
 
 def _vr(keyword: str) -> str:
@@ -86,7 +118,7 @@ def _key(keyword: str) -> st.SearchStrategy[str]:
 
 
 @st.composite
-def _index(draw: st.DrawFn) -> tuple[sqlite3.Connection, dict[str, list[str]]]:
+def _index(draw: st.DrawFn, fresh: Fresh) -> tuple[IndexConnection, dict[str, list[str]]]:
     """A small random index, and the values it holds by keyword (for keys that hit)."""
     held: dict[str, list[str]] = {}
 
@@ -96,9 +128,7 @@ def _index(draw: st.DrawFn) -> tuple[sqlite3.Connection, dict[str, list[str]]]:
             held.setdefault(keyword, []).append(text)
         return text
 
-    db = sqlite3.connect(":memory:")
-    register(db)
-    db.executescript(index_module._SCHEMA)
+    db = fresh()
     patients = [f"P{n}" for n in range(draw(st.integers(1, 2)))]
     for patient in patients:
         values = {c: value(k) for k, (t, c) in _COLUMNS.items()
@@ -159,7 +189,7 @@ def _query(draw: st.DrawFn, held: dict[str, list[str]]) -> tuple[Dataset, str]:
     return query, level
 
 
-def _python(db: sqlite3.Connection, query: Dataset, level: str) -> list[Dataset]:
+def _python(db: IndexConnection, query: Dataset, level: str) -> list[Dataset]:
     return [found for found in python_identifiers(db, query, level) if found is not None]
 
 
@@ -168,14 +198,14 @@ def _key_of(identifier: Dataset) -> list[tuple[int, str]]:
                   if int(element.tag) != 0x00080005)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.data())
-def test_sql_matches_as_python_does(data: st.DataObject) -> None:
-    db, held = data.draw(_index())
+def test_sql_matches_as_python_does(fresh: Fresh, data: st.DataObject) -> None:
+    db, held = data.draw(_index(fresh))
     query, level = data.draw(_query(held))
-    register(db)
     try:
-        find = plan(query, level)
+        find = plan(query, level, dialect_of(db))
     except MatchError:
         # Refused whatever the index holds; Python refuses it too once it meets it.
         return
@@ -219,28 +249,47 @@ def test_a_da_range_checks_each_stored_date_as_python_does(value: str) -> None:
         assert bool(got) is matcher(value)
 
 
-def test_many_stars_do_not_backtrack() -> None:
+@pytest.mark.parametrize("value", [
+    "20200229", "20210229", "19000229", "20000229", "20230431", "20231301", "20230100",
+    "00010101", "00000101", "99991231", "2023010", "2023-01-01", "20230228"])
+def test_a_postgresql_da_range_keeps_every_date_python_matches(
+        value: str, fresh: Fresh, request: pytest.FixtureRequest) -> None:
+    """PostgreSQL cannot call matching.py: its condition may keep more rows (they are
+    matched in Python afterwards) but never fewer."""
+    if dialect_of(fresh()) is not POSTGRESQL:
+        return  # the SQLite case is exact: the test above
+    db = fresh()
+    db.execute("CREATE TEMPORARY TABLE IF NOT EXISTS v (c TEXT COLLATE \"C\")")
+    db.execute("DELETE FROM v")
+    db.execute("INSERT INTO v VALUES (?)", (value,))
+    for key in ("00010101-99991231", "20200101-", "-20201231", "20230201-20230228"):
+        condition = key_condition("DA", key, "v.c", POSTGRESQL)
+        assert condition is not None
+        got = db.execute(f"SELECT {condition[0]} FROM v", condition[1]).fetchone()[0]
+        matcher = key_matcher("DA", key)
+        assert matcher is not None
+        if matcher(value):
+            assert got
+
+
+def test_many_stars_do_not_backtrack(fresh: Fresh) -> None:
     """SQLite's GLOB retries each "*" at every later place: a key of many "*" against
     a long value would take a power of its length. Such keys go to the linear
     matcher; the query is answered in about the time of a plain one."""
-    db = sqlite3.connect(":memory:")
-    register(db)
-    db.executescript(index_module._SCHEMA)
+    db = fresh()
     db.execute("INSERT INTO patient VALUES ('P', ?, '', '')", ("a" * 60,))
     for stars in (MAX_GLOB_STARS, 30):
         query = Dataset()
         query.QueryRetrieveLevel = "PATIENT"
         query.add(DataElement(0x00100010, "PN", "*a" * stars + "*b"))
-        find = plan(query, "PATIENT")
+        find = plan(query, "PATIENT", dialect_of(db))
         started = time.perf_counter()
         assert [found for found in run(db, find, EXPLICIT) if found is not None] == []
         assert time.perf_counter() - started < 2.0
 
 
-def _counting_index() -> sqlite3.Connection:
-    db = sqlite3.connect(":memory:")
-    register(db)
-    db.executescript(index_module._SCHEMA)
+def _counting_index(fresh: Fresh) -> IndexConnection:
+    db = fresh()
     db.execute("INSERT INTO patient VALUES ('P1', 'A', '', '')")
     db.execute("INSERT INTO patient VALUES ('P2', 'B', '', '')")
     db.execute("INSERT INTO study (study_uid, patient_id) VALUES ('1.1', 'P1')")
@@ -257,17 +306,17 @@ def _counting_index() -> sqlite3.Connection:
     return db
 
 
-def _find(db: sqlite3.Connection, level: str, **keys: str) -> list[Dataset]:
+def _find(db: IndexConnection, level: str, **keys: str) -> list[Dataset]:
     query = Dataset()
     query.QueryRetrieveLevel = level
     for keyword, value in keys.items():
         setattr(query, keyword, value)
-    find = plan(query, level)
+    find = plan(query, level, dialect_of(db))
     return [found for found in run(db, find, None) if isinstance(found, Dataset)]
 
 
-def test_counts_are_computed_when_asked() -> None:
-    db = _counting_index()
+def test_counts_are_computed_when_asked(fresh: Fresh) -> None:
+    db = _counting_index(fresh)
     studies = {s.StudyInstanceUID: s for s in _find(
         db, "STUDY", StudyInstanceUID="", NumberOfStudyRelatedSeries="",
         NumberOfStudyRelatedInstances="", ModalitiesInStudy="")}
@@ -291,13 +340,13 @@ def test_counts_are_computed_when_asked() -> None:
     assert image.NumberOfSeriesRelatedInstances is None
 
 
-def test_a_sequence_key_goes_the_python_way() -> None:
-    db = _counting_index()
+def test_a_sequence_key_goes_the_python_way(fresh: Fresh) -> None:
+    db = _counting_index(fresh)
     query = Dataset()
     query.QueryRetrieveLevel = "STUDY"
     query.StudyInstanceUID = "1.1"
     query.ReferencedStudySequence = Sequence([])
-    find = plan(query, "STUDY")
+    find = plan(query, "STUDY", dialect_of(db))
     (found,) = [found for found in run(db, find, EXPLICIT) if found is not None]
     assert isinstance(found, Dataset)  # pydicom encodes the sequence
     assert found.ReferencedStudySequence == Sequence([])
@@ -316,17 +365,17 @@ def test_a_study_level_image_query_is_answered_unless_strict() -> None:
 
 @pytest.mark.parametrize(("vr", "keyword", "stored"), [
     ("UI", "StudyInstanceUID", "1.1"), ("CS", "Modality", "CT"), ("PN", "PatientName", "A")])
-def test_a_key_of_very_many_values_is_answered(vr: str, keyword: str, stored: str) -> None:
+def test_a_key_of_very_many_values_is_answered(vr: str, keyword: str, stored: str,
+                                              fresh: Fresh) -> None:
     """A peer's list of 40,000 values: more than SQLite's variables per statement, or
     its expression depth, if each were a condition of its own."""
-    db = _counting_index()
+    db = _counting_index(fresh)
     values = [f"X{n}" for n in range(40_000)] + [stored]
     query = Dataset()
     query.QueryRetrieveLevel = "STUDY" if keyword != "Modality" else "SERIES"
     query.add(DataElement(tag_for_keyword(keyword), vr, "\\".join(values)))
     level = str(query.QueryRetrieveLevel)
-    find = plan(query, level)
-    register(db)
+    find = plan(query, level, dialect_of(db))
     got = [found for found in run(db, find, EXPLICIT) if found is not None]
     assert len(got) == len(_python(db, query, level)) > 0
 
@@ -359,3 +408,21 @@ def test_a_reader_with_an_unfinished_cursor_still_answers_a_find(tmp_path: objec
     assert [found for found in run(reader, find, None) if found is not None] == []
     reader.close()
     index.close()
+
+
+def test_an_unnarrowed_scan_returns_every_match_across_slices(
+        fresh: Fresh, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan is sliced (by rowid on SQLite, by the level's key on PostgreSQL): every
+    match comes back once, an empty Patient ID too, whatever the slices' size."""
+    from dicomnet.archive import find_sql
+
+    monkeypatch.setattr(find_sql, "_SLICE_ROWS", 3)
+    db = fresh()
+    ids = ["", *(f"P{n:02d}" for n in range(10))]
+    for patient in ids:
+        db.execute("INSERT INTO patient VALUES (?, ?, '', '')",
+                   (patient, "Doe^Odd" if patient and patient[-1] in "13579" else "Doe^Even"))
+    everyone = _find(db, "PATIENT", PatientID="")
+    assert sorted(str(p.PatientID or "") for p in everyone) == ids
+    odd = _find(db, "PATIENT", PatientID="", PatientName="doe^odd")
+    assert sorted(str(p.PatientID) for p in odd) == ["P01", "P03", "P05", "P07", "P09"]

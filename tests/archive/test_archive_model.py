@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from archive_backends import empty_index
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from instances import check_consistent, file_into, index_state, instance_bytes
@@ -41,8 +42,9 @@ def _three(patient_id: str, **more: str) -> list[bytes]:
 
 
 @pytest.mark.parametrize("resent", [3, 1], ids=["all-resent", "one-resent"])
-def test_a_corrected_patient_id_moves_the_study(tmp_path: Path, resent: int) -> None:
-    archive = Archive(tmp_path / "archive")
+def test_a_corrected_patient_id_moves_the_study(tmp_path: Path, resent: int,
+        index_url: str | None) -> None:
+    archive = Archive(tmp_path / "archive", index=index_url)
     for data in _three("WRONG-ID", PatientName="Wrong^Name"):
         file_into(archive, data)
     for data in _three("RIGHT-ID", PatientName="Right^Name")[:resent]:
@@ -59,8 +61,9 @@ def test_a_corrected_patient_id_moves_the_study(tmp_path: Path, resent: int) -> 
     archive.close()
 
 
-def test_the_latest_instance_sets_each_level_s_attributes(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+def test_the_latest_instance_sets_each_level_s_attributes(tmp_path: Path,
+        index_url: str | None) -> None:
+    archive = Archive(tmp_path / "archive", index=index_url)
     first, second, _third = _three("P", StudyDescription="OLD", SeriesDescription="OLD",
                                    PatientBirthDate="19700101")
     file_into(archive, first)
@@ -80,8 +83,9 @@ def test_the_latest_instance_sets_each_level_s_attributes(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("same_series", [True, False], ids=["same-series", "new-series"])
 def test_one_instance_resent_under_20_studies_leaves_one_study(tmp_path: Path,
-                                                               same_series: bool) -> None:
-    archive = Archive(tmp_path / "archive")
+                                                               same_series: bool,
+        index_url: str | None) -> None:
+    archive = Archive(tmp_path / "archive", index=index_url)
     for n in range(20):
         file_into(archive, instance_bytes(
             PatientID="P", StudyInstanceUID=f"{STUDY}.{n}",
@@ -95,8 +99,8 @@ def test_one_instance_resent_under_20_studies_leaves_one_study(tmp_path: Path,
 
 
 def test_an_instance_moved_to_another_series_leaves_no_empty_series(
-        tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+        tmp_path: Path, index_url: str | None) -> None:
+    archive = Archive(tmp_path / "archive", index=index_url)
     file_into(archive, instance_bytes(PatientID="A", StudyInstanceUID=STUDY,
                                       SeriesInstanceUID=SERIES, SOPInstanceUID="1.9.1"))
     file_into(archive, instance_bytes(PatientID="B", StudyInstanceUID=STUDY + ".2",
@@ -110,8 +114,9 @@ def test_an_instance_moved_to_another_series_leaves_no_empty_series(
 
 # -- duplicates policy ---------------------------------------------------------------
 
-def test_duplicates_keep_answers_with_the_earlier_copy(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive", duplicates="keep")
+def test_duplicates_keep_answers_with_the_earlier_copy(tmp_path: Path,
+        index_url: str | None) -> None:
+    archive = Archive(tmp_path / "archive", index=index_url, duplicates="keep")
     first = file_into(archive, instance_bytes(SOPInstanceUID="1.9.1", PatientID="FIRST"))
     first_bytes = first.read_bytes()
     before = index_state(archive)
@@ -125,8 +130,8 @@ def test_duplicates_keep_answers_with_the_earlier_copy(tmp_path: Path) -> None:
     archive.close()
 
 
-def test_duplicates_reject_refuses_the_new_copy(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive", duplicates="reject")
+def test_duplicates_reject_refuses_the_new_copy(tmp_path: Path, index_url: str | None) -> None:
+    archive = Archive(tmp_path / "archive", index=index_url, duplicates="reject")
     first = file_into(archive, instance_bytes(SOPInstanceUID="1.9.1", PatientID="FIRST"))
     first_bytes = first.read_bytes()
     before = index_state(archive)
@@ -138,8 +143,8 @@ def test_duplicates_reject_refuses_the_new_copy(tmp_path: Path) -> None:
     archive.close()
 
 
-def test_duplicates_replace_files_the_new_copy(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+def test_duplicates_replace_files_the_new_copy(tmp_path: Path, index_url: str | None) -> None:
+    archive = Archive(tmp_path / "archive", index=index_url)
     assert archive.duplicates == "replace"
     first = file_into(archive, instance_bytes(SOPInstanceUID="1.9.1", PatientID="FIRST"))
     second = file_into(archive, instance_bytes(SOPInstanceUID="1.9.1", PatientID="SECOND"))
@@ -149,19 +154,19 @@ def test_duplicates_replace_files_the_new_copy(tmp_path: Path) -> None:
     archive.close()
 
 
-def test_an_unknown_duplicates_policy_is_refused(tmp_path: Path) -> None:
+def test_an_unknown_duplicates_policy_is_refused(tmp_path: Path, index_url: str | None) -> None:
     with pytest.raises(ValueError, match="keep"):
-        Archive(tmp_path / "archive", duplicates="overwrite")
+        Archive(tmp_path / "archive", index=index_url, duplicates="overwrite")
 
 
 # -- two writers on one folder -------------------------------------------------------
 
-def test_two_archives_on_one_folder_stay_consistent(tmp_path: Path) -> None:
+def test_two_archives_on_one_folder_stay_consistent(tmp_path: Path, index_url: str | None) -> None:
     """Two Archive objects (two connections, as two processes have) file the same study
     under different Patient IDs at once; whatever the interleaving, each instance ends
     under one patient, study and series, with no ghost and one file per row."""
     folder = tmp_path / "archive"
-    archives = [Archive(folder), Archive(folder)]
+    archives = [Archive(folder, index=index_url), Archive(folder, index=index_url)]
     rounds = 15
     data = {patient: [instance_bytes(PatientID=patient, StudyInstanceUID=STUDY,
                                      SeriesInstanceUID=f"{SERIES}.{n % 2}",
@@ -231,8 +236,10 @@ def _model(stores: list[tuple[str, str, str, str, str, str]]
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(stores=_stores)
 def test_any_sequence_of_stores_leaves_the_latest_model(tmp_path_factory: pytest.TempPathFactory,
-                                                        stores: list[tuple[str, ...]]) -> None:
-    archive = Archive(tmp_path_factory.mktemp("archive"))
+                                                        stores: list[tuple[str, ...]],
+        index_url: str | None) -> None:
+    archive = Archive(tmp_path_factory.mktemp("archive"), index=index_url)
+    empty_index(archive)
     try:
         for sop, series_uid, study_uid, patient, description, modality in stores:
             file_into(archive, instance_bytes(

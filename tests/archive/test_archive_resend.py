@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from archive_backends import other_writer
 from pydicom.data import get_testdata_file
 
 from dicomnet.archive import Archive, IndexUnavailableError
@@ -60,20 +61,16 @@ def _no_part_files(archive: Archive) -> bool:
 
 @pytest.mark.parametrize("moved", [False, True], ids=["same-folder", "other-patient"])
 def test_a_resend_the_locked_index_refuses_keeps_the_first_copy(tmp_path: Path,
-                                                                moved: bool) -> None:
-    archive = Archive(tmp_path / "archive", busy_timeout=0.2)
+                                                                moved: bool,
+        index_url: str | None) -> None:
+    archive = Archive(tmp_path / "archive", index=index_url, busy_timeout=0.2)
     first = _receive(archive, _data())
     first_bytes = first.read_bytes()
     before = _state(archive)
-    other = sqlite3.connect(tmp_path / "archive" / "index.sqlite", isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process writing, for longer than we wait
-    try:
+    with other_writer(archive):  # another process writing, for longer than we wait
         again = _data(PatientID="SOMEONE-ELSE") if moved else _data()
         with pytest.raises(IndexUnavailableError):
             _receive(archive, again)
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     assert first.read_bytes() == first_bytes
     assert _state(archive) == before
     assert _no_part_files(archive)
@@ -81,8 +78,8 @@ def test_a_resend_the_locked_index_refuses_keeps_the_first_copy(tmp_path: Path,
 
 
 def test_a_resend_whose_index_write_fails_keeps_the_first_copy(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    archive = Archive(tmp_path / "archive")
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index_url: str | None) -> None:
+    archive = Archive(tmp_path / "archive", index=index_url)
     first = _receive(archive, _data())
     first_bytes = first.read_bytes()
     before = _state(archive)
@@ -101,8 +98,8 @@ def test_a_resend_whose_index_write_fails_keeps_the_first_copy(
 
 @pytest.mark.parametrize("moved", [False, True], ids=["same-folder", "other-patient"])
 def test_a_successful_resend_leaves_one_file_and_one_row(tmp_path: Path,
-                                                        moved: bool) -> None:
-    archive = Archive(tmp_path / "archive")
+                                                        moved: bool, index_url: str | None) -> None:
+    archive = Archive(tmp_path / "archive", index=index_url)
     first = _receive(archive, _data())
     again = _data(PatientID="SOMEONE-ELSE") if moved else _data(StudyDescription="NEW")
     second = _receive(archive, again)
@@ -114,25 +111,20 @@ def test_a_successful_resend_leaves_one_file_and_one_row(tmp_path: Path,
     archive.close()
 
 
-def test_a_locked_index_keeps_no_first_copy_either(tmp_path: Path) -> None:
+def test_a_locked_index_keeps_no_first_copy_either(tmp_path: Path, index_url: str | None) -> None:
     """A new instance that cannot be indexed is not kept at all."""
-    archive = Archive(tmp_path / "archive", busy_timeout=0.1)
-    other = sqlite3.connect(tmp_path / "archive" / "index.sqlite", isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    try:
+    archive = Archive(tmp_path / "archive", index=index_url, busy_timeout=0.1)
+    with other_writer(archive):
         with pytest.raises(IndexUnavailableError):
             _receive(archive, _data())
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     assert _state(archive) == ([], [])
     assert _no_part_files(archive)
     assert isinstance(_receive(archive, _data()), Path)  # and works once free
     archive.close()
 
 
-def test_incoming_file_is_what_the_archive_hands_out(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+def test_incoming_file_is_what_the_archive_hands_out(tmp_path: Path, index_url: str | None) -> None:
+    archive = Archive(tmp_path / "archive", index=index_url)
     incoming = archive.open_incoming(sop_class_uid="1.2", sop_instance_uid="1.2.3",
                                      transfer_syntax="1.2.840.10008.1.2.1",
                                      source_ae_title="X")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pydicom
@@ -28,8 +30,8 @@ def _receive(archive: Archive, path: str, *, pieces: int = 3) -> Path:
     return archive.file(incoming)
 
 
-def test_a_received_file_is_whole_and_indexed(tmp_path: Path) -> None:
-    archive = Archive(tmp_path)
+def test_a_received_file_is_whole_and_indexed(tmp_path: Path, index_url: str | None) -> None:
+    archive = Archive(tmp_path, index=index_url)
     source = get_testdata_file("CT_small.dcm")
     stored = _receive(archive, source)
     original = pydicom.dcmread(source)
@@ -48,8 +50,8 @@ def test_a_received_file_is_whole_and_indexed(tmp_path: Path) -> None:
 
 
 def test_the_spare_file_is_taken_by_the_next_data_set_and_removed_on_close(
-        tmp_path: Path) -> None:
-    archive = Archive(tmp_path)
+        tmp_path: Path, index_url: str | None) -> None:
+    archive = Archive(tmp_path, index=index_url)
     archive.prepare_spare()
     spare = archive.spare
     assert spare is not None and list(archive.incoming.iterdir()) == [spare]
@@ -70,8 +72,8 @@ def test_the_spare_file_is_taken_by_the_next_data_set_and_removed_on_close(
     assert not list(archive.incoming.iterdir())
 
 
-def test_a_spare_that_cannot_be_made_is_no_error(tmp_path: Path) -> None:
-    archive = Archive(tmp_path)
+def test_a_spare_that_cannot_be_made_is_no_error(tmp_path: Path, index_url: str | None) -> None:
+    archive = Archive(tmp_path, index=index_url)
     archive.incoming.rmdir()
     archive.prepare_spare()
     assert archive.spare is None
@@ -80,8 +82,9 @@ def test_a_spare_that_cannot_be_made_is_no_error(tmp_path: Path) -> None:
                               transfer_syntax="1.2.840.10008.1.2.1", source_ae_title="X")
 
 
-def test_receiving_the_same_instance_again_replaces_it(tmp_path: Path) -> None:
-    archive = Archive(tmp_path)
+def test_receiving_the_same_instance_again_replaces_it(tmp_path: Path,
+        index_url: str | None) -> None:
+    archive = Archive(tmp_path, index=index_url)
     first = _receive(archive, get_testdata_file("MR_small.dcm"))
     second = _receive(archive, get_testdata_file("MR_small.dcm"), pieces=1)
     assert second.exists() and not first.exists()  # beside it, then in its place
@@ -91,8 +94,8 @@ def test_receiving_the_same_instance_again_replaces_it(tmp_path: Path) -> None:
     assert third == first and not second.exists()
 
 
-def test_a_discarded_transfer_leaves_nothing(tmp_path: Path) -> None:
-    archive = Archive(tmp_path)
+def test_a_discarded_transfer_leaves_nothing(tmp_path: Path, index_url: str | None) -> None:
+    archive = Archive(tmp_path, index=index_url)
     incoming = archive.open_incoming(sop_class_uid="1.2.3", sop_instance_uid="1.2.3.4",
                                      transfer_syntax="1.2.840.10008.1.2.1",
                                      source_ae_title="X")
@@ -103,8 +106,9 @@ def test_a_discarded_transfer_leaves_nothing(tmp_path: Path) -> None:
     assert archive.index.count("instance") == 0
 
 
-def test_an_unreadable_data_set_is_refused_and_removed(tmp_path: Path) -> None:
-    archive = Archive(tmp_path)
+def test_an_unreadable_data_set_is_refused_and_removed(tmp_path: Path,
+        index_url: str | None) -> None:
+    archive = Archive(tmp_path, index=index_url)
     incoming = archive.open_incoming(sop_class_uid="1.2.3", sop_instance_uid="1.2.3.4",
                                      transfer_syntax="1.2.840.10008.1.2.1",
                                      source_ae_title="X")
@@ -116,27 +120,36 @@ def test_an_unreadable_data_set_is_refused_and_removed(tmp_path: Path) -> None:
     assert archive.index.count("instance") == 0
 
 
-def test_hostile_identifiers_stay_inside_the_archive(tmp_path: Path) -> None:
+def test_hostile_identifiers_stay_inside_the_archive(tmp_path: Path, index_url: str | None) -> None:
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     ds.PatientID = "../../../../tmp/evil"
     ds.StudyInstanceUID = "/etc"
     source = tmp_path / "in.dcm"
     ds.save_as(source)
-    archive = Archive(tmp_path / "archive")
+    archive = Archive(tmp_path / "archive", index=index_url)
     stored = _receive(archive, str(source))
     assert stored.resolve().is_relative_to((tmp_path / "archive").resolve())
     assert len(stored.relative_to(tmp_path / "archive").parts) == 4
 
 
-def test_leftovers_of_a_crash_are_swept_at_start(tmp_path: Path) -> None:
+def test_leftovers_of_a_crash_are_swept_at_start(tmp_path: Path, index_url: str | None) -> None:
     (tmp_path / ".incoming").mkdir()
-    (tmp_path / ".incoming" / "dead.part").write_bytes(b"half")
-    Archive(tmp_path)
-    assert not (tmp_path / ".incoming" / "dead.part").exists()
+    dead = tmp_path / ".incoming" / "dead.part"
+    dead.write_bytes(b"half")
+    live = tmp_path / ".incoming" / "live.part"
+    live.write_bytes(b"half")
+    day_ago = time.time() - 25 * 3600
+    os.utime(dead, (day_ago, day_ago))
+    Archive(tmp_path, index=index_url).close()
+    assert not dead.exists()
+    # With a shared index, another server on the folder may be writing a recent one.
+    assert live.exists() == (index_url is not None)
 
 
 def test_the_index_is_plain_sqlite(tmp_path: Path) -> None:
+    """SQLite only: the file DIR/index.sqlite is the SQLite back-end's."""
     archive = Archive(tmp_path)
+
     _receive(archive, get_testdata_file("CT_small.dcm"))
     archive.close()
     with sqlite3.connect(tmp_path / "index.sqlite") as db:
@@ -155,12 +168,13 @@ class _RefusingDisk(io.RawIOBase):
         raise OSError(errno.EFBIG, "File too large")
 
 
-def test_a_write_failure_is_discarded_even_though_close_fails_too(tmp_path: Path) -> None:
+def test_a_write_failure_is_discarded_even_though_close_fails_too(tmp_path: Path,
+        index_url: str | None) -> None:
     """Data still in the file's buffer makes close() flush, and fail, again: discard()
     must still remove the temporary file and not raise (found by the RLIMIT_FSIZE test,
     conformance/test_disk_full.py: the error escaped the association and the .part
     stayed)."""
-    archive = Archive(tmp_path)
+    archive = Archive(tmp_path, index=index_url)
     header, data = dataset_bytes(get_testdata_file("CT_small.dcm"))
     incoming = archive.open_incoming(sop_class_uid=header.sop_class_uid,
                                      sop_instance_uid=header.sop_instance_uid,
