@@ -54,8 +54,16 @@ from dicomnet.connection_events import (
     StrayResponse,
 )
 from dicomnet.dataset_io import FileRegion, SinkFactory
-from dicomnet.dimse import CommandField, DIMSEMessage, Status, describe_message
+from dicomnet.dimse import (
+    CommandField,
+    DIMSEMessage,
+    Status,
+    StatusCategory,
+    category,
+    describe_message,
+)
 from dicomnet.dimse.comment import exception_comment
+from dicomnet.direct_write import direct_writer
 from dicomnet.errors import (
     AssociationAbortedError,
     AssociationError,
@@ -124,6 +132,7 @@ class AssociationDriver:
         events: ev.EventHub | None = None,
     ) -> None:
         self._stream = stream
+        self._writer = direct_writer(stream)
         self.timeouts = timeouts
         self.peer = peer
         #: With TLS: the peer's certificate subject (RFC 4514), None without one.
@@ -271,6 +280,7 @@ class AssociationDriver:
         conn.associate(request, interpret)  # AE-1
         with deadline("TCP connect", self.timeouts.connect):
             self._stream = await connect()
+        self._writer = direct_writer(self._stream)
         set_nodelay(self._stream)
         self.events.opened()
         self.events.name(request)
@@ -378,27 +388,43 @@ class AssociationDriver:
         """Write whole messages encoded together (:mod:`dicomnet.response_batch`)."""
         await self._write_message(batch)
 
-    async def _write_message(self, outgoing: OutgoingMessage | ResponseBatch) -> None:
-        async with self._message_lock:
-            sent = 0
-            try:
-                self._conn.message_sent()  # P-DATA request is valid in this state
-                self.messages_written += 1
-                pdus = self.events.pdus
-                for batch in outgoing.writes():
-                    if sent:
-                        # Writes are shielded; let a cancellation in between them.
-                        await anyio.lowlevel.checkpoint_if_cancelled()
-                    await self._send_bytes(batch)
-                    sent += 1
-                    if pdus:
-                        self.events.pdata_written(len(batch))
-            except BaseException:
+    async def _write_message(self, outgoing: OutgoingMessage | ResponseBatch, *,
+                             answer_awaited: bool = False) -> None:
+        """Write a whole message (see send_message). A send is a checkpoint, as every
+        anyio send is: a handler sending pending responses in a loop lets the reader
+        (a C-CANCEL) and the other associations in. Not needed after a final response,
+        nor after a request whose answer is ``answer_awaited`` next: both wait anyway."""
+        lock = self._message_lock
+        try:  # no wait, so no checkpoint: as with a fast_acquire lock, minus its cost
+            lock.acquire_nowait()
+        except anyio.WouldBlock:
+            await lock.acquire()
+        sent = 0
+        try:
+            self._conn.message_sent()  # P-DATA request is valid in this state
+            self.messages_written += 1
+            pdus = self.events.pdus
+            for batch in outgoing.writes():
                 if sent:
-                    with anyio.CancelScope(shield=True):
-                        await self.abort(AbortSource.SERVICE_USER, why=(
-                            f"sending {describe_message(outgoing.message)} stopped half way"))
-                raise
+                    # Writes are shielded; let a cancellation in between them, and the
+                    # other associations (a socket that takes every write never waits).
+                    await anyio.lowlevel.checkpoint()
+                await self._send_bytes(batch)
+                sent += 1
+                if pdus:
+                    self.events.pdata_written(len(batch))
+        except BaseException:
+            if sent:
+                with anyio.CancelScope(shield=True):
+                    await self.abort(AbortSource.SERVICE_USER, why=(
+                        f"sending {describe_message(outgoing.message)} stopped half way"))
+            raise
+        finally:
+            lock.release()
+        message = outgoing.message
+        if not answer_awaited and not (message.is_response and category(
+                message.status) is not StatusCategory.PENDING):  # type: ignore[union-attr]
+            await anyio.lowlevel.checkpoint()
 
     async def _start_request(self, message: DIMSEMessage,
                              waiter: MemoryObjectSendStream[Response] | OneResponse
@@ -454,7 +480,7 @@ class AssociationDriver:
             receive.close()
             raise
         try:
-            await self._write_message(outgoing)
+            await self._write_message(outgoing, answer_awaited=True)
             sent = True
             if self.events.messages:
                 self.events.request_sent(outgoing.context, outgoing.message,
@@ -523,7 +549,7 @@ class AssociationDriver:
             self.discard(outgoing)
             raise
         try:
-            await self._write_message(outgoing)
+            await self._write_message(outgoing, answer_awaited=True)
             if self.events.messages:
                 self.events.request_sent(outgoing.context, outgoing.message,
                                          outgoing.dataset_size)
@@ -813,24 +839,31 @@ class AssociationDriver:
             self._sync_artim()
 
     async def _send_bytes(self, data: bytes | bytearray) -> None:
-        """Write one whole PDU. Shielded so a cancelled caller never leaves half a PDU."""
+        """Write one whole PDU. Shielded so a cancelled caller never leaves half a PDU;
+        a write the socket takes at once needs neither the shield nor the lock, as it
+        never waits (dicomnet.direct_write)."""
         if self._stream is None or self._closed.is_set():
             raise self._conn.ended_error()
+        writer = self._writer
+        if writer is not None and not self._pdu_lock.locked() and writer.ready():
+            if writer.write(data):
+                return
+            send = writer.drained  # the rest waits in the transport
+        else:
+            send = partial(self._stream.send, cast(bytes, data))  # any bytes-like will do
         with anyio.CancelScope(shield=True):
             async with self._pdu_lock:
                 watch = self._watch
                 try:
-                    # anyio's streams take any bytes-like object; copying the write
-                    # buffer to bytes just for the annotation would cost.
                     if watch is not None:
                         watch.writing()
                         try:
-                            await self._stream.send(cast(bytes, data))
+                            await send()
                         finally:
                             watch.write_done()
                     else:  # no reader (yet, or any more): no watcher either
                         with deadline("sending a PDU", self.timeouts.network):
-                            await self._stream.send(cast(bytes, data))
+                            await send()
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
                         DicomTimeoutError) as exc:
                     error: Exception = exc

@@ -1,0 +1,76 @@
+"""Socket writes without an event loop round each, on asyncio's own TCP transports.
+
+anyio's ``SocketStream.send`` on asyncio hands the bytes to the transport, which
+tries the socket at once, and then yields to the event loop even when the socket took
+everything (a send is a checkpoint in anyio). For a server answering one small message
+at a time (C-ECHO, C-STORE responses) that round costs about as much as the rest of
+the response. A :class:`DirectWriter` writes to the same transport and waits only
+when the transport really holds bytes back (the socket buffer is full): the same
+order of bytes, the same back-pressure, no round when nothing waits.
+
+It reaches the transport of anyio's asyncio socket stream, which anyio keeps
+private; :func:`direct_writer` checks that the stream is exactly that kind and
+returns None for anything else (TLS, trio, a memory stream, another anyio version
+whose stream looks different), and the caller then uses ``stream.send`` as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import anyio
+
+__all__ = ["DirectWriter", "direct_writer"]
+
+
+class DirectWriter:
+    """Writes to the transport beneath one anyio asyncio socket stream."""
+
+    __slots__ = ("_protocol", "_stream", "_transport")
+
+    def __init__(self, stream: Any, transport: asyncio.WriteTransport,
+                 protocol: Any) -> None:
+        self._stream = stream
+        self._transport = transport
+        self._protocol = protocol
+
+    def ready(self) -> bool:
+        """Whether a write may go now: the stream is open and no earlier write still
+        waits in the transport (anyio pauses writing as soon as anything is
+        buffered)."""
+        return (self._protocol.write_event.is_set() and not self._stream._closed
+                and self._protocol.exception is None and not self._transport.is_closing())
+
+    def write(self, data: bytes | bytearray | memoryview) -> bool:
+        """Hand ``data`` to the transport (only when :meth:`ready`); True when the
+        socket took all of it, False when part waits in the transport: then
+        :meth:`drained` must be awaited before the next write."""
+        self._transport.write(data)
+        return self._protocol.write_event.is_set()  # type: ignore[no-any-return]
+
+    async def drained(self) -> None:
+        """Wait until the transport has given everything to the socket; raises as
+        anyio's ``send`` does when the connection is closed or broken meanwhile."""
+        protocol = self._protocol
+        await protocol.write_event.wait()
+        if self._stream._closed:
+            raise anyio.ClosedResourceError
+        if protocol.exception is not None:
+            raise anyio.BrokenResourceError from protocol.exception
+
+
+def direct_writer(stream: object) -> DirectWriter | None:
+    """A :class:`DirectWriter` for ``stream`` when it is anyio's plain TCP stream on
+    asyncio (or uvloop), else None."""
+    kind = type(stream)
+    if kind.__name__ != "SocketStream" or kind.__module__ != "anyio._backends._asyncio":
+        return None
+    transport = getattr(stream, "_transport", None)
+    protocol = getattr(stream, "_protocol", None)
+    event = getattr(protocol, "write_event", None)
+    if not isinstance(transport, asyncio.WriteTransport) \
+            or not isinstance(event, asyncio.Event) \
+            or not hasattr(protocol, "exception") or not hasattr(stream, "_closed"):
+        return None
+    return DirectWriter(stream, transport, protocol)
