@@ -58,12 +58,10 @@ from dicomnet.dimse import (
     CommandField,
     DIMSEMessage,
     Status,
-    StatusCategory,
-    category,
     describe_message,
+    is_final_response,
 )
 from dicomnet.dimse.comment import exception_comment
-from dicomnet.direct_write import direct_writer
 from dicomnet.errors import (
     AssociationAbortedError,
     AssociationError,
@@ -79,6 +77,7 @@ from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import AbortReason, AbortSource, describe_reject
 from dicomnet.response_batch import ResponseBatch
 from dicomnet.response_waiter import OneResponse
+from dicomnet.stream_writer import StreamWriter, acquire
 from dicomnet.tcp import set_nodelay
 
 if TYPE_CHECKING:
@@ -132,8 +131,8 @@ class AssociationDriver:
         events: ev.EventHub | None = None,
     ) -> None:
         self._stream = stream
-        self._writer = direct_writer(stream)
         self.timeouts = timeouts
+        self._writer = None if stream is None else StreamWriter(stream, timeouts.network)
         self.peer = peer
         #: With TLS: the peer's certificate subject (RFC 4514), None without one.
         self.peer_certificate_subject: str | None = None
@@ -153,9 +152,6 @@ class AssociationDriver:
         self.accept_damaged = accept_damaged
         self._waiters: dict[int, MemoryObjectSendStream[Response] | OneResponse] = {}
         self._incoming: dict[int, IncomingRequest] = {}
-        # fast_acquire: an uncontended lock does not yield to the event loop; a store
-        # takes these locks several times, and each yield is a whole loop iteration.
-        self._pdu_lock = anyio.Lock(fast_acquire=True)
         self._message_lock = anyio.Lock(fast_acquire=True)
         # Set and replaced when a slot of the window comes back, if someone waits;
         # the same for the peer's requests.
@@ -280,7 +276,7 @@ class AssociationDriver:
         conn.associate(request, interpret)  # AE-1
         with deadline("TCP connect", self.timeouts.connect):
             self._stream = await connect()
-        self._writer = direct_writer(self._stream)
+        self._writer = StreamWriter(self._stream, self.timeouts.network)
         set_nodelay(self._stream)
         self.events.opened()
         self.events.name(request)
@@ -390,15 +386,10 @@ class AssociationDriver:
 
     async def _write_message(self, outgoing: OutgoingMessage | ResponseBatch, *,
                              answer_awaited: bool = False) -> None:
-        """Write a whole message (see send_message). A send is a checkpoint, as every
-        anyio send is: a handler sending pending responses in a loop lets the reader
-        (a C-CANCEL) and the other associations in. Not needed after a final response,
-        nor after a request whose answer is ``answer_awaited`` next: both wait anyway."""
-        lock = self._message_lock
-        try:  # no wait, so no checkpoint: as with a fast_acquire lock, minus its cost
-            lock.acquire_nowait()
-        except anyio.WouldBlock:
-            await lock.acquire()
+        """Write a message whole (see send_message), then let other tasks in (a C-CANCEL
+        between pending responses), unless a final response or a request whose answer
+        is ``answer_awaited`` next: the wait that follows lets them in anyway."""
+        await acquire(self._message_lock)
         sent = 0
         try:
             self._conn.message_sent()  # P-DATA request is valid in this state
@@ -420,10 +411,8 @@ class AssociationDriver:
                         f"sending {describe_message(outgoing.message)} stopped half way"))
             raise
         finally:
-            lock.release()
-        message = outgoing.message
-        if not answer_awaited and not (message.is_response and category(
-                message.status) is not StatusCategory.PENDING):  # type: ignore[union-attr]
+            self._message_lock.release()
+        if not answer_awaited and not is_final_response(outgoing.message):
             await anyio.lowlevel.checkpoint()
 
     async def _start_request(self, message: DIMSEMessage,
@@ -839,40 +828,18 @@ class AssociationDriver:
             self._sync_artim()
 
     async def _send_bytes(self, data: bytes | bytearray) -> None:
-        """Write one whole PDU. Shielded so a cancelled caller never leaves half a PDU;
-        a write the socket takes at once needs neither the shield nor the lock, as it
-        never waits (dicomnet.direct_write)."""
-        if self._stream is None or self._closed.is_set():
+        """Write one whole PDU (or several), never half of one (dicomnet.stream_writer)."""
+        if self._writer is None or self._closed.is_set():
             raise self._conn.ended_error()
-        writer = self._writer
-        if writer is not None and not self._pdu_lock.locked() and writer.ready():
-            if writer.write(data):
-                return
-            send = writer.drained  # the rest waits in the transport
-        else:
-            send = partial(self._stream.send, cast(bytes, data))  # any bytes-like will do
-        with anyio.CancelScope(shield=True):
-            async with self._pdu_lock:
-                watch = self._watch
-                try:
-                    if watch is not None:
-                        watch.writing()
-                        try:
-                            await send()
-                        finally:
-                            watch.write_done()
-                    else:  # no reader (yet, or any more): no watcher either
-                        with deadline("sending a PDU", self.timeouts.network):
-                            await send()
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
-                        DicomTimeoutError) as exc:
-                    error: Exception = exc
-                    if self._write_timed_out:  # the watcher closed the connection
-                        error = DicomTimeoutError("sending a PDU", self.timeouts.network or 0)
-                    log.info("%s: cannot send: %s", self._who(), error)
-                    await self._close_transport()
-                    raise AssociationAbortedError(f"connection lost while sending: {error}") \
-                        from error
+        try:
+            await self._writer.write(data, self._watch)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
+                DicomTimeoutError) as exc:
+            error: Exception = DicomTimeoutError("sending a PDU", self.timeouts.network or 0) \
+                if self._write_timed_out else exc  # the watcher closed the connection
+            log.info("%s: cannot send: %s", self._who(), error)
+            await self._close_transport()
+            raise AssociationAbortedError(f"connection lost while sending: {error}") from error
 
     async def _close_transport(self) -> None:
         if self._stream is not None and not self._closed.is_set():

@@ -1,27 +1,49 @@
-"""Socket writes without an event loop round each, on asyncio's own TCP transports.
+"""Whole writes to one connection's stream, one at a time, and without an event loop
+round each where the socket takes them at once.
 
-anyio's ``SocketStream.send`` on asyncio hands the bytes to the transport, which
+:class:`StreamWriter` writes what the association driver gives it (one or several
+whole PDUs) under a lock, shielded from cancellation and bounded by the network
+timeout, so a cancelled task never leaves half a PDU on the wire.
+
+On asyncio, anyio's ``SocketStream.send`` hands the bytes to the transport, which
 tries the socket at once, and then yields to the event loop even when the socket took
 everything (a send is a checkpoint in anyio). For a server answering one small message
 at a time (C-ECHO, C-STORE responses) that round costs about as much as the rest of
 the response. A :class:`DirectWriter` writes to the same transport and waits only
 when the transport really holds bytes back (the socket buffer is full): the same
-order of bytes, the same back-pressure, no round when nothing waits.
+order of bytes, the same back-pressure, no round when nothing waits; and a write that
+never waits needs neither the shield nor the lock. The driver keeps the checkpoint
+where it matters (between the pending responses of one request).
 
 It reaches the transport of anyio's asyncio socket stream, which anyio keeps
 private; :func:`direct_writer` checks that the stream is exactly that kind and
 returns None for anything else (TLS, trio, a memory stream, another anyio version
-whose stream looks different), and the caller then uses ``stream.send`` as before.
+whose stream looks different): those are written with ``stream.send`` as before.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, cast
 
 import anyio
+from anyio.abc import ByteStream
 
-__all__ = ["DirectWriter", "direct_writer"]
+from dicomnet.clocks import deadline
+from dicomnet.network_watch import NetworkWatch
+
+__all__ = ["DirectWriter", "StreamWriter", "acquire", "direct_writer"]
+
+
+async def acquire(lock: anyio.Lock) -> None:
+    """``await lock.acquire()``, without its checkpoint when the lock is free (a
+    ``fast_acquire`` lock still looks for a cancellation, which costs)."""
+    try:
+        lock.acquire_nowait()
+    except anyio.WouldBlock:
+        await lock.acquire()
 
 
 class DirectWriter:
@@ -74,3 +96,39 @@ def direct_writer(stream: object) -> DirectWriter | None:
             or not hasattr(protocol, "exception") or not hasattr(stream, "_closed"):
         return None
     return DirectWriter(stream, transport, protocol)
+
+
+class StreamWriter:
+    """Writes to one stream: each write whole, one at a time."""
+
+    __slots__ = ("_direct", "_lock", "stream", "timeout")
+
+    def __init__(self, stream: ByteStream, timeout: float | None) -> None:
+        self.stream = stream
+        self.timeout = timeout  # Timeouts.network, when no watcher keeps it
+        self._direct = direct_writer(stream)
+        # fast_acquire: an uncontended lock does not yield to the event loop.
+        self._lock = anyio.Lock(fast_acquire=True)
+
+    async def write(self, data: bytes | bytearray, watch: NetworkWatch | None) -> None:
+        """Write ``data`` whole; ``watch`` keeps the network timeout (a deadline scope
+        does without one). Raises what the stream raises, or DicomTimeoutError."""
+        direct = self._direct
+        send: Callable[[], Awaitable[None]]
+        if direct is not None and not self._lock.locked() and direct.ready():
+            if direct.write(data):
+                return  # nothing waited: nothing to shield, nobody to exclude
+            send = direct.drained  # the rest waits in the transport
+        else:  # anyio's streams take any bytes-like object
+            send = partial(self.stream.send, cast(bytes, data))
+        with anyio.CancelScope(shield=True):
+            async with self._lock:
+                if watch is not None:
+                    watch.writing()
+                    try:
+                        await send()
+                    finally:
+                        watch.write_done()
+                else:  # no reader (yet, or any more): no watcher either
+                    with deadline("sending a PDU", self.timeout):
+                        await send()
