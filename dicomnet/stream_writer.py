@@ -51,7 +51,7 @@ class DirectWriter:
 
     __slots__ = ("_protocol", "_stream", "_transport")
 
-    def __init__(self, stream: Any, transport: asyncio.WriteTransport,
+    def __init__(self, stream: Any, transport: Any,
                  protocol: Any) -> None:
         self._stream = stream
         self._transport = transport
@@ -91,7 +91,8 @@ def direct_writer(stream: object) -> DirectWriter | None:
     transport = getattr(stream, "_transport", None)
     protocol = getattr(stream, "_protocol", None)
     event = getattr(protocol, "write_event", None)
-    if not isinstance(transport, asyncio.WriteTransport) \
+    # uvloop's transports are not asyncio.WriteTransport instances, but behave as one.
+    if not all(callable(getattr(transport, name, None)) for name in ("write", "is_closing")) \
             or not isinstance(event, asyncio.Event) \
             or not hasattr(protocol, "exception") or not hasattr(stream, "_closed"):
         return None
