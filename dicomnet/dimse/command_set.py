@@ -182,5 +182,8 @@ def decode_command(data: bytes | bytearray | memoryview) -> DIMSEMessage:
             if required:
                 raise DIMSEError(f"{cls.__name__} without {name} (0000,{tag:04X})")
             continue
-        kwargs[name] = _decode_value(vr, value, name)
+        if vr == "US" and len(value) == 2:  # the most common case, without a call
+            kwargs[name] = value[0] | value[1] << 8
+        else:
+            kwargs[name] = _decode_value(vr, value, name)
     return cls(**kwargs)
