@@ -54,7 +54,13 @@ from dicomnet.connection_events import (
     StrayResponse,
 )
 from dicomnet.dataset_io import FileRegion, SinkFactory
-from dicomnet.dimse import CommandField, DIMSEMessage, Status, describe_message
+from dicomnet.dimse import (
+    CommandField,
+    DIMSEMessage,
+    Status,
+    describe_message,
+    is_final_response,
+)
 from dicomnet.dimse.comment import exception_comment
 from dicomnet.errors import (
     AssociationAbortedError,
@@ -71,6 +77,7 @@ from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import AbortReason, AbortSource, describe_reject
 from dicomnet.response_batch import ResponseBatch
 from dicomnet.response_waiter import OneResponse
+from dicomnet.stream_writer import StreamWriter, acquire
 from dicomnet.tcp import set_nodelay
 
 if TYPE_CHECKING:
@@ -125,6 +132,7 @@ class AssociationDriver:
     ) -> None:
         self._stream = stream
         self.timeouts = timeouts
+        self._writer = None if stream is None else StreamWriter(stream, timeouts.network)
         self.peer = peer
         #: With TLS: the peer's certificate subject (RFC 4514), None without one.
         self.peer_certificate_subject: str | None = None
@@ -144,9 +152,6 @@ class AssociationDriver:
         self.accept_damaged = accept_damaged
         self._waiters: dict[int, MemoryObjectSendStream[Response] | OneResponse] = {}
         self._incoming: dict[int, IncomingRequest] = {}
-        # fast_acquire: an uncontended lock does not yield to the event loop; a store
-        # takes these locks several times, and each yield is a whole loop iteration.
-        self._pdu_lock = anyio.Lock(fast_acquire=True)
         self._message_lock = anyio.Lock(fast_acquire=True)
         # Set and replaced when a slot of the window comes back, if someone waits;
         # the same for the peer's requests.
@@ -271,6 +276,7 @@ class AssociationDriver:
         conn.associate(request, interpret)  # AE-1
         with deadline("TCP connect", self.timeouts.connect):
             self._stream = await connect()
+        self._writer = StreamWriter(self._stream, self.timeouts.network)
         set_nodelay(self._stream)
         self.events.opened()
         self.events.name(request)
@@ -378,27 +384,36 @@ class AssociationDriver:
         """Write whole messages encoded together (:mod:`dicomnet.response_batch`)."""
         await self._write_message(batch)
 
-    async def _write_message(self, outgoing: OutgoingMessage | ResponseBatch) -> None:
-        async with self._message_lock:
-            sent = 0
-            try:
-                self._conn.message_sent()  # P-DATA request is valid in this state
-                self.messages_written += 1
-                pdus = self.events.pdus
-                for batch in outgoing.writes():
-                    if sent:
-                        # Writes are shielded; let a cancellation in between them.
-                        await anyio.lowlevel.checkpoint_if_cancelled()
-                    await self._send_bytes(batch)
-                    sent += 1
-                    if pdus:
-                        self.events.pdata_written(len(batch))
-            except BaseException:
+    async def _write_message(self, outgoing: OutgoingMessage | ResponseBatch, *,
+                             answer_awaited: bool = False) -> None:
+        """Write a message whole (see send_message), then let other tasks in (a C-CANCEL
+        between pending responses), unless a final response or a request whose answer
+        is ``answer_awaited`` next: the wait that follows lets them in anyway."""
+        await acquire(self._message_lock)
+        sent = 0
+        try:
+            self._conn.message_sent()  # P-DATA request is valid in this state
+            self.messages_written += 1
+            pdus = self.events.pdus
+            for batch in outgoing.writes():
                 if sent:
-                    with anyio.CancelScope(shield=True):
-                        await self.abort(AbortSource.SERVICE_USER, why=(
-                            f"sending {describe_message(outgoing.message)} stopped half way"))
-                raise
+                    # Writes are shielded; let a cancellation in between them, and the
+                    # other associations (a socket that takes every write never waits).
+                    await anyio.lowlevel.checkpoint()
+                await self._send_bytes(batch)
+                sent += 1
+                if pdus:
+                    self.events.pdata_written(len(batch))
+        except BaseException:
+            if sent:
+                with anyio.CancelScope(shield=True):
+                    await self.abort(AbortSource.SERVICE_USER, why=(
+                        f"sending {describe_message(outgoing.message)} stopped half way"))
+            raise
+        finally:
+            self._message_lock.release()
+        if not answer_awaited and not is_final_response(outgoing.message):
+            await anyio.lowlevel.checkpoint()
 
     async def _start_request(self, message: DIMSEMessage,
                              waiter: MemoryObjectSendStream[Response] | OneResponse
@@ -454,7 +469,7 @@ class AssociationDriver:
             receive.close()
             raise
         try:
-            await self._write_message(outgoing)
+            await self._write_message(outgoing, answer_awaited=True)
             sent = True
             if self.events.messages:
                 self.events.request_sent(outgoing.context, outgoing.message,
@@ -523,7 +538,7 @@ class AssociationDriver:
             self.discard(outgoing)
             raise
         try:
-            await self._write_message(outgoing)
+            await self._write_message(outgoing, answer_awaited=True)
             if self.events.messages:
                 self.events.request_sent(outgoing.context, outgoing.message,
                                          outgoing.dataset_size)
@@ -813,33 +828,18 @@ class AssociationDriver:
             self._sync_artim()
 
     async def _send_bytes(self, data: bytes | bytearray) -> None:
-        """Write one whole PDU. Shielded so a cancelled caller never leaves half a PDU."""
-        if self._stream is None or self._closed.is_set():
+        """Write one whole PDU (or several), never half of one (dicomnet.stream_writer)."""
+        if self._writer is None or self._closed.is_set():
             raise self._conn.ended_error()
-        with anyio.CancelScope(shield=True):
-            async with self._pdu_lock:
-                watch = self._watch
-                try:
-                    # anyio's streams take any bytes-like object; copying the write
-                    # buffer to bytes just for the annotation would cost.
-                    if watch is not None:
-                        watch.writing()
-                        try:
-                            await self._stream.send(cast(bytes, data))
-                        finally:
-                            watch.write_done()
-                    else:  # no reader (yet, or any more): no watcher either
-                        with deadline("sending a PDU", self.timeouts.network):
-                            await self._stream.send(cast(bytes, data))
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
-                        DicomTimeoutError) as exc:
-                    error: Exception = exc
-                    if self._write_timed_out:  # the watcher closed the connection
-                        error = DicomTimeoutError("sending a PDU", self.timeouts.network or 0)
-                    log.info("%s: cannot send: %s", self._who(), error)
-                    await self._close_transport()
-                    raise AssociationAbortedError(f"connection lost while sending: {error}") \
-                        from error
+        try:
+            await self._writer.write(data, self._watch)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
+                DicomTimeoutError) as exc:
+            error: Exception = DicomTimeoutError("sending a PDU", self.timeouts.network or 0) \
+                if self._write_timed_out else exc  # the watcher closed the connection
+            log.info("%s: cannot send: %s", self._who(), error)
+            await self._close_transport()
+            raise AssociationAbortedError(f"connection lost while sending: {error}") from error
 
     async def _close_transport(self) -> None:
         if self._stream is not None and not self._closed.is_set():

@@ -46,8 +46,7 @@ class IncomingRequest:
         #: For a C-STORE-RQ: what is wrong with the structure of its data set (truncated,
         #: malformed, undecodable), None when it is whole (see dicomnet.dimse.integrity).
         self.damage: Damage | None = arrived.damage
-        #: Set by a C-CANCEL-RQ for this request, or when the association ends.
-        self.cancelled = anyio.Event()
+        self._cancelled: anyio.Event | None = None
         #: A final (not pending) response has been sent.
         self.answered = False
         self._after_answer: list[Callable[[], object]] | None = None
@@ -55,6 +54,14 @@ class IncomingRequest:
         self.arrived_at = time.monotonic()
         #: Pending responses sent so far (C-FIND matches, C-GET/C-MOVE progress).
         self.pending_sent = 0
+
+    @property
+    def cancelled(self) -> anyio.Event:
+        """Set by a C-CANCEL-RQ for this request, or when the association ends. Made on
+        first use: most requests (C-ECHO, C-STORE) are never cancelled, nor asked."""
+        if self._cancelled is None:
+            self._cancelled = anyio.Event()
+        return self._cancelled
 
     @property
     def dataset(self) -> Dataset | None:

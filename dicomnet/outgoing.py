@@ -27,6 +27,7 @@ from dicomnet.dimse import (
     fragment_pieces,
     max_fragment_size,
     pdata_header,
+    pdata_pdu,
 )
 from dicomnet.dimse.dataset import DEFLATED_SYNTAXES
 from dicomnet.part10 import descriptor_of
@@ -61,6 +62,10 @@ def _message_writes(context_id: int, command: bytes,
     ``pad`` NUL bytes follow a file's data set (see :class:`OutgoingMessage`).
     """
     size = max_fragment_size(capacity)
+    if dataset is None and 0 < len(command) <= size:
+        # The usual response (C-ECHO, C-STORE): one PDU, built without the generators.
+        yield pdata_pdu(context_id, True, True, command)
+        return
     in_memory = fragment_pieces(context_id, command, True, size)
     if isinstance(dataset, FileRegion):
         # The command goes in the first write with the data set's start; see _file_writes.

@@ -214,8 +214,10 @@ class Server:
         # registrations fill it; a request of another command is not served (0211).
         self._answers: dict[int, Answer] = {
             CommandField.C_ECHO_RQ: partial(verification.answer_echo, handler=None)}
-        # Command Fields whose handlers run in the association's reader (on_store).
-        self._inline: set[int] = set()
+        # Command Fields whose handlers run in the association's reader (on_store): the
+        # built-in C-ECHO answer never waits on its association, and a task of its own
+        # would cost more than the answer.
+        self._inline: set[int] = {CommandField.C_ECHO_RQ}
         self._sink_factory: SinkFactory | None = None
         self._normalized = normalized.NormalizedHandlers()
         # Command Field of a DIMSE-C request -> the SOP classes served with it; a
@@ -281,6 +283,7 @@ class Server:
         def register(handler: _Echo) -> _Echo:
             self._answers[CommandField.C_ECHO_RQ] = partial(verification.answer_echo,
                                                             handler=handler)
+            self._inline.discard(CommandField.C_ECHO_RQ)  # it may wait on anything
             return handler
 
         return register

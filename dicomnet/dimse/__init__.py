@@ -48,6 +48,7 @@ from dicomnet.dimse.messages import (
     NSetRSP,
     Priority,
     describe_message,
+    is_final_response,
     response_to,
 )
 from dicomnet.dimse.reassembly import CommandReceived, DatasetFragment, Reassembler
@@ -98,6 +99,7 @@ __all__ = [
     "encode_dataset",
     "fragment_message",
     "fragment_pieces",
+    "is_final_response",
     "max_fragment_size",
     "pdata_header",
     "pdata_pdu",

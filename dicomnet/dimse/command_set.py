@@ -60,24 +60,51 @@ def _encode_value(vr: str, value: Any) -> bytes:
     return data
 
 
+#: Per message class, its command elements in ascending tag order (PS3.7 §6.3.1):
+#: (field name, the element's tag as 4 bytes, VR); the Command Field, fixed by the
+#: class, is there as its whole element (VR ""), the Command Data Set Type as the name
+#: "has_dataset". Built once per class: the encoder runs for every message.
+_PLANS: dict[type, tuple[tuple[str, bytes, str], ...]] = {}
+_TAG = struct.Struct("<HH")
+_WITH_DATASET = _element(_COMMAND_DATA_SET_TYPE, _US.pack(DATASET_PRESENT))
+_WITHOUT_DATASET = _element(_COMMAND_DATA_SET_TYPE, _US.pack(NO_DATASET))
+
+
+def _plan(cls: type[DIMSEMessage]) -> tuple[tuple[str, bytes, str], ...]:
+    entries = [(_COMMAND_FIELD, "", _element(_COMMAND_FIELD, _US.pack(cls.command_field)), ""),
+               (_COMMAND_DATA_SET_TYPE, "has_dataset", b"", "")]
+    entries += [(tag, name, _TAG.pack(tag >> 16, tag & 0xFFFF), vr)
+                for name, tag, vr, _required in message_fields(cls)]
+    entries.sort(key=lambda entry: entry[0])
+    plan = tuple((name, prefix, vr) for _tag, name, prefix, vr in entries)
+    _PLANS[cls] = plan
+    return plan
+
+
 def encode_command(message: DIMSEMessage) -> bytes:
     """The command set of ``message``: Command Group Length first, then the elements in
     ascending tag order (PS3.7 §6.3.1)."""
-    elements: list[tuple[int, bytes]] = [
-        (_COMMAND_FIELD, _US.pack(message.command_field)),
-        (_COMMAND_DATA_SET_TYPE, _US.pack(DATASET_PRESENT if message.has_dataset
-                                          else NO_DATASET)),
-    ]
-    for name, tag, vr, _required in message_fields(type(message)):
-        value = getattr(message, name)
-        if value is not None:
-            try:
-                elements.append((tag, _encode_value(vr, value)))
-            except (ValueError, struct.error) as exc:  # UnicodeEncodeError included
-                raise DIMSEError(f"{type(message).__name__}.{name}: cannot encode "
-                                 f"{value!r} as {vr} ({exc})") from exc
-    elements.sort(key=lambda item: item[0])
-    body = b"".join(_element(tag, value) for tag, value in elements)
+    cls = type(message)
+    plan = _PLANS.get(cls) or _plan(cls)
+    parts: list[bytes] = []
+    name = ""
+    try:
+        for name, prefix, vr in plan:
+            if not vr:
+                if name:  # Command Data Set Type (PS3.7 E.1-1)
+                    parts.append(_WITH_DATASET if message.has_dataset else _WITHOUT_DATASET)
+                else:  # Command Field
+                    parts.append(prefix)
+                continue
+            value = getattr(message, name)
+            if value is None:
+                continue
+            data = _US.pack(value) if vr == "US" else _encode_value(vr, value)
+            parts.append(prefix + _UL.pack(len(data)) + data)
+    except (ValueError, struct.error) as exc:  # UnicodeEncodeError included
+        raise DIMSEError(f"{cls.__name__}.{name}: cannot encode "
+                         f"{getattr(message, name)!r} as {vr} ({exc})") from exc
+    body = b"".join(parts)
     return _element(_COMMAND_GROUP_LENGTH, _UL.pack(len(body))) + body
 
 
@@ -155,5 +182,8 @@ def decode_command(data: bytes | bytearray | memoryview) -> DIMSEMessage:
             if required:
                 raise DIMSEError(f"{cls.__name__} without {name} (0000,{tag:04X})")
             continue
-        kwargs[name] = _decode_value(vr, value, name)
+        if vr == "US" and len(value) == 2:  # the most common case, without a call
+            kwargs[name] = value[0] | value[1] << 8
+        else:
+            kwargs[name] = _decode_value(vr, value, name)
     return cls(**kwargs)

@@ -51,6 +51,7 @@ __all__ = [
     "NSetRSP",
     "Priority",
     "describe_message",
+    "is_final_response",
     "message_fields",
     "response_to",
 ]
@@ -517,6 +518,13 @@ def describe_message(message: DIMSEMessage) -> str:
         return f"{name} (to #{getattr(message, 'message_id_being_responded_to', '?')}, " \
                f"status 0x{getattr(message, 'status', 0):04X})"
     return f"{name} #{getattr(message, 'message_id', '?')}"
+
+
+def is_final_response(message: DIMSEMessage) -> bool:
+    """Whether ``message`` is a response that ends its request: any but Pending
+    (PS3.7 C.1)."""
+    return not message.is_request and \
+        category(message.status) is not StatusCategory.PENDING  # type: ignore[union-attr]
 
 
 def response_to(request: DIMSEMessage, status: int, *,
