@@ -1,0 +1,102 @@
+"""The robustness group (``--hostile`` only: a fragile peer may crash): PDUs no
+conformant requestor sends. The peer must refuse them (A-ABORT, A-ASSOCIATE-RJ, or
+closing the connection, PS3.8 9.3.1 and Table 9-10) and keep serving: a C-ECHO on a new
+association after each proves it did.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from dicomnet.check.model import Check, CheckContext, Result, check, failed, passed, skipped
+from dicomnet.check.probe import (
+    Probe,
+    describe,
+    echo_on_fresh_association,
+    oversized_pdata,
+    request,
+)
+from dicomnet.check.sop_classes import UNCOMPRESSED
+from dicomnet.pdu import AAbort, AAssociateAC, AAssociateRJ, PDataTF, encode_pdu
+from dicomnet.uids import VERIFICATION
+
+#: Beyond this the peer's maximum PDU is not worth exceeding from a check.
+OVERSIZE_CAP = 32 << 20
+_REFUSALS = (AAbort, AAssociateRJ)
+
+
+async def _refused(probe: Probe) -> tuple[bool, str]:
+    """Whether the peer refused what was just sent, and what it did."""
+    try:
+        while True:
+            pdu = await probe.receive_pdu(10)
+            if not isinstance(pdu, PDataTF):
+                break
+    except TimeoutError:
+        return False, "no answer within 10 s (the connection stayed open)"
+    except Exception as exc:
+        return False, f"answered with bytes that are no PDU ({exc})"
+    if pdu is None or isinstance(pdu, _REFUSALS):
+        return True, describe(pdu)
+    return False, f"answered with {describe(pdu)}"
+
+
+async def _judge(ctx: CheckContext, refused: bool, what: str, sent: str) -> Result:
+    problem = await echo_on_fresh_association(ctx.target)
+    evidence = (f"sent {sent}; the peer: {what}",)
+    if not refused:
+        return failed(f"did not refuse it: {what}", *evidence)
+    if problem:
+        return failed(f"refused it, then stopped serving: {problem}", *evidence)
+    return passed("refused, and the next association's C-ECHO succeeded", *evidence)
+
+
+async def _associated(ctx: CheckContext, probe: Probe) -> Result | None:
+    answer = await probe.associate(request(ctx.target, [(VERIFICATION, UNCOMPRESSED)]))
+    if not isinstance(answer, AAssociateAC):
+        return failed(f"a Verification association was answered with {describe(answer)}")
+    return None
+
+
+@check("robustness", "unknown-pdu", "an unknown PDU type is refused", "PS3.8 9.3.1, 9.3.8")
+async def unknown_pdu(ctx: CheckContext) -> Result:
+    async with Probe(ctx.target) as probe:
+        if (result := await _associated(ctx, probe)) is not None:
+            return result
+        await probe.send(struct.pack(">BBI", 0x55, 0, 4) + b"\x00" * 4)
+        refused, what = await _refused(probe)
+    return await _judge(ctx, refused, what, "a PDU of type 0x55 on an open association")
+
+
+@check("robustness", "bad-item", "an A-ASSOCIATE-RQ with a bad item is refused",
+       "PS3.8 9.3.2, 9.3.8")
+async def bad_item(ctx: CheckContext) -> Result:
+    rq = encode_pdu(request(ctx.target, [(VERIFICATION, UNCOMPRESSED)]))
+    # The presentation context item (20H) claims to run past the end of the PDU.
+    at = rq.index(b"\x20\x00", 74)
+    bad = rq[:at + 2] + struct.pack(">H", 0xFFF0) + rq[at + 4:]
+    async with Probe(ctx.target) as probe:
+        await probe.send(bad)
+        refused, what = await _refused(probe)
+    return await _judge(ctx, refused, what, "an A-ASSOCIATE-RQ whose presentation "
+                        "context item is longer than the PDU")
+
+
+@check("robustness", "oversized-pdu", "a P-DATA-TF over the peer's maximum is refused",
+       "PS3.8 D.1, 9.3.8")
+async def oversized_pdu(ctx: CheckContext) -> Result:
+    async with Probe(ctx.target) as probe:
+        if (result := await _associated(ctx, probe)) is not None:
+            return result
+        limit = probe.peer_max_pdu
+        if limit == 0:
+            return skipped("the peer announces no maximum PDU")
+        if limit > OVERSIZE_CAP:
+            return skipped(f"the peer's maximum ({limit}) is too large to exceed here")
+        await probe.send(oversized_pdata(1, limit + 1))
+        refused, what = await _refused(probe)
+    return await _judge(ctx, refused, what, f"a P-DATA-TF of {limit + 1} bytes (its "
+                        f"maximum is {limit})")
+
+
+CHECKS: tuple[Check, ...] = (unknown_pdu, bad_item, oversized_pdu)
