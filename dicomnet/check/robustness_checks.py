@@ -23,17 +23,19 @@ from dicomnet.uids import VERIFICATION
 #: Beyond this the peer's maximum PDU is not worth exceeding from a check.
 OVERSIZE_CAP = 32 << 20
 _REFUSALS = (AAbort, AAssociateRJ)
+#: How long the peer has to refuse what it was sent.
+REFUSAL_WAIT = 10.0
 
 
 async def _refused(probe: Probe) -> tuple[bool, str]:
     """Whether the peer refused what was just sent, and what it did."""
     try:
         while True:
-            pdu = await probe.receive_pdu(10)
+            pdu = await probe.receive_pdu(REFUSAL_WAIT)
             if not isinstance(pdu, PDataTF):
                 break
     except TimeoutError:
-        return False, "no answer within 10 s (the connection stayed open)"
+        return False, f"no answer within {REFUSAL_WAIT:g} s (the connection stayed open)"
     except Exception as exc:
         return False, f"answered with bytes that are no PDU ({exc})"
     if pdu is None or isinstance(pdu, _REFUSALS):

@@ -84,13 +84,15 @@ async def run_checks(target: Target, checks: Sequence[Check], *, store: bool = F
 
 async def _run_one(item: Check, ctx: CheckContext, time_limit: float) -> Result:
     try:
-        with anyio.fail_after(time_limit):
+        with anyio.move_on_after(time_limit) as scope:
             return await item.run(ctx)
     except TimeoutError:
-        return failed(f"no verdict within {time_limit:g} s (the peer stopped answering)")
-    except Exception as exc:
+        return failed("the peer did not answer in time (DIMSE/ACSE timeout)")
+    except Exception as exc:  # noqa: BLE001 - whatever broke the check is the peer's FAIL
         log.debug("%s raised", item.id, exc_info=True)
         return failed(f"{type(exc).__name__}: {exc}")
+    assert scope.cancelled_caught
+    return failed(f"no verdict within {time_limit:g} s (the peer stopped answering)")
 
 
 def exit_status(verdicts: Sequence[Verdict]) -> int:
