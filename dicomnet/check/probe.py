@@ -36,12 +36,15 @@ from dicomnet.pdu import (
     PDU,
     AAbort,
     AAssociateAC,
+    AAssociateRJ,
     AAssociateRQ,
     AReleaseRP,
     AReleaseRQ,
     PDataTF,
     PDUFramer,
     UserIdentityRQSubItem,
+    describe_abort,
+    describe_reject,
     encode_pdu,
 )
 from dicomnet.uids import DEFAULT_TRANSFER_SYNTAXES, VERIFICATION
@@ -63,8 +66,14 @@ def describe(pdu: PDU | None) -> str:
     if pdu is None:
         return "the peer closed the connection"
     if isinstance(pdu, AAbort):
-        return f"A-ABORT (source {pdu.source}, reason {pdu.reason})"
-    return type(pdu).__name__
+        return f"A-ABORT ({describe_abort(pdu.source, pdu.reason)})"
+    if isinstance(pdu, AAssociateRJ):
+        return f"A-ASSOCIATE-RJ ({describe_reject(pdu.result, pdu.source, pdu.reason)})"
+    return _NAMES.get(type(pdu), type(pdu).__name__)
+
+
+_NAMES = {AAssociateAC: "A-ASSOCIATE-AC", AReleaseRQ: "A-RELEASE-RQ",
+          AReleaseRP: "A-RELEASE-RP", PDataTF: "P-DATA-TF"}
 
 
 def pdata_length(pdu: PDataTF) -> int:

@@ -34,6 +34,7 @@ from dicomnet.dimse import (
 )
 from dicomnet.dimse.reassembly import CommandReceived
 from dicomnet.errors import DicomNetError
+from dicomnet.incoming_request import IncomingRequest
 from dicomnet.pdu import (
     PDV,
     AAbort,
@@ -49,7 +50,6 @@ from dicomnet.pdu import (
     UserInformationItem,
     encode_pdu,
 )
-from dicomnet.incoming_request import IncomingRequest
 from dicomnet.server import Server
 
 #: A transfer syntax no check offers for Verification (JPEG Baseline).

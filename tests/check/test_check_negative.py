@@ -10,11 +10,9 @@ from functools import partial
 
 import anyio
 import pytest
-from broken_peers import ScriptedSCP, made_up_studies, wrong_matching_server, \
-    wrong_status_server
+from broken_peers import ScriptedSCP, made_up_studies, wrong_matching_server, wrong_status_server
 
-from dicomnet.check import Outcome, Target, Verdict, run_checks, select
-from dicomnet.check import robustness_checks
+from dicomnet.check import Outcome, Target, Verdict, robustness_checks, run_checks, select
 from dicomnet.config import Timeouts
 
 pytestmark = pytest.mark.anyio
