@@ -238,10 +238,14 @@ async def echo_on_fresh_association(target: Target) -> str | None:
     return None
 
 
-def oversized_pdata(context_id: int, length: int) -> bytes:
-    """A P-DATA-TF whose PDU-length field is ``length``: one command PDV of zeros."""
-    data = bytes(length - _PDV_ITEM_OVERHEAD)
-    return struct.pack(">BBIIBB", 0x04, 0, length, len(data) + 2, context_id, 0x03) + data
+def oversized_pdata_start(context_id: int, length: int) -> bytes:
+    """The first bytes of a P-DATA-TF whose PDU-length field says ``length``: the
+    header and the start of one command PDV, never the rest. A peer that holds PDUs
+    to its maximum refuses it from the header; one that reads on waits for bytes that
+    never come, and is seen not to refuse (whatever the contents would have been, they
+    cannot be what it objects to)."""
+    return struct.pack(">BBIIBB", 0x04, 0, length, length - 4, context_id, 0x03) \
+        + bytes(64)
 
 
 __all__ = [
@@ -250,7 +254,7 @@ __all__ = [
     "Probe",
     "describe",
     "echo_on_fresh_association",
-    "oversized_pdata",
+    "oversized_pdata_start",
     "pdata_length",
     "request",
 ]

@@ -13,15 +13,13 @@ from dicomnet.check.probe import (
     Probe,
     describe,
     echo_on_fresh_association,
-    oversized_pdata,
+    oversized_pdata_start,
     request,
 )
 from dicomnet.check.sop_classes import UNCOMPRESSED
 from dicomnet.pdu import AAbort, AAssociateAC, AAssociateRJ, PDataTF, encode_pdu
 from dicomnet.uids import VERIFICATION
 
-#: Beyond this the peer's maximum PDU is not worth exceeding from a check.
-OVERSIZE_CAP = 32 << 20
 _REFUSALS = (AAbort, AAssociateRJ)
 #: How long the peer has to refuse what it was sent.
 REFUSAL_WAIT = 10.0
@@ -93,12 +91,12 @@ async def oversized_pdu(ctx: CheckContext) -> Result:
         limit = probe.peer_max_pdu
         if limit == 0:
             return skipped("the peer announces no maximum PDU")
-        if limit > OVERSIZE_CAP:
-            return skipped(f"the peer's maximum ({limit}) is too large to exceed here")
-        await probe.send(oversized_pdata(1, limit + 1))
+        if limit >= 0xFFFFFFFF:
+            return skipped("the peer's maximum is the largest length a PDU can announce")
+        await probe.send(oversized_pdata_start(1, limit + 1))
         refused, what = await _refused(probe)
-    return await _judge(ctx, refused, what, f"a P-DATA-TF of {limit + 1} bytes (its "
-                        f"maximum is {limit})")
+    return await _judge(ctx, refused, what, f"the header of a P-DATA-TF of {limit + 1} "
+                        f"bytes (its maximum is {limit}) and 64 bytes of it")
 
 
 CHECKS: tuple[Check, ...] = (unknown_pdu, bad_item, oversized_pdu)
