@@ -2,7 +2,8 @@
 (with --store and --hostile), and against DCMTK's storescp and dcmqrscp it reports what
 a DICOM engineer would: every check passes or is skipped for a service the peer does
 not offer, except storescp leaving an A-ASSOCIATE-RQ with a malformed item unanswered
-(PS3.8 Table 9-10, Sta2 + Evt19 calls for an A-ABORT)."""
+(PS3.8 Table 9-10, Sta2 + Evt19 calls for an A-ABORT). Orthanc (built on DCMTK's
+network code) does the same, and passes every other check."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from orthanc import AET, Modality, start_orthanc
 from peers import Process, dcmtk_binary, dicomnet_command, free_port, run, start_process
 from pydicom.data import get_testdata_file
 
@@ -78,3 +80,16 @@ def test_dcmqrscp(dcmqrscp: Process, tmp_path: Path) -> None:
     code, results, table = check(dcmqrscp.port, "QRSCP", tmp_path, "--store", "--hostile")
     assert code == 0, table
     assert set(results.values()) == {"PASS"}, table
+
+
+def test_orthanc(tmp_path: Path) -> None:
+    # Orthanc answers C-FIND only from the AEs it knows (else it aborts the association)
+    peer = start_orthanc(tmp_path / "orthanc", {"check": Modality("DICOMNET-CHECK", 1)})
+    try:
+        code, results, table = check(peer.dicom_port, AET, tmp_path, "--store", "--hostile")
+    finally:
+        peer.stop()
+    assert code == 1, table
+    expected = {check_id: "PASS" for check_id in results}
+    expected["robustness.bad-item"] = "FAIL"
+    assert results == expected, table

@@ -85,10 +85,12 @@ def request(target: Target, contexts: Sequence[tuple[str, Sequence[str]]], *,
             max_pdu: int = 1 << 16, roles: Mapping[str, tuple[bool, bool]] | None = None,
             async_window: tuple[int, int] | None = None,
             identity: UserIdentityRQSubItem | None = None) -> AAssociateRQ:
+    """An A-ASSOCIATE-RQ from us to the target; with the user's identity when one was
+    given (a peer that demands one would refuse every check's association without)."""
     return build_request(calling_ae_title=target.calling_ae,
                          called_ae_title=target.called_ae, contexts=contexts,
                          max_pdu_length=max_pdu, roles=roles, async_window=async_window,
-                         user_identity=identity)
+                         user_identity=identity or target.identity)
 
 
 class Probe:

@@ -28,7 +28,7 @@ from dicomnet.check.model import (
     failed,
     skipped,
 )
-from dicomnet.check.probe import describe
+from dicomnet.check.probe import PeerEndedError, describe
 from dicomnet.errors import DicomNetError
 from dicomnet.pdu import AAssociateAC
 
@@ -88,6 +88,8 @@ async def _run_one(item: Check, ctx: CheckContext, time_limit: float) -> Result:
             return await item.run(ctx)
     except TimeoutError:
         return failed("the peer did not answer in time (DIMSE/ACSE timeout)")
+    except PeerEndedError as exc:
+        return failed(f"the peer ended the association instead of answering: {exc}")
     except Exception as exc:
         log.debug("%s raised", item.id, exc_info=True)
         return failed(f"{type(exc).__name__}: {exc}")
