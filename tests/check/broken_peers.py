@@ -25,6 +25,8 @@ from dicomnet.dimse import (
     CEchoRSP,
     CFindRQ,
     CFindRSP,
+    CStoreRQ,
+    CStoreRSP,
     DIMSEMessage,
     Reassembler,
     decode_dataset,
@@ -42,15 +44,19 @@ from dicomnet.pdu import (
     AAssociateRQ,
     AReleaseRP,
     AReleaseRQ,
+    AsyncOperationsWindowSubItem,
     ImplementationClassUIDSubItem,
     MaximumLengthSubItem,
     PDataTF,
     PDUFramer,
     PresentationContextAC,
+    RoleSelectionSubItem,
     UserInformationItem,
+    UserSubItem,
     encode_pdu,
 )
 from dicomnet.server import Server
+from dicomnet.uids import IMPLICIT_VR_LITTLE_ENDIAN
 
 #: A transfer syntax no check offers for Verification (JPEG Baseline).
 NOT_OFFERED = "1.2.840.10008.1.2.4.50"
@@ -82,12 +88,12 @@ def patient_id_matches(pattern: str, value: str) -> bool:
     return re.fullmatch(regex, value) is not None
 
 
-def answer_identifier(query: Dataset, study: Dataset) -> Dataset:
-    """The keys asked for, filled from ``study`` (PS3.4 C.4.1.1.3.2)."""
+def answer_identifier(query: Dataset, study: Dataset, drop: str | None = None) -> Dataset:
+    """The keys asked for (but ``drop``), filled from ``study`` (PS3.4 C.4.1.1.3.2)."""
     ds = Dataset()
-    ds.QueryRetrieveLevel = "STUDY"
+    ds.QueryRetrieveLevel = query.get("QueryRetrieveLevel", "STUDY")
     for element in query:
-        if element.keyword and element.keyword != "QueryRetrieveLevel":
+        if element.keyword and element.keyword not in ("QueryRetrieveLevel", drop):
             setattr(ds, element.keyword, study.get(element.keyword, ""))
     return ds
 
@@ -107,6 +113,25 @@ class ScriptedSCP:
     #: never hang up on garbage (unknown PDU types, bad items, PDUs over our maximum):
     #: ignore it and wait
     tolerant: bool = False
+    #: reject every context whose transfer syntaxes are Implicit VR Little Endian only
+    reject_implicit: bool = False
+    #: grant both roles for every role selection proposed
+    grant_roles: bool = False
+    #: answer an asynchronous operations window proposal with this
+    window: tuple[int, int] | None = None
+    #: abort an association that carries a user identity
+    abort_on_identity: bool = False
+    #: answer A-RELEASE-RQ with A-ABORT
+    abort_on_release: bool = False
+    #: answer A-ABORT with A-ABORT
+    answer_abort: bool = False
+    #: the status of every C-STORE-RSP
+    store_status: int = 0x0000
+    #: say Success to C-STORE but keep nothing
+    forget_stored: bool = False
+    #: leave this key out of STUDY-level C-FIND matches
+    drop_key: str | None = None
+    instances: list[Dataset] = field(default_factory=list)
     studies: list[Dataset] = field(default_factory=lambda: made_up_studies(3))
     port: int = 0
     connections: int = 0
@@ -158,24 +183,43 @@ class _Conversation:
         if not isinstance(rq, AAssociateRQ):
             raise DicomNetError("no A-ASSOCIATE-RQ")
         self.peer_max = rq.user_information.maximum_length or 0
+        scp = self.scp
+        info = rq.user_information
+        if scp.abort_on_identity and info.user_identity_rq is not None:
+            await self.stream.send(encode_pdu(AAbort(source=2, reason=0)))
+            return
         answers = []
         for pc in rq.presentation_contexts:
-            syntax = NOT_OFFERED if self.scp.wrong_syntax else pc.transfer_syntaxes[0]
+            offered = [ts for ts in pc.transfer_syntaxes
+                       if not (scp.reject_implicit and ts == IMPLICIT_VR_LITTLE_ENDIAN)]
+            if not offered:
+                answers.append(PresentationContextAC(pc.context_id, 4, ""))
+                continue
+            syntax = NOT_OFFERED if scp.wrong_syntax else offered[0]
             answers.append(PresentationContextAC(pc.context_id, 0, syntax))
             self.syntaxes[pc.context_id] = syntax
+        replies: list[UserSubItem] = [MaximumLengthSubItem(OUR_MAX_PDU),
+                                      ImplementationClassUIDSubItem("1.2.826.0.1.3680043.10.1")]
+        if scp.window is not None and info.async_operations_window is not None:
+            replies.append(AsyncOperationsWindowSubItem(*scp.window))
+        if scp.grant_roles:
+            replies.extend(RoleSelectionSubItem(item.sop_class_uid, True, True)
+                           for item in info.role_selections)
         await self.stream.send(encode_pdu(AAssociateAC(
             called_ae_title=rq.called_ae_title, calling_ae_title=rq.calling_ae_title,
             presentation_contexts=tuple(answers),
-            user_information=UserInformationItem((
-                MaximumLengthSubItem(OUR_MAX_PDU),
-                ImplementationClassUIDSubItem("1.2.826.0.1.3680043.10.1"))))))
+            user_information=UserInformationItem(tuple(replies)))))
         reassembler = Reassembler(self.syntaxes)
         parts: list[bytes] = []
         command: tuple[int, DIMSEMessage] | None = None
         while True:
             pdu = self.early.pop(0) if self.early else await self.next_pdu()
             if isinstance(pdu, AReleaseRQ):
-                await self.stream.send(encode_pdu(AReleaseRP()))
+                await self.stream.send(encode_pdu(
+                    AAbort(source=0, reason=0) if self.scp.abort_on_release else AReleaseRP()))
+                return
+            if isinstance(pdu, AAbort) and self.scp.answer_abort:
+                await self.stream.send(encode_pdu(AAbort(source=0, reason=0)))
                 return
             if not isinstance(pdu, PDataTF):
                 return  # an A-ABORT, or something we do not take: hang up
@@ -207,6 +251,14 @@ class _Conversation:
                 status=0, affected_sop_class_uid=message.affected_sop_class_uid))
         elif isinstance(message, CFindRQ) and dataset is not None:
             await self.answer_find(context_id, message, dataset)
+        elif isinstance(message, CStoreRQ) and dataset is not None:
+            status = self.scp.store_status
+            if status == 0 and not self.scp.forget_stored:
+                self.scp.instances.append(dataset)
+            await self.send(context_id, CStoreRSP(
+                message_id_being_responded_to=message.message_id, status=status,
+                affected_sop_class_uid=message.affected_sop_class_uid,
+                affected_sop_instance_uid=message.affected_sop_instance_uid))
 
     async def cancelled(self) -> bool:
         """Whether a C-CANCEL came right behind the C-FIND (read for a moment; any
@@ -226,9 +278,14 @@ class _Conversation:
         return False
 
     async def answer_find(self, context_id: int, message: CFindRQ, query: Dataset) -> None:
-        pattern = str(query.get("PatientID", "") or "")
-        matches = [s for s in self.scp.studies
-                   if patient_id_matches(pattern, str(s.PatientID))]
+        if query.get("QueryRetrieveLevel") == "IMAGE":
+            wanted = query.get("SOPInstanceUID", "")
+            matches = [ds for ds in self.scp.instances
+                       if not wanted or ds.SOPInstanceUID == wanted]
+        else:
+            pattern = str(query.get("PatientID", "") or "")
+            matches = [s for s in self.scp.studies
+                       if patient_id_matches(pattern, str(s.PatientID))]
         stop = False if self.scp.ignore_cancel else await self.cancelled()
         responses: list[tuple[CFindRSP, Dataset | None]] = []
         if not stop:
@@ -236,7 +293,7 @@ class _Conversation:
                 responses.append((CFindRSP(
                     message_id_being_responded_to=message.message_id, status=0xFF00,
                     affected_sop_class_uid=message.affected_sop_class_uid,
-                    has_dataset=True), answer_identifier(query, study)))
+                    has_dataset=True), answer_identifier(query, study, self.scp.drop_key)))
         responses.append((CFindRSP(
             message_id_being_responded_to=message.message_id,
             status=0xFE00 if stop else 0x0000,

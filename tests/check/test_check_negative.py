@@ -52,12 +52,40 @@ def reasons(results: list[Verdict]) -> str:
 async def test_a_scripted_peer_without_flaws_fails_nothing() -> None:
     async with scripted(ScriptedSCP()) as port:
         results = await verdicts(port)
+        everything = await verdicts(port, store=True, hostile=True)
     assert failed(results) == set(), reasons(results)
     outcome = {v.check.id: v.result.outcome for v in results}
     # the default run changes nothing and sends nothing hostile
     assert outcome["storage.ct"] is Outcome.SKIP
     assert outcome["robustness.unknown-pdu"] is Outcome.SKIP
     assert outcome["query.single-value"] is Outcome.PASS
+    assert failed(everything) == set(), reasons(everything)
+    assert {v.result.outcome for v in everything} == {Outcome.PASS}, reasons(everything)
+
+
+#: (what the scripted peer does wrong, the groups run, the checks that must fail)
+FLAWS = [
+    ({"grant_roles": True}, ["association"], {"association.roles"}),
+    ({"window": (0, 0)}, ["association"], {"association.async-window"}),
+    ({"abort_on_identity": True}, ["association"], {"association.user-identity"}),
+    ({"abort_on_release": True}, ["association"], {"association.release"}),
+    ({"answer_abort": True}, ["association"], {"association.abort"}),
+    ({"reject_implicit": True}, ["association"],
+     {"association.transfer-syntaxes-verification", "association.transfer-syntaxes-ct"}),
+    ({"store_status": 0xA700}, ["storage"],
+     {"storage.ct", "storage.mr", "storage.sc"}),
+    ({"forget_stored": True}, ["storage"], {"storage.found"}),
+    ({"drop_key": "StudyID"}, ["query"], {"query.study-universal"}),
+]
+
+
+@pytest.mark.parametrize(("flaw", "groups", "expected"), FLAWS,
+                         ids=[next(iter(flaw)) for flaw, _groups, _expected in FLAWS])
+async def test_each_flaw_fails_its_own_checks(flaw: dict[str, object], groups: list[str],
+                                              expected: set[str]) -> None:
+    async with scripted(ScriptedSCP(**flaw)) as port:  # type: ignore[arg-type]
+        results = await verdicts(port, groups, store=True)
+    assert failed(results) == expected, reasons(results)
 
 
 async def test_a_wrong_message_id_being_responded_to_fails_the_echo_check() -> None:
