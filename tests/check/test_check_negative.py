@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
+from typing import Any
 
 import anyio
 import pytest
@@ -64,7 +65,7 @@ async def test_a_scripted_peer_without_flaws_fails_nothing() -> None:
 
 
 #: (what the scripted peer does wrong, the groups run, the checks that must fail)
-FLAWS = [
+FLAWS: list[tuple[dict[str, Any], list[str], set[str]]] = [
     ({"grant_roles": True}, ["association"], {"association.roles"}),
     ({"window": (0, 0)}, ["association"], {"association.async-window"}),
     ({"abort_on_identity": True}, ["association"], {"association.user-identity"}),
@@ -81,9 +82,9 @@ FLAWS = [
 
 @pytest.mark.parametrize(("flaw", "groups", "expected"), FLAWS,
                          ids=[next(iter(flaw)) for flaw, _groups, _expected in FLAWS])
-async def test_each_flaw_fails_its_own_checks(flaw: dict[str, object], groups: list[str],
+async def test_each_flaw_fails_its_own_checks(flaw: dict[str, Any], groups: list[str],
                                               expected: set[str]) -> None:
-    async with scripted(ScriptedSCP(**flaw)) as port:  # type: ignore[arg-type]
+    async with scripted(ScriptedSCP(**flaw)) as port:
         results = await verdicts(port, groups, store=True)
     assert failed(results) == expected, reasons(results)
 
