@@ -47,6 +47,11 @@ def skipped(reason: str, *evidence: str) -> Result:
     return Result(Outcome.SKIP, reason, evidence)
 
 
+class RuleBrokenError(Exception):
+    """Raised inside a check when the peer broke a rule deep in a conversation: the
+    check FAILs with this text as its reason."""
+
+
 @dataclass(frozen=True)
 class Target:
     """The peer under test and how to reach it."""

@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterable
 
 from pydicom import Dataset
 
-from dicomnet.check.model import Check, CheckContext, Result, check, failed, passed, skipped
+from dicomnet.check.model import (
+    Check,
+    CheckContext,
+    Result,
+    RuleBrokenError,
+    check,
+    failed,
+    passed,
+    skipped,
+)
 from dicomnet.check.probe import Probe, describe, request
 from dicomnet.check.queries import STUDY_RETURN_KEYS, study_identifier
 from dicomnet.check.sop_classes import STUDY_FIND, UNCOMPRESSED
@@ -40,7 +49,7 @@ async def _find(ctx: CheckContext, identifier: Dataset, *, message_id: int = 11
         answer = await probe.associate(rq)
         context_id = probe.context_for(rq, STUDY_FIND)
         if not isinstance(answer, AAssociateAC) or context_id is None:
-            raise AssertionError(f"a Study Root C-FIND association was answered with "
+            raise RuleBrokenError(f"a Study Root C-FIND association was answered with "
                                  f"{describe(answer)}")
         await probe.send_message(context_id, CFindRQ(
             message_id=message_id, affected_sop_class_uid=STUDY_FIND), identifier)
@@ -48,9 +57,9 @@ async def _find(ctx: CheckContext, identifier: Dataset, *, message_id: int = 11
         while True:
             response, dataset = await probe.receive_message()
             if not isinstance(response, CFindRSP):
-                raise AssertionError(f"answered C-FIND with {type(response).__name__}")
+                raise RuleBrokenError(f"answered C-FIND with {type(response).__name__}")
             if response.message_id_being_responded_to != message_id:
-                raise AssertionError(f"a C-FIND-RSP responding to Message ID "
+                raise RuleBrokenError(f"a C-FIND-RSP responding to Message ID "
                                      f"{response.message_id_being_responded_to}, not "
                                      f"{message_id}")
             if response.status not in PENDING:

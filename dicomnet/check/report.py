@@ -46,11 +46,15 @@ def to_junit(verdicts: Sequence[Verdict], name: str) -> bytes:
             check, result = verdict.check, verdict.result
             case = ET.SubElement(suite, "testcase", classname=group, name=check.id,
                                  time=f"{verdict.duration:.3f}")
-            text = "\n".join((f"{check.title} ({check.reference})", *result.evidence))
+            # XML 1.0 cannot carry control characters: the peer's words (a version
+            # name, a comment) are escaped as on the terminal
+            text = "\n".join(peer_text(line, 2000) for line in (
+                f"{check.title} ({check.reference})", *result.evidence))
+            reason = peer_text(result.reason, 2000)
             if result.outcome is Outcome.FAIL:
-                ET.SubElement(case, "failure", message=result.reason).text = text
+                ET.SubElement(case, "failure", message=reason).text = text
             elif result.outcome is Outcome.SKIP:
-                ET.SubElement(case, "skipped", message=result.reason)
+                ET.SubElement(case, "skipped", message=reason)
             else:
                 ET.SubElement(case, "system-out").text = text
     ET.indent(root)

@@ -24,6 +24,7 @@ from dicomnet.check.model import (
     Facts,
     Outcome,
     Result,
+    RuleBrokenError,
     Target,
     failed,
     skipped,
@@ -88,6 +89,8 @@ async def _run_one(item: Check, ctx: CheckContext, time_limit: float) -> Result:
             return await item.run(ctx)
     except TimeoutError:
         return failed("the peer did not answer in time (DIMSE/ACSE timeout)")
+    except RuleBrokenError as exc:
+        return failed(str(exc))
     except PeerEndedError as exc:
         return failed(f"the peer ended the association instead of answering: {exc}")
     except Exception as exc:

@@ -121,3 +121,22 @@ def test_a_rejected_association_exits_2(capsys: pytest.CaptureFixture[str]) -> N
 def test_an_unknown_group_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "127.0.0.1", "1", "--only", "bogus"]) == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_the_junit_file_stays_xml_whatever_the_peer_sent() -> None:
+    """A peer's words (its implementation version name, say) may hold control
+    characters, which XML 1.0 cannot carry: they are escaped, and the file parses."""
+    from dicomnet.check import Check, Result, Verdict
+    from dicomnet.check.model import Outcome
+    from dicomnet.check.report import to_junit
+
+    async def never(_ctx: object) -> Result:  # pragma: no cover - not run
+        raise AssertionError
+
+    item = Check("association.accept", "association", "t", "PS3.8 9.3.3", never)
+    verdict = Verdict(item, Result(Outcome.FAIL, "version \x00\x1b[31m", ("name \x07",)), 0.1)
+    root = ET.fromstring(to_junit([verdict], "peer"))
+    failure = root.find("testsuite/testcase/failure")
+    assert failure is not None
+    assert "\\x00" in failure.get("message", "")
+    assert failure.text is not None and "\\x07" in failure.text
