@@ -81,7 +81,8 @@ def _needs_studies(ctx: CheckContext) -> Result | None:
     if not ctx.facts.accepts(STUDY_FIND):
         return skipped("the peer does not accept Study Root C-FIND")
     if ctx.facts.studies is None:
-        return skipped("the universal query failed")
+        return skipped("no universal answer to judge by (query.study-universal failed "
+                       "or did not run)")
     if not any(_value(ds, "PatientID") for ds in ctx.facts.studies):
         return skipped("the peer holds no study with a Patient ID (--store gives it "
                        "some)")

@@ -50,7 +50,8 @@ class Verdict:
 async def learn(target: Target) -> Facts:
     try:
         rq, answer = await discover(target)
-    except (OSError, TimeoutError, DicomNetError) as exc:
+    except (OSError, TimeoutError, DicomNetError, anyio.BrokenResourceError,
+            anyio.EndOfStream) as exc:  # the last two: a TLS handshake that failed
         raise UnreachableError(f"cannot open an association to {target.host}:{target.port}: "
                           f"{getattr(exc, 'strerror', None) or exc or type(exc).__name__}"
                           ) from exc

@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager
 import anyio
 import pytest
 
-from dicomnet.check import Outcome, Target, run_checks, select
+from dicomnet.check import Outcome, Target, UnreachableError, run_checks, select
 from dicomnet.pdu import UserIdentityRQSubItem
 from dicomnet.server import Server
 from dicomnet.tls import TestPKI, client_context, server_context
@@ -51,3 +51,11 @@ async def test_a_peer_demanding_an_identity_gets_the_users_on_every_check(
     assert outcomes.pop("association.transfer-syntaxes-ct") is Outcome.SKIP
     assert set(outcomes.values()) == {Outcome.PASS}, outcomes
     assert seen and set(seen) == {b"alice"}
+
+
+async def test_tls_to_a_plain_peer_cannot_be_checked(serving: Serving, pki: TestPKI) -> None:
+    async with serving(Server("PLAIN")) as port:
+        target = Target("127.0.0.1", port, called_ae="PLAIN",
+                        ssl=client_context(cafile=pki.ca_cert))
+        with anyio.fail_after(60), pytest.raises(UnreachableError):
+            await run_checks(target, select(["verification"]))
