@@ -15,6 +15,7 @@ from dicomnet.check.sop_classes import CT, DISCOVERED, FAMILIES, STUDY_FIND, UNC
 from dicomnet.dimse import CEchoRQ, CFindRQ, CFindRSP
 from dicomnet.pdu import (
     DICOM_APPLICATION_CONTEXT,
+    PDU,
     AAbort,
     AAssociateAC,
     AAssociateRJ,
@@ -28,10 +29,7 @@ from dicomnet.uids import IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION, storage_sop_c
 SMALL_PDU = 4096
 
 
-Answer = AAssociateAC | AAssociateRJ | AAbort | None
-
-
-async def discover(target: Target) -> tuple[AAssociateRQ, Answer]:
+async def discover(target: Target) -> tuple[AAssociateRQ, PDU | None]:
     """Propose every service a check uses; the peer's answer. OSError when nothing
     listens; the caller ends the run then (nothing can be checked)."""
     rq = request(target, [(sop_class, UNCOMPRESSED) for sop_class in DISCOVERED])
@@ -39,7 +37,6 @@ async def discover(target: Target) -> tuple[AAssociateRQ, Answer]:
         answer = await probe.associate(rq)
         if isinstance(answer, AAssociateAC):
             await probe.release()
-        assert answer is None or isinstance(answer, AAssociateAC | AAssociateRJ | AAbort)
         return rq, answer
 
 

@@ -145,3 +145,25 @@ async def test_a_peer_that_swallows_garbage_fails_the_robustness_checks(
     async with scripted(ScriptedSCP()) as port:
         results = await verdicts(port, ["robustness"], hostile=True)
     assert failed(results) == set(), reasons(results)
+
+
+async def test_a_peer_answering_the_request_with_nonsense_cannot_be_checked() -> None:
+    """An A-RELEASE-RP for an A-ASSOCIATE-RQ: no verdicts, a clear reason."""
+    from anyio.abc import SocketAttribute, SocketStream
+
+    from dicomnet.check import UnreachableError
+    from dicomnet.pdu import AReleaseRP, encode_pdu
+
+    async def nonsense(stream: SocketStream) -> None:
+        await stream.receive()
+        await stream.send(encode_pdu(AReleaseRP()))
+        await anyio.sleep(1)
+        await stream.aclose()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.listeners[0].extra(SocketAttribute.local_port)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, nonsense)
+        with anyio.fail_after(30), pytest.raises(UnreachableError, match="A-RELEASE-RP"):
+            await run_checks(target(port), select(["verification"]))
+        tg.cancel_scope.cancel()
