@@ -47,6 +47,11 @@ def test_storescp(storescp: Callable[..., Process], tmp_path: Path) -> None:
     server = storescp()
     code, results, table = check(server.port, "STORESCP", tmp_path, "--store", "--hostile")
     assert code == 1, table
+    # one association at a time (no --fork): stuck while the malformed one is open
+    records = json.loads((tmp_path / "check-STORESCP.json").read_text())
+    bad_item = next(r for r in records if r["id"] == "robustness.bad-item")
+    assert any("serves no one while that connection is open" in line
+               for line in bad_item["evidence"]), bad_item
     expected = {check_id: "PASS" for check_id in results}
     expected |= {"storage.found": "SKIP", "query.study-universal": "SKIP",
                  "query.single-value": "SKIP", "query.wildcard": "SKIP",

@@ -236,7 +236,7 @@ async def echo_on_fresh_association(target: Target) -> str | None:
                 return f"the C-ECHO on a new association got {type(response).__name__}"
             await probe.release()
     except (OSError, TimeoutError, PeerEndedError) as exc:
-        return f"a new association failed: {exc or type(exc).__name__}"
+        return f"a new association failed: {str(exc) or type(exc).__name__}"
     return None
 
 

@@ -53,7 +53,7 @@ async def learn(target: Target) -> Facts:
     except (OSError, TimeoutError, DicomNetError, anyio.BrokenResourceError,
             anyio.EndOfStream) as exc:  # the last two: a TLS handshake that failed
         raise UnreachableError(f"cannot open an association to {target.host}:{target.port}: "
-                          f"{getattr(exc, 'strerror', None) or exc or type(exc).__name__}"
+                          f"{getattr(exc, 'strerror', None) or str(exc) or type(exc).__name__}"
                           ) from exc
     if not isinstance(answer, AAssociateAC):
         raise UnreachableError(f"{target.host}:{target.port} answered our association with "

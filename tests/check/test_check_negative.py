@@ -142,6 +142,9 @@ async def test_a_peer_that_swallows_garbage_fails_the_robustness_checks(
         results = await verdicts(port, ["robustness"], hostile=True)
     assert failed(results) == {"robustness.unknown-pdu", "robustness.bad-item",
                                "robustness.oversized-pdu"}, reasons(results)
+    # it serves others all the while (one task per connection): the evidence says so
+    assert all("meanwhile, a new association's C-ECHO was answered" in v.result.evidence
+               for v in results), [v.result.evidence for v in results]
     async with scripted(ScriptedSCP()) as port:
         results = await verdicts(port, ["robustness"], hostile=True)
     assert failed(results) == set(), reasons(results)
