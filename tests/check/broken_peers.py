@@ -131,6 +131,14 @@ class ScriptedSCP:
     forget_stored: bool = False
     #: leave this key out of STUDY-level C-FIND matches
     drop_key: str | None = None
+    #: the Affected SOP Class UID of every C-ECHO-RSP (None: the request's)
+    echo_sop_class: str | None = None
+    #: the final status of a cancelled C-FIND
+    cancel_status: int = 0xFE00
+    #: leave the Implementation Class UID out of the A-ASSOCIATE-AC
+    no_implementation_uid: bool = False
+    #: the Called AE Title of the A-ASSOCIATE-AC, instead of the one received
+    called_title: str | None = None
     instances: list[Dataset] = field(default_factory=list)
     studies: list[Dataset] = field(default_factory=lambda: made_up_studies(3))
     port: int = 0
@@ -198,16 +206,17 @@ class _Conversation:
             syntax = NOT_OFFERED if scp.wrong_syntax else offered[0]
             answers.append(PresentationContextAC(pc.context_id, 0, syntax))
             self.syntaxes[pc.context_id] = syntax
-        replies: list[UserSubItem] = [MaximumLengthSubItem(OUR_MAX_PDU),
-                                      ImplementationClassUIDSubItem("1.2.826.0.1.3680043.10.1")]
+        replies: list[UserSubItem] = [MaximumLengthSubItem(OUR_MAX_PDU)]
+        if not scp.no_implementation_uid:
+            replies.append(ImplementationClassUIDSubItem("1.2.826.0.1.3680043.10.1"))
         if scp.window is not None and info.async_operations_window is not None:
             replies.append(AsyncOperationsWindowSubItem(*scp.window))
         if scp.grant_roles:
             replies.extend(RoleSelectionSubItem(item.sop_class_uid, True, True)
                            for item in info.role_selections)
         await self.stream.send(encode_pdu(AAssociateAC(
-            called_ae_title=rq.called_ae_title, calling_ae_title=rq.calling_ae_title,
-            presentation_contexts=tuple(answers),
+            called_ae_title=scp.called_title or rq.called_ae_title,
+            calling_ae_title=rq.calling_ae_title, presentation_contexts=tuple(answers),
             user_information=UserInformationItem(tuple(replies)))))
         reassembler = Reassembler(self.syntaxes)
         parts: list[bytes] = []
@@ -248,7 +257,8 @@ class _Conversation:
         if isinstance(message, CEchoRQ):
             await self.send(context_id, CEchoRSP(
                 message_id_being_responded_to=message.message_id + self.scp.echo_id_offset,
-                status=0, affected_sop_class_uid=message.affected_sop_class_uid))
+                status=0, affected_sop_class_uid=self.scp.echo_sop_class
+                or message.affected_sop_class_uid))
         elif isinstance(message, CFindRQ) and dataset is not None:
             await self.answer_find(context_id, message, dataset)
         elif isinstance(message, CStoreRQ) and dataset is not None:
@@ -296,7 +306,7 @@ class _Conversation:
                     has_dataset=True), answer_identifier(query, study, self.scp.drop_key)))
         responses.append((CFindRSP(
             message_id_being_responded_to=message.message_id,
-            status=0xFE00 if stop else 0x0000,
+            status=self.scp.cancel_status if stop else 0x0000,
             affected_sop_class_uid=message.affected_sop_class_uid), None))
         if not self.scp.one_big_pdu:
             for response, identifier in responses:

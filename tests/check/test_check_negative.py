@@ -77,6 +77,11 @@ FLAWS: list[tuple[dict[str, Any], list[str], set[str]]] = [
      {"storage.ct", "storage.mr", "storage.sc"}),
     ({"forget_stored": True}, ["storage"], {"storage.found"}),
     ({"drop_key": "StudyID"}, ["query"], {"query.study-universal"}),
+    ({"echo_sop_class": "1.2.840.10008.5.1.4.1.1.2"}, ["verification"],
+     {"verification.echo"}),
+    ({"cancel_status": 0xA700}, ["query"], {"query.cancel"}),
+    ({"no_implementation_uid": True}, ["association"], {"association.accept"}),
+    ({"called_title": "SOMEONE-ELSE"}, ["association"], {"association.accept"}),
 ]
 
 
