@@ -19,7 +19,8 @@ from dicomnet.cli.security import OptionError
 #: Each command and the module of dicomnet.cli whose ``add_parsers`` adds it, in the
 #: order of ``--help``.
 _COMMANDS = {"echo": "echo", "store": "store", "find": "query", "get": "query",
-             "move": "query", "serve": "serve", "tls": "tls", "user": "user"}
+             "move": "query", "serve": "serve", "check": "check", "tls": "tls",
+             "user": "user"}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
