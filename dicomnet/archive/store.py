@@ -138,7 +138,8 @@ class Archive:
     """A folder of Part 10 files by patient / study / series, with an SQLite index."""
 
     def __init__(self, folder: str | os.PathLike[str], *,
-                 busy_timeout: float = BUSY_TIMEOUT, duplicates: str = "replace") -> None:
+                 busy_timeout: float = BUSY_TIMEOUT, duplicates: str = "replace",
+                 sweep: bool = True) -> None:
         if duplicates not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, "
                              f"not {duplicates!r}")
@@ -149,7 +150,9 @@ class Archive:
         self.folder = Path(folder).resolve()
         self.incoming = self.folder / _INCOMING
         self.incoming.mkdir(parents=True, exist_ok=True)
-        for stale in self.incoming.glob("*.part"):
+        # sweep=False: other processes on the folder (serve --workers) may be
+        # receiving into it; the process that started them swept it once.
+        for stale in self.incoming.glob("*.part") if sweep else ():
             log.warning("removing %s, left by an interrupted transfer", stale.name)
             stale.unlink(missing_ok=True)
         self.index = ArchiveIndex(self.folder, busy_timeout=busy_timeout)

@@ -38,8 +38,9 @@ def add_logging_options(parser: argparse.ArgumentParser) -> None:
                        help="print errors only")
 
 
-def setup_logging(args: argparse.Namespace) -> None:
-    """DCMTK-style lines (``I: ...``, ``W: ...``) on stderr."""
+def setup_logging(args: argparse.Namespace, tag: str = "") -> None:
+    """DCMTK-style lines (``I: ...``, ``W: ...``) on stderr, the ``tag`` (if any) after
+    the level: ``I: [worker 2] ...``, where processes share stderr."""
     level = logging.WARNING
     if args.verbose:
         level = logging.INFO
@@ -48,7 +49,8 @@ def setup_logging(args: argparse.Namespace) -> None:
     if args.quiet:  # also silences the summary lines: see quiet()
         level = logging.ERROR
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname).1s: %(message)s"))
+    tag = tag.replace("%", "%%") + " " if tag else ""
+    handler.setFormatter(logging.Formatter(f"%(levelname).1s: {tag}%(message)s"))
     root = logging.getLogger("dicomnet")
     root.handlers[:] = [handler]
     root.setLevel(level)
