@@ -279,6 +279,10 @@ class _Supervisor:
             log.warning("%s received: stopping %d worker(s) (grace %g s)", signum.name,
                         len(self.pids), self.args.grace)
             self.stopping_since = time.monotonic()
+            # Our copies too: once the workers close theirs, new connections are
+            # refused at once instead of waiting in a queue nobody takes from.
+            for sock in self.sockets:
+                sock.close()
         else:
             log.warning("second signal: stopping the workers now")
             passed = STOP_NOW
