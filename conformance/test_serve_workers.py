@@ -315,3 +315,33 @@ def test_a_busy_port_fails_once_before_any_worker(tmp_path: Path) -> None:
     assert done.returncode == 2, done.output
     assert done.output.count(f"E: cannot listen on 127.0.0.1:{port}") == 1, done.output
     assert "worker" not in done.output and "listening" not in done.output, done.output
+
+
+def test_what_one_worker_stored_another_finds_and_retrieves(tmp_path: Path) -> None:
+    uid = _ct(tmp_path / "one.dcm")
+    study = str(pydicom.dcmread(tmp_path / "one.dcm", stop_before_pixels=True)
+                .StudyInstanceUID)
+    _header, data = dataset_bytes(tmp_path / "one.dcm")
+    received = tmp_path / "received"
+    received.mkdir()
+    server, _archive = _serve(tmp_path)
+    try:
+        pids = _pids(server)
+        sender = _associate(server.port)
+        stored_by = _worker_of(server, sender)
+        _begin_store(sender, uid, data)
+        _end_store(sender, data)
+        _release(sender)
+        with _stopped(pids[stored_by]):  # only the other worker can answer
+            got = run([dcmtk_binary("getscu"), "-S", "-aec", "DICOMNET", "-od",
+                       str(received), "-k", "QueryRetrieveLevel=STUDY", "-k",
+                       f"StudyInstanceUID={study}", "127.0.0.1", str(server.port)],
+                      timeout=30)
+        assert got.returncode == 0 and "E:" not in got.output, got.output
+    finally:
+        code = server.stop()
+    assert code == 0, server.output
+    retrieving = re.findall(r"\[worker (\d)\] [^\n]*GETSCU->DICOMNET[^\n]*association "
+                            "accepted", server.output)
+    assert retrieving == [str(3 - stored_by)], server.output
+    assert [path.name for path in received.iterdir()] == [f"CT.{uid}"]
