@@ -443,6 +443,8 @@ class Server:
         instead of binding ``host:port``.
         """
         if sockets:
+            for sock in sockets:  # shared by every process that has it: none may block
+                sock.setblocking(False)
             listener = MultiListener([await SocketListener.from_socket(sock)
                                       for sock in sockets])
         else:

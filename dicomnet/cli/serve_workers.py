@@ -134,7 +134,7 @@ class Serving:
     #: The server, archive and TLS context for the arguments, or an exit status.
     build: Callable[..., tuple[Server, Archive | None, ssl.SSLContext | None] | int]
     #: Serve until a signal: ``serve(server, args, ssl_context, announce, sockets=,
-    #: signals=)``.
+    #: signals=, stop_now=)``.
     serve: Callable[..., Awaitable[None]]
     #: The line printed once every worker listens.
     listening_line: Callable[..., str]
@@ -220,6 +220,11 @@ class _Supervisor:
             _signal(pid, signal.SIGKILL)
         os.close(self._ready_read)
         os.close(self._ready_write)
+        # A signal that came after the last worker stopped has nothing left to stop:
+        # taken here, it does not kill the parent (and change its exit status) when
+        # unblocked.
+        while signal.sigtimedwait(_SUPERVISED, 0) is not None:
+            pass
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _SUPERVISED)
 
     def start(self) -> int | None:
