@@ -197,15 +197,31 @@ def test_association_limit_counts_across_workers(tmp_path: Path) -> None:
 
 
 def test_a_killed_worker_is_replaced_and_the_server_keeps_answering(tmp_path: Path) -> None:
-    server, _data = _serve(tmp_path)
+    uid = _ct(tmp_path / "one.dcm")
+    _header, data = dataset_bytes(tmp_path / "one.dcm")
+    server, archive = _serve(tmp_path)
     try:
         before = _pids(server)
-        os.kill(before[2], signal.SIGKILL)
-        _wait_for(server, rf"worker 2 \(pid {before[2]}\) was killed by SIGKILL; "
-                          "starting another")
-        _wait_for(server, r"worker 2 listening")
+        # The victim is in the middle of receiving a data set.
+        sender = _associate(server.port)
+        victim = _worker_of(server, sender)
+        _begin_store(sender, uid, data)
+        receiving = f"{before[victim]}-*.part"
+        deadline = time.monotonic() + 10
+        while not [path for path in (archive / ".incoming").glob(receiving)
+                   if path.stat().st_size > 0]:
+            assert time.monotonic() < deadline, list((archive / ".incoming").iterdir())
+            time.sleep(0.05)
+        os.kill(before[victim], signal.SIGKILL)
+        _wait_for(server, rf"worker {victim} \(pid {before[victim]}\) was killed by "
+                          "SIGKILL; starting another")
+        _wait_for(server, rf"worker {victim} listening")
+        sender.close()
         after = _pids(server)
-        assert after[1] == before[1] and after[2] != before[2]
+        assert after[3 - victim] == before[3 - victim]
+        assert after[victim] != before[victim]
+        # What it was receiving is gone with it.
+        assert not list((archive / ".incoming").glob(receiving))
         for _attempt in range(10):
             echoed = run([dcmtk_binary("echoscu"), "-aec", "DICOMNET", "127.0.0.1",
                           str(server.port)], timeout=30)
@@ -213,6 +229,7 @@ def test_a_killed_worker_is_replaced_and_the_server_keeps_answering(tmp_path: Pa
     finally:
         code = server.stop()
     assert code == 0, server.output
+    assert not _rows(archive)
 
 
 def _begin_store(peer: BlockingPeer, uid: str, data: bytes) -> None:

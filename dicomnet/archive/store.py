@@ -192,7 +192,9 @@ class Archive:
         self.index.close()
 
     def _new_incoming_path(self) -> Path:
-        return self.incoming / f"{secrets.token_hex(12)}.part"
+        # The pid first: what a killed process leaves can be told from what others
+        # on the folder (serve --workers) are receiving.
+        return self.incoming / f"{os.getpid()}-{secrets.token_hex(12)}.part"
 
     def open_incoming(self, *, sop_class_uid: str, sop_instance_uid: str,
                       transfer_syntax: str, source_ae_title: str) -> IncomingFile:

@@ -73,6 +73,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Awaitable, Callable
+    from pathlib import Path
 
     from dicomnet.archive import Archive
     from dicomnet.server import Server
@@ -165,7 +166,8 @@ def run_workers(args: argparse.Namespace, serving: Serving) -> int:
         from dicomnet.worker_books import SharedBooks
 
         books = SharedBooks(args.workers)
-    supervisor = _Supervisor(args, serving, sockets, books)
+    supervisor = _Supervisor(args, serving, sockets, books,
+                             None if archive is None else archive.incoming)
     try:
         code = supervisor.start()
         if code is not None:
@@ -202,8 +204,10 @@ class _Supervisor:
     """The parent's side: forks the workers, passes signals on, replaces the dead."""
 
     def __init__(self, args: argparse.Namespace, serving: Serving,
-                 sockets: list[socket.socket], books: SharedBooks | None) -> None:
+                 sockets: list[socket.socket], books: SharedBooks | None,
+                 incoming: Path | None) -> None:
         self.args = args
+        self.incoming = incoming  # the archive's folder of data sets being received
         self.serving = serving
         self.sockets = sockets
         self.books = books
@@ -327,12 +331,24 @@ class _Supervisor:
             if number is None:
                 continue
             del self.pids[number]
+            self._sweep(pid)
             if self.books is not None:
                 held = self.books.reset(number)
                 if held:
                     log.info("worker %d held %d association(s); given back", number, held)
             gone.append((number, pid, status))
         return gone
+
+    def _sweep(self, pid: int) -> None:
+        """Remove what a worker that has exited was receiving (a worker that stops
+        cleanly leaves nothing; a killed one leaves its files, named by its pid)."""
+        if self.incoming is None:
+            return
+        left = list(self.incoming.glob(f"{pid}-*.part"))
+        for path in left:
+            path.unlink(missing_ok=True)
+        if left:
+            log.warning("removed %d file(s) worker process %d was receiving", len(left), pid)
 
     def _ready(self) -> list[int]:
         """Worker numbers that have said they listen, since the last call."""
