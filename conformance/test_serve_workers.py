@@ -129,7 +129,7 @@ def _on_two_workers(server: Process) -> tuple[BlockingPeer, BlockingPeer, dict[i
 
 
 def _ct(path: Path) -> str:
-    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
     ds.SOPInstanceUID = generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.save_as(path, enforce_file_format=True)
@@ -291,11 +291,11 @@ def test_sigterm_drains_every_worker(tmp_path: Path) -> None:
 
 def test_many_senders_into_two_workers_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     folders = []
-    for sender in range(4):
-        folder = tmp_path / f"sender{sender}"
+    for number in range(4):
+        folder = tmp_path / f"sender{number}"
         folder.mkdir()
-        for number in range(10):
-            _ct(folder / f"{number}.dcm")
+        for image in range(10):
+            _ct(folder / f"{image}.dcm")
         folders.append(folder)
     # Two more senders send the first sender's instances again, at the same time.
     folders += [folders[0], folders[0]]
