@@ -362,3 +362,30 @@ def test_what_one_worker_stored_another_finds_and_retrieves(tmp_path: Path) -> N
                             "accepted", server.output)
     assert retrieving == [str(3 - stored_by)], server.output
     assert [path.name for path in received.iterdir()] == [f"CT.{uid}"]
+
+
+def test_login_failures_on_one_worker_slow_down_the_other(tmp_path: Path) -> None:
+    users = tmp_path / "users.txt"
+    subprocess.run(dicomnet_command("user", "add", "--passcode-stdin", str(users), "alice"),
+                   input="s3cret\n", text=True, check=True, capture_output=True, timeout=60)
+    server, _data = _serve(tmp_path, "--no-store", "--users", str(users))
+
+    def wrong_passcode() -> None:
+        done = run(dicomnet_command("echo", "-aec", "DICOMNET", "--user", "alice",
+                                    "--passcode", "nope", "127.0.0.1", str(server.port)))
+        assert done.returncode == 1, done.output
+
+    try:
+        pids = _pids(server)
+        with _stopped(pids[2]):
+            for _attempt in range(3):  # waits 0, 0.25, 0.5 s: all on worker 1
+                wrong_passcode()
+        with _stopped(pids[1]):
+            wrong_passcode()  # worker 2's first: after worker 1's three
+    finally:
+        code = server.stop()
+    assert code == 0, server.output
+    refusals = re.findall(r"\[worker (\d)\] [^\n]*user alice refused", server.output)
+    assert refusals == ["1", "1", "1", "2"], server.output
+    last = re.findall(r"\[worker 2\] [^\n]*user alice refused[^\n]*", server.output)
+    assert len(last) == 1 and "answered after 1 s" in last[0], last

@@ -1,6 +1,7 @@
-"""Association counts shared by the processes of ``serve --workers``
-(:mod:`dicomnet.worker_books`): bounds for the whole server, a dead worker's share
-given back, and a lock that a dead holder cannot keep."""
+"""Counts shared by the processes of ``serve --workers``: associations
+(:mod:`dicomnet.worker_books`: bounds for the whole server, a dead worker's share
+given back, a lock that a dead holder cannot keep) and login failures
+(:mod:`dicomnet.shared_throttle`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from dicomnet.admission import ASSOCIATION_ADDRESS_LIMIT, ASSOCIATION_LIMIT, Admission
+from dicomnet.login_throttle import address_key, username_key
+from dicomnet.shared_throttle import SETS, WAYS, SharedLoginThrottle
 from dicomnet.worker_books import SharedBooks
 
 
@@ -89,3 +92,46 @@ def test_admission_counts_with_the_shared_books(books: SharedBooks) -> None:
     assert books.associations() == 0
     admission.leave(second)
     assert books.associations() == 0
+
+
+def test_the_login_throttle_counts_failures_of_every_worker() -> None:
+    throttle = SharedLoginThrottle()
+    keys = (username_key(b"alice"), address_key("10.0.0.1"))
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child: another worker
+            code = 1
+            try:
+                for _failure in range(3):
+                    throttle.failed(keys, 100.0)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert throttle.delay(keys, 101.0) == 1.0  # 0.25 s x 2^(3-1)
+        assert throttle.delay((username_key(b"bob"),), 101.0) == 0.0
+        assert throttle.delay(keys, 100.0 + throttle.forget_after) == 0.0
+        throttle.succeeded(keys[0])  # the address's count stays
+        assert throttle.delay((keys[0],), 101.0) == 0.0
+        assert throttle.delay(keys, 101.0) == 1.0
+    finally:
+        throttle.close()
+
+
+def test_a_full_set_of_the_throttle_forgets_its_oldest_failure() -> None:
+    throttle = SharedLoginThrottle()
+    try:
+        # Keys that fall into one set of the table: more of them than it has ways.
+        target = SharedLoginThrottle._digest(b"alice") % SETS
+        same_set = [key for key in (f"u{n}".encode() for n in range(200_000))
+                    if SharedLoginThrottle._digest(key) % SETS == target][:WAYS]
+        assert len(same_set) == WAYS
+        throttle.failed((b"alice",), 1.0)
+        for when, key in enumerate(same_set, start=2):
+            throttle.failed((key,), float(when))
+        assert throttle.delay((b"alice",), 10.0) == 0.0  # the oldest, forgotten
+        assert all(throttle.delay((key,), 10.0) == 0.25 for key in same_set)
+        assert len(throttle) == WAYS
+    finally:
+        throttle.close()

@@ -47,7 +47,8 @@ Admission across workers: ``--max-associations`` and
 The pending-connection bounds are shared out instead (each worker gets its part of
 ``--max-pending`` and ``--max-pending-per-address``): making room cuts a worker's
 own oldest pending connection, and a worker cannot cut another's, so the sum of the
-parts is the bound. The login throttle (``--users``) counts failures in each worker.
+parts is the bound. The login throttle (``--users``) counts failures for the whole
+server too (:mod:`dicomnet.shared_throttle`).
 
 Every worker logs to the same stderr, each line tagged ``[worker N]``.
 """
@@ -77,6 +78,7 @@ if TYPE_CHECKING:
 
     from dicomnet.archive import Archive
     from dicomnet.server import Server
+    from dicomnet.shared_throttle import SharedLoginThrottle
     from dicomnet.worker_books import SharedBooks
 
 log = logging.getLogger("dicomnet.cli")
@@ -121,10 +123,11 @@ def add_workers_option(parser: argparse.ArgumentParser) -> None:
              "'auto': one per core this process may use (default 1: one process). "
              "The first process binds the port once and supervises: a worker that "
              "dies is logged and replaced, and Ctrl-C or SIGTERM drains every worker. "
-             "--max-associations and --max-associations-per-address count for the "
-             "whole server; the --max-pending bounds are shared out among the "
-             "workers. The workers share the archive folder and its SQLite index "
-             "(one writer at a time); log lines are tagged with the worker's number")
+             "--max-associations, --max-associations-per-address and the --users "
+             "login throttle count for the whole server; the --max-pending bounds "
+             "are shared out among the workers. The workers share the archive "
+             "folder and its SQLite index (one writer at a time); log lines are "
+             "tagged with the worker's number")
 
 
 @dataclass(frozen=True)
@@ -166,8 +169,14 @@ def run_workers(args: argparse.Namespace, serving: Serving) -> int:
         from dicomnet.worker_books import SharedBooks
 
         books = SharedBooks(args.workers)
-    supervisor = _Supervisor(args, serving, sockets, books,
-                             None if archive is None else archive.incoming)
+    throttle = None
+    if args.users:
+        from dicomnet.shared_throttle import SharedLoginThrottle
+
+        throttle = SharedLoginThrottle()
+    supervisor = _Supervisor(args, serving, sockets, books=books,
+                             incoming=None if archive is None else archive.incoming,
+                             throttle=throttle)
     try:
         code = supervisor.start()
         if code is not None:
@@ -181,6 +190,8 @@ def run_workers(args: argparse.Namespace, serving: Serving) -> int:
             sock.close()
         if books is not None:
             books.close()
+        if throttle is not None:
+            throttle.close()
 
 
 def _bind(host: str, port: int) -> list[socket.socket]:
@@ -204,9 +215,10 @@ class _Supervisor:
     """The parent's side: forks the workers, passes signals on, replaces the dead."""
 
     def __init__(self, args: argparse.Namespace, serving: Serving,
-                 sockets: list[socket.socket], books: SharedBooks | None,
-                 incoming: Path | None) -> None:
+                 sockets: list[socket.socket], *, books: SharedBooks | None,
+                 incoming: Path | None, throttle: SharedLoginThrottle | None) -> None:
         self.args = args
+        self.throttle = throttle
         self.incoming = incoming  # the archive's folder of data sets being received
         self.serving = serving
         self.sockets = sockets
@@ -401,6 +413,11 @@ def _worker(supervisor: _Supervisor, number: int) -> int:
         books.shared = supervisor.books.for_worker(
             number, args.max_associations, args.max_associations_per_address)
         books.max_associations = books.max_associations_per_address = None
+    if supervisor.throttle is not None:
+        from dicomnet.user_identity import PasscodeFile
+
+        if isinstance(server.authenticate, PasscodeFile):
+            server.authenticate.throttle = supervisor.throttle
 
     def announce(_port: int) -> None:
         os.write(supervisor._ready_write, bytes([number % 256]))
