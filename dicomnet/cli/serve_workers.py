@@ -19,9 +19,10 @@ The price of one queue is that a connection wakes every idle worker and one of t
 takes it: a few processes, nothing to measure at this scale.
 
 The workers are forked rather than started afresh, so they begin at once with
-everything imported; the parent forks before it has any thread or event loop. It
-opens the archive once before forking (removing what interrupted transfers left and
-creating or upgrading the index), then closes it: each worker opens its own. With
+everything imported; the parent forks with no other thread and no event loop running.
+It opens the archive once before forking (removing what interrupted transfers left
+and creating or upgrading the index), then closes it: each worker opens its own, and
+when a worker dies the parent removes the files it was receiving (named by its pid). With
 SQLite, the workers share ``DATA/index.sqlite`` as separate processes could always
 share it: WAL mode, ``BEGIN IMMEDIATE`` so that one writer at a time holds the lock,
 a busy timeout, and every wait in the archive's worker threads, never on the loop
