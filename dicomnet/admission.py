@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from dicomnet.access_rules import peer_group
 
@@ -60,6 +61,18 @@ class Ticket:
 Eviction = tuple[Ticket, str]
 
 
+class SharedCounts(Protocol):
+    """Association counts kept with other processes serving the same port (``serve
+    --workers``: :mod:`dicomnet.worker_books`), so that the association bounds hold
+    for the whole server."""
+
+    def take(self, address: str) -> str | None:
+        """Count one association from ``address``, or say which bound refuses it."""
+
+    def give_back(self, address: str) -> None:
+        """An association counted by :meth:`take` has ended."""
+
+
 @dataclass
 class Admission:
     """The books of pending connections and associations, by address and age.
@@ -79,6 +92,8 @@ class Admission:
     _pending: OrderedDict[Ticket, None] = field(default_factory=OrderedDict)
     _pending_by_address: dict[str, OrderedDict[Ticket, None]] = field(default_factory=dict)
     _associated: Counter[str] = field(default_factory=Counter)
+    #: With worker processes: the counts of the whole server, checked after ours.
+    shared: SharedCounts | None = None
 
     @property
     def pending(self) -> int:
@@ -114,6 +129,10 @@ class Admission:
         if self.max_associations_per_address is not None \
                 and self._associated[ticket.address] >= self.max_associations_per_address:
             return ASSOCIATION_ADDRESS_LIMIT
+        if self.shared is not None:
+            refusal = self.shared.take(ticket.address)
+            if refusal is not None:
+                return refusal
         self._remove_pending(ticket)
         ticket.phase = "associated"
         self._associated[ticket.address] += 1
@@ -181,6 +200,8 @@ class Admission:
                 del self._pending_by_address[ticket.address]
 
     def _uncount(self, ticket: Ticket) -> None:
+        if self.shared is not None:
+            self.shared.give_back(ticket.address)
         self._associated[ticket.address] -= 1
         if self._associated[ticket.address] <= 0:
             del self._associated[ticket.address]

@@ -67,10 +67,14 @@ class LoginThrottle:
             entry = self._failures.get(key)
             if entry is not None and now - entry.last < self.forget_after:
                 worst = max(worst, entry.count)
-        if worst == 0:
+        return self.delay_after(worst)
+
+    def delay_after(self, failures: int) -> float:
+        """The wait that ``failures`` consecutive failures earn."""
+        if failures <= 0:
             return 0.0
         # Beyond 64 doublings the cap has long been reached; keep the power small.
-        return min(self.cap, self.base * 2.0 ** min(worst - 1, 64))
+        return min(self.cap, self.base * 2.0 ** min(failures - 1, 64))
 
     def failed(self, keys: tuple[bytes, ...], now: float) -> None:
         for key in keys:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
@@ -21,7 +22,8 @@ from functools import partial
 from typing import TypeVar
 
 import anyio
-from anyio.abc import ByteStream, SocketAttribute, TaskGroup, TaskStatus
+from anyio.abc import ByteStream, SocketAttribute, SocketListener, TaskGroup, TaskStatus
+from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from dicomnet import access_rules
@@ -433,13 +435,23 @@ class Server:
 
     async def serve(self, host: str = "127.0.0.1", port: int = 11112, *,
                     ssl: _ssl.SSLContext | None = None,
+                    sockets: Sequence[socket.socket] = (),
                     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
         """Listen on ``host:port`` until :meth:`shutdown` (or cancellation).
 
         With ``port=0`` the system picks a free port; ``task_status.started()`` receives
         the bound port, so ``port = await task_group.start(server.serve, host, 0)``.
+        Given ``sockets`` (bound and listening, e.g. inherited from the process that
+        forked this one, as ``dicomnet serve --workers`` does), it accepts on those
+        instead of binding ``host:port``.
         """
-        listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+        if sockets:
+            for sock in sockets:  # shared by every process that has it: none may block
+                sock.setblocking(False)
+            listener = MultiListener([await SocketListener.from_socket(sock)
+                                      for sock in sockets])
+        else:
+            listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
         self.port = listener.listeners[0].extra(SocketAttribute.local_port)
         log.info("%s listening on %s:%d%s", self.ae_title, host, self.port,
                  " (TLS)" if ssl else "")

@@ -151,7 +151,7 @@ class Archive:
 
     def __init__(self, folder: str | os.PathLike[str], *,
                  busy_timeout: float = BUSY_TIMEOUT, duplicates: str = "replace",
-                 index: str | None = None) -> None:
+                 index: str | None = None, sweep: bool = True) -> None:
         if duplicates not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, "
                              f"not {duplicates!r}")
@@ -162,10 +162,12 @@ class Archive:
         self.folder = Path(folder).resolve()
         self.incoming = self.folder / _INCOMING
         self.incoming.mkdir(parents=True, exist_ok=True)
-        # With a shared index, other servers on the folder are receiving into it now:
-        # only what nobody has written to for a long time was left by a crash.
+        # sweep=False: other processes on the folder (serve --workers) may be receiving
+        # into it; the process that started them swept it once. With a shared index,
+        # other servers on the folder are receiving into it now: only what nobody has
+        # written to for a long time was left by a crash.
         oldest = time.time() - _SHARED_STALE_AFTER if index is not None else None
-        for stale in self.incoming.glob("*.part"):
+        for stale in self.incoming.glob("*.part") if sweep else ():
             with suppress(OSError):
                 if oldest is not None and stale.stat().st_mtime > oldest:
                     continue
@@ -210,7 +212,9 @@ class Archive:
         self.index.close()
 
     def _new_incoming_path(self) -> Path:
-        return self.incoming / f"{secrets.token_hex(12)}.part"
+        # The pid first: what a killed process leaves can be told from what others
+        # on the folder (serve --workers) are receiving.
+        return self.incoming / f"{os.getpid()}-{secrets.token_hex(12)}.part"
 
     def open_incoming(self, *, sop_class_uid: str, sop_instance_uid: str,
                       transfer_syntax: str, source_ae_title: str) -> IncomingFile:

@@ -44,6 +44,21 @@ def command_logging(args: argparse.Namespace) -> Iterator[None]:
     the ``dicomnet`` logger and ``warnings.showwarning`` as they were, so that
     :func:`~dicomnet.cli.main.main` called from Python (a test, an application) leaves
     no handler on a stream that may be closed by then, and its logs propagate again."""
+    root = logging.getLogger("dicomnet")
+    saved = (root.handlers[:], root.level, root.propagate, warnings.showwarning)
+    setup_logging(args)
+    try:
+        yield
+    finally:
+        for handler in root.handlers:
+            handler.flush()
+        root.handlers[:], level, root.propagate, warnings.showwarning = saved
+        root.setLevel(level)
+
+
+def setup_logging(args: argparse.Namespace, tag: str = "") -> None:
+    """DCMTK-style lines (``I: ...``, ``W: ...``) on stderr, the ``tag`` (if any) after
+    the level: ``I: [worker 2] ...``, where processes share stderr."""
     level = logging.WARNING
     if args.verbose:
         level = logging.INFO
@@ -52,19 +67,13 @@ def command_logging(args: argparse.Namespace) -> Iterator[None]:
     if args.quiet:  # also silences the summary lines: see quiet()
         level = logging.ERROR
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname).1s: %(message)s"))
+    tag = tag.replace("%", "%%") + " " if tag else ""
+    handler.setFormatter(logging.Formatter(f"%(levelname).1s: {tag}%(message)s"))
     root = logging.getLogger("dicomnet")
-    saved = (root.handlers[:], root.level, root.propagate, warnings.showwarning)
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
     warnings.showwarning = _log_warning
-    try:
-        yield
-    finally:
-        handler.flush()
-        root.handlers[:], level, root.propagate, warnings.showwarning = saved
-        root.setLevel(level)
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")

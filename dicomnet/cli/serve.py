@@ -6,8 +6,9 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ import anyio
 
 from dicomnet.cli.common import add_logging_options, fail
 from dicomnet.cli.security import OptionError, add_server_security_options, server_ssl_context
+from dicomnet.cli.serve_workers import Serving, add_workers_option, run_workers
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 
 if TYPE_CHECKING:
@@ -126,6 +128,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
                         help="association negotiation/release timeout (default 30)")
     parser.add_argument("--network-timeout", type=float, default=60.0, metavar="S",
                         help="drop a peer silent for this long (default 60)")
+    add_workers_option(parser)
     add_server_security_options(parser)
     add_logging_options(parser)
     parser.set_defaults(run=run)
@@ -199,6 +202,33 @@ def make_server(args: argparse.Namespace) -> Server:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers > 1:
+        return run_workers(args, Serving(build=build, serve=serve_until_signalled,
+                                         listening_line=listening_line,
+                                         cannot_listen=cannot_listen))
+    built = build(args)
+    if isinstance(built, int):
+        return built
+    server, archive, ssl_context = built
+    try:
+        anyio.run(_serve, server, args, archive, ssl_context)
+    except (OSError, BaseExceptionGroup) as exc:
+        # The listener fails inside the task group, so a busy port comes wrapped.
+        error = _only_os_error(exc)
+        if error is None:
+            raise
+        return cannot_listen(args, error)
+    finally:
+        if archive is not None:
+            archive.close()
+    return 0
+
+
+def build(args: argparse.Namespace, *, sweep: bool = True
+          ) -> tuple[Server, Archive | None, ssl.SSLContext | None] | int:
+    """The server ``dicomnet serve`` runs, with its archive installed, or the exit
+    status of the error printed instead. ``sweep=False`` leaves the archive's
+    interrupted transfers alone (a worker process: see serve_workers)."""
     from dicomnet.archive import Archive, install  # pydicom, only when serving
 
     try:
@@ -212,7 +242,8 @@ def run(args: argparse.Namespace) -> int:
         from dicomnet.archive.index import OPEN_ERRORS
 
         try:
-            archive = Archive(args.data, duplicates=args.duplicates, index=args.index)
+            archive = Archive(args.data, duplicates=args.duplicates, index=args.index,
+                              sweep=sweep)
         except OSError as exc:
             return fail(f"cannot use {args.data} as the archive folder: {exc}")
         except OPEN_ERRORS as exc:
@@ -224,19 +255,11 @@ def run(args: argparse.Namespace) -> int:
         except NotADirectoryError as exc:
             archive.close()
             return fail(str(exc))
-    try:
-        anyio.run(_serve, server, args, archive, ssl_context)
-    except (OSError, BaseExceptionGroup) as exc:
-        # The listener fails inside the task group, so a busy port comes wrapped.
-        error = _only_os_error(exc)
-        if error is None:
-            raise
-        return fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}",
-                    2)
-    finally:
-        if archive is not None:
-            archive.close()
-    return 0
+    return server, archive, ssl_context
+
+
+def cannot_listen(args: argparse.Namespace, error: OSError) -> int:
+    return fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", 2)
 
 
 def _only_os_error(exc: BaseException) -> OSError | None:
@@ -248,20 +271,46 @@ def _only_os_error(exc: BaseException) -> OSError | None:
 
 async def _serve(server: Server, args: argparse.Namespace, archive: Archive | None,
                  ssl_context: ssl.SSLContext | None) -> None:
-    async with anyio.create_task_group() as tg:
-        port = await tg.start(partial(server.serve, args.host, args.port, ssl=ssl_context))
-        where = "" if archive is None else f", storing into {archive.folder}" + (
-            f" ({archive.index.describe()})" if args.index else "")
-        tls = " with TLS" if ssl_context is not None else ""
-        print(f"dicomnet serve: {args.aet} listening on {args.host}:{port}{tls}{where} "
-              "(Ctrl-C to stop)", flush=True)
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                if server.port is None or server._accepting is None \
-                        or server._accepting.cancel_called:
-                    log.warning("second signal: stopping now")
+    def announce(port: int) -> None:
+        print(listening_line(args, port, archive, ssl_context), flush=True)
+
+    await serve_until_signalled(server, args, ssl_context, announce)
+
+
+def listening_line(args: argparse.Namespace, port: int, archive: Archive | None,
+                   ssl_context: ssl.SSLContext | None, workers: str = "") -> str:
+    where = "" if archive is None else f", storing into {archive.folder}" + (
+        f" ({archive.index.describe()})" if args.index else "")
+    tls = " with TLS" if ssl_context is not None else ""
+    return (f"dicomnet serve: {args.aet} listening on {args.host}:{port}{tls}{where}"
+            f"{workers} (Ctrl-C to stop)")
+
+
+async def serve_until_signalled(
+        server: Server, args: argparse.Namespace, ssl_context: ssl.SSLContext | None,
+        announce: Callable[[int], None], *, sockets: Sequence[socket.socket] = (),
+        signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
+        stop_now: tuple[signal.Signals, ...] = ()) -> None:
+    """Serve until one of ``signals``, then shut down gracefully; a second one stops
+    at once, unless there are ``stop_now`` signals: then only those do, and a graceful
+    signal again changes nothing (a worker of serve --workers may get SIGTERM both
+    from its parent and from whoever signalled the whole group). ``announce`` gets the
+    port once the server listens."""
+    with anyio.open_signal_receiver(*signals, *stop_now) as received:  # before announce
+        async with anyio.create_task_group() as tg:
+            port = await tg.start(partial(server.serve, args.host, args.port,
+                                          ssl=ssl_context, sockets=sockets))
+            announce(port)
+            async for signum in received:
+                stopping = server.port is None or server._accepting is None \
+                    or server._accepting.cancel_called
+                if signum in stop_now or (stopping and not stop_now):
+                    log.warning("%s: stopping now", "second signal" if stopping
+                                else signal.Signals(signum).name)
                     tg.cancel_scope.cancel()
                     return
+                if stopping:
+                    continue
                 log.warning("%s received: shutting down (grace %g s)",
                             signal.Signals(signum).name, args.grace)
                 server.shutdown(args.grace)

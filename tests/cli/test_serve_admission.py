@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from dicomnet.cli.main import build_parser, main
@@ -33,3 +35,28 @@ def test_a_pending_bound_below_one_is_refused(option: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", option, "0"]) == 2
     assert f"{option} must be at least 1" in capsys.readouterr().err
+
+
+def test_workers_default_to_one_and_auto_to_the_usable_cores() -> None:
+    parser = build_parser("serve")
+    assert parser.parse_args(["serve"]).workers == 1
+    assert parser.parse_args(["serve", "--workers", "3"]).workers == 3
+    assert parser.parse_args(["serve", "--workers", "auto"]).workers \
+        == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many", "257"])
+def test_a_bad_worker_count_is_refused(value: str, capsys: pytest.CaptureFixture[str]
+                                      ) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser("serve").parse_args(["serve", "--workers", value])
+    assert exited.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+
+
+def test_workers_are_explained_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--workers N|auto serve with N processes" in text
+    assert "count for the whole server" in text
