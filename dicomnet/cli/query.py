@@ -369,11 +369,16 @@ class _Tally:
     @property
     def refused(self) -> bool:
         """A final status that refused the retrieve itself: asking again with other
-        contexts will not change it (PS3.4 C.4.3.1.4: A7xx, A9xx, Cxxx)."""
+        contexts will not change it (PS3.4 C.4.3.1.4: A7xx, A9xx, Cxxx). A failure that
+        counts no sub-operation at all, failed or done, is one: peers send the counts
+        absent or as zeros."""
         from dicomnet.dimse import StatusCategory
 
-        counted = self.final.message.number_of_failed_suboperations
-        return self.final.status_category == StatusCategory.FAILURE and counted is None
+        message = self.final.message
+        counted = sum(getattr(message, name) or 0 for name in (
+            "number_of_failed_suboperations", "number_of_completed_suboperations",
+            "number_of_warning_suboperations"))
+        return self.final.status_category == StatusCategory.FAILURE and counted == 0
 
 
 def _write_instance(request: IncomingRequest, folder: Path) -> int:

@@ -553,3 +553,27 @@ def test_a_server_reads_and_checks_retrieved_files_off_its_event_loop(
     assert code == 0
     assert len(checked_in) == 3
     assert loop_threads and loop_threads[0] not in checked_in
+
+
+@pytest.mark.parametrize("status", [0xA701, 0xA900, 0xC000])
+def test_get_exits_1_when_the_peer_refuses_the_retrieve_itself(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], status: int) -> None:
+    """A C-GET refused as a whole (out of resources, identifier does not match, unable
+    to process), its counts sent as zeros as dicomnet's own SCP sends them: exit 1 with
+    the status, not 0 for "nothing failed"."""
+    from dicomnet.cli.main import main
+    from dicomnet.services.failure import ServiceFailure
+    from dicomnet.testing import serving_in_a_thread
+
+    server = Server("ARCHIVE")
+
+    @server.on_get()
+    async def refuse(request: IncomingRequest) -> AsyncIterator[str]:
+        raise ServiceFailure(status, "not today")
+        yield CT  # an async generator, as a handler is
+
+    with serving_in_a_thread(server) as port:
+        code = main(["get", "-aec", "ARCHIVE", "127.0.0.1", str(port), "-L", "STUDY",
+                     "-k", "StudyInstanceUID=1.2.3", "-o", str(tmp_path / "out")])
+    assert code == 1
+    assert f"0x{status:04X}" in capsys.readouterr().err
