@@ -167,7 +167,11 @@ def test_requestor_and_acceptor_agree(proposal: Proposal, policy: AcceptorPolicy
         if asked is None:
             expected_roles = (True, False)
         else:
-            allowed = policy.roles.get(abstract, (True, False))
+            # A class accepted through its related general SOP class (PS3.7 D.3.3.6)
+            # takes the general class's roles when it has none of its own.
+            through = abstract if abstract in policy.contexts else next(
+                (g for g in related.get(abstract, ()) if g in policy.contexts), abstract)
+            allowed = policy.roles.get(abstract, policy.roles.get(through, (True, False)))
             expected_roles = (asked[0] and allowed[0], asked[1] and allowed[1])
         assert requestor.accepted[context_id] == AcceptedContext(
             context_id, abstract, chosen, *expected_roles)
