@@ -17,7 +17,6 @@ so that the signal lands, for sure, in the middle of the data set.
 from __future__ import annotations
 
 import signal
-import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -38,7 +37,15 @@ from pydicom.uid import generate_uid
 from dicomnet.dimse import pdata_pdu
 from dicomnet.part10 import dataset_bytes
 from dicomnet.pdu import AAbort, AAssociateAC, AReleaseRP, AReleaseRQ
-from dicomnet.testing import Process, dcmtk_binary, dicomnet_command, free_port, run, start_process
+from dicomnet.testing import (
+    Process,
+    dcmtk_binary,
+    dicomnet_command,
+    free_port,
+    port_refuses,
+    run,
+    start_process,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -79,17 +86,6 @@ def _start_store(port: int, sop_instance_uid: str, data: bytes, fragments: int
     return peer
 
 
-def _refused(port: int, within: float = 5.0) -> bool:
-    """True once a new connection to ``port`` is refused (the listener is closed)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                pass
-        except ConnectionRefusedError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _rows(data: Path) -> set[str]:
@@ -108,7 +104,7 @@ def test_sigterm_lets_a_running_store_finish(tmp_path: Path) -> None:
         peer = _start_store(server.port, running_uid, data, fragments=3)
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
-        assert _refused(server.port), "still accepting connections after SIGTERM"
+        assert port_refuses(server.port, within=5.0), "still accepting connections after SIGTERM"
         assert server.process.poll() is None, "exited before its association ended"
         # The association goes on: the rest of the data set, a few PDUs at a time.
         rest = range(3 * FRAGMENT, len(data), FRAGMENT)

@@ -43,6 +43,7 @@ from dicomnet.testing import (
     dcmtk_binary,
     dicomnet_command,
     free_port,
+    port_refuses,
     run,
     start_process,
 )
@@ -245,16 +246,6 @@ def _end_store(peer: BlockingPeer, data: bytes) -> None:
     assert response_of(peer.receive_pdu(timeout=10)).status == 0x0000  # type: ignore[union-attr]
 
 
-def _refused(port: int, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                pass
-        except ConnectionRefusedError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_sigterm_drains_every_worker(tmp_path: Path) -> None:
@@ -271,7 +262,7 @@ def test_sigterm_drains_every_worker(tmp_path: Path) -> None:
         server.process.send_signal(signal.SIGTERM)
         _wait_for(server, r"\[worker 1\] SIGTERM received")
         _wait_for(server, r"\[worker 2\] SIGTERM received")
-        assert _refused(server.port), "still accepting connections after SIGTERM"
+        assert port_refuses(server.port, within=10.0), "still accepting connections after SIGTERM"
         assert server.process.poll() is None, "exited before its associations ended"
         # Both associations go on to the end of their data sets, and release.
         _end_store(first, data[0])

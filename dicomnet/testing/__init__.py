@@ -26,6 +26,7 @@ from dicomnet.testing.processes import (
     dicomnet_command,
     free_port,
     partial_files,
+    port_refuses,
     run,
     start_process,
     wait_for_port,
@@ -35,5 +36,5 @@ from dicomnet.testing.servers import serving, serving_in_a_thread
 
 __all__ = ["PEER_ENV", "Completed", "Process", "RawPeer", "dcmtk_binary",
            "dicomnet_command", "find_dcmtk", "free_port", "make_instance", "partial_files",
-           "run", "serving", "serving_in_a_thread", "start_process", "wait_for_port",
-           "write_instances"]
+           "port_refuses", "run", "serving", "serving_in_a_thread", "start_process",
+           "wait_for_port", "write_instances"]

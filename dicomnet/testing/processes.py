@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = ["PEER_ENV", "Completed", "Process", "dicomnet_command", "free_port",
-           "partial_files", "run", "start_process", "wait_for_port"]
+           "partial_files", "port_refuses", "run", "start_process", "wait_for_port"]
 
 #: The environment of the processes a test starts: TCP_NODELAY=1 for DCMTK.
 PEER_ENV = {**os.environ, "TCP_NODELAY": "1"}
@@ -71,6 +71,20 @@ def wait_for_port(port: int, process: subprocess.Popen[Any] | None = None,
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def port_refuses(port: int, within: float = 10.0) -> bool:
+    """True once a new connection to ``port`` of 127.0.0.1 is refused (its listener is
+    closed) within ``within`` seconds; False if it is still accepted then."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                pass
+        except ConnectionRefusedError:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 @dataclass
