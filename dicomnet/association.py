@@ -24,6 +24,7 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing, suppress
 from functools import partial
+from inspect import isawaitable
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import anyio
@@ -454,7 +455,8 @@ class AssociationDriver:
         The Message ID is ours to give (leave it 0). Holds one slot of the negotiated
         asynchronous operations window while outstanding. ``while_waiting`` is called
         once the request is sent, before waiting for the first response: work for the
-        time the peer is busy (preparing the next request). Stopping early (break,
+        time the peer is busy (preparing the next request), awaited if it returns an
+        awaitable (the reader keeps the response meanwhile). Stopping early (break,
         cancellation) sends a C-CANCEL-RQ when the request is one it can stop.
         """
         outgoing = self.prepare(context, message, dataset)
@@ -474,8 +476,8 @@ class AssociationDriver:
             if self.events.messages:
                 self.events.request_sent(outgoing.context, outgoing.message,
                                          outgoing.dataset_size)
-            if while_waiting is not None:
-                while_waiting()
+            if while_waiting is not None and isawaitable(work := while_waiting()):
+                await work
             while True:
                 try:
                     # One already here needs no wait: no event loop round per response
@@ -542,8 +544,8 @@ class AssociationDriver:
             if self.events.messages:
                 self.events.request_sent(outgoing.context, outgoing.message,
                                          outgoing.dataset_size)
-            if while_waiting is not None:
-                while_waiting()
+            if while_waiting is not None and isawaitable(work := while_waiting()):
+                await work
             await self._answer(message, waiter.arrived.wait())
         finally:
             self._end_request(message_id)

@@ -221,25 +221,29 @@ def _ready(association: AssociationDriver, item: Storable, *, priority: int,
         return _Ready(stack.pop_all(), outgoing)
 
 
+async def _ready_off_loop(association: AssociationDriver, item: Storable, *, priority: int,
+                          move_originator: tuple[str, int] | None = None) -> _Ready:
+    """:func:`_ready`, the file's part (:func:`_opened`: reading, checking, decoding to
+    convert) in a worker thread: the event loop goes on with other associations (a
+    server's C-GET and C-MOVE sub-operations) or with the responses of this one."""
+    if _is_dataset(item):
+        return _ready(association, item, priority=priority, move_originator=move_originator)
+    with ExitStack() as stack:
+        opened = await anyio.to_thread.run_sync(_opened, association, item, stack)
+        return _ready(association, item, priority=priority, move_originator=move_originator,
+                      opened=opened, files=stack.pop_all())
+
+
 async def store(association: AssociationDriver, item: Storable, *,
                 priority: int = Priority.MEDIUM,
                 move_originator: tuple[str, int] | None = None) -> int:
     """C-STORE one instance (PS3.4 B.2) and return the response status.
 
     ``move_originator`` is (AE title, Message ID) when storing as a C-MOVE
-    sub-operation (PS3.7 §9.1.1.1). A file (a path or an open file) is read, checked
-    and, if it must be converted, decoded in a worker thread: a server sending C-GET
-    or C-MOVE sub-operations keeps answering its other associations meanwhile.
+    sub-operation (PS3.7 §9.1.1.1). A file is read and checked off the event loop.
     """
-    if _is_dataset(item):
-        ready = _ready(association, item, priority=priority,
-                       move_originator=move_originator)
-    else:
-        with ExitStack() as stack:
-            opened = await anyio.to_thread.run_sync(_opened, association, item, stack)
-            ready = _ready(association, item, priority=priority,
-                           move_originator=move_originator, opened=opened,
-                           files=stack.pop_all())
+    ready = await _ready_off_loop(association, item, priority=priority,
+                                  move_originator=move_originator)
     with ready.stack:
         return (await association.request_prepared(ready.outgoing)).status
 
@@ -268,7 +272,8 @@ async def store_each(association: AssociationDriver, items: Iterable[Storable], 
 
     Without an asynchronous operations window one request is outstanding at a time,
     and the peer, busy with one instance, is usually the slower side: while it works,
-    the next item is opened, its header read, its context chosen, its request encoded
+    the next item is opened, its header read and the file checked (in a worker thread,
+    off the event loop), its context chosen, its request encoded
     and its first write built (:meth:`AssociationDriver.prepare`, which reads the start of
     its data set; :meth:`FileRegion.prefetch` asks the disk for the rest), so the next
     request follows the response sooner than with one :func:`store` after another.
@@ -276,20 +281,21 @@ async def store_each(association: AssociationDriver, items: Iterable[Storable], 
     pending = iter(items)
     ahead: list[tuple[Storable, _Ready | Exception]] = []
 
-    def prepare_next() -> None:
+    async def prepare_next() -> None:
         for item in pending:
             try:
-                ahead.append((item, _ready(association, item, priority=priority)))
+                ahead.append((item, await _ready_off_loop(association, item,
+                                                          priority=priority)))
             except ITEM_ERRORS as exc:
                 ahead.append((item, exc))
             return
 
-    prepare_next()
+    await prepare_next()
     try:
         while ahead:
             item, ready = ahead.pop()
             if isinstance(ready, Exception):
-                prepare_next()
+                await prepare_next()
                 yield item, ready
                 continue
             result: int | Exception
@@ -302,7 +308,7 @@ async def store_each(association: AssociationDriver, items: Iterable[Storable], 
                         raise
                     result = exc
             if not ahead:
-                prepare_next()  # the send failed before while_waiting could run
+                await prepare_next()  # the send failed before while_waiting could run
             yield item, result
     finally:
         for _item, left in ahead:

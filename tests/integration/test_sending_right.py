@@ -577,3 +577,40 @@ def test_get_exits_1_when_the_peer_refuses_the_retrieve_itself(
                      "-k", "StudyInstanceUID=1.2.3", "-o", str(tmp_path / "out")])
     assert code == 1
     assert f"0x{status:04X}" in capsys.readouterr().err
+
+
+def test_a_client_reads_and_checks_files_off_its_event_loop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dicomnet store` (store_each) prepares the next file while the peer works on the
+    last one: the reading and checking run in a worker thread, not in the thread of
+    the event loop (an application's other tasks go on meanwhile)."""
+    import threading
+
+    from dicomnet.cli.main import main
+    from dicomnet.services import storage
+    from dicomnet.testing import serving_in_a_thread
+
+    checked_in: list[int] = []
+    real_check = storage.check_file
+
+    def recording_check(*args: object, **kwargs: object) -> object:
+        checked_in.append(threading.get_ident())
+        return real_check(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(storage, "check_file", recording_check)
+    server = Server("SCP")
+
+    @server.on_store()
+    async def keep(request: IncomingRequest) -> int:
+        return 0
+
+    files = []
+    for index in range(3):
+        path = tmp_path / f"{index}.dcm"
+        path.write_bytes(Path(CT).read_bytes())
+        files.append(str(path))
+    with serving_in_a_thread(server) as port:
+        code = main(["store", "127.0.0.1", str(port), "-aec", "SCP", "-q", *files])
+    assert code == 0
+    assert len(checked_in) == 3
+    assert threading.get_ident() not in checked_in  # the command's loop runs here

@@ -193,8 +193,8 @@ async def test_store_each_asks_the_disk_for_the_next_data_set_while_the_peer_wor
     def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
         assert advice == os.POSIX_FADV_WILLNEED
         advised.append((os.fstat(fd).st_ino, offset, length))
-        if len(advised) == 2:
-            second_advised.set()
+        if len(advised) == 2:  # asked from the worker thread that prepares the file
+            anyio.from_thread.run_sync(second_advised.set)
 
     monkeypatch.setattr(os, "posix_fadvise", fadvise, raising=False)
 
