@@ -197,15 +197,17 @@ def _needs_get(ctx: CheckContext) -> Result | None:
 
 
 def _judge(results: list[tuple[StoredInstance, Retrieval]], level: str) -> Result:
-    evidence = [f"C-GET {level} {item.sop_instance_uid}: {got.summary()}"
-                for item, got in results]
+    evidence = [f"C-GET {level} of instance {item.sop_instance_uid}: {got.summary()}"
+                for item, got in results[:2]]
+    if len(results) > 2:
+        evidence.append(f"(and {len(results) - 2} more C-GETs)")
     problems = []
     for item, got in results:
         status = got.final[0]
         here = count_problems(got, 1) + content_problems(got.received, [item])
         if status != 0:
             here.insert(0, f"final status {status:#06x}, not Success")
-        problems += [f"{level} {item.sop_instance_uid}: {p}" for p in here]
+        problems += [f"{item.sop_instance_uid}: {p}" for p in here]
     if problems:
         return failed("; ".join(problems[:3]), *evidence)
     return passed("each stored instance came back, as stored, with counts that add up",
