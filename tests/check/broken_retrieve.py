@@ -119,7 +119,7 @@ class _RetrieveConversation(_Conversation):
                 message_id=1000 + number, affected_sop_class_uid=str(ds.SOPClassUID),
                 affected_sop_instance_uid=str(ds.SOPInstanceUID)), ds)
             await self.store_response()
-            completed += 1
+            completed = number
             if number == 1 and await self.cancelled():
                 await answer(scp.get_cancel_status, total - completed, completed + scp.miscount)
                 return
