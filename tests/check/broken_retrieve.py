@@ -35,6 +35,7 @@ class RetrieveSCP(ScriptedSCP):
     get_cancel_status: int = 0xFE00
     #: the move destinations it knows: AE title -> (host, port)
     destinations: dict[str, tuple[str, int]] = field(default_factory=dict)
+    refused: tuple[str, ...] = ()
 
     async def _converse(self, stream: SocketStream) -> None:
         conversation = _RetrieveConversation(self, stream, PDUFramer(
