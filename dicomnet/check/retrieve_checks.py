@@ -95,8 +95,9 @@ def count_problems(retrieval: Retrieval, expected: int | None) -> list[str]:
         last_remaining = remaining
     status, remaining, completed, failures, warnings = retrieval.final
     done = completed + failures + warnings
-    if status == CANCEL:
-        if total is not None and done + (remaining or 0) != total:
+    if status == CANCEL:  # remaining: what the cancel left undone, when it says
+        if total is not None and (done + remaining != total if remaining is not None
+                                  else done > total):
             problems.append(f"cancelled with counts adding up to "
                             f"{done + (remaining or 0)}, not {total}")
     elif total is not None and done != total:
@@ -263,24 +264,51 @@ async def get_unknown(ctx: CheckContext) -> Result:
     return passed("Success, no sub-operations", evidence)
 
 
+def _all_studies(ctx: CheckContext) -> Dataset:
+    # PS3.4 C.4.3.1.3.1 (Note): in the Baseline behaviour more than one entity may be
+    # retrieved at STUDY level with List of UID Matching (PS3.4 C.2.2.2.2)
+    return _study("\\".join(item.study_instance_uid for item in ctx.facts.stored))
+
+
+@check("retrieve", "get-list", "C-GET of a list of studies: all of them, counts that add up",
+       "PS3.4 C.4.3.1.3.1, C.2.2.2.2, C.4.3.1.5")
+async def get_list(ctx: CheckContext) -> Result:
+    if (skip := _needs_get(ctx)) is not None:
+        return skip
+    stored = ctx.facts.stored
+    got = await retrieve(ctx, _all_studies(ctx), message_id=345)
+    evidence = (f"C-GET STUDY with the {len(stored)} stored Study Instance UIDs as a list: "
+                f"{got.summary()}")
+    problems = count_problems(got, len(stored)) + content_problems(got.received, stored)
+    if got.final[0] != 0:
+        problems.insert(0, f"final status {got.final[0]:#06x}, not Success")
+    if problems:
+        return failed("; ".join(problems[:3]), evidence)
+    return passed(f"all {len(stored)} instances, with counts that add up", evidence)
+
+
 @check("retrieve", "get-cancel", "C-CANCEL of a C-GET: Cancel with counts, or finished",
        "PS3.4 C.4.3.2.3, C.4.3.1.5; PS3.7 9.3.3.3")
 async def get_cancel(ctx: CheckContext) -> Result:
     if (skip := _needs_get(ctx)) is not None:
         return skip
-    item = ctx.facts.stored[0]
-    got = await retrieve(ctx, _study(item.study_instance_uid), message_id=350, cancel=True)
-    evidence = (f"C-GET STUDY {item.study_instance_uid}, C-CANCEL after the first pending "
-                f"response or sub-operation: {got.summary()}")
+    stored = ctx.facts.stored
+    got = await retrieve(ctx, _all_studies(ctx), message_id=350, cancel=True)
+    evidence = (f"C-GET STUDY of the {len(stored)} stored studies, C-CANCEL after the first "
+                f"pending response or sub-operation: {got.summary()}")
     status = got.final[0]
     if status not in (CANCEL, 0x0000):
         return failed(f"final status {status:#06x}: neither Cancel (0xFE00) nor Success",
                       evidence)
-    problems = count_problems(got, 1)
-    if status == 0:  # it finished: what it sent must be what was asked
-        problems += content_problems(got.received, [item])
+    problems = count_problems(got, len(stored))
+    # what it sent must be among what was asked, and all of it when it finished
+    if status == 0:
+        problems += content_problems(got.received, stored)
+    elif not {str(ds.get("SOPInstanceUID", "")) for ds in got.received} \
+            <= {item.sop_instance_uid for item in stored}:
+        problems.append("sent an instance not asked for")
     if problems:
-        return failed("; ".join(problems), evidence)
+        return failed("; ".join(problems[:3]), evidence)
     return passed("Cancel, with counts that add up" if status == CANCEL
                   else "finished (Success) before the cancel took effect", evidence)
 
@@ -365,5 +393,5 @@ async def move_unknown(ctx: CheckContext) -> Result:
     return passed("Move Destination unknown", evidence)
 
 
-CHECKS: tuple[Check, ...] = (get_study, get_image, get_unknown, get_cancel, move,
+CHECKS: tuple[Check, ...] = (get_study, get_image, get_list, get_unknown, get_cancel, move,
                              move_unknown)

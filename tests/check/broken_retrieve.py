@@ -4,12 +4,15 @@ sent, and breaks one retrieve rule per flag (PS3.4 C.4.2, C.4.3)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import anyio
 from anyio.abc import SocketStream
 from broken_peers import OUR_MAX_PDU, ScriptedSCP, _Conversation, _decode_command
 from pydicom import Dataset
+from pydicom.multival import MultiValue
+from pydicom.uid import generate_uid
 
 from dicomnet.client import connect
 from dicomnet.dimse import CGetRQ, CGetRSP, CMoveRQ, CMoveRSP, CStoreRQ, DIMSEMessage
@@ -25,7 +28,7 @@ class RetrieveSCP(ScriptedSCP):
 
     #: pending responses whose counts do not add up, and final counts one too many
     miscount: bool = False
-    #: send another instance than the one asked for (any, when none matched)
+    #: send another instance than the one asked for (one, when none matched)
     wrong_instance: bool = False
     #: end with Success and the counts of every match, having sent nothing
     send_nothing: bool = False
@@ -76,11 +79,16 @@ class _RetrieveConversation(_Conversation):
     def matches(self, query: Dataset) -> list[Dataset]:
         level = query.get("QueryRetrieveLevel", "")
         key = "SOPInstanceUID" if level == "IMAGE" else "StudyInstanceUID"
-        wanted = str(query.get(key, ""))
-        found = [ds for ds in self.scp.instances if str(ds.get(key, "")) == wanted]
-        if self.scp.wrong_instance:
-            others = [ds for ds in self.scp.instances if ds not in found]
-            return others[:1] or found
+        value = query.get(key, "")
+        # List of UID Matching (PS3.4 C.2.2.2.2): pydicom reads "a\\b" as a list
+        wanted = {str(uid) for uid in value} if isinstance(value, list | MultiValue) \
+            else {str(value)}
+        found = [ds for ds in self.scp.instances if str(ds.get(key, "")) in wanted]
+        if self.scp.wrong_instance and self.scp.instances:
+            # the first match (any instance, when none matched) with a new identity
+            stranger = copy.deepcopy((found or self.scp.instances)[0])
+            stranger.SOPInstanceUID = generate_uid()
+            return [stranger, *found[1:]]
         return found
 
     async def retrieve(self, context_id: int, message: CGetRQ | CMoveRQ,

@@ -56,7 +56,7 @@ def reasons(results: dict[str, Verdict]) -> str:
 async def test_a_retrieve_scp_without_flaws_passes_every_retrieve_check() -> None:
     results = await verdicts({})
     assert set(outcomes(results).values()) == {Outcome.PASS}, reasons(results)
-    assert len(results) == 6
+    assert len(results) == 7
 
 
 async def test_without_store_only_the_unknown_study_is_retrieved() -> None:
@@ -64,6 +64,7 @@ async def test_without_store_only_the_unknown_study_is_retrieved() -> None:
     results = await verdicts({}, store=False)
     assert outcomes(results) == {
         "retrieve.get-study": Outcome.SKIP, "retrieve.get-image": Outcome.SKIP,
+        "retrieve.get-list": Outcome.SKIP,
         "retrieve.get-unknown": Outcome.PASS, "retrieve.get-cancel": Outcome.SKIP,
         "retrieve.move": Outcome.SKIP, "retrieve.move-unknown": Outcome.SKIP,
     }, reasons(results)
@@ -71,11 +72,12 @@ async def test_without_store_only_the_unknown_study_is_retrieved() -> None:
 
 #: (what the scripted peer does wrong, the retrieve checks that must fail)
 FLAWS: list[tuple[dict[str, Any], set[str]]] = [
-    ({"miscount": True}, {"retrieve.get-study", "retrieve.get-image",
+    ({"miscount": True}, {"retrieve.get-study", "retrieve.get-image", "retrieve.get-list",
                           "retrieve.get-unknown", "retrieve.get-cancel", "retrieve.move"}),
-    ({"wrong_instance": True}, {"retrieve.get-study", "retrieve.get-image",
-                                "retrieve.get-unknown", "retrieve.move"}),
-    ({"send_nothing": True}, {"retrieve.get-study", "retrieve.get-image",
+    ({"wrong_instance": True}, {"retrieve.get-study", "retrieve.get-image", "retrieve.get-list",
+                                "retrieve.get-unknown", "retrieve.get-cancel",
+                                "retrieve.move"}),
+    ({"send_nothing": True}, {"retrieve.get-study", "retrieve.get-image", "retrieve.get-list",
                               "retrieve.get-cancel", "retrieve.move"}),
     ({"unknown_destination_ok": True}, {"retrieve.move-unknown"}),
     ({"get_cancel_status": 0xA702}, {"retrieve.get-cancel"}),
