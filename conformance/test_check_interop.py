@@ -3,7 +3,9 @@
 a DICOM engineer would: every check passes or is skipped for a service the peer does
 not offer, except storescp leaving an A-ASSOCIATE-RQ with a malformed item unanswered
 (PS3.8 Table 9-10, Sta2 + Evt19 calls for an A-ABORT). Orthanc (built on DCMTK's
-network code) does the same, and passes every other check."""
+network code) does the same, and answers a C-GET of a study it does not hold and a
+C-MOVE to an unknown destination with 0xC000 instead of Success and 0xA801; it passes
+every other check."""
 
 from __future__ import annotations
 
@@ -35,10 +37,21 @@ def check(port: int, called: str, folder: Path, *options: str) -> tuple[int, dic
     return done.returncode, results, done.output
 
 
+@pytest.fixture
+def move_port() -> int:
+    """Where the retrieve group's own storage SCP (AE title MOVE_DEST) listens."""
+    return free_port()
+
+
+MOVE_DEST = "CHECK-DEST"
+
+
 def test_everything_passes_against_dicomnet_serve(
-        dicomnet_serve: Callable[..., Process], tmp_path: Path) -> None:
-    server = dicomnet_serve("--data", str(tmp_path / "archive"))
-    code, results, table = check(server.port, "DICOMNET", tmp_path, "--store", "--hostile")
+        dicomnet_serve: Callable[..., Process], tmp_path: Path, move_port: int) -> None:
+    server = dicomnet_serve("--data", str(tmp_path / "archive"),
+                            "--peer", f"{MOVE_DEST}=127.0.0.1:{move_port}")
+    code, results, table = check(server.port, "DICOMNET", tmp_path, "--store", "--hostile",
+                                 "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     assert code == 0, table
     assert set(results.values()) == {"PASS"}, table
     assert len(results) >= 24
@@ -57,19 +70,23 @@ def test_storescp(storescp: Callable[..., Process], tmp_path: Path) -> None:
     expected |= {"storage.found": "SKIP", "query.study-universal": "SKIP",
                  "query.single-value": "SKIP", "query.wildcard": "SKIP",
                  "query.cancel": "SKIP", "robustness.bad-item": "FAIL"}
+    # no Query/Retrieve SCP: every retrieve check is skipped, saying so
+    expected |= {check_id: "SKIP" for check_id in results if check_id.startswith("retrieve.")}
     assert results == expected, table
 
 
 @pytest.fixture
-def dcmqrscp(tmp_path: Path) -> Iterator[Process]:
-    """DCMTK's dcmqrscp (AE QRSCP) holding CT_small and MR_small."""
+def dcmqrscp(tmp_path: Path, move_port: int) -> Iterator[Process]:
+    """DCMTK's dcmqrscp (AE QRSCP) holding CT_small and MR_small, knowing the retrieve
+    group's storage SCP as a move destination."""
     port = free_port()
     database = tmp_path / "qrdb"
     database.mkdir()
     config = tmp_path / "dcmqrscp.cfg"
     config.write_text(
         f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\n"
-        "HostTable BEGIN\nHostTable END\n\nVendorTable BEGIN\nVendorTable END\n\n"
+        f"HostTable BEGIN\ndest = ({MOVE_DEST}, 127.0.0.1, {move_port})\nHostTable END\n\n"
+        "VendorTable BEGIN\nVendorTable END\n\n"
         f"AETable BEGIN\nQRSCP {database} RW (200, 1024mb) ANY\nAETable END\n")
     process = start_process([dcmtk_binary("dcmqrscp"), "-c", str(config)], port)
     try:
@@ -82,20 +99,27 @@ def dcmqrscp(tmp_path: Path) -> Iterator[Process]:
         process.stop()
 
 
-def test_dcmqrscp(dcmqrscp: Process, tmp_path: Path) -> None:
-    code, results, table = check(dcmqrscp.port, "QRSCP", tmp_path, "--store", "--hostile")
+def test_dcmqrscp(dcmqrscp: Process, tmp_path: Path, move_port: int) -> None:
+    code, results, table = check(dcmqrscp.port, "QRSCP", tmp_path, "--store", "--hostile",
+                                 "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     assert code == 0, table
     assert set(results.values()) == {"PASS"}, table
 
 
-def test_orthanc(tmp_path: Path) -> None:
+def test_orthanc(tmp_path: Path, move_port: int) -> None:
     # Orthanc answers C-FIND only from the AEs it knows (else it aborts the association)
-    peer = start_orthanc(tmp_path / "orthanc", {"check": Modality("DICOMNET-CHECK", 1)})
+    peer = start_orthanc(tmp_path / "orthanc", {"check": Modality("DICOMNET-CHECK", 1),
+                                                "dest": Modality(MOVE_DEST, move_port)})
     try:
-        code, results, table = check(peer.dicom_port, AET, tmp_path, "--store", "--hostile")
+        code, results, table = check(peer.dicom_port, AET, tmp_path, "--store", "--hostile",
+                                     "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     finally:
         peer.stop()
     assert code == 1, table
     expected = {check_id: "PASS" for check_id in results}
     expected["robustness.bad-item"] = "FAIL"
+    # 0xC000 (Unable to process) where PS3.4 Tables C.4-3 and C.4-2 have an answer: a
+    # C-GET matching nothing is Success with no sub-operations; an unknown move
+    # destination is 0xA801
+    expected |= {"retrieve.get-unknown": "FAIL", "retrieve.move-unknown": "FAIL"}
     assert results == expected, table

@@ -66,6 +66,9 @@ class Target:
     #: the identity the user gave on the command line; the user identity check sends
     #: a made-up username when there is none.
     identity: UserIdentityRQSubItem | None = None
+    #: (AE title, host, port) the peer knows as a C-MOVE destination, where the retrieve
+    #: checks listen for what it moves; None: the C-MOVE check is skipped
+    move_destination: tuple[str, str, int] | None = None
 
 
 @dataclass(frozen=True)

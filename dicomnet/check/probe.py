@@ -107,6 +107,9 @@ class Probe:
         self._reassembler: Reassembler | None = None
         self._syntaxes: dict[int, str] = {}
         self._events: deque[CommandReceived | DatasetFragment] = deque()
+        #: the presentation context of the last message received (a C-STORE sub-operation
+        #: is answered on the context it came on, PS3.7 9.1.1)
+        self.last_context_id = 0
 
     async def __aenter__(self) -> Probe:
         target = self.target
@@ -198,6 +201,7 @@ class Probe:
             event = self._events.popleft()
             if isinstance(event, CommandReceived):
                 message, context_id = event.message, event.context_id
+                self.last_context_id = context_id
                 if not message.has_dataset:
                     return message, None
             else:

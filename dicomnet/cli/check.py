@@ -39,12 +39,16 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     group = parser.add_argument_group("what to check")
     group.add_argument("--only", action="append", default=[], metavar="GROUP",
                        help="run only this group (association, verification, storage, "
-                            "query, robustness) or check id; repeatable")
+                            "query, retrieve, robustness) or check id; repeatable")
     group.add_argument("--store", action="store_true",
                        help="run the storage checks: leaves a few generated instances "
                             "(patient CHECK^DICOMNET) on the peer")
     group.add_argument("--hostile", action="store_true",
                        help="run the robustness checks: malformed and oversized PDUs")
+    group.add_argument("--move-dest", metavar="AET=HOST:PORT",
+                       help="run the C-MOVE check: the peer must know AET as a move "
+                            "destination at HOST:PORT, where the check listens for what "
+                            "it moves (only instances stored with --store)")
     group.add_argument("--check-timeout", type=float, default=120.0, metavar="S",
                        help="give each check this long (default 120)")
     output = parser.add_argument_group("output")
@@ -65,9 +69,16 @@ def run(args: argparse.Namespace) -> int:
         checks = select(args.only)
     except ValueError as exc:
         return fail(str(exc), 2)
+    destination = None
+    if args.move_dest:
+        aet, _, address = args.move_dest.partition("=")
+        host, _, port = address.rpartition(":")
+        if not (aet and host and port.isdigit()):
+            return fail(f"--move-dest {args.move_dest!r}: expected AET=HOST:PORT", 2)
+        destination = (aet, host, int(port))
     target = Target(args.host, args.port, called_ae=args.aec, calling_ae=args.aet,
                     ssl=client_ssl_context(args), timeouts=timeouts_from(args),
-                    identity=client_identity(args))
+                    identity=client_identity(args), move_destination=destination)
     try:
         verdicts = anyio.run(lambda: run_checks(target, checks, store=args.store,
                                                 hostile=args.hostile,

@@ -139,6 +139,9 @@ class ScriptedSCP:
     no_implementation_uid: bool = False
     #: the Called AE Title of the A-ASSOCIATE-AC, instead of the one received
     called_title: str | None = None
+    #: SOP classes it refuses: Study Root C-MOVE and C-GET, which only
+    #: broken_retrieve.RetrieveSCP answers
+    refused: tuple[str, ...] = ("1.2.840.10008.5.1.4.1.2.2.2", "1.2.840.10008.5.1.4.1.2.2.3")
     instances: list[Dataset] = field(default_factory=list)
     studies: list[Dataset] = field(default_factory=lambda: made_up_studies(3))
     port: int = 0
@@ -200,7 +203,7 @@ class _Conversation:
         for pc in rq.presentation_contexts:
             offered = [ts for ts in pc.transfer_syntaxes
                        if not (scp.reject_implicit and ts == IMPLICIT_VR_LITTLE_ENDIAN)]
-            if not offered:
+            if not offered or pc.abstract_syntax in scp.refused:
                 answers.append(PresentationContextAC(pc.context_id, 4, ""))
                 continue
             syntax = NOT_OFFERED if scp.wrong_syntax else offered[0]
