@@ -9,6 +9,7 @@ from dicomnet.check import (
     association_checks,
     query_checks,
     robustness_checks,
+    service_checks,
     storage_checks,
     verification_checks,
 )
@@ -19,6 +20,7 @@ GROUPS: dict[str, tuple[Check, ...]] = {
     "verification": verification_checks.CHECKS,
     "storage": storage_checks.CHECKS,
     "query": query_checks.CHECKS,
+    "services": service_checks.CHECKS,
     "robustness": robustness_checks.CHECKS,
 }
 #: Groups that change the peer or may harm it, and the option that asks for each.
