@@ -12,9 +12,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pydicom
 import pytest
 from orthanc import AET, Modality, start_orthanc
 from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
 
 from dicomnet.testing import Process, dcmtk_binary, dicomnet_command, free_port, run, start_process
 
@@ -35,9 +37,47 @@ def check(port: int, called: str, folder: Path, *options: str) -> tuple[int, dic
     return done.returncode, results, done.output
 
 
+def write_worklist(folder: Path) -> Path:
+    """Three worklist items (CT, MR, CT) as files, for serve --worklist and wlmscpfs."""
+    folder.mkdir(parents=True)
+    for number, modality in enumerate(["CT", "MR", "CT"]):
+        step = pydicom.Dataset()
+        step.Modality = modality
+        step.ScheduledStationAETitle = "SCANNER"
+        step.ScheduledProcedureStepStartDate = "20260101"
+        step.ScheduledProcedureStepStartTime = "0900"
+        step.ScheduledPerformingPhysicianName = ""  # wlmscpfs ignores items without it
+        step.ScheduledProcedureStepID = f"SPS{number}"
+        step.ScheduledProcedureStepDescription = "exam"
+        item = pydicom.Dataset()
+        item.SpecificCharacterSet = "ISO_IR 100"
+        item.PatientName = f"DOE^P{number}"
+        item.PatientID = f"P{number}"
+        item.PatientBirthDate = "19700101"
+        item.PatientSex = "O"
+        item.RequestedProcedureDescription = "exam"
+        item.AccessionNumber = f"A{number}"
+        item.RequestedProcedureID = f"RP{number}"
+        item.StudyInstanceUID = generate_uid()
+        item.ScheduledProcedureStepSequence = [step]
+        item.file_meta = pydicom.dataset.FileMetaDataset()
+        item.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+        item.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.31"
+        item.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        item.save_as(folder / f"item{number}.wl", enforce_file_format=True)
+    return folder
+
+
+#: The services checks, all SKIPped by a peer that offers none of the three services.
+NO_SERVICES = {f"services.{name}": "SKIP" for name in (
+    "worklist-universal", "worklist-modality", "commitment", "commitment-unknown",
+    "mpps-complete", "mpps-unknown")}
+
+
 def test_everything_passes_against_dicomnet_serve(
         dicomnet_serve: Callable[..., Process], tmp_path: Path) -> None:
-    server = dicomnet_serve("--data", str(tmp_path / "archive"))
+    server = dicomnet_serve("--data", str(tmp_path / "archive"), "--worklist",
+                            str(write_worklist(tmp_path / "worklist")))
     code, results, table = check(server.port, "DICOMNET", tmp_path, "--store", "--hostile")
     assert code == 0, table
     assert set(results.values()) == {"PASS"}, table
@@ -56,7 +96,7 @@ def test_storescp(storescp: Callable[..., Process], tmp_path: Path) -> None:
     expected = {check_id: "PASS" for check_id in results}
     expected |= {"storage.found": "SKIP", "query.study-universal": "SKIP",
                  "query.single-value": "SKIP", "query.wildcard": "SKIP",
-                 "query.cancel": "SKIP", "robustness.bad-item": "FAIL"}
+                 "query.cancel": "SKIP", "robustness.bad-item": "FAIL"} | NO_SERVICES
     assert results == expected, table
 
 
@@ -85,7 +125,26 @@ def dcmqrscp(tmp_path: Path) -> Iterator[Process]:
 def test_dcmqrscp(dcmqrscp: Process, tmp_path: Path) -> None:
     code, results, table = check(dcmqrscp.port, "QRSCP", tmp_path, "--store", "--hostile")
     assert code == 0, table
-    assert set(results.values()) == {"PASS"}, table
+    expected = {check_id: "PASS" for check_id in results} | NO_SERVICES
+    assert results == expected, table
+
+
+def test_wlmscpfs_services(dcmtk: Callable[[str], str], tmp_path: Path) -> None:
+    """DCMTK's worklist SCP: both worklist checks pass; it offers neither storage
+    commitment nor MPPS, so those SKIP."""
+    folder = write_worklist(tmp_path / "worklists" / "WLMSCP")  # one folder per AE
+    (folder / "lockfile").touch()  # wlmscpfs refuses (A700) a folder without one
+    port = free_port()
+    server = start_process([dcmtk("wlmscpfs"), "-dfp", str(tmp_path / "worklists"),
+                            str(port)], port)
+    try:
+        code, results, table = check(port, "WLMSCP", tmp_path, "--store",
+                                     "--only", "services")
+    finally:
+        server.stop()
+    assert code == 0, table
+    assert results == NO_SERVICES | {"services.worklist-universal": "PASS",
+                                     "services.worklist-modality": "PASS"}, table
 
 
 def test_orthanc(tmp_path: Path) -> None:
