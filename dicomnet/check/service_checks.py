@@ -375,7 +375,7 @@ async def mpps_complete(ctx: CheckContext) -> Result:
 
 
 @check("services", "mpps-unknown", "N-SET on an unknown step fails with 0x0112",
-       "PS3.4 F.7.2.2.4; PS3.7 10.1.3.1.10")
+       "PS3.4 F.7.2.2.4; PS3.7 10.1.3")
 async def mpps_unknown(ctx: CheckContext) -> Result:
     if (skip := _needs(ctx, MPPS, "Modality Performed Procedure Step",
                        changes=True)) is not None:
