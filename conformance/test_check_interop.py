@@ -157,4 +157,11 @@ def test_orthanc(tmp_path: Path) -> None:
     assert code == 1, table
     expected = {check_id: "PASS" for check_id in results}
     expected["robustness.bad-item"] = "FAIL"
+    # no worklist (without its plugin) nor MPPS; storage commitment accepted, but the
+    # report goes on a new association to the modality's configured address (PS3.4
+    # J.3.3 allows it), where the check does not listen
+    expected |= NO_SERVICES
     assert results == expected, table
+    records = json.loads((tmp_path / f"check-{AET}.json").read_text())
+    commitment = next(r for r in records if r["id"] == "services.commitment")
+    assert "N-ACTION accepted" in " ".join(commitment["evidence"]), commitment
