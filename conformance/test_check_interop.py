@@ -62,7 +62,7 @@ def write_worklist(folder: Path) -> Path:
         item.ScheduledProcedureStepSequence = [step]
         item.file_meta = pydicom.dataset.FileMetaDataset()
         item.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
-        item.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.31"
+        item.file_meta.MediaStorageSOPClassUID = pydicom.uid.UID("1.2.840.10008.5.1.4.31")
         item.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         item.save_as(folder / f"item{number}.wl", enforce_file_format=True)
     return folder
