@@ -14,9 +14,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pydicom
 import pytest
 from orthanc import AET, Modality, start_orthanc
 from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
 
 from dicomnet.testing import Process, dcmtk_binary, dicomnet_command, free_port, run, start_process
 
@@ -46,10 +48,48 @@ def move_port() -> int:
 MOVE_DEST = "CHECK-DEST"
 
 
+def write_worklist(folder: Path) -> Path:
+    """Three worklist items (CT, MR, CT) as files, for serve --worklist and wlmscpfs."""
+    folder.mkdir(parents=True)
+    for number, modality in enumerate(["CT", "MR", "CT"]):
+        step = pydicom.Dataset()
+        step.Modality = modality
+        step.ScheduledStationAETitle = "SCANNER"
+        step.ScheduledProcedureStepStartDate = "20260101"
+        step.ScheduledProcedureStepStartTime = "0900"
+        step.ScheduledPerformingPhysicianName = ""  # wlmscpfs ignores items without it
+        step.ScheduledProcedureStepID = f"SPS{number}"
+        step.ScheduledProcedureStepDescription = "exam"
+        item = pydicom.Dataset()
+        item.SpecificCharacterSet = "ISO_IR 100"
+        item.PatientName = f"DOE^P{number}"
+        item.PatientID = f"P{number}"
+        item.PatientBirthDate = "19700101"
+        item.PatientSex = "O"
+        item.RequestedProcedureDescription = "exam"
+        item.AccessionNumber = f"A{number}"
+        item.RequestedProcedureID = f"RP{number}"
+        item.StudyInstanceUID = generate_uid()
+        item.ScheduledProcedureStepSequence = [step]
+        item.file_meta = pydicom.dataset.FileMetaDataset()
+        item.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+        item.file_meta.MediaStorageSOPClassUID = pydicom.uid.UID("1.2.840.10008.5.1.4.31")
+        item.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        item.save_as(folder / f"item{number}.wl", enforce_file_format=True)
+    return folder
+
+
+#: The services checks, all SKIPped by a peer that offers none of the three services.
+NO_SERVICES = {f"services.{name}": "SKIP" for name in (
+    "worklist-universal", "worklist-modality", "commitment", "commitment-unknown",
+    "mpps-complete", "mpps-unknown")}
+
+
 def test_everything_passes_against_dicomnet_serve(
         dicomnet_serve: Callable[..., Process], tmp_path: Path, move_port: int) -> None:
     server = dicomnet_serve("--data", str(tmp_path / "archive"),
-                            "--peer", f"{MOVE_DEST}=127.0.0.1:{move_port}")
+                            "--peer", f"{MOVE_DEST}=127.0.0.1:{move_port}", "--worklist",
+                            str(write_worklist(tmp_path / "worklist")))
     code, results, table = check(server.port, "DICOMNET", tmp_path, "--store", "--hostile",
                                  "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     assert code == 0, table
@@ -69,7 +109,7 @@ def test_storescp(storescp: Callable[..., Process], tmp_path: Path) -> None:
     expected = {check_id: "PASS" for check_id in results}
     expected |= {"storage.found": "SKIP", "query.study-universal": "SKIP",
                  "query.single-value": "SKIP", "query.wildcard": "SKIP",
-                 "query.cancel": "SKIP", "robustness.bad-item": "FAIL"}
+                 "query.cancel": "SKIP", "robustness.bad-item": "FAIL"} | NO_SERVICES
     # no Query/Retrieve SCP: every retrieve check is skipped, saying so
     expected |= {check_id: "SKIP" for check_id in results if check_id.startswith("retrieve.")}
     assert results == expected, table
@@ -103,7 +143,26 @@ def test_dcmqrscp(dcmqrscp: Process, tmp_path: Path, move_port: int) -> None:
     code, results, table = check(dcmqrscp.port, "QRSCP", tmp_path, "--store", "--hostile",
                                  "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     assert code == 0, table
-    assert set(results.values()) == {"PASS"}, table
+    expected = {check_id: "PASS" for check_id in results} | NO_SERVICES
+    assert results == expected, table
+
+
+def test_wlmscpfs_services(dcmtk: Callable[[str], str], tmp_path: Path) -> None:
+    """DCMTK's worklist SCP: both worklist checks pass; it offers neither storage
+    commitment nor MPPS, so those SKIP."""
+    folder = write_worklist(tmp_path / "worklists" / "WLMSCP")  # one folder per AE
+    (folder / "lockfile").touch()  # wlmscpfs refuses (A700) a folder without one
+    port = free_port()
+    server = start_process([dcmtk("wlmscpfs"), "-dfp", str(tmp_path / "worklists"),
+                            str(port)], port)
+    try:
+        code, results, table = check(port, "WLMSCP", tmp_path, "--store",
+                                     "--only", "services")
+    finally:
+        server.stop()
+    assert code == 0, table
+    assert results == NO_SERVICES | {"services.worklist-universal": "PASS",
+                                     "services.worklist-modality": "PASS"}, table
 
 
 def test_orthanc(tmp_path: Path, move_port: int) -> None:
@@ -122,4 +181,11 @@ def test_orthanc(tmp_path: Path, move_port: int) -> None:
     # C-GET matching nothing is Success with no sub-operations; an unknown move
     # destination is 0xA801
     expected |= {"retrieve.get-unknown": "FAIL", "retrieve.move-unknown": "FAIL"}
+    # no worklist (without its plugin) nor MPPS; storage commitment accepted, but the
+    # report goes on a new association to the modality's configured address (PS3.4
+    # J.3.3 allows it), where the check does not listen
+    expected |= NO_SERVICES
     assert results == expected, table
+    records = json.loads((tmp_path / f"check-{AET}.json").read_text())
+    commitment = next(r for r in records if r["id"] == "services.commitment")
+    assert "N-ACTION accepted" in " ".join(commitment["evidence"]), commitment

@@ -10,6 +10,7 @@ from dicomnet.check import (
     query_checks,
     retrieve_checks,
     robustness_checks,
+    service_checks,
     storage_checks,
     verification_checks,
 )
@@ -21,6 +22,7 @@ GROUPS: dict[str, tuple[Check, ...]] = {
     "storage": storage_checks.CHECKS,
     "query": query_checks.CHECKS,
     "retrieve": retrieve_checks.CHECKS,
+    "services": service_checks.CHECKS,
     "robustness": robustness_checks.CHECKS,
 }
 #: Groups that change the peer or may harm it, and the option that asks for each.

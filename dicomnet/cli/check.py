@@ -39,9 +39,11 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     group = parser.add_argument_group("what to check")
     group.add_argument("--only", action="append", default=[], metavar="GROUP",
                        help="run only this group (association, verification, storage, "
-                            "query, retrieve, robustness) or check id; repeatable")
+                            "query, retrieve, services, robustness) or check id; "
+                            "repeatable")
     group.add_argument("--store", action="store_true",
-                       help="run the storage checks: leaves a few generated instances "
+                       help="run the storage, storage commitment and MPPS checks: leaves "
+                            "a few generated instances and a completed procedure step "
                             "(patient CHECK^DICOMNET) on the peer")
     group.add_argument("--hostile", action="store_true",
                        help="run the robustness checks: malformed and oversized PDUs")

@@ -19,6 +19,7 @@ from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 
+from dicomnet.check.sop_classes import MPPS, STORAGE_COMMITMENT, WORKLIST_FIND
 from dicomnet.dimse import (
     CCancelRQ,
     CEchoRQ,
@@ -57,6 +58,10 @@ from dicomnet.pdu import (
 )
 from dicomnet.server import Server
 from dicomnet.uids import IMPLICIT_VR_LITTLE_ENDIAN
+
+#: What the scripted peer does not speak, so refuses: the services group has its own
+#: broken SCPs (broken_services.py).
+UNSCRIPTED = frozenset({WORKLIST_FIND, STORAGE_COMMITMENT, MPPS})
 
 #: A transfer syntax no check offers for Verification (JPEG Baseline).
 NOT_OFFERED = "1.2.840.10008.1.2.4.50"
@@ -201,6 +206,9 @@ class _Conversation:
             return
         answers = []
         for pc in rq.presentation_contexts:
+            if pc.abstract_syntax in UNSCRIPTED:  # PS3.8 Table 9-18: 3, not supported
+                answers.append(PresentationContextAC(pc.context_id, 3, ""))
+                continue
             offered = [ts for ts in pc.transfer_syntaxes
                        if not (scp.reject_implicit and ts == IMPLICIT_VR_LITTLE_ENDIAN)]
             if not offered or pc.abstract_syntax in scp.refused:
