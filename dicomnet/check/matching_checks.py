@@ -21,8 +21,8 @@ from dicomnet.check.model import (
     passed,
     skipped,
 )
-from dicomnet.check.query_checks import _find, _needs_studies, _uids, _value
 from dicomnet.check.queries import study_identifier
+from dicomnet.check.query_checks import _find, _needs_studies, _uids, _value
 
 
 def _judge_set(got: set[str], expected: set[str], status: int, query: str,
