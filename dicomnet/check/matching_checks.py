@@ -9,6 +9,8 @@ data the check made up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydicom import Dataset
 
 from dicomnet.check.model import (
@@ -50,8 +52,9 @@ async def date_range(ctx: CheckContext) -> Result:
     day = dates[len(dates) // 2]
     # C.2.2.2.5: "D1-D2" matches D1 <= value <= D2, "-D" value <= D, "D-" value >= D;
     # a study without a date matches no range.
-    ranges = {f"{day}-{day}": lambda d: d == day, f"-{day}": lambda d: d <= day,
-              f"{day}-": lambda d: d >= day}
+    ranges: dict[str, Callable[[str], bool]] = {
+        f"{day}-{day}": lambda d: d == day, f"-{day}": lambda d: d <= day,
+        f"{day}-": lambda d: d >= day}
     evidence: list[str] = []
     for text, fits in ranges.items():
         expected = _uids(ds for ds in dated if fits(_value(ds, "StudyDate")))
