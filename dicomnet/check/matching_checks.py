@@ -10,6 +10,7 @@ data the check made up.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 
 from pydicom import Dataset
 
@@ -55,6 +56,15 @@ async def date_range(ctx: CheckContext) -> Result:
     ranges: dict[str, Callable[[str], bool]] = {
         f"{day}-{day}": lambda d: d == day, f"-{day}": lambda d: d <= day,
         f"{day}-": lambda d: d >= day}
+    # and a range ending the day before the earliest date held, so that exclusion is
+    # judged even when every study shares one date (as after --store)
+    try:
+        before = (date.fromisoformat(f"{dates[0][:4]}-{dates[0][4:6]}-{dates[0][6:]}")
+                  - timedelta(days=1)).strftime("%Y%m%d")
+    except ValueError:
+        before = None
+    if before is not None and before > "19000101":
+        ranges[f"19000101-{before}"] = lambda d: "19000101" <= d <= before
     evidence: list[str] = []
     for text, fits in ranges.items():
         expected = _uids(ds for ds in dated if fits(_value(ds, "StudyDate")))
