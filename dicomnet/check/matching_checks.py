@@ -146,4 +146,40 @@ async def series_of_study(ctx: CheckContext) -> Result:
     return passed("every series names the study asked", *evidence)
 
 
-CHECKS: tuple[Check, ...] = (date_range, uid_list, empty_return_key, series_of_study)
+@check("matching", "name-wildcard", "Patient's Name wildcard on its first letters",
+       "PS3.4 C.2.2.2.4, C.2.2.2.1")
+async def name_wildcard(ctx: CheckContext) -> Result:
+    if (skip := _needs_studies(ctx)) is not None:
+        return skip
+    studies = ctx.facts.studies or []
+    name = next((_value(ds, "PatientName") for ds in studies
+                 if len(_value(ds, "PatientName")) >= 2
+                 and _value(ds, "PatientName")[:2].isalpha()), "")
+    if not name:
+        return skipped("the peer holds no Patient's Name starting with two letters")
+    head = name[:2]
+    # whether "Do*" also matches "DOE" is the SCP's choice (PS3.4 C.2.2.2.1 leaves PN
+    # case sensitivity to it): a study whose name starts with ``head`` in any case may
+    # come back; one starting with exactly ``head`` must
+    must = _uids(ds for ds in studies if _value(ds, "PatientName").startswith(head))
+    may = _uids(ds for ds in studies
+                if _value(ds, "PatientName").lower().startswith(head.lower()))
+    matches, status = await _find(ctx, study_identifier(PatientName=head + "*"))
+    got = _uids(matches)
+    evidence = (f"query PatientName={head + '*'!r}: {len(matches)} matches, final status "
+                f"{status:#06x}; {len(must)} names start with it, {len(may)} ignoring "
+                "case",)
+    if status != 0:
+        return failed(f"final status {status:#06x}, not Success", *evidence)
+    if got - may:
+        return failed(f"returned {len(got - may)} studies whose name does not start "
+                      f"with {head!r}", *evidence)
+    if must - got:
+        return failed(f"left out {len(must - got)} studies whose name starts with "
+                      f"{head!r}", *evidence)
+    case = "case-insensitive" if got - must else "case-sensitive or no case variants held"
+    return passed(f"exactly the names that fit ({case}: either is allowed)", *evidence)
+
+
+CHECKS: tuple[Check, ...] = (date_range, uid_list, empty_return_key, series_of_study,
+                             name_wildcard)

@@ -22,7 +22,7 @@ def held_series() -> list[Dataset]:
         for series_number in (1, 2):
             ds = Dataset()
             ds.PatientID = f"PAT{number:04d}"
-            ds.PatientName = f"DOE^{number}"
+            ds.PatientName = ["DOE^A", "SMITH^B", "DOLAN^C", "ROE^D"][number - 1]
             ds.StudyInstanceUID = study_uid
             ds.StudyDate = date
             ds.StudyTime = "120000"
@@ -37,10 +37,12 @@ def held_series() -> list[Dataset]:
 
 
 def matching_server(*, ignore_range: bool = False, first_uid_only: bool = False,
-                    drop_empty_key: bool = False, other_series: bool = False) -> Server:
+                    drop_empty_key: bool = False, other_series: bool = False,
+                    ignore_name: bool = False) -> Server:
     """``ignore_range``: a date range matches everything; ``first_uid_only``: a UID
     list is read as its first UID; ``drop_empty_key``: Study Description is left out of
-    the answer; ``other_series``: at SERIES level the Study Instance UID is ignored."""
+    the answer; ``other_series``: at SERIES level the Study Instance UID is ignored;
+    ``ignore_name``: Patient's Name is not matched."""
     server = Server("BROKEN")
     records = held_series()
 
@@ -56,6 +58,8 @@ def matching_server(*, ignore_range: bool = False, first_uid_only: bool = False,
         uids = keys.get("StudyInstanceUID")
         if first_uid_only and uids is not None and not isinstance(uids, str):
             keys.StudyInstanceUID = uids[0] if len(uids) else ""
+        if ignore_name:
+            keys.PatientName = ""
         if other_series and level == "SERIES":
             keys.StudyInstanceUID = ""
         seen: set[str] = set()

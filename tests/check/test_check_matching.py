@@ -48,6 +48,7 @@ async def test_a_matching_scp_without_flaws_passes_every_matching_check(
     ("first_uid_only", "matching.uid-list"),
     ("drop_empty_key", "matching.empty-return-key"),
     ("other_series", "matching.series-of-study"),
+    ("ignore_name", "matching.name-wildcard"),
 ])
 async def test_each_matching_flaw_fails_its_own_check(serving: Serving, flaw: str,
                                                       expected: str) -> None:
