@@ -110,8 +110,9 @@ def test_storescp(storescp: Callable[..., Process], tmp_path: Path) -> None:
     expected |= {"storage.found": "SKIP", "query.study-universal": "SKIP",
                  "query.single-value": "SKIP", "query.wildcard": "SKIP",
                  "query.cancel": "SKIP", "robustness.bad-item": "FAIL"} | NO_SERVICES
-    # no Query/Retrieve SCP: every retrieve check is skipped, saying so
-    expected |= {check_id: "SKIP" for check_id in results if check_id.startswith("retrieve.")}
+    # no Query/Retrieve SCP: every retrieve and matching check is skipped, saying so
+    expected |= {check_id: "SKIP" for check_id in results
+                 if check_id.startswith(("retrieve.", "matching."))}
     assert results == expected, table
 
 

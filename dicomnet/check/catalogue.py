@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from dicomnet.check import (
     association_checks,
+    matching_checks,
     query_checks,
     retrieve_checks,
     robustness_checks,
@@ -21,6 +22,7 @@ GROUPS: dict[str, tuple[Check, ...]] = {
     "verification": verification_checks.CHECKS,
     "storage": storage_checks.CHECKS,
     "query": query_checks.CHECKS,
+    "matching": matching_checks.CHECKS,
     "retrieve": retrieve_checks.CHECKS,
     "services": service_checks.CHECKS,
     "robustness": robustness_checks.CHECKS,

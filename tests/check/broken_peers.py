@@ -10,7 +10,6 @@ only need a wrong answer from a handler are dicomnet Servers (:func:`wrong_match
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 
+from dicomnet.archive.matching import identifier_matches
 from dicomnet.check.sop_classes import MPPS, STORAGE_COMMITMENT, WORKLIST_FIND
 from dicomnet.dimse import (
     CCancelRQ,
@@ -80,17 +80,9 @@ def made_up_studies(count: int) -> list[Dataset]:
         ds.PatientID = f"PAT{number:04d}"
         ds.PatientName = f"DOE^{number}"
         ds.StudyID = str(number)
+        ds.SeriesInstanceUID = generate_uid()
         studies.append(ds)
     return studies
-
-
-def patient_id_matches(pattern: str, value: str) -> bool:
-    """Single value and wildcard matching on Patient ID (PS3.4 C.2.2.2), the one key
-    the scripted peer honours."""
-    if not pattern or pattern == "*":
-        return True
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value) is not None
 
 
 def answer_identifier(query: Dataset, study: Dataset, drop: str | None = None) -> Dataset:
@@ -304,9 +296,8 @@ class _Conversation:
             matches = [ds for ds in self.scp.instances
                        if not wanted or ds.SOPInstanceUID == wanted]
         else:
-            pattern = str(query.get("PatientID", "") or "")
-            matches = [s for s in self.scp.studies
-                       if patient_id_matches(pattern, str(s.PatientID))]
+            # every key, at STUDY and SERIES level (one series per study)
+            matches = [s for s in self.scp.studies if identifier_matches(query, s)]
         stop = False if self.scp.ignore_cancel else await self.cancelled()
         responses: list[tuple[CFindRSP, Dataset | None]] = []
         if not stop:

@@ -1,0 +1,185 @@
+"""The matching group (read-only): the matching kinds of PS3.4 C.2.2.2 beyond single
+value and wildcard, on Study Root C-FIND, each judged against what the peer itself
+returned for the universal STUDY-level query of the query group (it runs first).
+
+A check picks its values from the peer's own answer and says SKIP when that answer
+holds nothing usable (no dates, fewer than two studies), so no verdict depends on
+data the check made up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from pydicom import Dataset
+
+from dicomnet.check.model import (
+    Check,
+    CheckContext,
+    Outcome,
+    Result,
+    check,
+    failed,
+    passed,
+    skipped,
+)
+from dicomnet.check.queries import study_identifier
+from dicomnet.check.query_checks import _find, _needs_studies, _uids, _value
+
+
+def _judge_set(got: set[str], expected: set[str], status: int, query: str,
+               matches: int) -> Result:
+    evidence = (f"query {query}: {matches} matches, final status {status:#06x}; "
+                f"expected {len(expected)} from the universal answer",)
+    if status != 0:
+        return failed(f"final status {status:#06x}, not Success", *evidence)
+    if got != expected:
+        return failed(f"returned {len(got - expected)} studies not expected and left out "
+                      f"{len(expected - got)}", *evidence)
+    return passed("exactly the studies that match", *evidence)
+
+
+@check("matching", "date-range", "range matching on Study Date (closed and open ranges)",
+       "PS3.4 C.2.2.2.5")
+async def date_range(ctx: CheckContext) -> Result:
+    if (skip := _needs_studies(ctx)) is not None:
+        return skip
+    studies = ctx.facts.studies or []
+    dated = [ds for ds in studies if len(_value(ds, "StudyDate")) == 8]
+    dates = sorted({_value(ds, "StudyDate") for ds in dated})
+    if not dates:
+        return skipped("the peer holds no study with a Study Date")
+    day = dates[len(dates) // 2]
+    # C.2.2.2.5: "D1-D2" matches D1 <= value <= D2, "-D" value <= D, "D-" value >= D;
+    # a study without a date matches no range.
+    ranges: dict[str, Callable[[str], bool]] = {
+        f"{day}-{day}": lambda d: d == day, f"-{day}": lambda d: d <= day,
+        f"{day}-": lambda d: d >= day}
+    # and a range ending the day before the earliest date held, so that exclusion is
+    # judged even when every study shares one date (as after --store)
+    try:
+        before = (date.fromisoformat(f"{dates[0][:4]}-{dates[0][4:6]}-{dates[0][6:]}")
+                  - timedelta(days=1)).strftime("%Y%m%d")
+    except ValueError:
+        before = None
+    if before is not None and before > "19000101":
+        ranges[f"19000101-{before}"] = lambda d: "19000101" <= d <= before
+    evidence: list[str] = []
+    for text, fits in ranges.items():
+        expected = _uids(ds for ds in dated if fits(_value(ds, "StudyDate")))
+        matches, status = await _find(ctx, study_identifier(StudyDate=text))
+        result = _judge_set(_uids(matches), expected, status, f"StudyDate={text!r}",
+                            len(matches))
+        evidence.extend(result.evidence)
+        if result.outcome is not Outcome.PASS:
+            return failed(f"range {text!r}: {result.reason}", *evidence)
+    return passed(f"closed and open ranges around {day} return exactly the studies in "
+                  f"them ({len(dates)} distinct dates held)", *evidence)
+
+
+@check("matching", "uid-list", "List of UID matching on Study Instance UID (two UIDs)",
+       "PS3.4 C.2.2.2.2")
+async def uid_list(ctx: CheckContext) -> Result:
+    if (skip := _needs_studies(ctx)) is not None:
+        return skip
+    uids = sorted(_uids(ctx.facts.studies or []) - {""})
+    if len(uids) < 2:
+        return skipped("the peer holds fewer than two studies")
+    pair = {uids[0], uids[-1]}
+    matches, status = await _find(ctx, study_identifier(StudyInstanceUID="\\".join(
+        sorted(pair))))
+    return _judge_set(_uids(matches), pair, status, "StudyInstanceUID=<two UIDs>",
+                      len(matches))
+
+
+@check("matching", "empty-return-key", "an empty return key not asked before comes back",
+       "PS3.4 C.2.2.2.3, C.4.1.1.3.2")
+async def empty_return_key(ctx: CheckContext) -> Result:
+    if (skip := _needs_studies(ctx)) is not None:
+        return skip
+    # Study Description is an optional key (PS3.4 C.6.2.1): the SCP may not hold it,
+    # but a key asked for comes back in every match, zero-length when it has no value
+    # (C.2.2.2.3 universal matching; C.4.1.1.3.2: the SCP returns it)
+    identifier = study_identifier(StudyDescription="")
+    matches, status = await _find(ctx, identifier)
+    evidence = [f"C-FIND STUDY with StudyDescription empty: {len(matches)} matches, "
+                f"final status {status:#06x}"]
+    if status != 0:
+        return failed(f"final status {status:#06x}, not Success", *evidence)
+    if not matches:
+        return skipped("no match came back to look at", *evidence)
+    missing = sum(1 for ds in matches if "StudyDescription" not in ds)
+    if missing:
+        return failed(f"{missing} of {len(matches)} matches lack StudyDescription",
+                      *evidence)
+    return passed("every match carries StudyDescription", *evidence)
+
+
+@check("matching", "series-of-study", "a SERIES-level query naming its study returns "
+       "only that study's series", "PS3.4 C.4.1.2.1, C.4.1.3.1")
+async def series_of_study(ctx: CheckContext) -> Result:
+    if (skip := _needs_studies(ctx)) is not None:
+        return skip
+    study = sorted(_uids(ctx.facts.studies or []) - {""})[0]
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "SERIES"
+    identifier.StudyInstanceUID = study
+    identifier.SeriesInstanceUID = ""
+    identifier.Modality = ""
+    identifier.SeriesNumber = ""
+    matches, status = await _find(ctx, identifier)
+    evidence = [f"C-FIND SERIES with StudyInstanceUID of one study: {len(matches)} "
+                f"matches, final status {status:#06x}"]
+    if status != 0:
+        return failed(f"final status {status:#06x}, not Success", *evidence)
+    if not matches:
+        return failed("no series for a study its universal answer listed", *evidence)
+    # C.4.1.2.1 hierarchical: the unique keys of the levels above are in the request
+    # and come back; a series of another study is not a match
+    other = [ds for ds in matches if _value(ds, "StudyInstanceUID") != study]
+    if other:
+        return failed(f"{len(other)} of {len(matches)} series name another study or "
+                      "none", *evidence)
+    if any(not _value(ds, "SeriesInstanceUID") for ds in matches):
+        return failed("a match lacks its Series Instance UID", *evidence)
+    return passed("every series names the study asked", *evidence)
+
+
+@check("matching", "name-wildcard", "Patient's Name wildcard on its first letters",
+       "PS3.4 C.2.2.2.4, C.2.2.2.1")
+async def name_wildcard(ctx: CheckContext) -> Result:
+    if (skip := _needs_studies(ctx)) is not None:
+        return skip
+    studies = ctx.facts.studies or []
+    name = next((_value(ds, "PatientName") for ds in studies
+                 if len(_value(ds, "PatientName")) >= 2
+                 and _value(ds, "PatientName")[:2].isalpha()), "")
+    if not name:
+        return skipped("the peer holds no Patient's Name starting with two letters")
+    head = name[:2]
+    # whether "Do*" also matches "DOE" is the SCP's choice (PS3.4 C.2.2.2.1 leaves PN
+    # case sensitivity to it): a study whose name starts with ``head`` in any case may
+    # come back; one starting with exactly ``head`` must
+    must = _uids(ds for ds in studies if _value(ds, "PatientName").startswith(head))
+    may = _uids(ds for ds in studies
+                if _value(ds, "PatientName").lower().startswith(head.lower()))
+    matches, status = await _find(ctx, study_identifier(PatientName=head + "*"))
+    got = _uids(matches)
+    evidence = (f"query PatientName={head + '*'!r}: {len(matches)} matches, final status "
+                f"{status:#06x}; {len(must)} names start with it, {len(may)} ignoring "
+                "case",)
+    if status != 0:
+        return failed(f"final status {status:#06x}, not Success", *evidence)
+    if got - may:
+        return failed(f"returned {len(got - may)} studies whose name does not start "
+                      f"with {head!r}", *evidence)
+    if must - got:
+        return failed(f"left out {len(must - got)} studies whose name starts with "
+                      f"{head!r}", *evidence)
+    case = "case-insensitive" if got - must else "case-sensitive or no case variants held"
+    return passed(f"exactly the names that fit ({case}: either is allowed)", *evidence)
+
+
+CHECKS: tuple[Check, ...] = (date_range, uid_list, empty_return_key, series_of_study,
+                             name_wildcard)
