@@ -183,13 +183,12 @@ def start_orthanc(folder: Path, modalities: dict[str, Modality] | None = None, *
     machine: Orthanc creates its SQLite index on the first start). ``dicom_port`` is
     for a peer that must know it before Orthanc starts (``serve --peer``)."""
     folder.mkdir(parents=True, exist_ok=True)
-    chosen = dicom_port
     for attempt in range(3):
-        dicom_port, http_port = chosen or free_port(), free_port()
-        while http_port == dicom_port:
+        port, http_port = dicom_port or free_port(), free_port()
+        while http_port == port:
             http_port = free_port()
         config = folder / "orthanc.json"
-        config.write_text(json.dumps(_configuration(folder, dicom_port, http_port,
+        config.write_text(json.dumps(_configuration(folder, port, http_port,
                                                     modalities or {}, pki), indent=1))
         try:
             process = start_process([orthanc_binary(), str(config)], http_port, cwd=folder)
@@ -198,12 +197,12 @@ def start_orthanc(folder: Path, modalities: dict[str, Modality] | None = None, *
             # A port taken between free_port() and Orthanc's bind: choose again.
             if "already in use" not in str(error) or attempt == 2:
                 raise
-    orthanc = Orthanc(process, dicom_port, http_port, folder, pki)
+    orthanc = Orthanc(process, port, http_port, folder, pki)
     deadline = time.monotonic() + ready_within
-    while not _answers_echo(dicom_port, pki):
+    while not _answers_echo(port, pki):
         if process.process.poll() is not None or time.monotonic() > deadline:
             orthanc.stop()
-            raise RuntimeError(f"Orthanc did not answer C-ECHO on {dicom_port}:\n"
+            raise RuntimeError(f"Orthanc did not answer C-ECHO on {port}:\n"
                                f"{process.output[-3000:]}")
         time.sleep(0.2)
     return orthanc
