@@ -25,7 +25,7 @@ from dicomnet.check.model import (
     skipped,
 )
 from dicomnet.check.queries import study_identifier
-from dicomnet.check.query_checks import _find, _needs_studies, _uids, _value
+from dicomnet.check.query_checks import find_studies, first_value, needs_studies, study_uids
 
 
 def _judge_set(got: set[str], expected: set[str], status: int, query: str,
@@ -43,11 +43,11 @@ def _judge_set(got: set[str], expected: set[str], status: int, query: str,
 @check("matching", "date-range", "range matching on Study Date (closed and open ranges)",
        "PS3.4 C.2.2.2.5")
 async def date_range(ctx: CheckContext) -> Result:
-    if (skip := _needs_studies(ctx)) is not None:
+    if (skip := needs_studies(ctx)) is not None:
         return skip
     studies = ctx.facts.studies or []
-    dated = [ds for ds in studies if len(_value(ds, "StudyDate")) == 8]
-    dates = sorted({_value(ds, "StudyDate") for ds in dated})
+    dated = [ds for ds in studies if len(first_value(ds, "StudyDate")) == 8]
+    dates = sorted({first_value(ds, "StudyDate") for ds in dated})
     if not dates:
         return skipped("the peer holds no study with a Study Date")
     day = dates[len(dates) // 2]
@@ -67,9 +67,9 @@ async def date_range(ctx: CheckContext) -> Result:
         ranges[f"19000101-{before}"] = lambda d: "19000101" <= d <= before
     evidence: list[str] = []
     for text, fits in ranges.items():
-        expected = _uids(ds for ds in dated if fits(_value(ds, "StudyDate")))
-        matches, status = await _find(ctx, study_identifier(StudyDate=text))
-        result = _judge_set(_uids(matches), expected, status, f"StudyDate={text!r}",
+        expected = study_uids(ds for ds in dated if fits(first_value(ds, "StudyDate")))
+        matches, status = await find_studies(ctx, study_identifier(StudyDate=text))
+        result = _judge_set(study_uids(matches), expected, status, f"StudyDate={text!r}",
                             len(matches))
         evidence.extend(result.evidence)
         if result.outcome is not Outcome.PASS:
@@ -81,28 +81,28 @@ async def date_range(ctx: CheckContext) -> Result:
 @check("matching", "uid-list", "List of UID matching on Study Instance UID (two UIDs)",
        "PS3.4 C.2.2.2.2")
 async def uid_list(ctx: CheckContext) -> Result:
-    if (skip := _needs_studies(ctx)) is not None:
+    if (skip := needs_studies(ctx)) is not None:
         return skip
-    uids = sorted(_uids(ctx.facts.studies or []) - {""})
+    uids = sorted(study_uids(ctx.facts.studies or []) - {""})
     if len(uids) < 2:
         return skipped("the peer holds fewer than two studies")
     pair = {uids[0], uids[-1]}
-    matches, status = await _find(ctx, study_identifier(StudyInstanceUID="\\".join(
+    matches, status = await find_studies(ctx, study_identifier(StudyInstanceUID="\\".join(
         sorted(pair))))
-    return _judge_set(_uids(matches), pair, status, "StudyInstanceUID=<two UIDs>",
+    return _judge_set(study_uids(matches), pair, status, "StudyInstanceUID=<two UIDs>",
                       len(matches))
 
 
 @check("matching", "empty-return-key", "an empty return key not asked before comes back",
        "PS3.4 C.2.2.2.3, C.4.1.1.3.2")
 async def empty_return_key(ctx: CheckContext) -> Result:
-    if (skip := _needs_studies(ctx)) is not None:
+    if (skip := needs_studies(ctx)) is not None:
         return skip
     # Study Description is an optional key (PS3.4 C.6.2.1): the SCP may not hold it,
     # but a key asked for comes back in every match, zero-length when it has no value
     # (C.2.2.2.3 universal matching; C.4.1.1.3.2: the SCP returns it)
     identifier = study_identifier(StudyDescription="")
-    matches, status = await _find(ctx, identifier)
+    matches, status = await find_studies(ctx, identifier)
     evidence = [f"C-FIND STUDY with StudyDescription empty: {len(matches)} matches, "
                 f"final status {status:#06x}"]
     if status != 0:
@@ -119,16 +119,16 @@ async def empty_return_key(ctx: CheckContext) -> Result:
 @check("matching", "series-of-study", "a SERIES-level query naming its study returns "
        "only that study's series", "PS3.4 C.4.1.2.1, C.4.1.3.1")
 async def series_of_study(ctx: CheckContext) -> Result:
-    if (skip := _needs_studies(ctx)) is not None:
+    if (skip := needs_studies(ctx)) is not None:
         return skip
-    study = sorted(_uids(ctx.facts.studies or []) - {""})[0]
+    study = sorted(study_uids(ctx.facts.studies or []) - {""})[0]
     identifier = Dataset()
     identifier.QueryRetrieveLevel = "SERIES"
     identifier.StudyInstanceUID = study
     identifier.SeriesInstanceUID = ""
     identifier.Modality = ""
     identifier.SeriesNumber = ""
-    matches, status = await _find(ctx, identifier)
+    matches, status = await find_studies(ctx, identifier)
     evidence = [f"C-FIND SERIES with StudyInstanceUID of one study: {len(matches)} "
                 f"matches, final status {status:#06x}"]
     if status != 0:
@@ -137,11 +137,11 @@ async def series_of_study(ctx: CheckContext) -> Result:
         return failed("no series for a study its universal answer listed", *evidence)
     # C.4.1.2.1 hierarchical: the unique keys of the levels above are in the request
     # and come back; a series of another study is not a match
-    other = [ds for ds in matches if _value(ds, "StudyInstanceUID") != study]
+    other = [ds for ds in matches if first_value(ds, "StudyInstanceUID") != study]
     if other:
         return failed(f"{len(other)} of {len(matches)} series name another study or "
                       "none", *evidence)
-    if any(not _value(ds, "SeriesInstanceUID") for ds in matches):
+    if any(not first_value(ds, "SeriesInstanceUID") for ds in matches):
         return failed("a match lacks its Series Instance UID", *evidence)
     return passed("every series names the study asked", *evidence)
 
@@ -149,23 +149,23 @@ async def series_of_study(ctx: CheckContext) -> Result:
 @check("matching", "name-wildcard", "Patient's Name wildcard on its first letters",
        "PS3.4 C.2.2.2.4, C.2.2.2.1")
 async def name_wildcard(ctx: CheckContext) -> Result:
-    if (skip := _needs_studies(ctx)) is not None:
+    if (skip := needs_studies(ctx)) is not None:
         return skip
     studies = ctx.facts.studies or []
-    name = next((_value(ds, "PatientName") for ds in studies
-                 if len(_value(ds, "PatientName")) >= 2
-                 and _value(ds, "PatientName")[:2].isalpha()), "")
+    name = next((first_value(ds, "PatientName") for ds in studies
+                 if len(first_value(ds, "PatientName")) >= 2
+                 and first_value(ds, "PatientName")[:2].isalpha()), "")
     if not name:
         return skipped("the peer holds no Patient's Name starting with two letters")
     head = name[:2]
     # whether "Do*" also matches "DOE" is the SCP's choice (PS3.4 C.2.2.2.1 leaves PN
     # case sensitivity to it): a study whose name starts with ``head`` in any case may
     # come back; one starting with exactly ``head`` must
-    must = _uids(ds for ds in studies if _value(ds, "PatientName").startswith(head))
-    may = _uids(ds for ds in studies
-                if _value(ds, "PatientName").lower().startswith(head.lower()))
-    matches, status = await _find(ctx, study_identifier(PatientName=head + "*"))
-    got = _uids(matches)
+    must = study_uids(ds for ds in studies if first_value(ds, "PatientName").startswith(head))
+    may = study_uids(ds for ds in studies
+                if first_value(ds, "PatientName").lower().startswith(head.lower()))
+    matches, status = await find_studies(ctx, study_identifier(PatientName=head + "*"))
+    got = study_uids(matches)
     evidence = (f"query PatientName={head + '*'!r}: {len(matches)} matches, final status "
                 f"{status:#06x}; {len(must)} names start with it, {len(may)} ignoring "
                 "case",)

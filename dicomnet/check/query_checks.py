@@ -41,7 +41,7 @@ CANCEL_SLACK = 32
 CANCEL_LIMIT = 5000
 
 
-async def _find(ctx: CheckContext, identifier: Dataset, *, message_id: int = 11
+async def find_studies(ctx: CheckContext, identifier: Dataset, *, message_id: int = 11
                 ) -> tuple[list[Dataset], int]:
     """The matches and the final status of one C-FIND on a new association."""
     rq = request(ctx.target, [(STUDY_FIND, UNCOMPRESSED)])
@@ -69,21 +69,21 @@ async def _find(ctx: CheckContext, identifier: Dataset, *, message_id: int = 11
                 matches.append(dataset)
 
 
-def _value(ds: Dataset, keyword: str) -> str:
+def first_value(ds: Dataset, keyword: str) -> str:
     return str(ds.get(keyword, "") or "").strip()
 
 
-def _uids(studies: Iterable[Dataset]) -> set[str]:
-    return {_value(ds, "StudyInstanceUID") for ds in studies}
+def study_uids(studies: Iterable[Dataset]) -> set[str]:
+    return {first_value(ds, "StudyInstanceUID") for ds in studies}
 
 
-def _needs_studies(ctx: CheckContext) -> Result | None:
+def needs_studies(ctx: CheckContext) -> Result | None:
     if not ctx.facts.accepts(STUDY_FIND):
         return skipped("the peer does not accept Study Root C-FIND")
     if ctx.facts.studies is None:
         return skipped("no universal answer to judge by (query.study-universal failed "
                        "or did not run)")
-    if not any(_value(ds, "PatientID") for ds in ctx.facts.studies):
+    if not any(first_value(ds, "PatientID") for ds in ctx.facts.studies):
         return skipped("the peer holds no study with a Patient ID (--store gives it "
                        "some)")
     return None
@@ -94,14 +94,14 @@ def _needs_studies(ctx: CheckContext) -> Result | None:
 async def study_universal(ctx: CheckContext) -> Result:
     if not ctx.facts.accepts(STUDY_FIND):
         return skipped("the peer does not accept Study Root C-FIND")
-    matches, status = await _find(ctx, study_identifier())
+    matches, status = await find_studies(ctx, study_identifier())
     evidence = [f"C-FIND STUDY with {', '.join(STUDY_RETURN_KEYS)} empty: "
                 f"{len(matches)} matches, final status {status:#06x}"]
     if status != 0:
         return failed(f"final status {status:#06x}, not Success", *evidence)
     problems = []
     for number, ds in enumerate(matches, 1):
-        level = _value(ds, "QueryRetrieveLevel")
+        level = first_value(ds, "QueryRetrieveLevel")
         missing = [k for k in STUDY_RETURN_KEYS if k not in ds]
         if level != "STUDY":
             problems.append(f"match {number}: Query/Retrieve Level {level!r}")
@@ -118,14 +118,14 @@ async def study_universal(ctx: CheckContext) -> Result:
 @check("query", "single-value", "single value matching returns only matching studies",
        "PS3.4 C.2.2.2.1")
 async def single_value(ctx: CheckContext) -> Result:
-    if (skip := _needs_studies(ctx)) is not None:
+    if (skip := needs_studies(ctx)) is not None:
         return skip
     studies = ctx.facts.studies or []
-    value = next(_value(ds, "PatientID") for ds in studies if _value(ds, "PatientID"))
-    expected = _uids(ds for ds in studies if _value(ds, "PatientID") == value)
-    matches, status = await _find(ctx, study_identifier(PatientID=value))
+    value = next(first_value(ds, "PatientID") for ds in studies if first_value(ds, "PatientID"))
+    expected = study_uids(ds for ds in studies if first_value(ds, "PatientID") == value)
+    matches, status = await find_studies(ctx, study_identifier(PatientID=value))
     return _judge(matches, status, expected=expected, query=f"PatientID={value!r}",
-                  fits=lambda ds: _value(ds, "PatientID") == value, universal=len(studies))
+                  fits=lambda ds: first_value(ds, "PatientID") == value, universal=len(studies))
 
 
 def wildcard_pattern(value: str) -> str:
@@ -146,22 +146,22 @@ def wildcard_regex(pattern: str) -> re.Pattern[str]:
 @check("query", "wildcard", "wildcard matching (* and ?) returns exactly what fits",
        "PS3.4 C.2.2.2.4")
 async def wildcard(ctx: CheckContext) -> Result:
-    if (skip := _needs_studies(ctx)) is not None:
+    if (skip := needs_studies(ctx)) is not None:
         return skip
     studies = ctx.facts.studies or []
-    value = next(_value(ds, "PatientID") for ds in studies if _value(ds, "PatientID"))
+    value = next(first_value(ds, "PatientID") for ds in studies if first_value(ds, "PatientID"))
     pattern = wildcard_pattern(value)
     regex = wildcard_regex(pattern)
-    expected = _uids(ds for ds in studies if regex.fullmatch(_value(ds, "PatientID")))
-    matches, status = await _find(ctx, study_identifier(PatientID=pattern))
+    expected = study_uids(ds for ds in studies if regex.fullmatch(first_value(ds, "PatientID")))
+    matches, status = await find_studies(ctx, study_identifier(PatientID=pattern))
     return _judge(matches, status, expected=expected, query=f"PatientID={pattern!r}",
-                  fits=lambda ds: regex.fullmatch(_value(ds, "PatientID")) is not None,
+                  fits=lambda ds: regex.fullmatch(first_value(ds, "PatientID")) is not None,
                   universal=len(studies))
 
 
 def _judge(matches: list[Dataset], status: int, *, expected: set[str], query: str,
            fits: Callable[[Dataset], bool], universal: int) -> Result:
-    got = _uids(matches)
+    got = study_uids(matches)
     evidence = (f"query {query}: {len(matches)} matches (of {universal} studies), final "
                 f"status {status:#06x}; expected {len(expected)} from the universal answer",)
     if status != 0:
@@ -169,7 +169,7 @@ def _judge(matches: list[Dataset], status: int, *, expected: set[str], query: st
     wrong = [ds for ds in matches if not fits(ds)]
     if wrong:
         return failed(f"{len(wrong)} matches do not fit the query (e.g. PatientID "
-                      f"{_value(wrong[0], 'PatientID')!r})", *evidence)
+                      f"{first_value(wrong[0], 'PatientID')!r})", *evidence)
     if got != expected:
         return failed(f"returned {len(got - expected)} studies not expected and left out "
                       f"{len(expected - got)}", *evidence)
