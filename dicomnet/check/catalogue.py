@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from dicomnet.check import (
     association_checks,
+    negotiation_checks,
     query_checks,
     retrieve_checks,
     robustness_checks,
@@ -18,6 +19,7 @@ from dicomnet.check.model import Check
 
 GROUPS: dict[str, tuple[Check, ...]] = {
     "association": association_checks.CHECKS,
+    "negotiation": negotiation_checks.CHECKS,
     "verification": verification_checks.CHECKS,
     "storage": storage_checks.CHECKS,
     "query": query_checks.CHECKS,

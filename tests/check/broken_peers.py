@@ -144,6 +144,8 @@ class ScriptedSCP:
     no_implementation_uid: bool = False
     #: the Called AE Title of the A-ASSOCIATE-AC, instead of the one received
     called_title: str | None = None
+    #: user information sub-items added to every A-ASSOCIATE-AC, whatever was proposed
+    extra_replies: tuple[UserSubItem, ...] = ()
     #: SOP classes it refuses: Study Root C-MOVE and C-GET, which only
     #: broken_retrieve.RetrieveSCP answers
     refused: tuple[str, ...] = ("1.2.840.10008.5.1.4.1.2.2.2", "1.2.840.10008.5.1.4.1.2.2.3")
@@ -225,6 +227,7 @@ class _Conversation:
         if scp.grant_roles:
             replies.extend(RoleSelectionSubItem(item.sop_class_uid, True, True)
                            for item in info.role_selections)
+        replies.extend(scp.extra_replies)
         await self.stream.send(encode_pdu(AAssociateAC(
             called_ae_title=scp.called_title or rq.called_ae_title,
             calling_ae_title=rq.calling_ae_title, presentation_contexts=tuple(answers),
