@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from dicomnet.check import (
     association_checks,
+    endurance_checks,
     negotiation_checks,
     query_checks,
     retrieve_checks,
@@ -26,9 +27,10 @@ GROUPS: dict[str, tuple[Check, ...]] = {
     "retrieve": retrieve_checks.CHECKS,
     "services": service_checks.CHECKS,
     "robustness": robustness_checks.CHECKS,
+    "endurance": endurance_checks.CHECKS,
 }
 #: Groups that change the peer or may harm it, and the option that asks for each.
-OPT_IN = {"storage": "--store", "robustness": "--hostile"}
+OPT_IN = {"storage": "--store", "robustness": "--hostile", "endurance": "--hostile"}
 
 
 def select(only: Sequence[str] = ()) -> list[Check]:

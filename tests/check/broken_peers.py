@@ -146,6 +146,10 @@ class ScriptedSCP:
     called_title: str | None = None
     #: user information sub-items added to every A-ASSOCIATE-AC, whatever was proposed
     extra_replies: tuple[UserSubItem, ...] = ()
+    #: serve one association at a time (the next waits until the one before ends)
+    serial: bool = False
+    #: stop listening (a crash) when a command carries a UID over 64 characters
+    crash_on_long_uid: bool = False
     #: SOP classes it refuses: Study Root C-MOVE and C-GET, which only
     #: broken_retrieve.RetrieveSCP answers
     refused: tuple[str, ...] = ("1.2.840.10008.5.1.4.1.2.2.2", "1.2.840.10008.5.1.4.1.2.2.3")
@@ -159,9 +163,19 @@ class ScriptedSCP:
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
         self.port = listener.listeners[0].extra(SocketAttribute.local_port)
         task_status.started(self.port)
-        await listener.serve(self._converse)
+        self._one_at_a_time = anyio.Lock()
+        with anyio.CancelScope() as self._alive:
+            async with listener:
+                await listener.serve(self._converse)
 
     async def _converse(self, stream: SocketStream) -> None:
+        if self.serial:
+            async with self._one_at_a_time:
+                await self._converse_now(stream)
+        else:
+            await self._converse_now(stream)
+
+    async def _converse_now(self, stream: SocketStream) -> None:
         self.connections += 1
         framer = PDUFramer(max_pdata_length=0 if self.tolerant else OUR_MAX_PDU)
         conversation = _Conversation(self, stream, framer)
@@ -246,6 +260,10 @@ class _Conversation:
                 return
             if not isinstance(pdu, PDataTF):
                 return  # an A-ABORT, or something we do not take: hang up
+            if scp.crash_on_long_uid and any(len(part) > 64 for pdv in pdu.pdvs if pdv.is_command
+                                             for part in bytes(pdv.data).split(b"\x00")):
+                scp._alive.cancel()
+                return
             for event in reassembler.feed(pdu):
                 if isinstance(event, CommandReceived):
                     command = (event.context_id, event.message)
