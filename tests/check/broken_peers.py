@@ -146,6 +146,8 @@ class ScriptedSCP:
     called_title: str | None = None
     #: user information sub-items added to every A-ASSOCIATE-AC, whatever was proposed
     extra_replies: tuple[UserSubItem, ...] = ()
+    #: abort an association whose requestor announces no maximum PDU (Maximum Length 0)
+    abort_on_unlimited: bool = False
     #: serve one association at a time (the next waits until the one before ends)
     serial: bool = False
     #: stop listening (a crash) when a command carries a UID over 64 characters
@@ -217,6 +219,9 @@ class _Conversation:
         self.peer_max = rq.user_information.maximum_length or 0
         scp = self.scp
         info = rq.user_information
+        if scp.abort_on_unlimited and info.maximum_length == 0:
+            await self.stream.send(encode_pdu(AAbort(source=2, reason=0)))
+            return
         if scp.abort_on_identity and info.user_identity_rq is not None:
             await self.stream.send(encode_pdu(AAbort(source=2, reason=0)))
             return

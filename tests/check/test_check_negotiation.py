@@ -1,6 +1,7 @@
 """The negotiation group's negative controls: a scripted peer that answers extended
 negotiation for a class that was not proposed with it, or answers the requestor-only
-common extended item, fails exactly that check; the unbroken peer passes all three."""
+common extended item, or aborts when the requestor announces no maximum PDU, fails
+exactly that check; the unbroken peer passes all three."""
 
 from __future__ import annotations
 
@@ -42,3 +43,9 @@ async def test_an_answer_to_common_extended_negotiation_fails() -> None:
     async with scripted(ScriptedSCP(extra_replies=(wrong,))) as port:
         results = await verdicts(port, GROUPS)
     assert failed(results) == {"negotiation.common-extended"}, reasons(results)
+
+
+async def test_refusing_a_maximum_length_of_0_fails_the_unlimited_check() -> None:
+    async with scripted(ScriptedSCP(abort_on_unlimited=True)) as port:
+        results = await verdicts(port, GROUPS)
+    assert failed(results) == {"negotiation.unlimited-pdu"}, reasons(results)
