@@ -5,7 +5,9 @@ not offer, except storescp leaving an A-ASSOCIATE-RQ with a malformed item unans
 (PS3.8 Table 9-10, Sta2 + Evt19 calls for an A-ABORT). Orthanc (built on DCMTK's
 network code) does the same, and answers a C-GET of a study it does not hold and a
 C-MOVE to an unknown destination with 0xC000 instead of Success and 0xA801; it passes
-every other check."""
+every other check. The endurance group fails DCMTK's three (a slowly sent
+A-ASSOCIATE-RQ holds up every other association) and serve (no response at all to a
+C-ECHO-RQ with a UID over 64 characters: a known defect)."""
 
 from __future__ import annotations
 
@@ -83,6 +85,9 @@ def write_worklist(folder: Path) -> Path:
 NO_SERVICES = {f"services.{name}": "SKIP" for name in (
     "worklist-universal", "worklist-modality", "commitment", "commitment-unknown",
     "mpps-complete", "mpps-unknown")}
+#: DCMTK reads a whole A-ASSOCIATE-RQ before it forks or hands the association to a
+#: thread (storescp, dcmqrscp, Orthanc alike): while one trickles in, no one is served.
+SERIAL_ACCEPT = {"endurance.slow-requestor": "FAIL"}
 
 
 def test_everything_passes_against_dicomnet_serve(
@@ -109,7 +114,8 @@ def test_storescp(storescp: Callable[..., Process], tmp_path: Path) -> None:
     expected = {check_id: "PASS" for check_id in results}
     expected |= {"storage.found": "SKIP", "query.study-universal": "SKIP",
                  "query.single-value": "SKIP", "query.wildcard": "SKIP",
-                 "query.cancel": "SKIP", "robustness.bad-item": "FAIL"} | NO_SERVICES
+                 "query.cancel": "SKIP", "robustness.bad-item": "FAIL"} | NO_SERVICES \
+        | SERIAL_ACCEPT
     # no Query/Retrieve SCP: every retrieve and matching check is skipped, saying so
     expected |= {check_id: "SKIP" for check_id in results
                  if check_id.startswith(("retrieve.", "matching."))}
@@ -143,8 +149,8 @@ def dcmqrscp(tmp_path: Path, move_port: int) -> Iterator[Process]:
 def test_dcmqrscp(dcmqrscp: Process, tmp_path: Path, move_port: int) -> None:
     code, results, table = check(dcmqrscp.port, "QRSCP", tmp_path, "--store", "--hostile",
                                  "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
-    assert code == 0, table
-    expected = {check_id: "PASS" for check_id in results} | NO_SERVICES
+    assert code == 1, table
+    expected = {check_id: "PASS" for check_id in results} | NO_SERVICES | SERIAL_ACCEPT
     assert results == expected, table
 
 
@@ -185,7 +191,7 @@ def test_orthanc(tmp_path: Path, move_port: int) -> None:
     # no worklist (without its plugin) nor MPPS; storage commitment accepted, but the
     # report goes on a new association to the modality's configured address (PS3.4
     # J.3.3 allows it), where the check does not listen
-    expected |= NO_SERVICES
+    expected |= NO_SERVICES | SERIAL_ACCEPT
     assert results == expected, table
     records = json.loads((tmp_path / f"check-{AET}.json").read_text())
     commitment = next(r for r in records if r["id"] == "services.commitment")

@@ -16,6 +16,8 @@ import anyio
 
 from dicomnet.dimse import DIMSEMessage, StatusCategory, decode_dataset, response_to
 from dicomnet.dimse.comment import with_error_comment
+from dicomnet.dimse.messages import describe_message
+from dicomnet.errors import DIMSEError
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -100,5 +102,16 @@ class IncomingRequest:
 
     async def refuse(self, status: int, comment: str | None = None) -> None:
         """Answer with a response of the right type carrying ``status`` (a failure,
-        usually) and nothing else."""
-        await self.respond(response_to(self.message, status, error_comment=comment))
+        usually) and nothing else.
+
+        A response echoes values of the request (its Affected SOP Class and Instance
+        UIDs, PS3.7 9.3); a request whose values cannot be encoded (a UID over 64
+        characters, PS3.5 6.2) cannot be answered at all. Then the association is
+        aborted: the peer learns at once that it will get no answer, rather than
+        waiting for one until its own timeout."""
+        try:
+            response = response_to(self.message, status, error_comment=comment)
+            await self.respond(response)
+        except (DIMSEError, ValueError) as exc:  # the encoder's "cannot encode"
+            await self.association.abort(why=f"cannot answer "
+                                             f"{describe_message(self.message)}: {exc}")

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 from dicomnet.check import (
     association_checks,
+    endurance_checks,
     matching_checks,
+    negotiation_checks,
     query_checks,
     retrieve_checks,
     robustness_checks,
@@ -19,6 +21,7 @@ from dicomnet.check.model import Check
 
 GROUPS: dict[str, tuple[Check, ...]] = {
     "association": association_checks.CHECKS,
+    "negotiation": negotiation_checks.CHECKS,
     "verification": verification_checks.CHECKS,
     "storage": storage_checks.CHECKS,
     "query": query_checks.CHECKS,
@@ -26,9 +29,10 @@ GROUPS: dict[str, tuple[Check, ...]] = {
     "retrieve": retrieve_checks.CHECKS,
     "services": service_checks.CHECKS,
     "robustness": robustness_checks.CHECKS,
+    "endurance": endurance_checks.CHECKS,
 }
 #: Groups that change the peer or may harm it, and the option that asks for each.
-OPT_IN = {"storage": "--store", "robustness": "--hostile"}
+OPT_IN = {"storage": "--store", "robustness": "--hostile", "endurance": "--hostile"}
 
 
 def select(only: Sequence[str] = ()) -> list[Check]:

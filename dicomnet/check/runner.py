@@ -71,7 +71,7 @@ async def run_checks(target: Target, checks: Sequence[Check], *, store: bool = F
                      hostile: bool = False, time_limit: float = 120.0) -> list[Verdict]:
     """Every check's verdict, in order. Raises :class:`UnreachableError`."""
     ctx = CheckContext(target, await learn(target), store=store, hostile=hostile)
-    allowed = {"storage": store, "robustness": hostile}
+    allowed = {"storage": store, "robustness": hostile, "endurance": hostile}
     verdicts = []
     for item in checks:
         started = time.monotonic()

@@ -38,15 +38,16 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     add_ae_options(parser, calling_default="DICOMNET-CHECK")
     group = parser.add_argument_group("what to check")
     group.add_argument("--only", action="append", default=[], metavar="GROUP",
-                       help="run only this group (association, verification, storage, "
-                            "query, retrieve, services, robustness) or check id; "
-                            "repeatable")
+                       help="run only this group (association, negotiation, "
+                            "verification, storage, query, retrieve, services, robustness, "
+                            "endurance) or check id; repeatable")
     group.add_argument("--store", action="store_true",
                        help="run the storage, storage commitment and MPPS checks: leaves "
                             "a few generated instances and a completed procedure step "
                             "(patient CHECK^DICOMNET) on the peer")
     group.add_argument("--hostile", action="store_true",
-                       help="run the robustness checks: malformed and oversized PDUs")
+                       help="run the robustness and endurance checks: malformed and "
+                            "oversized PDUs and values, a slow requestor")
     group.add_argument("--move-dest", metavar="AET=HOST:PORT",
                        help="run the C-MOVE check: the peer must know AET as a move "
                             "destination at HOST:PORT, where the check listens for what "

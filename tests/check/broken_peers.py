@@ -136,6 +136,14 @@ class ScriptedSCP:
     no_implementation_uid: bool = False
     #: the Called AE Title of the A-ASSOCIATE-AC, instead of the one received
     called_title: str | None = None
+    #: user information sub-items added to every A-ASSOCIATE-AC, whatever was proposed
+    extra_replies: tuple[UserSubItem, ...] = ()
+    #: abort an association whose requestor announces no maximum PDU (Maximum Length 0)
+    abort_on_unlimited: bool = False
+    #: serve one association at a time (the next waits until the one before ends)
+    serial: bool = False
+    #: stop listening (a crash) when a command carries a UID over 64 characters
+    crash_on_long_uid: bool = False
     #: SOP classes it refuses: Study Root C-MOVE and C-GET, which only
     #: broken_retrieve.RetrieveSCP answers
     refused: tuple[str, ...] = ("1.2.840.10008.5.1.4.1.2.2.2", "1.2.840.10008.5.1.4.1.2.2.3")
@@ -149,9 +157,19 @@ class ScriptedSCP:
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
         self.port = listener.listeners[0].extra(SocketAttribute.local_port)
         task_status.started(self.port)
-        await listener.serve(self._converse)
+        self._one_at_a_time = anyio.Lock()
+        with anyio.CancelScope() as self._alive:
+            async with listener:
+                await listener.serve(self._converse)
 
     async def _converse(self, stream: SocketStream) -> None:
+        if self.serial:
+            async with self._one_at_a_time:
+                await self._converse_now(stream)
+        else:
+            await self._converse_now(stream)
+
+    async def _converse_now(self, stream: SocketStream) -> None:
         self.connections += 1
         framer = PDUFramer(max_pdata_length=0 if self.tolerant else OUR_MAX_PDU)
         conversation = _Conversation(self, stream, framer)
@@ -193,6 +211,9 @@ class _Conversation:
         self.peer_max = rq.user_information.maximum_length or 0
         scp = self.scp
         info = rq.user_information
+        if scp.abort_on_unlimited and info.maximum_length == 0:
+            await self.stream.send(encode_pdu(AAbort(source=2, reason=0)))
+            return
         if scp.abort_on_identity and info.user_identity_rq is not None:
             await self.stream.send(encode_pdu(AAbort(source=2, reason=0)))
             return
@@ -217,6 +238,7 @@ class _Conversation:
         if scp.grant_roles:
             replies.extend(RoleSelectionSubItem(item.sop_class_uid, True, True)
                            for item in info.role_selections)
+        replies.extend(scp.extra_replies)
         await self.stream.send(encode_pdu(AAssociateAC(
             called_ae_title=scp.called_title or rq.called_ae_title,
             calling_ae_title=rq.calling_ae_title, presentation_contexts=tuple(answers),
@@ -235,6 +257,10 @@ class _Conversation:
                 return
             if not isinstance(pdu, PDataTF):
                 return  # an A-ABORT, or something we do not take: hang up
+            if scp.crash_on_long_uid and any(len(part) > 64 for pdv in pdu.pdvs if pdv.is_command
+                                             for part in bytes(pdv.data).split(b"\x00")):
+                scp._alive.cancel()
+                return
             for event in reassembler.feed(pdu):
                 if isinstance(event, CommandReceived):
                     command = (event.context_id, event.message)

@@ -140,3 +140,21 @@ def test_the_junit_file_stays_xml_whatever_the_peer_sent() -> None:
     assert failure is not None
     assert "\\x00" in failure.get("message", "")
     assert failure.text is not None and "\\x07" in failure.text
+
+
+def test_a_dicomnet_server_aborts_a_request_it_cannot_answer(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """endurance.oversized-value against dicomnet's own Server: a C-ECHO-RQ whose
+    Affected SOP Class UID is over 64 characters cannot be answered (the response echoes
+    it): the server aborts the association rather than leave the peer waiting, and
+    goes on serving."""
+    from dicomnet.cli.main import main
+    from dicomnet.server import Server
+    from dicomnet.testing import serving_in_a_thread
+
+    with serving_in_a_thread(Server("SCP")) as port:
+        code = main(["check", "127.0.0.1", str(port), "-aec", "SCP", "--hostile",
+                     "--only", "endurance.oversized-value"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PASS" in out, out
