@@ -49,7 +49,7 @@ def _tls_server_args(pki: TestPKI) -> list[str]:
 
 
 def _dcmtk_tls(pki: TestPKI, client: TestPKI | None = None) -> list[str]:
-    """DCMTK's TLS options: key first, then certificate (PEERS.md), trusting our CA."""
+    """DCMTK's TLS options: key first, then certificate, trusting our CA."""
     client = client or pki
     return ["+tls", str(client.client_key), str(client.client_cert), "+cf", str(pki.ca_cert)]
 
