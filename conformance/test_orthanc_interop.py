@@ -33,7 +33,7 @@ from dicomnet.services.commitment import (
     Failed,
     Reference,
 )
-from dicomnet.testing import Process, dicomnet_command, free_port, run
+from dicomnet.testing import Process, data_sets_by_instance, dicomnet_command, free_port, run
 from dicomnet.tls import TestPKI, create_test_pki
 
 pytestmark = pytest.mark.interop
@@ -78,13 +78,6 @@ def _indexed(archive: Path) -> set[str]:
         return {row[0] for row in db.execute("SELECT sop_instance_uid FROM instance")}
 
 
-def _by_instance(folder: Path) -> dict[str, bytes]:
-    found = {}
-    for path in folder.rglob("*.dcm"):
-        header, data = dataset_bytes(path)
-        found[header.sop_instance_uid] = data
-    return found
-
 
 def _tls(pki: TestPKI, *, client: bool) -> list[str]:
     """TLS options: a client tool's, or serve's (its certificate for both sides)."""
@@ -124,7 +117,8 @@ def test_orthanc_stores_to_dicomnet_serve(
     peer = orthanc({"dicomnet": Modality("DICOMNET", server.port)})
     ids = peer.upload(files)
     peer.rest("POST", "/modalities/dicomnet/store", {"Resources": ids, "Synchronous": True})
-    assert _by_instance(archive) == {_uid(path): dataset_bytes(path)[1] for path in files}
+    assert data_sets_by_instance(archive) == \
+        {_uid(path): dataset_bytes(path)[1] for path in files}
 
 
 # -- query/retrieve -----------------------------------------------------------------------
@@ -292,7 +286,7 @@ def test_orthanc_stores_with_tls_to_dicomnet_serve(
     peer = orthanc({"dicomnet": Modality("DICOMNET", server.port, tls=True)}, pki=pki)
     ids = peer.upload(files[:3])
     peer.rest("POST", "/modalities/dicomnet/store", {"Resources": ids, "Synchronous": True})
-    assert _by_instance(archive) == {_uid(p): dataset_bytes(p)[1] for p in files[:3]}
+    assert data_sets_by_instance(archive) == {_uid(p): dataset_bytes(p)[1] for p in files[:3]}
 
 
 def test_serve_moves_and_reports_to_a_tls_only_orthanc(

@@ -15,6 +15,7 @@ from corpus import build_corpus
 from dicomnet.part10 import dataset_bytes
 from dicomnet.testing import (
     Process,
+    data_sets_by_instance,
     dcmtk_binary,
     dicomnet_command,
     free_port,
@@ -32,17 +33,6 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     corpus = build_corpus(tmp_path_factory.mktemp("qr-corpus"), copies=2)
     return corpus["explicit-le"][:6]
 
-
-def _by_instance(folder: Path) -> dict[str, bytes]:
-    found = {}
-    for path in folder.rglob("*"):
-        if path.is_file():
-            try:
-                header, data = dataset_bytes(path)
-            except Exception:
-                continue
-            found[header.sop_instance_uid] = data
-    return found
 
 
 def _load(port: int, called: str, files: list[Path]) -> None:
@@ -81,7 +71,7 @@ def test_getscu_against_dicomnet_serve(studies: list[Path], dcmtk: Callable[[str
                 "-k", f"StudyInstanceUID={target.StudyInstanceUID}",
                 "127.0.0.1", str(server.port)])
     assert done.returncode == 0, done.output
-    received = _by_instance(out)
+    received = data_sets_by_instance(out, "*", skip_others=True)
     assert received == {target.SOPInstanceUID: dataset_bytes(studies[0])[1]}
 
 
@@ -99,7 +89,8 @@ def test_movescu_to_storescp_through_dicomnet_serve(
                 "-k", f"StudyInstanceUID={target.StudyInstanceUID}",
                 "127.0.0.1", str(server.port)])
     assert done.returncode == 0, done.output
-    received = _by_instance(tmp_path / f"storescp-{destination.port}")
+    received = data_sets_by_instance(tmp_path / f"storescp-{destination.port}", "*",
+                                     skip_others=True)
     assert received == {target.SOPInstanceUID: dataset_bytes(studies[1])[1]}
     unknown = run([dcmtk("movescu"), "-S", "-aec", "DICOMNET", "-aem", "NOBODY",
                    "-k", "QueryRetrieveLevel=STUDY",
@@ -155,7 +146,8 @@ def test_dicomnet_get_against_dcmqrscp(studies: list[Path],
                                 f"StudyInstanceUID={target.StudyInstanceUID}",
                                 "-o", str(out)))
     assert done.returncode == 0, done.output
-    assert _by_instance(out) == {target.SOPInstanceUID: dataset_bytes(studies[2])[1]}
+    assert data_sets_by_instance(out, "*", skip_others=True) == \
+        {target.SOPInstanceUID: dataset_bytes(studies[2])[1]}
 
 
 def test_dicomnet_move_from_dcmqrscp_to_dicomnet_serve(
@@ -169,7 +161,7 @@ def test_dicomnet_move_from_dcmqrscp_to_dicomnet_serve(
                                 f"StudyInstanceUID={target.StudyInstanceUID}",
                                 "--dest", "DICOMNET"))
     assert done.returncode == 0, done.output
-    received = _by_instance(tmp_path / "dest")
+    received = data_sets_by_instance(tmp_path / "dest", "*", skip_others=True)
     assert received == {target.SOPInstanceUID: dataset_bytes(studies[3])[1]}
 
 
@@ -374,7 +366,7 @@ def test_dicomnet_find_and_get_against_pynetdicom(studies: list[Path],
                                "STUDY", "-k", f"StudyInstanceUID={target.StudyInstanceUID}",
                                "-o", str(out)))
     assert got.returncode == 0, got.output
-    received = _by_instance(out)
+    received = data_sets_by_instance(out, "*", skip_others=True)
     assert list(received) == [target.SOPInstanceUID]
     # pynetdicom re-encodes what it sends: compare the data sets, not the bytes.
     assert pydicom.dcmread(next(out.glob("*.dcm"))) == pydicom.dcmread(studies[4])
@@ -393,7 +385,7 @@ def test_dicomnet_move_from_pynetdicom_to_dicomnet_serve(
                                 f"StudyInstanceUID={target.StudyInstanceUID}",
                                 "--dest", "DICOMNET"))
     assert done.returncode == 0, done.output
-    received = _by_instance(tmp_path / "dest")
+    received = data_sets_by_instance(tmp_path / "dest", "*", skip_others=True)
     assert list(received) == [target.SOPInstanceUID]
     unknown = run(dicomnet_command("move", "-aec", "PYNETQR", "127.0.0.1", str(port),
                                    "-L", "STUDY", "-k",

@@ -19,7 +19,15 @@ from corpus import build_corpus
 from postgres import PostgresServer
 
 from dicomnet.part10 import dataset_bytes
-from dicomnet.testing import PEER_ENV, Process, dcmtk_binary, dicomnet_command, free_port, run
+from dicomnet.testing import (
+    PEER_ENV,
+    Process,
+    data_sets_by_instance,
+    dcmtk_binary,
+    dicomnet_command,
+    free_port,
+    run,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -29,13 +37,6 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     corpus = build_corpus(tmp_path_factory.mktemp("two-nodes-corpus"), copies=2)
     return corpus["explicit-le"][:6]
 
-
-def _by_instance(folder: Path) -> dict[str, bytes]:
-    found = {}
-    for path in folder.rglob("*.dcm"):
-        header, data = dataset_bytes(path)
-        found[header.sop_instance_uid] = data
-    return found
 
 
 def _store(port: int, files: list[Path]) -> None:
@@ -77,25 +78,17 @@ def test_stored_through_one_node_found_got_and_moved_through_the_other(
                "-k", f"StudyInstanceUID={target.StudyInstanceUID}",
                "127.0.0.1", str(node_b.port)])
     assert got.returncode == 0, got.output
-    assert _by_instance_any(out) == {target.SOPInstanceUID: dataset_bytes(studies[0])[1]}
+    assert data_sets_by_instance(out, "*") == \
+        {target.SOPInstanceUID: dataset_bytes(studies[0])[1]}
     moved = pydicom.dcmread(studies[1])
     done = run([dcmtk_binary("movescu"), "-v", "-S", "-aec", "DICOMNET", "-aem", "STORESCP",
                 "-k", "QueryRetrieveLevel=STUDY",
                 "-k", f"StudyInstanceUID={moved.StudyInstanceUID}",
                 "127.0.0.1", str(node_b.port)])
     assert done.returncode == 0, done.output
-    received = _by_instance_any(tmp_path / f"storescp-{destination.port}")
+    received = data_sets_by_instance(tmp_path / f"storescp-{destination.port}", "*")
     assert received == {moved.SOPInstanceUID: dataset_bytes(studies[1])[1]}
 
-
-def _by_instance_any(folder: Path) -> dict[str, bytes]:
-    """Every file of a folder a DCMTK tool wrote (its own names, no .dcm)."""
-    found = {}
-    for path in folder.rglob("*"):
-        if path.is_file():
-            header, data = dataset_bytes(path)
-            found[header.sop_instance_uid] = data
-    return found
 
 
 def test_two_nodes_storing_the_same_instances_at_once_leave_one_row_and_one_file(
@@ -117,7 +110,7 @@ def test_two_nodes_storing_the_same_instances_at_once_leave_one_row_and_one_file
                 for path in studies}
     assert [uid for uid, _path in rows] == sorted(expected)
     assert _files(data) == sorted(path for _uid, path in rows)
-    assert _by_instance(data) == expected
+    assert data_sets_by_instance(data) == expected
 
 
 def test_a_database_lost_during_stores_fails_them_with_a_comment_and_serving_goes_on(

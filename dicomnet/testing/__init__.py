@@ -12,13 +12,14 @@ gives the fixtures; the helpers below work in any test runner:
   the length of a block;
 * :class:`RawPeer`: a peer that sends whatever bytes or PDUs a test says, for
   hostile-peer tests;
-* :func:`make_instance`, :func:`write_instances`: valid instances with new UIDs.
+* :func:`make_instance`, :func:`write_instances`: valid instances with new UIDs;
+  :func:`data_sets_by_instance`: what a peer received, by SOP Instance UID.
 
 docs/testing.md is the tutorial.
 """
 
 from dicomnet.testing.dcmtk import dcmtk_binary, find_dcmtk
-from dicomnet.testing.instances import make_instance, write_instances
+from dicomnet.testing.instances import data_sets_by_instance, make_instance, write_instances
 from dicomnet.testing.processes import (
     PEER_ENV,
     Completed,
@@ -34,7 +35,7 @@ from dicomnet.testing.processes import (
 from dicomnet.testing.rawpeer import RawPeer
 from dicomnet.testing.servers import serving, serving_in_a_thread
 
-__all__ = ["PEER_ENV", "Completed", "Process", "RawPeer", "dcmtk_binary",
+__all__ = ["PEER_ENV", "Completed", "Process", "RawPeer", "data_sets_by_instance", "dcmtk_binary",
            "dicomnet_command", "find_dcmtk", "free_port", "make_instance", "partial_files",
            "port_refuses", "run", "serving", "serving_in_a_thread", "start_process",
            "wait_for_port", "write_instances"]

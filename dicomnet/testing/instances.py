@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["KINDS", "make_instance", "write_instances"]
+__all__ = ["KINDS", "data_sets_by_instance", "make_instance", "write_instances"]
 
 #: The kinds of instance on offer: pydicom's test file each is made from.
 KINDS = {"CT": "CT_small.dcm", "MR": "MR_small.dcm", "SC": "SC_rgb.dcm",
@@ -57,3 +57,26 @@ def write_instances(folder: Path, count: int, kind: str = "CT", **attributes: st
         dataset.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def data_sets_by_instance(folder: Path, names: str = "*.dcm", *,
+                          skip_others: bool = False) -> dict[str, bytes]:
+    """SOP Instance UID -> data set bytes (what follows the File Meta) of every Part 10
+    file under ``folder`` whose name matches ``names`` ("*" for a tool that names its
+    files its own way): what a peer received, to compare byte for byte with what was
+    sent. A matching file that is not Part 10 raises, unless ``skip_others`` (a peer's
+    own index or temporary files beside the instances)."""
+    from dicomnet.part10 import dataset_bytes
+
+    found = {}
+    for path in folder.rglob(names):
+        if not path.is_file():
+            continue
+        try:
+            header, data = dataset_bytes(path)
+        except Exception:
+            if skip_others:
+                continue
+            raise
+        found[header.sop_instance_uid] = data
+    return found
