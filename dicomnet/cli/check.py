@@ -22,7 +22,7 @@ from dicomnet.cli.security import client_identity, client_ssl_context
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "check",
-        help="check a peer's conformance (association, verification, storage, query)",
+        help="check a peer's conformance: association, DIMSE services, robustness",
         description="Run a battery of conformance checks against the SCP at HOST:PORT and "
                     "print a table: each check, PASS / FAIL / SKIP, the PS3.x section it "
                     "tests, why and the evidence. Nothing is stored on the peer unless "
