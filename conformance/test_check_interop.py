@@ -1,17 +1,17 @@
 """``dicomnet check`` against real peers: everything passes against ``dicomnet serve``
-(with --store and --hostile), and against DCMTK's storescp and dcmqrscp it reports what
-a DICOM engineer would: every check passes or is skipped for a service the peer does
-not offer, except storescp leaving an A-ASSOCIATE-RQ with a malformed item unanswered
-(PS3.8 Table 9-10, Sta2 + Evt19 calls for an A-ABORT). Orthanc (built on DCMTK's
-network code) does the same, and answers a C-GET of a study it does not hold and a
-C-MOVE to an unknown destination with 0xC000 instead of Success and 0xA801; it passes
-every other check. The endurance group fails DCMTK's three (a slowly sent
-A-ASSOCIATE-RQ holds up every other association) and serve (no response at all to a
-C-ECHO-RQ with a UID over 64 characters: a known defect)."""
+(with --store and --hostile), and against DCMTK's storescp and dcmqrscp, Orthanc and
+pynetdicom it reports what a DICOM engineer would: every check passes or is skipped for a
+service the peer does not offer, except storescp and Orthanc leaving an A-ASSOCIATE-RQ
+with a malformed item unanswered (PS3.8 Table 9-10, Sta2 + Evt19 calls for an A-ABORT),
+Orthanc answering a C-GET of a study it does not hold and a C-MOVE to an unknown
+destination with 0xC000 instead of Success and 0xA801, pynetdicom waiting for the rest
+of a P-DATA-TF longer than its maximum, and DCMTK's three letting a slowly sent
+A-ASSOCIATE-RQ hold up every other association (endurance)."""
 
 from __future__ import annotations
 
 import json
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -196,3 +196,28 @@ def test_orthanc(tmp_path: Path, move_port: int) -> None:
     records = json.loads((tmp_path / f"check-{AET}.json").read_text())
     commitment = next(r for r in records if r["id"] == "services.commitment")
     assert "N-ACTION accepted" in " ".join(commitment["evidence"]), commitment
+
+
+def test_pynetdicom(tmp_path: Path) -> None:
+    """pynetdicom 3 as a Verification and Storage SCP (its own AE, in a process of its
+    own; Query/Retrieve is left out: pynetdicom has no archive, so the matching checks
+    would judge a handler written here, not pynetdicom). Every protocol check passes but
+    oversized-pdu: pynetdicom does not compare a P-DATA-TF's length with the maximum it
+    announced, and waits for the rest of it (PS3.8 D.1 binds the sender; this check asks
+    the receiver to refuse rather than buffer what it said it would not take)."""
+    port = free_port()
+    script = Path(__file__).with_name("pynetdicom_scp.py")
+    peer = start_process([sys.executable, str(script), str(port), "PYNETSCP"], port)
+    try:
+        code, results, table = check(port, "PYNETSCP", tmp_path, "--store", "--hostile")
+    finally:
+        peer.stop()
+    assert code == 1, table
+    expected = {check_id: "PASS" for check_id in results} | NO_SERVICES
+    expected |= {check_id: "SKIP" for check_id in results
+                 if check_id.startswith(("query.", "retrieve.", "matching."))}
+    expected |= {"storage.found": "SKIP", "robustness.oversized-pdu": "FAIL"}
+    assert results == expected, table
+    accept = next(r for r in json.loads((tmp_path / "check-PYNETSCP.json").read_text())
+                  if r["id"] == "association.accept")
+    assert "PYNETDICOM" in " ".join(accept["evidence"]), accept
