@@ -79,7 +79,7 @@ from dicomnet.pdu.constants import AbortReason, AbortSource, describe_reject
 from dicomnet.response_batch import ResponseBatch
 from dicomnet.response_waiter import OneResponse
 from dicomnet.stream_writer import StreamWriter, acquire
-from dicomnet.tcp import set_nodelay
+from dicomnet.tcp import set_nodelay, warm_read_buffers
 
 if TYPE_CHECKING:
     from cryptography.x509 import Name
@@ -279,6 +279,7 @@ class AssociationDriver:
             self._stream = await connect()
         self._writer = StreamWriter(self._stream, self.timeouts.network)
         set_nodelay(self._stream)
+        warm_read_buffers()
         self.events.opened()
         self.events.name(request)
         conn.transport_connected()  # AE-2: the A-ASSOCIATE-RQ
@@ -302,6 +303,7 @@ class AssociationDriver:
         """Run the acceptor side until the transport is closed. Never raises for
         anything the peer does; the outcome is logged and kept in :attr:`outcome`."""
         set_nodelay(self._stream)
+        warm_read_buffers()
         self.events.opened()
         async with anyio.create_task_group() as tg:
             self._conn.transport_accepted()  # AE-5: ARTIM
