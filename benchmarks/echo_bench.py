@@ -12,6 +12,8 @@ and the association set-up taken out. Pairings (client -> server):
     echoscu -> dicomnet serve    (dicomnet as server)
     dicomnet echo -> storescp    (dicomnet as client)
     dicomnet echo -> dicomnet serve
+    echoscu -> asyncio floor     (echo_floor.py: canned answers from one asyncio
+                                  Protocol, the lower bound of any server on asyncio)
 
 ``--stores N`` adds the same measure for small C-STOREs: ``storescu`` sends N small
 CT instances (pydicom's CT_small.dcm, each with its own UIDs) in one association to
@@ -56,6 +58,8 @@ def environment(kind: str, baseline: str | None) -> dict[str, str]:
 def server_command(kind: str, port: int, folder: Path) -> list[str]:
     if kind == "storescp":
         return [dcmtk("storescp"), "-od", str(folder), str(port)]
+    if kind == "floor":
+        return [PY, str(Path(__file__).with_name("echo_floor.py")), str(port)]
     return [PY, "-m", "dicomnet", "serve", "--port", str(port), "--any-aet", "--data",
             str(folder), "-q"]
 
@@ -162,7 +166,8 @@ def main() -> int:
     pairs = [("echoscu", "storescp", REFERENCE),
              ("echoscu", "dicomnet", "echoscu -> dicomnet serve"),
              ("dicomnet", "storescp", "dicomnet echo -> storescp"),
-             ("dicomnet", "dicomnet", "dicomnet -> dicomnet")]
+             ("dicomnet", "dicomnet", "dicomnet -> dicomnet"),
+             ("echoscu", "floor", "echoscu -> asyncio floor")]
     if baseline:
         pairs += [("echoscu", "baseline", "echoscu -> baseline serve"),
                   ("baseline", "storescp", "baseline echo -> storescp"),
