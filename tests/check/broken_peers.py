@@ -144,6 +144,11 @@ class ScriptedSCP:
     serial: bool = False
     #: stop listening (a crash) when a command carries a UID over 64 characters
     crash_on_long_uid: bool = False
+    #: never answer a C-FIND whose identifier holds a value longer than this (the
+    #: association is left open, hanging; others are still served)
+    hang_on_long_value: int | None = None
+    #: stop listening (a crash) on a C-FIND whose identifier holds a value longer than this
+    crash_on_long_value: int | None = None
     #: SOP classes it refuses: Study Root C-MOVE and C-GET, which only
     #: broken_retrieve.RetrieveSCP answers
     refused: tuple[str, ...] = ("1.2.840.10008.5.1.4.1.2.2.2", "1.2.840.10008.5.1.4.1.2.2.3")
@@ -317,6 +322,13 @@ class _Conversation:
         return False
 
     async def answer_find(self, context_id: int, message: CFindRQ, query: Dataset) -> None:
+        longest = max((len(str(element.value)) for element in query), default=0)
+        if self.scp.crash_on_long_value is not None \
+                and longest > self.scp.crash_on_long_value:
+            self.scp._alive.cancel()
+            return
+        if self.scp.hang_on_long_value is not None and longest > self.scp.hang_on_long_value:
+            await anyio.sleep_forever()
         if query.get("QueryRetrieveLevel") == "IMAGE":
             wanted = query.get("SOPInstanceUID", "")
             matches = [ds for ds in self.scp.instances
