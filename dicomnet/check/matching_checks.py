@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from pydicom import Dataset
+from pydicom.uid import generate_uid
 
 from dicomnet.check.model import (
     Check,
@@ -181,5 +182,68 @@ async def name_wildcard(ctx: CheckContext) -> Result:
     return passed(f"exactly the names that fit ({case}: either is allowed)", *evidence)
 
 
+def _lower_level_keys() -> dict[str, str]:
+    """SERIES-level keys of the Study Root model (PS3.4 C.6.2.1, Table C.6-6), each with
+    a value no series holds: a UID made for the purpose, a modality no one uses."""
+    return {"SeriesInstanceUID": generate_uid(), "Modality": "DNCHK"}
+
+
+def _refusal(status: int) -> bool:
+    """Refused or Failed for C-FIND (PS3.4 Table C.4-1): Out of Resources 0xA700,
+    Identifier Does Not Match SOP Class 0xA900, Unable to Process 0xCxxx."""
+    return status in (0xA700, 0xA900) or status & 0xF000 == 0xC000
+
+
+@check("matching", "other-level-key", "a SERIES-level key in a STUDY-level query: refused, "
+       "or not matched", "PS3.4 C.4.1.2.1, C.4.1.3.1, C.4.1.1.3.1")
+async def other_level_key(ctx: CheckContext) -> Result:
+    """The rule: the key attributes allowed at a level are those the information model
+    defines for it (PS3.4 C.4.1.1.3.1); Series Instance UID and Modality are SERIES
+    keys (Table C.6-6), and without relational queries negotiated (we propose none,
+    C.4.1.2.2) a hierarchical query carries keys of its own level only (C.4.1.2.1). The
+    SCP may refuse such an identifier (C.4.1.3.1: Refused or Failed when it cannot
+    process the request; 0xA900 "Identifier does not match SOP Class"). If it answers,
+    the Hierarchical Search Method (C.4.1.3.1.1 a) matches the keys against the Key
+    Attributes of each entity of the query's level, and a study has no Series Instance
+    UID or Modality of its own: the key takes no part, the study still matches, and
+    Success says every match was sent (C.4.1.3.1). Success without the study means the
+    SCP filtered on the series below it, a relational query nobody negotiated."""
+    if (skip := needs_studies(ctx)) is not None:
+        return skip
+    held = study_uids(ctx.facts.studies or []) - {""}
+    stored = [item.study_instance_uid for item in ctx.facts.stored
+              if item.study_instance_uid in held]
+    study = stored[0] if stored else sorted(held)[0]
+    matches, status = await find_studies(ctx, study_identifier(StudyInstanceUID=study))
+    evidence = [f"C-FIND STUDY with StudyInstanceUID of one held study alone: "
+                f"{len(matches)} matches, final status {status:#06x}"]
+    if status != 0 or study not in study_uids(matches):
+        return skipped("the study is not found by its Study Instance UID alone, so "
+                       "nothing can be judged (see query.* and matching.uid-list)",
+                       *evidence)
+    problems = []
+    kinds = []
+    for keyword, value in _lower_level_keys().items():
+        identifier = study_identifier(StudyInstanceUID=study)
+        setattr(identifier, keyword, value)
+        matches, status = await find_studies(ctx, identifier)
+        found = study in study_uids(matches)
+        evidence.append(f"the same with {keyword}={value!r} (matching no series): "
+                        f"{len(matches)} matches, final status {status:#06x}")
+        if _refusal(status):
+            kinds.append(f"{keyword}: refused ({status:#06x})")
+        elif status != 0:
+            problems.append(f"{keyword}: final status {status:#06x}, neither Success nor "
+                            "a refusal of PS3.4 Table C.4-1")
+        elif not found:
+            problems.append(f"{keyword}: Success without the study, filtered on a key "
+                            "below the STUDY level")
+        else:
+            kinds.append(f"{keyword}: not matched (the study found)")
+    if problems:
+        return failed("; ".join(problems), *evidence)
+    return passed("; ".join(kinds), *evidence)
+
+
 CHECKS: tuple[Check, ...] = (date_range, uid_list, empty_return_key, series_of_study,
-                             name_wildcard)
+                             name_wildcard, other_level_key)

@@ -36,13 +36,20 @@ def held_series() -> list[Dataset]:
     return records
 
 
+#: The SERIES-level keys of the records (PS3.4 Table C.6-6): at STUDY level a study has
+#: none of its own, so they take no part in matching (PS3.4 C.4.1.3.1.1).
+SERIES_KEYS = ("SeriesInstanceUID", "Modality", "SeriesNumber")
+
+
 def matching_server(*, ignore_range: bool = False, first_uid_only: bool = False,
                     drop_empty_key: bool = False, other_series: bool = False,
-                    ignore_name: bool = False) -> Server:
+                    ignore_name: bool = False, series_keys_at_study: bool = False) -> Server:
     """``ignore_range``: a date range matches everything; ``first_uid_only``: a UID
     list is read as its first UID; ``drop_empty_key``: Study Description is left out of
     the answer; ``other_series``: at SERIES level the Study Instance UID is ignored;
-    ``ignore_name``: Patient's Name is not matched."""
+    ``ignore_name``: Patient's Name is not matched; ``series_keys_at_study``: a
+    SERIES-level key in a STUDY-level query narrows the studies to those with such a
+    series (a relational query nobody negotiated)."""
     server = Server("BROKEN")
     records = held_series()
 
@@ -62,6 +69,10 @@ def matching_server(*, ignore_range: bool = False, first_uid_only: bool = False,
             keys.PatientName = ""
         if other_series and level == "SERIES":
             keys.StudyInstanceUID = ""
+        if level == "STUDY" and not series_keys_at_study:
+            for keyword in SERIES_KEYS:
+                if keyword in keys:
+                    delattr(keys, keyword)
         seen: set[str] = set()
         for record in records:
             unit = record.StudyInstanceUID if level == "STUDY" else record.SeriesInstanceUID
@@ -76,4 +87,4 @@ def matching_server(*, ignore_range: bool = False, first_uid_only: bool = False,
     return server
 
 
-__all__ = ["held_series", "matching_server"]
+__all__ = ["SERIES_KEYS", "held_series", "matching_server"]

@@ -334,8 +334,14 @@ class _Conversation:
             matches = [ds for ds in self.scp.instances
                        if not wanted or ds.SOPInstanceUID == wanted]
         else:
-            # every key, at STUDY and SERIES level (one series per study)
-            matches = [s for s in self.scp.studies if identifier_matches(query, s)]
+            # every key, at STUDY and SERIES level (one series per study); at STUDY level
+            # a SERIES key takes no part (PS3.4 C.4.1.3.1.1: a study has none of its own)
+            keys = query
+            if query.get("QueryRetrieveLevel") == "STUDY":
+                keys = Dataset()
+                keys.update({element.tag: element for element in query
+                             if element.keyword not in ("SeriesInstanceUID", "Modality")})
+            matches = [s for s in self.scp.studies if identifier_matches(keys, s)]
         stop = False if self.scp.ignore_cancel else await self.cancelled()
         responses: list[tuple[CFindRSP, Dataset | None]] = []
         if not stop:

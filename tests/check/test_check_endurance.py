@@ -74,11 +74,12 @@ async def test_a_peer_that_stops_listening_on_an_oversized_find_fails() -> None:
 async def test_dicomnet_server_answers_an_oversized_find(serving: Serving) -> None:
     """dicomnet's own C-FIND SCP (no matches held) passes: it answers, or refuses."""
     server = Server("BROKEN")
+    held: list[Dataset] = []
 
     @server.on_find()
     async def find(_request: IncomingRequest) -> AsyncIterator[Dataset]:
-        for _nothing in ():
-            yield Dataset()
+        for study in held:
+            yield study
 
     async with serving(server) as port:
         results = await verdicts(port, ["endurance.oversized-find-value"], hostile=True)
