@@ -245,5 +245,93 @@ async def other_level_key(ctx: CheckContext) -> Result:
     return passed("; ".join(kinds), *evidence)
 
 
+#: The item keys of the Procedure Code Sequence query (a Code Sequence Macro, PS3.3
+#: Table 8.8-1): Code Value matched, the others asked for.
+_CODE_KEYS = ("CodeValue", "CodingSchemeDesignator", "CodeMeaning")
+
+
+def _procedure_codes(code_value: str = "") -> Dataset:
+    """A STUDY-level identifier with a Procedure Code Sequence key of one item
+    (PS3.4 C.2.2.2.6): universal when ``code_value`` is empty, which asks for every
+    item of every study."""
+    item = Dataset()
+    for keyword in _CODE_KEYS:
+        setattr(item, keyword, "")
+    item.CodeValue = code_value
+    identifier = study_identifier()
+    identifier.ProcedureCodeSequence = [item]
+    return identifier
+
+
+def _code_values(ds: Dataset) -> list[str]:
+    """The Code Values of the items of a match's Procedure Code Sequence."""
+    element = ds.get("ProcedureCodeSequence")
+    items = element if element is not None and not isinstance(element, str) else []
+    return [first_value(item, "CodeValue") for item in items]
+
+
+@check("matching", "sequence", "sequence matching on Procedure Code Sequence: the items "
+       "returned match", "PS3.4 C.2.2.2.6, C.2.2.1.3")
+async def sequence(ctx: CheckContext) -> Result:
+    """Procedure Code Sequence is an optional STUDY key (PS3.4 C.6.2.1.2): the peer
+    may not return it, or return it without matching on it (C.2.2.1.3), and both pass.
+    A peer that does match on it (it leaves studies out) must return the studies with
+    an item of that Code Value, and only matching items (C.2.2.2.6: "a sequence of
+    matching Items containing only the requested Attributes")."""
+    if (skip := needs_studies(ctx)) is not None:
+        return skip
+    universal, status = await find_studies(ctx, _procedure_codes())
+    evidence = [f"C-FIND STUDY with a Procedure Code Sequence item of empty "
+                f"{', '.join(_CODE_KEYS)}: {len(universal)} matches, final status "
+                f"{status:#06x}"]
+    if status != 0:
+        return skipped(f"the universal query with the sequence key ended {status:#06x}: "
+                       "nothing to judge by", *evidence)
+    held = {first_value(ds, "StudyInstanceUID"): [v for v in _code_values(ds) if v]
+            for ds in universal}
+    counts: dict[str, int] = {}
+    for values in held.values():
+        for value in set(values):
+            counts[value] = counts.get(value, 0) + 1
+    if not counts:
+        return skipped("no study with a Procedure Code Sequence item carrying a Code "
+                       "Value in the peer's answer (an optional key it need not "
+                       "support)", *evidence)
+    # the rarest code, so that a peer matching on it leaves studies out
+    code = min(counts, key=lambda value: (counts[value], value))
+    expected = {uid for uid, values in held.items() if code in values}
+    matches, status = await find_studies(ctx, _procedure_codes(code))
+    got = study_uids(matches)
+    evidence.append(f"the same with CodeValue={code!r} ({len(expected)} of "
+                    f"{len(held)} studies have it): {len(matches)} matches, final status "
+                    f"{status:#06x}")
+    if status != 0:
+        return failed(f"final status {status:#06x}, not Success", *evidence)
+    if got >= set(held):
+        return passed("not matched on (every study returned): allowed for an optional "
+                      "key (PS3.4 C.2.2.1.3)" if expected != set(held) else
+                      "every study holds that code: nothing left out to tell by", *evidence)
+    problems = []
+    if expected - got:
+        problems.append(f"left out {len(expected - got)} studies with an item of Code "
+                        f"Value {code!r}")
+    wrong = [ds for ds in matches
+             if any(value and value != code for value in _code_values(ds))]
+    if wrong:
+        other = next(v for v in _code_values(wrong[0]) if v and v != code)
+        problems.append(f"{len(wrong)} matches carry an item of another Code Value "
+                        f"(e.g. {other!r})")
+    # a study without the sequence may match: its value is unknown (C.2.2.1.2); one
+    # whose items all have other codes may not
+    strangers = [uid for uid in got - expected if held.get(uid)]
+    if strangers:
+        problems.append(f"returned {len(strangers)} studies without an item of Code "
+                        f"Value {code!r}")
+    if problems:
+        return failed("; ".join(problems), *evidence)
+    return passed("matched: exactly the studies with that code, and only matching items",
+                  *evidence)
+
+
 CHECKS: tuple[Check, ...] = (date_range, uid_list, empty_return_key, series_of_study,
-                             name_wildcard, other_level_key)
+                             name_wildcard, other_level_key, sequence)
