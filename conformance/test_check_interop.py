@@ -1,12 +1,14 @@
 """``dicomnet check`` against real peers: everything passes against ``dicomnet serve``
-(with --store and --hostile), and against DCMTK's storescp and dcmqrscp, Orthanc and
-pynetdicom it reports what a DICOM engineer would: every check passes or is skipped for a
-service the peer does not offer, except storescp and Orthanc leaving an A-ASSOCIATE-RQ
-with a malformed item unanswered (PS3.8 Table 9-10, Sta2 + Evt19 calls for an A-ABORT),
-Orthanc answering a C-GET of a study it does not hold and a C-MOVE to an unknown
-destination with 0xC000 instead of Success and 0xA801, pynetdicom waiting for the rest
-of a P-DATA-TF longer than its maximum, and DCMTK's three letting a slowly sent
-A-ASSOCIATE-RQ hold up every other association (endurance)."""
+(with --store and --hostile; matching.sequence is skipped: its index keeps no Procedure
+Code Sequence), and against DCMTK's storescp and dcmqrscp, Orthanc and pynetdicom it
+reports what a DICOM engineer would: every check passes or is skipped for a service the
+peer does not offer, except storescp and Orthanc leaving an A-ASSOCIATE-RQ with a
+malformed item unanswered (PS3.8 Table 9-10, Sta2 + Evt19 calls for an A-ABORT), Orthanc
+answering a C-GET of a study it does not hold and a C-MOVE to an unknown destination
+with 0xC000 instead of Success and 0xA801 and narrowing a STUDY-level query by a
+SERIES-level key, pynetdicom waiting for the rest of a P-DATA-TF longer than its
+maximum, and DCMTK's three letting a slowly sent A-ASSOCIATE-RQ hold up every other
+association (endurance)."""
 
 from __future__ import annotations
 
@@ -81,6 +83,31 @@ def write_worklist(folder: Path) -> Path:
     return folder
 
 
+def write_procedure_coded(folder: Path) -> list[Path]:
+    """CT_small as three studies whose Procedure Code Sequence holds Code Values QD1 and
+    QD2, QD2, QD3: data for matching.sequence, which SKIPs on a peer holding none."""
+    folder.mkdir(parents=True)
+    paths = []
+    for number, codes in enumerate([("QD1", "QD2"), ("QD2",), ("QD3",)]):
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.PatientID = f"CODED{number}"
+        items = []
+        for code in codes:
+            item = pydicom.Dataset()
+            item.CodeValue, item.CodingSchemeDesignator = code, "99DNCHK"
+            item.CodeMeaning = f"procedure {code}"
+            items.append(item)
+        ds.ProcedureCodeSequence = items
+        paths.append(folder / f"coded{number}.dcm")
+        ds.save_as(paths[-1])
+    return paths
+
+
+#: Its index keeps no Procedure Code Sequence (an optional key, PS3.4 C.6.2.1.2), so
+#: matching.sequence has nothing returned to judge.
+NO_PROCEDURE_CODES = {"matching.sequence": "SKIP"}
 #: The services checks, all SKIPped by a peer that offers none of the three services.
 NO_SERVICES = {f"services.{name}": "SKIP" for name in (
     "worklist-universal", "worklist-modality", "commitment", "commitment-unknown",
@@ -98,7 +125,7 @@ def test_everything_passes_against_dicomnet_serve(
     code, results, table = check(server.port, "DICOMNET", tmp_path, "--store", "--hostile",
                                  "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     assert code == 0, table
-    assert set(results.values()) == {"PASS"}, table
+    assert {k: v for k, v in results.items() if v != "PASS"} == NO_PROCEDURE_CODES, table
     assert len(results) >= 24
 
 
@@ -114,8 +141,8 @@ def test_storescp(storescp: Callable[..., Process], tmp_path: Path) -> None:
     expected = {check_id: "PASS" for check_id in results}
     expected |= {"storage.found": "SKIP", "query.study-universal": "SKIP",
                  "query.single-value": "SKIP", "query.wildcard": "SKIP",
-                 "query.cancel": "SKIP", "robustness.bad-item": "FAIL"} | NO_SERVICES \
-        | SERIAL_ACCEPT
+                 "query.cancel": "SKIP", "robustness.bad-item": "FAIL",
+                 "endurance.oversized-find-value": "SKIP"} | NO_SERVICES | SERIAL_ACCEPT
     # no Query/Retrieve SCP: every retrieve and matching check is skipped, saying so
     expected |= {check_id: "SKIP" for check_id in results
                  if check_id.startswith(("retrieve.", "matching."))}
@@ -150,7 +177,8 @@ def test_dcmqrscp(dcmqrscp: Process, tmp_path: Path, move_port: int) -> None:
     code, results, table = check(dcmqrscp.port, "QRSCP", tmp_path, "--store", "--hostile",
                                  "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     assert code == 1, table
-    expected = {check_id: "PASS" for check_id in results} | NO_SERVICES | SERIAL_ACCEPT
+    expected = {check_id: "PASS" for check_id in results} | NO_SERVICES | SERIAL_ACCEPT \
+        | NO_PROCEDURE_CODES
     assert results == expected, table
 
 
@@ -177,6 +205,10 @@ def test_orthanc(tmp_path: Path, move_port: int) -> None:
     peer = start_orthanc(tmp_path / "orthanc", {"check": Modality("DICOMNET-CHECK", 1),
                                                 "dest": Modality(MOVE_DEST, move_port)})
     try:
+        stored = run([dcmtk_binary("storescu"), "-aet", "DICOMNET-CHECK", "-aec", AET,
+                      "127.0.0.1", str(peer.dicom_port),
+                      *map(str, write_procedure_coded(tmp_path / "coded"))])
+        assert stored.returncode == 0, stored.output
         code, results, table = check(peer.dicom_port, AET, tmp_path, "--store", "--hostile",
                                      "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     finally:
@@ -188,12 +220,19 @@ def test_orthanc(tmp_path: Path, move_port: int) -> None:
     # C-GET matching nothing is Success with no sub-operations; an unknown move
     # destination is 0xA801
     expected |= {"retrieve.get-unknown": "FAIL", "retrieve.move-unknown": "FAIL"}
+    # a SERIES-level key (Series Instance UID, Modality) in a STUDY-level query narrows
+    # the studies to those with such a series: Success without the study asked, where
+    # the hierarchical search (PS3.4 C.4.1.3.1.1) matches study attributes only
+    expected["matching.other-level-key"] = "FAIL"
     # no worklist (without its plugin) nor MPPS; storage commitment accepted, but the
     # report goes on a new association to the modality's configured address (PS3.4
     # J.3.3 allows it), where the check does not listen
     expected |= NO_SERVICES | SERIAL_ACCEPT
     assert results == expected, table
     records = json.loads((tmp_path / f"check-{AET}.json").read_text())
+    # it returns the Procedure Code Sequence but does not match on it (allowed)
+    coded = next(r for r in records if r["id"] == "matching.sequence")
+    assert "not matched on" in coded["reason"], coded
     commitment = next(r for r in records if r["id"] == "services.commitment")
     assert "N-ACTION accepted" in " ".join(commitment["evidence"]), commitment
 

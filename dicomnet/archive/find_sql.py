@@ -149,11 +149,12 @@ def plan(query: Dataset, level: str, dialect: Dialect = SQLITE) -> FindPlan:
                     parameters += condition[1]
                     if not python_in_sql:
                         _check(checks, len(selected), _vr_of(element), text)
-            else:
-                # Not an attribute of this level's entities: matched against no value.
-                matcher = key_matcher(_vr_of(element), text)
-                if matcher is not None and not matcher(None):
-                    possible = False
+            # Else a key of a level below the query's (a series' Modality in a STUDY
+            # query): not matched, returned empty. The Hierarchical Search Method
+            # matches the keys against the entities of the query's level (PS3.4
+            # C.4.1.3.1.1), down to that level and no further (C.4.1.2.1); a study has
+            # no Modality of its own to match, and filtering studies by their series
+            # would be a relational query, which is not negotiated here.
         elif keyword in counts and raw_vr in TEXT_VRS:
             source = counts[keyword]
             if keyword == _MODALITIES_IN_STUDY:

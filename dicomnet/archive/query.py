@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from dicomnet.archive.database import dialect_of
 from dicomnet.archive.find_sql import plan, run
-from dicomnet.archive.index import COLUMNS, level_rows
+from dicomnet.archive.index import COLUMNS, LEVEL_TABLES, level_rows
 from dicomnet.archive.matching import _text, identifier_matches, return_identifier
 from dicomnet.services.query_retrieve import IdentifierError
 
@@ -81,13 +81,18 @@ def _level(query: Dataset, model: str, *, strict: bool = True) -> str:
     return level
 
 
-def _keys(query: Dataset) -> Dataset:
-    """The keys that take part in matching: those the index holds."""
+def _keys(query: Dataset, level: str | None = None) -> Dataset:
+    """The keys that take part in matching: those the index holds; with ``level``,
+    only those of its entities and the levels above. A key of a level below is not
+    matched, as in find_sql: the Hierarchical Search Method matches the keys against
+    the entities of the query's level (PS3.4 C.4.1.3.1.1)."""
     from pydicom.dataset import Dataset
 
+    held = _INDEXED if level is None else \
+        {keyword for table in LEVEL_TABLES[level] for keyword in COLUMNS[table]}
     keys = Dataset()
     for element in query:
-        if element.keyword in _INDEXED:
+        if element.keyword in held:
             keys.add(element)
     return keys
 
@@ -146,7 +151,7 @@ def python_identifiers(db: IndexConnection, query: Dataset, level: str
     """The identifiers of :func:`matching_identifiers`, matched row by row in Python
     (``None`` for each row that does not match): the reference the SQL path is
     tested against."""
-    keys = _keys(query)
+    keys = _keys(query, level)
     wanted = _wanted(query)
     for row in level_rows(db, level, _exact(keys)):
         candidate = _candidate(row, wanted)

@@ -1,20 +1,24 @@
 """The endurance group (``--hostile`` only): a requestor that is slow, and values longer
 than their VR allows. The peer may refuse either (PS3.8 9.3.1, Table 9-10: A-ABORT or
-closing; PS3.7 C.4: a failure status), but must keep serving others meanwhile and after.
+closing; PS3.7 C.4: a failure status), but must answer, and keep serving others
+meanwhile and after.
 """
 
 from __future__ import annotations
 
 import struct
+import warnings
 
 import anyio
 
-from dicomnet.check.model import Check, CheckContext, Result, check, failed, passed
+from dicomnet.check.model import Check, CheckContext, Result, check, failed, passed, skipped
 from dicomnet.check.probe import PeerEndedError, Probe, describe, echo_on_fresh_association, request
-from dicomnet.check.sop_classes import UNCOMPRESSED
-from dicomnet.dimse import CEchoRSP
+from dicomnet.check.queries import study_identifier
+from dicomnet.check.sop_classes import STUDY_FIND, UNCOMPRESSED
+from dicomnet.dimse import CEchoRSP, CFindRQ, CFindRSP, encode_command, encode_dataset
+from dicomnet.dimse.fragment import fragment_message
 from dicomnet.pdu import AAssociateAC, encode_pdu
-from dicomnet.uids import VERIFICATION
+from dicomnet.uids import IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION
 
 #: How long a new association's C-ECHO may take while the slow one is open.
 ECHO_WAIT = 10.0
@@ -22,6 +26,18 @@ ECHO_WAIT = 10.0
 DRIP = 0.05
 #: A UI value longer than the 64 characters PS3.5 Table 6.2-1 allows.
 LONG_UID = "1.2.840.10008.1.1." + "1" * 60
+#: The length of the oversized C-FIND value: 64 KiB of Patient's Name, where PS3.5 6.2
+#: allows a PN component group 64 characters.
+LONG_VALUE = 1 << 16
+#: The largest P-DATA-TF the oversized C-FIND goes in (less when the peer's maximum is
+#: less), so that its identifier arrives in several PDUs, as any long message would.
+FIND_PDU = 16384
+#: How long the peer may take to answer the oversized C-FIND (all of it: sending,
+#: pending responses, the final one) before the association counts as left hanging.
+FIND_WAIT = 20.0
+#: Pending responses read before a peer that never ends the C-FIND is given up on.
+FIND_LIMIT = 1000
+PENDING = (0xFF00, 0xFF01)
 
 
 @check("endurance", "slow-requestor", "serves others while an A-ASSOCIATE-RQ trickles in",
@@ -120,4 +136,88 @@ async def oversized_value(ctx: CheckContext) -> Result:
     return passed("refused, and a new association's C-ECHO succeeded", *evidence)
 
 
-CHECKS: tuple[Check, ...] = (slow_requestor, oversized_value)
+def _find_answer(status: int) -> str | None:
+    """None when ``status`` may end a C-FIND (PS3.4 Table C.4-1: Success, Refused: Out
+    of Resources 0xA700, Identifier Does Not Match SOP Class 0xA900, Unable to Process
+    0xCxxx); else why not."""
+    if status == 0 or status in (0xA700, 0xA900) or status & 0xF000 == 0xC000:
+        return None
+    return f"final status {status:#06x}, none of those PS3.4 Table C.4-1 has for C-FIND"
+
+
+@check("endurance", "oversized-find-value", "a C-FIND with a 64 KiB Patient's Name is "
+       "answered, and the peer stays up", "PS3.5 6.2; PS3.4 C.4.1.1.4, Table C.4-1; "
+       "PS3.8 9.3.1")
+async def oversized_find_value(ctx: CheckContext) -> Result:
+    """A Study Root C-FIND at STUDY level whose Patient's Name (a required key, so every
+    SCP matches on it: PS3.4 C.6.2.1) is 64 KiB long, sent in several P-DATA-TF within
+    the peer's maximum. Refusing it (a failure status, A-ABORT, closing) and answering
+    it (Success, with or without matches) both conform; leaving it unanswered holds the
+    requestor until its own timer fires, and no longer serving anyone is a crash."""
+    if not ctx.facts.accepts(STUDY_FIND):
+        return skipped("the peer does not accept Study Root C-FIND")
+    # Implicit VR Little Endian only: its 4-byte value length holds 64 KiB, where the
+    # 2-byte one of explicit VR PN (PS3.5 7.1.2) stops at 65534 bytes.
+    rq = request(ctx.target, [(STUDY_FIND, (IMPLICIT_VR_LITTLE_ENDIAN,))])
+    with warnings.catch_warnings():  # pydicom warns of the very length we want
+        warnings.simplefilter("ignore")
+        identifier = encode_dataset(study_identifier(PatientName="X" * LONG_VALUE),
+                                    IMPLICIT_VR_LITTLE_ENDIAN)
+    what: str | None = None  # the peer's answer; None: none came in time
+    wrong: str | None = None  # what is wrong with that answer
+    async with Probe(ctx.target) as probe:
+        answer = await probe.associate(rq)
+        context_id = probe.context_for(rq, STUDY_FIND)
+        if not isinstance(answer, AAssociateAC) or context_id is None:
+            return failed(f"a Study Root C-FIND association (Implicit VR Little Endian) "
+                          f"was answered with {describe(answer)}")
+        largest = min(probe.peer_max_pdu or FIND_PDU, FIND_PDU)
+        pdus = list(fragment_message(context_id, encode_command(CFindRQ(
+            message_id=31, affected_sop_class_uid=STUDY_FIND)), identifier, largest))
+        sent = pending = 0
+        with anyio.move_on_after(FIND_WAIT):
+            try:
+                for pdu in pdus:
+                    await probe.send(pdu)
+                    sent += 1
+                while what is None:
+                    response, _ = await probe.receive_message(FIND_WAIT)
+                    if not isinstance(response, CFindRSP):
+                        what = f"{type(response).__name__} instead of a C-FIND-RSP"
+                        wrong = "answered the C-FIND with another message"
+                    elif response.status not in PENDING:
+                        what = (f"{pending} pending responses, then status "
+                                f"{response.status:#06x}")
+                        wrong = _find_answer(response.status)
+                    elif (pending := pending + 1) >= FIND_LIMIT:
+                        what = f"{pending} pending responses and counting"
+                        wrong = f"no final response after {FIND_LIMIT} pending ones"
+                if wrong is None:
+                    await probe.release()
+            except PeerEndedError as exc:
+                what = describe(exc.pdu)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                what = f"the connection went away after {sent} of {len(pdus)} P-DATA-TF"
+            except TimeoutError:
+                pass  # none came in time
+            except Exception as exc:  # an answer we cannot read counts as one
+                what = f"an unreadable answer ({exc})"
+    hung = what is None
+    if what is None:
+        what = (f"no answer within {FIND_WAIT:g} s" + (f" ({pending} pending responses)"
+                                                       if pending else ""))
+    problem = await echo_on_fresh_association(ctx.target)
+    evidence = (f"sent a Study Root C-FIND STUDY whose Patient's Name has {LONG_VALUE} "
+                f"characters, in {len(pdus)} P-DATA-TF of at most {largest} bytes "
+                f"(the peer's maximum: {probe.peer_max_pdu or 'none'}); the peer: {what}",)
+    if problem is not None:
+        return failed(f"stopped serving after it: {problem}", *evidence)
+    if hung:
+        return failed(f"left the association hanging: {what}", *evidence)
+    if wrong is not None:
+        return failed(wrong, *evidence)
+    return passed("answered or refused it, and a new association's C-ECHO succeeded",
+                  *evidence)
+
+
+CHECKS: tuple[Check, ...] = (slow_requestor, oversized_value, oversized_find_value)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from pydicom import Dataset
+from pydicom.uid import generate_uid
 
 from dicomnet.check.model import (
     Check,
@@ -181,5 +182,156 @@ async def name_wildcard(ctx: CheckContext) -> Result:
     return passed(f"exactly the names that fit ({case}: either is allowed)", *evidence)
 
 
+def _lower_level_keys() -> dict[str, str]:
+    """SERIES-level keys of the Study Root model (PS3.4 C.6.2.1, Table C.6-6), each with
+    a value no series holds: a UID made for the purpose, a modality no one uses."""
+    return {"SeriesInstanceUID": generate_uid(), "Modality": "DNCHK"}
+
+
+def _refusal(status: int) -> bool:
+    """Refused or Failed for C-FIND (PS3.4 Table C.4-1): Out of Resources 0xA700,
+    Identifier Does Not Match SOP Class 0xA900, Unable to Process 0xCxxx."""
+    return status in (0xA700, 0xA900) or status & 0xF000 == 0xC000
+
+
+@check("matching", "other-level-key", "a SERIES-level key in a STUDY-level query: refused, "
+       "or not matched", "PS3.4 C.4.1.2.1, C.4.1.3.1, C.4.1.1.3.1")
+async def other_level_key(ctx: CheckContext) -> Result:
+    """The rule: the key attributes allowed at a level are those the information model
+    defines for it (PS3.4 C.4.1.1.3.1); Series Instance UID and Modality are SERIES
+    keys (Table C.6-6), and without relational queries negotiated (we propose none,
+    C.4.1.2.2) a hierarchical query carries keys of its own level only (C.4.1.2.1). The
+    SCP may refuse such an identifier (C.4.1.3.1: Refused or Failed when it cannot
+    process the request; 0xA900 "Identifier does not match SOP Class"). If it answers,
+    the Hierarchical Search Method (C.4.1.3.1.1 a) matches the keys against the Key
+    Attributes of each entity of the query's level, and a study has no Series Instance
+    UID or Modality of its own: the key takes no part, the study still matches, and
+    Success says every match was sent (C.4.1.3.1). Success without the study means the
+    SCP filtered on the series below it, a relational query nobody negotiated."""
+    if (skip := needs_studies(ctx)) is not None:
+        return skip
+    held = study_uids(ctx.facts.studies or []) - {""}
+    stored = [item.study_instance_uid for item in ctx.facts.stored
+              if item.study_instance_uid in held]
+    study = stored[0] if stored else sorted(held)[0]
+    matches, status = await find_studies(ctx, study_identifier(StudyInstanceUID=study))
+    evidence = [f"C-FIND STUDY with StudyInstanceUID of one held study alone: "
+                f"{len(matches)} matches, final status {status:#06x}"]
+    if status != 0 or study not in study_uids(matches):
+        return skipped("the study is not found by its Study Instance UID alone, so "
+                       "nothing can be judged (see query.* and matching.uid-list)",
+                       *evidence)
+    problems = []
+    kinds = []
+    for keyword, value in _lower_level_keys().items():
+        identifier = study_identifier(StudyInstanceUID=study)
+        setattr(identifier, keyword, value)
+        matches, status = await find_studies(ctx, identifier)
+        found = study in study_uids(matches)
+        evidence.append(f"the same with {keyword}={value!r} (matching no series): "
+                        f"{len(matches)} matches, final status {status:#06x}")
+        if _refusal(status):
+            kinds.append(f"{keyword}: refused ({status:#06x})")
+        elif status != 0:
+            problems.append(f"{keyword}: final status {status:#06x}, neither Success nor "
+                            "a refusal of PS3.4 Table C.4-1")
+        elif not found:
+            problems.append(f"{keyword}: Success without the study, filtered on a key "
+                            "below the STUDY level")
+        else:
+            kinds.append(f"{keyword}: not matched (the study found)")
+    if problems:
+        return failed("; ".join(problems), *evidence)
+    return passed("; ".join(kinds), *evidence)
+
+
+#: The item keys of the Procedure Code Sequence query (a Code Sequence Macro, PS3.3
+#: Table 8.8-1): Code Value matched, the others asked for.
+_CODE_KEYS = ("CodeValue", "CodingSchemeDesignator", "CodeMeaning")
+
+
+def _procedure_codes(code_value: str = "") -> Dataset:
+    """A STUDY-level identifier with a Procedure Code Sequence key of one item
+    (PS3.4 C.2.2.2.6): universal when ``code_value`` is empty, which asks for every
+    item of every study."""
+    item = Dataset()
+    for keyword in _CODE_KEYS:
+        setattr(item, keyword, "")
+    item.CodeValue = code_value
+    identifier = study_identifier()
+    identifier.ProcedureCodeSequence = [item]
+    return identifier
+
+
+def _code_values(ds: Dataset) -> list[str]:
+    """The Code Values of the items of a match's Procedure Code Sequence."""
+    element = ds.get("ProcedureCodeSequence")
+    items = element if element is not None and not isinstance(element, str) else []
+    return [first_value(item, "CodeValue") for item in items]
+
+
+@check("matching", "sequence", "sequence matching on Procedure Code Sequence: the items "
+       "returned match", "PS3.4 C.2.2.2.6, C.2.2.1.3")
+async def sequence(ctx: CheckContext) -> Result:
+    """Procedure Code Sequence is an optional STUDY key (PS3.4 C.6.2.1.2): the peer
+    may not return it, or return it without matching on it (C.2.2.1.3), and both pass.
+    A peer that does match on it (it leaves studies out) must return the studies with
+    an item of that Code Value, and only matching items (C.2.2.2.6: "a sequence of
+    matching Items containing only the requested Attributes")."""
+    if (skip := needs_studies(ctx)) is not None:
+        return skip
+    universal, status = await find_studies(ctx, _procedure_codes())
+    evidence = [f"C-FIND STUDY with a Procedure Code Sequence item of empty "
+                f"{', '.join(_CODE_KEYS)}: {len(universal)} matches, final status "
+                f"{status:#06x}"]
+    if status != 0:
+        return skipped(f"the universal query with the sequence key ended {status:#06x}: "
+                       "nothing to judge by", *evidence)
+    held = {first_value(ds, "StudyInstanceUID"): [v for v in _code_values(ds) if v]
+            for ds in universal}
+    counts: dict[str, int] = {}
+    for values in held.values():
+        for value in set(values):
+            counts[value] = counts.get(value, 0) + 1
+    if not counts:
+        return skipped("no study with a Procedure Code Sequence item carrying a Code "
+                       "Value in the peer's answer (an optional key it need not "
+                       "support)", *evidence)
+    # the rarest code, so that a peer matching on it leaves studies out
+    code = min(counts, key=lambda value: (counts[value], value))
+    expected = {uid for uid, values in held.items() if code in values}
+    matches, status = await find_studies(ctx, _procedure_codes(code))
+    got = study_uids(matches)
+    evidence.append(f"the same with CodeValue={code!r} ({len(expected)} of "
+                    f"{len(held)} studies have it): {len(matches)} matches, final status "
+                    f"{status:#06x}")
+    if status != 0:
+        return failed(f"final status {status:#06x}, not Success", *evidence)
+    if got >= set(held):
+        return passed("not matched on (every study returned): allowed for an optional "
+                      "key (PS3.4 C.2.2.1.3)" if expected != set(held) else
+                      "every study holds that code: nothing left out to tell by", *evidence)
+    problems = []
+    if expected - got:
+        problems.append(f"left out {len(expected - got)} studies with an item of Code "
+                        f"Value {code!r}")
+    wrong = [ds for ds in matches
+             if any(value and value != code for value in _code_values(ds))]
+    if wrong:
+        other = next(v for v in _code_values(wrong[0]) if v and v != code)
+        problems.append(f"{len(wrong)} matches carry an item of another Code Value "
+                        f"(e.g. {other!r})")
+    # a study without the sequence may match: its value is unknown (C.2.2.1.2); one
+    # whose items all have other codes may not
+    strangers = [uid for uid in got - expected if held.get(uid)]
+    if strangers:
+        problems.append(f"returned {len(strangers)} studies without an item of Code "
+                        f"Value {code!r}")
+    if problems:
+        return failed("; ".join(problems), *evidence)
+    return passed("matched: exactly the studies with that code, and only matching items",
+                  *evidence)
+
+
 CHECKS: tuple[Check, ...] = (date_range, uid_list, empty_return_key, series_of_study,
-                             name_wildcard)
+                             name_wildcard, other_level_key, sequence)

@@ -33,7 +33,17 @@ from dicomnet.check.model import (
 from dicomnet.check.probe import Probe, describe, request
 from dicomnet.check.queries import image_identifier
 from dicomnet.check.sop_classes import CT, MR, SC, STUDY_GET, STUDY_MOVE, UNCOMPRESSED
-from dicomnet.dimse import CCancelRQ, CGetRQ, CGetRSP, CMoveRQ, CMoveRSP, CStoreRQ, CStoreRSP
+from dicomnet.dimse import (
+    CCancelRQ,
+    CGetRQ,
+    CGetRSP,
+    CMoveRQ,
+    CMoveRSP,
+    CStoreRQ,
+    CStoreRSP,
+    encode_command,
+    fragment_message,
+)
 from dicomnet.incoming_request import IncomingRequest
 from dicomnet.pdu import AAssociateAC
 from dicomnet.server import Server
@@ -287,18 +297,103 @@ async def get_list(ctx: CheckContext) -> Result:
     return passed(f"all {len(stored)} instances, with counts that add up", evidence)
 
 
-@check("retrieve", "get-cancel", "C-CANCEL of a C-GET: Cancel with counts, or finished",
+#: Sub-operations a peer honouring a C-CANCEL of a C-GET may still start after it: the
+#: one it was about to send when the cancel came (read between two sub-operations, as
+#: PS3.4 C.4.3.2.3 has it), and one more for a peer that reads it in another task. One
+#: that sends more went on as if it had never come.
+GET_CANCEL_SLACK = 2
+#: How long we take to answer each C-STORE sub-operation after the C-CANCEL: time for a
+#: peer honouring it to see it before the next sub-operation, however it reads it.
+SUBOP_DELAY = 0.25
+
+
+@dataclass
+class CancelledGet(Retrieval):
+    """A C-GET cancelled after its first pending response or sub-operation: how many
+    sub-operations had come when the C-CANCEL went out, and how many came after."""
+
+    before: int = 0
+    after: int = 0
+
+
+async def _get_cancelled(ctx: CheckContext, identifier: Dataset, *,
+                         message_id: int) -> CancelledGet:
+    """One C-GET on a new association; the C-CANCEL goes in the same write as our answer
+    to the first sub-operation (or right after the first pending response), and each
+    later sub-operation is answered SUBOP_DELAY late."""
+    contexts: list[tuple[str, Sequence[str]]] = [(STUDY_GET, UNCOMPRESSED)]
+    contexts += [(sop_class, UNCOMPRESSED) for sop_class in STORAGE]
+    rq = request(ctx.target, contexts,
+                 roles={sop_class: (False, True) for sop_class in STORAGE})
+    result = CancelledGet()
+    cancel = encode_command(CCancelRQ(message_id_being_responded_to=message_id))
+    async with Probe(ctx.target) as probe:
+        answer = await probe.associate(rq)
+        context_id = probe.context_for(rq, STUDY_GET)
+        if not isinstance(answer, AAssociateAC) or context_id is None:
+            raise RuleBrokenError(f"a retrieve association was answered with "
+                                  f"{describe(answer)}")
+        await probe.send_message(context_id, CGetRQ(
+            message_id=message_id, affected_sop_class_uid=STUDY_GET), identifier)
+        cancelled = False
+        while len(result.responses) + len(result.received) < RESPONSE_LIMIT:
+            message, dataset = await probe.receive_message()
+            out = b""
+            if isinstance(message, CStoreRQ):
+                if dataset is not None:
+                    result.received.append(dataset)
+                if cancelled:
+                    result.after += 1
+                    await anyio.sleep(SUBOP_DELAY)
+                else:
+                    result.before += 1
+                out = b"".join(fragment_message(probe.last_context_id, encode_command(
+                    CStoreRSP(message_id_being_responded_to=message.message_id, status=0,
+                              affected_sop_class_uid=message.affected_sop_class_uid,
+                              affected_sop_instance_uid=message.affected_sop_instance_uid)),
+                    None, probe.peer_max_pdu))
+            elif isinstance(message, CGetRSP):
+                if message.message_id_being_responded_to != message_id:
+                    raise RuleBrokenError(
+                        f"a response to Message ID {message.message_id_being_responded_to}"
+                        f", not {message_id}")
+                result.responses.append(_counts(message))
+                if message.status != PENDING:
+                    await probe.release()
+                    return result
+            else:
+                raise RuleBrokenError(f"answered with {type(message).__name__}")
+            if not cancelled:
+                cancelled = True
+                out += b"".join(fragment_message(context_id, cancel, None,
+                                                 probe.peer_max_pdu))
+            if out:
+                await probe.send(out)
+    raise RuleBrokenError(f"no final response after {RESPONSE_LIMIT} messages")
+
+
+@check("retrieve", "get-cancel", "C-CANCEL of a C-GET stops its sub-operations",
        "PS3.4 C.4.3.2.3, C.4.3.1.5; PS3.7 9.3.3.3")
 async def get_cancel(ctx: CheckContext) -> Result:
     if (skip := _needs_get(ctx)) is not None:
         return skip
     stored = ctx.facts.stored
-    got = await retrieve(ctx, _all_studies(ctx), message_id=350, cancel=True)
+    got = await _get_cancelled(ctx, _all_studies(ctx), message_id=350)
+    left = len(stored) - got.before  # what remained when the C-CANCEL went out
     evidence = (f"C-GET STUDY of the {len(stored)} stored studies, C-CANCEL after the first "
-                f"pending response or sub-operation: {got.summary()}")
+                f"pending response or sub-operation ({got.before} sub-operations before "
+                f"it, {left} left); {got.after} sub-operations after it, each answered "
+                f"{SUBOP_DELAY:g} s late: {got.summary()}")
     status = got.final[0]
     if status not in (CANCEL, 0x0000):
         return failed(f"final status {status:#06x}: neither Cancel (0xFE00) nor Success",
+                      evidence)
+    # PS3.4 C.4.3.2.3: on a C-CANCEL the SCP "shall interrupt all C-STORE sub-operation
+    # processing"; the one on its way and one more may pass (GET_CANCEL_SLACK), not
+    # the rest of them
+    if got.after > GET_CANCEL_SLACK:
+        return failed(f"went on with {got.after} sub-operations after the C-CANCEL "
+                      f"({left} remained)" + (", then ended Success" if status == 0 else ""),
                       evidence)
     problems = count_problems(got, len(stored))
     # what it sent must be among what was asked, and all of it when it finished
@@ -309,8 +404,11 @@ async def get_cancel(ctx: CheckContext) -> Result:
         problems.append("sent an instance not asked for")
     if problems:
         return failed("; ".join(problems[:3]), evidence)
-    return passed("Cancel, with counts that add up" if status == CANCEL
-                  else "finished (Success) before the cancel took effect", evidence)
+    if status == CANCEL:
+        return passed("Cancel, with counts that add up", evidence)
+    # all of them sent, so only ``left`` <= GET_CANCEL_SLACK came after the cancel
+    return passed(f"finished (Success) before the cancel took effect: {left} "
+                  f"sub-operations remained, within the {GET_CANCEL_SLACK} allowed", evidence)
 
 
 async def _collect(ctx: CheckContext, aet: str, host: str, port: int,

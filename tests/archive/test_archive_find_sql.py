@@ -173,7 +173,7 @@ def _query(draw: st.DrawFn, held: dict[str, list[str]]) -> tuple[Dataset, str]:
     level = draw(st.sampled_from(["PATIENT", "STUDY", "SERIES", "IMAGE"]))
     query = Dataset()
     query.QueryRetrieveLevel = level
-    # Mostly keys of the level's own entities: a key of a level below matches nothing.
+    # Mostly keys of the level's own entities: a key of a level below is not matched.
     own = [k for k, (table, _c) in _COLUMNS.items()
            if table in index_module.LEVEL_TABLES[level]]
     keywords = draw(st.lists(st.sampled_from(own), max_size=3, unique=True))
@@ -338,6 +338,23 @@ def test_counts_are_computed_when_asked(fresh: Fresh) -> None:
     # Counts of another level come back empty, as keys the index does not hold.
     (image,) = _find(db, "STUDY", StudyInstanceUID="1.2", NumberOfSeriesRelatedInstances="")
     assert image.NumberOfSeriesRelatedInstances is None
+
+
+def test_a_key_of_a_level_below_is_not_matched(fresh: Fresh) -> None:
+    """A series' Modality or Series Instance UID in a STUDY query: a study has none of
+    its own, so the key takes no part (PS3.4 C.4.1.3.1.1) and comes back empty; SQL
+    and Python alike."""
+    db = _counting_index(fresh)
+    for keyword, value in (("Modality", "XX"), ("SeriesInstanceUID", "9.9"),
+                           ("Modality", "CT")):
+        query = Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query.StudyInstanceUID = "1.2"
+        setattr(query, keyword, value)
+        (found,) = _find(db, "STUDY", StudyInstanceUID="1.2", **{keyword: value})
+        assert found.StudyInstanceUID == "1.2"
+        assert found[keyword].value in (None, "")
+        assert [ds.StudyInstanceUID for ds in _python(db, query, "STUDY")] == ["1.2"]
 
 
 def test_a_sequence_key_goes_the_python_way(fresh: Fresh) -> None:

@@ -144,6 +144,11 @@ class ScriptedSCP:
     serial: bool = False
     #: stop listening (a crash) when a command carries a UID over 64 characters
     crash_on_long_uid: bool = False
+    #: never answer a C-FIND whose identifier holds a value longer than this (the
+    #: association is left open, hanging; others are still served)
+    hang_on_long_value: int | None = None
+    #: stop listening (a crash) on a C-FIND whose identifier holds a value longer than this
+    crash_on_long_value: int | None = None
     #: SOP classes it refuses: Study Root C-MOVE and C-GET, which only
     #: broken_retrieve.RetrieveSCP answers
     refused: tuple[str, ...] = ("1.2.840.10008.5.1.4.1.2.2.2", "1.2.840.10008.5.1.4.1.2.2.3")
@@ -317,13 +322,26 @@ class _Conversation:
         return False
 
     async def answer_find(self, context_id: int, message: CFindRQ, query: Dataset) -> None:
+        longest = max((len(str(element.value)) for element in query), default=0)
+        if self.scp.crash_on_long_value is not None \
+                and longest > self.scp.crash_on_long_value:
+            self.scp._alive.cancel()
+            return
+        if self.scp.hang_on_long_value is not None and longest > self.scp.hang_on_long_value:
+            await anyio.sleep_forever()
         if query.get("QueryRetrieveLevel") == "IMAGE":
             wanted = query.get("SOPInstanceUID", "")
             matches = [ds for ds in self.scp.instances
                        if not wanted or ds.SOPInstanceUID == wanted]
         else:
-            # every key, at STUDY and SERIES level (one series per study)
-            matches = [s for s in self.scp.studies if identifier_matches(query, s)]
+            # every key, at STUDY and SERIES level (one series per study); at STUDY level
+            # a SERIES key takes no part (PS3.4 C.4.1.3.1.1: a study has none of its own)
+            keys = query
+            if query.get("QueryRetrieveLevel") == "STUDY":
+                keys = Dataset()
+                keys.update({element.tag: element for element in query
+                             if element.keyword not in ("SeriesInstanceUID", "Modality")})
+            matches = [s for s in self.scp.studies if identifier_matches(keys, s)]
         stop = False if self.scp.ignore_cancel else await self.cancelled()
         responses: list[tuple[CFindRSP, Dataset | None]] = []
         if not stop:

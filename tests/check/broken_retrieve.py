@@ -15,7 +15,7 @@ from pydicom.multival import MultiValue
 from pydicom.uid import generate_uid
 
 from dicomnet.client import connect
-from dicomnet.dimse import CGetRQ, CGetRSP, CMoveRQ, CMoveRSP, CStoreRQ, DIMSEMessage
+from dicomnet.dimse import CCancelRQ, CGetRQ, CGetRSP, CMoveRQ, CMoveRSP, CStoreRQ, DIMSEMessage
 from dicomnet.errors import DicomNetError
 from dicomnet.pdu import AAbort, AAssociateRQ, PDataTF, PDUFramer, encode_pdu
 
@@ -36,6 +36,9 @@ class RetrieveSCP(ScriptedSCP):
     unknown_destination_ok: bool = False
     #: the final status of a cancelled C-GET
     get_cancel_status: int = 0xFE00
+    #: go on with every sub-operation of a C-GET, and end with Success, as if no
+    #: C-CANCEL had come
+    ignore_get_cancel: bool = False
     #: the move destinations it knows: AE title -> (host, port)
     destinations: dict[str, tuple[str, int]] = field(default_factory=dict)
     refused: tuple[str, ...] = ()
@@ -129,7 +132,7 @@ class _RetrieveConversation(_Conversation):
                 affected_sop_instance_uid=str(ds.SOPInstanceUID)), ds)
             await self.store_response()
             completed = number
-            if number == 1 and await self.cancelled():
+            if number == 1 and not scp.ignore_get_cancel and await self.cancelled():
                 await answer(scp.get_cancel_status, total - completed, completed + scp.miscount)
                 return
             if number < total:
@@ -139,10 +142,14 @@ class _RetrieveConversation(_Conversation):
         await answer(0x0000, None, completed + scp.miscount)
 
     async def store_response(self) -> None:
-        """Read the C-STORE-RSP of a sub-operation."""
-        pdu = self.early.pop(0) if self.early else await self.next_pdu()
-        if not isinstance(pdu, PDataTF) or _decode_command(pdu) is None:
-            raise DicomNetError("no C-STORE-RSP to a sub-operation")
+        """Read the C-STORE-RSP of a sub-operation (past a C-CANCEL it ignores)."""
+        while True:
+            pdu = self.early.pop(0) if self.early else await self.next_pdu()
+            command = _decode_command(pdu) if isinstance(pdu, PDataTF) else None
+            if command is None:
+                raise DicomNetError("no C-STORE-RSP to a sub-operation")
+            if not isinstance(command, CCancelRQ):
+                return
 
 
 __all__ = ["RetrieveSCP"]

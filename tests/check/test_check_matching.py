@@ -49,6 +49,8 @@ async def test_a_matching_scp_without_flaws_passes_every_matching_check(
     ("drop_empty_key", "matching.empty-return-key"),
     ("other_series", "matching.series-of-study"),
     ("ignore_name", "matching.name-wildcard"),
+    ("series_keys_at_study", "matching.other-level-key"),
+    ("whole_sequence", "matching.sequence"),
 ])
 async def test_each_matching_flaw_fails_its_own_check(serving: Serving, flaw: str,
                                                       expected: str) -> None:

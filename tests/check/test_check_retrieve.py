@@ -81,6 +81,7 @@ FLAWS: list[tuple[dict[str, Any], set[str]]] = [
                               "retrieve.get-cancel", "retrieve.move"}),
     ({"unknown_destination_ok": True}, {"retrieve.move-unknown"}),
     ({"get_cancel_status": 0xA702}, {"retrieve.get-cancel"}),
+    ({"ignore_get_cancel": True}, {"retrieve.get-cancel"}),
 ]
 
 
