@@ -98,8 +98,6 @@ class FindPlan:
     returned: list[tuple[int, str, int | None]]
     #: The Query/Retrieve Level element as the query has it: (VR, text).
     level: tuple[str, str] | None
-    #: False when a key cannot match whatever the index holds.
-    possible: bool = True
     #: Without Python in SQL: (index of the selected column, the key's matcher) of each
     #: key the statement may have let through; a row must satisfy them all.
     checks: list[tuple[int, str, Callable[[str | None], bool]]] = field(
@@ -126,7 +124,6 @@ def plan(query: Dataset, level: str, dialect: Dialect = SQLITE) -> FindPlan:
     conditions: list[str] = []
     parameters: list[str] = []
     returned: list[tuple[int, str, int | None]] = []
-    possible = True
     for element in query:
         tag = element.tag
         if not _is_key(tag):
@@ -196,7 +193,7 @@ def plan(query: Dataset, level: str, dialect: Dialect = SQLITE) -> FindPlan:
     level_value = None if level_element is None else \
         (str(level_element.VR), _text(level_element.value))
     return FindPlan(sql, parameters, None if narrowed else tables[-1], returned,
-                    level_value, possible, checks, keyset)
+                    level_value, checks, keyset)
 
 
 def _check(checks: list[tuple[int, str, Callable[[str | None], bool]]], index: int,
@@ -260,8 +257,6 @@ def run(db: IndexConnection, find: FindPlan, transfer_syntax: str | None
     """The identifiers of the matches: encoded in ``transfer_syntax`` when it is one
     :mod:`~dicomnet.dimse.text_elements` writes, else pydicom data sets; ``None``
     after each slice of the table (see :meth:`IndexWorker.scan_batches`)."""
-    if not find.possible:
-        return
     implicit = None if transfer_syntax is None else fast_syntax(transfer_syntax)
     fast = implicit is not None and find.text_only()
     returned = find.returned
