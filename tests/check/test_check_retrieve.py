@@ -37,7 +37,7 @@ async def verdicts(flaws: dict[str, Any], *, store: bool = True) -> dict[str, Ve
     async with scripted(scp) as port:
         target = Target("127.0.0.1", port, called_ae="BROKEN",
                         timeouts=Timeouts(connect=10, acse=10, dimse=20, network=20),
-                        move_destination=(DESTINATION, "127.0.0.1", move_port))
+                        listen=(DESTINATION, "127.0.0.1", move_port))
         with anyio.fail_after(240):
             results = await run_checks(target, select(["storage", "retrieve"]),
                                        store=store)
