@@ -5,7 +5,11 @@ not offer, except storescp leaving an A-ASSOCIATE-RQ with a malformed item unans
 (PS3.8 Table 9-10, Sta2 + Evt19 calls for an A-ABORT). Orthanc (built on DCMTK's
 network code) does the same, and answers a C-GET of a study it does not hold and a
 C-MOVE to an unknown destination with 0xC000 instead of Success and 0xA801; it passes
-every other check. The endurance group fails DCMTK's three (a slowly sent
+every other check, storage commitment with its report on a new association to the
+check's own SCP (--listen). dcmqrscp and Orthanc both fail association.release-collision:
+when the destination's A-RELEASE-RQ crosses theirs on a C-MOVE sub-operation
+association, they close the connection instead of answering with A-RELEASE-RP (PS3.8
+Table 9-10, Sta7 + Evt12: AR-8, then AR-9). The endurance group fails DCMTK's three (a slowly sent
 A-ASSOCIATE-RQ holds up every other association) and serve (no response at all to a
 C-ECHO-RQ with a UID over 64 characters: a known defect)."""
 
@@ -43,7 +47,8 @@ def check(port: int, called: str, folder: Path, *options: str) -> tuple[int, dic
 
 @pytest.fixture
 def move_port() -> int:
-    """Where the retrieve group's own storage SCP (AE title MOVE_DEST) listens."""
+    """Where the check's own SCP (--listen, AE title MOVE_DEST) listens: the C-MOVE
+    destination, and where a commitment report on a new association goes."""
     return free_port()
 
 
@@ -88,6 +93,11 @@ NO_SERVICES = {f"services.{name}": "SKIP" for name in (
 #: DCMTK reads a whole A-ASSOCIATE-RQ before it forks or hands the association to a
 #: thread (storescp, dcmqrscp, Orthanc alike): while one trickles in, no one is served.
 SERIAL_ACCEPT = {"endurance.slow-requestor": "FAIL"}
+#: DCMTK's moveSCP (dcmqrscp, Orthanc) releasing a sub-operation association takes the
+#: destination's crossing A-RELEASE-RQ for a failed release ("DUL Peer Requested
+#: Release") and closes the connection: no A-RELEASE-RP (PS3.8 Table 9-10: Sta7 +
+#: Evt12 is AR-8, a release collision, answered with AR-9).
+RELEASE_COLLISION = {"association.release-collision": "FAIL"}
 
 
 def test_everything_passes_against_dicomnet_serve(
@@ -96,7 +106,7 @@ def test_everything_passes_against_dicomnet_serve(
                             "--peer", f"{MOVE_DEST}=127.0.0.1:{move_port}", "--worklist",
                             str(write_worklist(tmp_path / "worklist")))
     code, results, table = check(server.port, "DICOMNET", tmp_path, "--store", "--hostile",
-                                 "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
+                                 "--listen", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     assert code == 0, table
     assert set(results.values()) == {"PASS"}, table
     assert len(results) >= 24
@@ -114,8 +124,8 @@ def test_storescp(storescp: Callable[..., Process], tmp_path: Path) -> None:
     expected = {check_id: "PASS" for check_id in results}
     expected |= {"storage.found": "SKIP", "query.study-universal": "SKIP",
                  "query.single-value": "SKIP", "query.wildcard": "SKIP",
-                 "query.cancel": "SKIP", "robustness.bad-item": "FAIL"} | NO_SERVICES \
-        | SERIAL_ACCEPT
+                 "query.cancel": "SKIP", "robustness.bad-item": "FAIL",
+                 "association.release-collision": "SKIP"} | NO_SERVICES | SERIAL_ACCEPT
     # no Query/Retrieve SCP: every retrieve and matching check is skipped, saying so
     expected |= {check_id: "SKIP" for check_id in results
                  if check_id.startswith(("retrieve.", "matching."))}
@@ -148,9 +158,10 @@ def dcmqrscp(tmp_path: Path, move_port: int) -> Iterator[Process]:
 
 def test_dcmqrscp(dcmqrscp: Process, tmp_path: Path, move_port: int) -> None:
     code, results, table = check(dcmqrscp.port, "QRSCP", tmp_path, "--store", "--hostile",
-                                 "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
+                                 "--listen", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     assert code == 1, table
-    expected = {check_id: "PASS" for check_id in results} | NO_SERVICES | SERIAL_ACCEPT
+    expected = {check_id: "PASS" for check_id in results} | NO_SERVICES | SERIAL_ACCEPT \
+        | RELEASE_COLLISION
     assert results == expected, table
 
 
@@ -174,11 +185,13 @@ def test_wlmscpfs_services(dcmtk: Callable[[str], str], tmp_path: Path) -> None:
 
 def test_orthanc(tmp_path: Path, move_port: int) -> None:
     # Orthanc answers C-FIND only from the AEs it knows (else it aborts the association)
-    peer = start_orthanc(tmp_path / "orthanc", {"check": Modality("DICOMNET-CHECK", 1),
-                                                "dest": Modality(MOVE_DEST, move_port)})
+    # and reports storage commitment on a new association to the calling AE's address:
+    # the check's own SCP, which answers whichever AE title it is called by
+    peer = start_orthanc(tmp_path / "orthanc", {
+        "check": Modality("DICOMNET-CHECK", move_port), "dest": Modality(MOVE_DEST, move_port)})
     try:
         code, results, table = check(peer.dicom_port, AET, tmp_path, "--store", "--hostile",
-                                     "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
+                                     "--listen", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     finally:
         peer.stop()
     assert code == 1, table
@@ -188,11 +201,15 @@ def test_orthanc(tmp_path: Path, move_port: int) -> None:
     # C-GET matching nothing is Success with no sub-operations; an unknown move
     # destination is 0xA801
     expected |= {"retrieve.get-unknown": "FAIL", "retrieve.move-unknown": "FAIL"}
-    # no worklist (without its plugin) nor MPPS; storage commitment accepted, but the
-    # report goes on a new association to the modality's configured address (PS3.4
-    # J.3.3 allows it), where the check does not listen
-    expected |= NO_SERVICES | SERIAL_ACCEPT
+    # no worklist (without its plugin) nor MPPS; storage commitment passes, its report
+    # on a new association to the modality's configured address (PS3.4 J.3.3 allows it)
+    expected |= NO_SERVICES | SERIAL_ACCEPT | RELEASE_COLLISION
+    expected |= {"services.commitment": "PASS", "services.commitment-unknown": "PASS"}
     assert results == expected, table
     records = json.loads((tmp_path / f"check-{AET}.json").read_text())
-    commitment = next(r for r in records if r["id"] == "services.commitment")
-    assert "N-ACTION accepted" in " ".join(commitment["evidence"]), commitment
+    for check_id in ("services.commitment", "services.commitment-unknown"):
+        record = next(r for r in records if r["id"] == check_id)
+        assert "report on a new association ORTHANC -> DICOMNET-CHECK (SCP role proposed " \
+            "and granted)" in record["evidence"], record
+    collision = next(r for r in records if r["id"] == "association.release-collision")
+    assert "closed without an A-RELEASE-RP" in collision["reason"], collision

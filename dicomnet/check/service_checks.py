@@ -195,7 +195,20 @@ class _Reports(CommitmentResults):
     def __init__(self) -> None:
         super().__init__()
         self.event_types: dict[str, int] = {}
+        #: Transaction UID of every report that came (of other transactions too) ->
+        #: where it came
         self.arrived_on: dict[str, str] = {}
+        self._changed = anyio.Event()
+
+    def others(self, transaction: str) -> list[str]:
+        """The Transaction UIDs of reports that came for other transactions."""
+        return [uid for uid in self.arrived_on if uid != transaction]
+
+    async def settle(self, transaction: str) -> None:
+        """Wait until the report of ``transaction``, or one of another transaction
+        (which the check judges at once rather than waiting on), has come."""
+        while self.get(transaction) is None and not self.others(transaction):
+            await self._changed.wait()
 
     def install(self, server: Server) -> None:
         server.on_normalized(STORAGE_COMMITMENT, "N-EVENT-REPORT")(self._on_new)
@@ -215,11 +228,15 @@ class _Reports(CommitmentResults):
 
     async def _keep(self, request: NormalizedRequest, where: str) -> int:
         dataset = request.dataset
-        if dataset is not None and request.event_type_id is not None:
-            transaction = str(dataset.get("TransactionUID", ""))
+        transaction = "" if dataset is None else str(dataset.get("TransactionUID", ""))
+        if request.event_type_id is not None:
             self.event_types[transaction] = request.event_type_id
-            self.arrived_on[transaction] = where
-        return await super().on_event_report(request)
+        self.arrived_on[transaction] = where
+        try:
+            return await super().on_event_report(request)
+        finally:
+            self._changed.set()
+            self._changed = anyio.Event()
 
 
 @dataclass(frozen=True)
@@ -231,6 +248,8 @@ class _Commitment:
     event_type: int | None
     transaction: str
     where: str
+    #: reports of other transactions: Transaction UID -> where it came
+    others: dict[str, str]
 
 
 async def _commit(ctx: CheckContext, refs: list[Reference]) -> _Commitment:
@@ -251,17 +270,25 @@ async def _commit(ctx: CheckContext, refs: list[Reference]) -> _Commitment:
         async with _associate(ctx, STORAGE_COMMITMENT, reports) as assoc:
             transaction = await assoc.request_commitment(refs)
             with anyio.move_on_after(REPORT_WAIT):
-                await reports.wait(transaction)
-        if reports.get(transaction) is None and listen is not None:
+                await reports.settle(transaction)
+        if reports.get(transaction) is None and not reports.others(transaction) \
+                and listen is not None:
             with anyio.move_on_after(REPORT_WAIT):
-                await reports.wait(transaction)
+                await reports.settle(transaction)
     return _Commitment(reports.get(transaction), reports.event_types.get(transaction),
-                       transaction, reports.arrived_on.get(transaction, ""))
+                       transaction, reports.arrived_on.get(transaction, ""),
+                       {uid: reports.arrived_on[uid] for uid in reports.others(transaction)})
 
 
-def _no_report(ctx: CheckContext, transaction: str) -> Result:
+def _no_report(ctx: CheckContext, got: _Commitment) -> Result:
     listen = listen_address(ctx)
+    transaction = got.transaction
     asked = f"N-ACTION accepted, Transaction UID {transaction}"
+    if got.others:
+        # PS3.4 J.3.3, Table J.3-2: the report carries the request's Transaction UID
+        uid, where = next(iter(got.others.items()))
+        return failed(f"the report names Transaction UID {uid or '(none)'}, not the one "
+                      f"asked", asked, f"report on {where}")
     if listen is None:
         return skipped(f"no N-EVENT-REPORT on the requesting association within "
                        f"{REPORT_WAIT:g} s: the peer may report on a new association, "
@@ -287,7 +314,7 @@ async def commitment(ctx: CheckContext) -> Result:
     got = await _commit(ctx, refs)
     result, event_type = got.result, got.event_type
     if result is None:
-        return _no_report(ctx, got.transaction)
+        return _no_report(ctx, got)
     evidence = [f"{len(refs)} stored instances asked: {len(result.committed)} committed, "
                 f"{len(result.failed)} failed, event type {event_type}",
                 f"report on {got.where}"]
@@ -318,7 +345,7 @@ async def commitment_unknown(ctx: CheckContext) -> Result:
     got = await _commit(ctx, [unknown])
     result, event_type = got.result, got.event_type
     if result is None:
-        return _no_report(ctx, got.transaction)
+        return _no_report(ctx, got)
     reasons = [f.reason for f in result.failed if f.sop_instance_uid == unknown.sop_instance_uid]
     evidence = [f"1 never-stored instance asked: {len(result.committed)} committed, "
                 f"failure reasons {', '.join(f'{r:#06x}' for r in reasons) or 'none'}, "
