@@ -42,9 +42,10 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
                             "verification, storage, query, retrieve, services, robustness, "
                             "endurance) or check id; repeatable")
     group.add_argument("--store", action="store_true",
-                       help="run the storage, storage commitment and MPPS checks: leaves "
-                            "a few generated instances and a completed procedure step "
-                            "(patient CHECK^DICOMNET) on the peer")
+                       help="run the storage, storage commitment, MPPS and release "
+                            "collision checks: leaves a few generated instances and a "
+                            "completed procedure step (patient CHECK^DICOMNET) on the "
+                            "peer")
     group.add_argument("--hostile", action="store_true",
                        help="run the robustness and endurance checks: malformed and "
                             "oversized PDUs and values, a slow requestor")
