@@ -251,14 +251,12 @@ class ReleasingStorageSCP:
                 pdu, held = (held, None) if held is not None \
                     else (await self._next(stream, framer), None)
             except TimeoutError:
-                waited = "our A-RELEASE-RP" if transcript.answered else \
-                    "an A-RELEASE-RP to our A-RELEASE-RQ"
                 if transcript.answered:  # our RP sent; the requestor closes (AR-3)
                     steps.append(f"the connection still open {self.wait:g} s after "
                                  f"our A-RELEASE-RP")
                     return
-                transcript.problem = f"no answer within {self.wait:g} s (waiting for " \
-                                     f"{waited})"
+                transcript.problem = (f"no A-RELEASE-RP within {self.wait:g} s of our "
+                                      f"A-RELEASE-RQ")
                 steps.append(transcript.problem)
                 return
             if pdu is None:
