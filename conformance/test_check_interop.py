@@ -6,9 +6,12 @@ peer does not offer, except storescp and Orthanc leaving an A-ASSOCIATE-RQ with 
 malformed item unanswered (PS3.8 Table 9-10, Sta2 + Evt19 calls for an A-ABORT), Orthanc
 answering a C-GET of a study it does not hold and a C-MOVE to an unknown destination
 with 0xC000 instead of Success and 0xA801 and narrowing a STUDY-level query by a
-SERIES-level key, pynetdicom waiting for the rest of a P-DATA-TF longer than its
-maximum, and DCMTK's three letting a slowly sent A-ASSOCIATE-RQ hold up every other
-association (endurance)."""
+SERIES-level key, dcmqrscp and Orthanc closing a C-MOVE sub-operation association when
+the destination's A-RELEASE-RQ crosses theirs instead of answering it with A-RELEASE-RP
+(PS3.8 Table 9-10, Sta7 + Evt12: AR-8, then AR-9), pynetdicom waiting for the rest of a
+P-DATA-TF longer than its maximum, and DCMTK's three letting a slowly sent
+A-ASSOCIATE-RQ hold up every other association (endurance). Orthanc's storage
+commitment report comes on a new association to the check's own SCP (--listen)."""
 
 from __future__ import annotations
 
@@ -45,7 +48,8 @@ def check(port: int, called: str, folder: Path, *options: str) -> tuple[int, dic
 
 @pytest.fixture
 def move_port() -> int:
-    """Where the retrieve group's own storage SCP (AE title MOVE_DEST) listens."""
+    """Where the check's own SCP (--listen, AE title MOVE_DEST) listens: the C-MOVE
+    destination, and where a commitment report on a new association goes."""
     return free_port()
 
 
@@ -115,6 +119,11 @@ NO_SERVICES = {f"services.{name}": "SKIP" for name in (
 #: DCMTK reads a whole A-ASSOCIATE-RQ before it forks or hands the association to a
 #: thread (storescp, dcmqrscp, Orthanc alike): while one trickles in, no one is served.
 SERIAL_ACCEPT = {"endurance.slow-requestor": "FAIL"}
+#: DCMTK's moveSCP (dcmqrscp, Orthanc) releasing a sub-operation association takes the
+#: destination's crossing A-RELEASE-RQ for a failed release ("DUL Peer Requested
+#: Release") and closes the connection: no A-RELEASE-RP (PS3.8 Table 9-10: Sta7 +
+#: Evt12 is AR-8, a release collision, answered with AR-9).
+RELEASE_COLLISION = {"association.release-collision": "FAIL"}
 
 
 def test_everything_passes_against_dicomnet_serve(
@@ -123,7 +132,7 @@ def test_everything_passes_against_dicomnet_serve(
                             "--peer", f"{MOVE_DEST}=127.0.0.1:{move_port}", "--worklist",
                             str(write_worklist(tmp_path / "worklist")))
     code, results, table = check(server.port, "DICOMNET", tmp_path, "--store", "--hostile",
-                                 "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
+                                 "--listen", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     assert code == 0, table
     assert {k: v for k, v in results.items() if v != "PASS"} == NO_PROCEDURE_CODES, table
     assert len(results) >= 24
@@ -142,7 +151,8 @@ def test_storescp(storescp: Callable[..., Process], tmp_path: Path) -> None:
     expected |= {"storage.found": "SKIP", "query.study-universal": "SKIP",
                  "query.single-value": "SKIP", "query.wildcard": "SKIP",
                  "query.cancel": "SKIP", "robustness.bad-item": "FAIL",
-                 "endurance.oversized-find-value": "SKIP"} | NO_SERVICES | SERIAL_ACCEPT
+                 "endurance.oversized-find-value": "SKIP",
+                 "association.release-collision": "SKIP"} | NO_SERVICES | SERIAL_ACCEPT
     # no Query/Retrieve SCP: every retrieve and matching check is skipped, saying so
     expected |= {check_id: "SKIP" for check_id in results
                  if check_id.startswith(("retrieve.", "matching."))}
@@ -175,10 +185,10 @@ def dcmqrscp(tmp_path: Path, move_port: int) -> Iterator[Process]:
 
 def test_dcmqrscp(dcmqrscp: Process, tmp_path: Path, move_port: int) -> None:
     code, results, table = check(dcmqrscp.port, "QRSCP", tmp_path, "--store", "--hostile",
-                                 "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
+                                 "--listen", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     assert code == 1, table
     expected = {check_id: "PASS" for check_id in results} | NO_SERVICES | SERIAL_ACCEPT \
-        | NO_PROCEDURE_CODES
+        | NO_PROCEDURE_CODES | RELEASE_COLLISION
     assert results == expected, table
 
 
@@ -202,15 +212,17 @@ def test_wlmscpfs_services(dcmtk: Callable[[str], str], tmp_path: Path) -> None:
 
 def test_orthanc(tmp_path: Path, move_port: int) -> None:
     # Orthanc answers C-FIND only from the AEs it knows (else it aborts the association)
-    peer = start_orthanc(tmp_path / "orthanc", {"check": Modality("DICOMNET-CHECK", 1),
-                                                "dest": Modality(MOVE_DEST, move_port)})
+    # and reports storage commitment on a new association to the calling AE's address:
+    # the check's own SCP, which answers whichever AE title it is called by
+    peer = start_orthanc(tmp_path / "orthanc", {
+        "check": Modality("DICOMNET-CHECK", move_port), "dest": Modality(MOVE_DEST, move_port)})
     try:
         stored = run([dcmtk_binary("storescu"), "-aet", "DICOMNET-CHECK", "-aec", AET,
                       "127.0.0.1", str(peer.dicom_port),
                       *map(str, write_procedure_coded(tmp_path / "coded"))])
         assert stored.returncode == 0, stored.output
         code, results, table = check(peer.dicom_port, AET, tmp_path, "--store", "--hostile",
-                                     "--move-dest", f"{MOVE_DEST}=127.0.0.1:{move_port}")
+                                     "--listen", f"{MOVE_DEST}=127.0.0.1:{move_port}")
     finally:
         peer.stop()
     assert code == 1, table
@@ -224,17 +236,21 @@ def test_orthanc(tmp_path: Path, move_port: int) -> None:
     # the studies to those with such a series: Success without the study asked, where
     # the hierarchical search (PS3.4 C.4.1.3.1.1) matches study attributes only
     expected["matching.other-level-key"] = "FAIL"
-    # no worklist (without its plugin) nor MPPS; storage commitment accepted, but the
-    # report goes on a new association to the modality's configured address (PS3.4
-    # J.3.3 allows it), where the check does not listen
-    expected |= NO_SERVICES | SERIAL_ACCEPT
+    # no worklist (without its plugin) nor MPPS; storage commitment passes, its report
+    # on a new association to the modality's configured address (PS3.4 J.3.3 allows it)
+    expected |= NO_SERVICES | SERIAL_ACCEPT | RELEASE_COLLISION
+    expected |= {"services.commitment": "PASS", "services.commitment-unknown": "PASS"}
     assert results == expected, table
     records = json.loads((tmp_path / f"check-{AET}.json").read_text())
     # it returns the Procedure Code Sequence but does not match on it (allowed)
     coded = next(r for r in records if r["id"] == "matching.sequence")
     assert "not matched on" in coded["reason"], coded
-    commitment = next(r for r in records if r["id"] == "services.commitment")
-    assert "N-ACTION accepted" in " ".join(commitment["evidence"]), commitment
+    for check_id in ("services.commitment", "services.commitment-unknown"):
+        record = next(r for r in records if r["id"] == check_id)
+        assert "report on a new association ORTHANC -> DICOMNET-CHECK (SCP role proposed " \
+            "and granted)" in record["evidence"], record
+    collision = next(r for r in records if r["id"] == "association.release-collision")
+    assert "closed without an A-RELEASE-RP" in collision["reason"], collision
 
 
 def test_pynetdicom(tmp_path: Path) -> None:
@@ -256,7 +272,8 @@ def test_pynetdicom(tmp_path: Path) -> None:
     expected |= {check_id: "SKIP" for check_id in results
                  if check_id.startswith(("query.", "retrieve.", "matching."))}
     expected |= {"storage.found": "SKIP", "robustness.oversized-pdu": "FAIL",
-                 "endurance.oversized-find-value": "SKIP"}
+                 "endurance.oversized-find-value": "SKIP",
+                 "association.release-collision": "SKIP"}
     assert results == expected, table
     accept = next(r for r in json.loads((tmp_path / "check-PYNETSCP.json").read_text())
                   if r["id"] == "association.accept")

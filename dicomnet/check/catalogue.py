@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from dicomnet.check import (
     association_checks,
+    collision_checks,
     endurance_checks,
     matching_checks,
     negotiation_checks,
@@ -20,7 +21,8 @@ from dicomnet.check import (
 from dicomnet.check.model import Check
 
 GROUPS: dict[str, tuple[Check, ...]] = {
-    "association": association_checks.CHECKS,
+    # release-collision last: it stores (with --store) and moves one instance
+    "association": association_checks.CHECKS + collision_checks.CHECKS,
     "negotiation": negotiation_checks.CHECKS,
     "verification": verification_checks.CHECKS,
     "storage": storage_checks.CHECKS,

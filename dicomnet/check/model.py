@@ -66,9 +66,12 @@ class Target:
     #: the identity the user gave on the command line; the user identity check sends
     #: a made-up username when there is none.
     identity: UserIdentityRQSubItem | None = None
-    #: (AE title, host, port) the peer knows as a C-MOVE destination, where the retrieve
-    #: checks listen for what it moves; None: the C-MOVE check is skipped
-    move_destination: tuple[str, str, int] | None = None
+    #: (AE title, host, port) of the check's own SCP (``--listen``): the peer knows AE
+    #: title at host:port as a C-MOVE destination and, for the calling AE title too,
+    #: as where storage commitment reports go; the checks that need an association the
+    #: peer opens listen there while they run (dicomnet.check.listener). None: those
+    #: checks are skipped, or wait only on associations we open.
+    listen: tuple[str, str, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -3,22 +3,23 @@
 Only instances the check itself stored (``--store``) are retrieved, so the answer is
 known: exactly those instances, as stored, with sub-operation counts that add up
 (PS3.4 C.4.2.1.5, C.4.3.1.5 and the status tables C.4-2, C.4-3). A C-MOVE goes only to
-the destination the user named with ``--move-dest`` (a storage SCP this check runs
-itself) or to an AE title no peer can know; without stored instances those checks SKIP.
+the check's own SCP named with ``--listen`` (a storage SCP this check runs itself,
+dicomnet.check.listener) or to an AE title no peer can know; without stored
+instances those checks SKIP.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 
 import anyio
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 
 from dicomnet.check.instances import make_instance
+from dicomnet.check.listener import NO_LISTEN, listen_address, serving
 from dicomnet.check.model import (
     Check,
     CheckContext,
@@ -116,10 +117,14 @@ def count_problems(retrieval: Retrieval, expected: int | None) -> list[str]:
 
 
 async def retrieve(ctx: CheckContext, identifier: Dataset, *, message_id: int,
-                   move_destination: str | None = None, cancel: bool = False) -> Retrieval:
+                   move_destination: str | None = None, cancel: bool = False,
+                   before_release: Callable[[], Awaitable[None]] | None = None
+                   ) -> Retrieval:
     """One C-GET (or C-MOVE to ``move_destination``) on a new association, answering
     every C-STORE sub-operation with Success. ``cancel``: send a C-CANCEL after the
-    first pending response or sub-operation (PS3.4 C.4.3.2.3)."""
+    first pending response or sub-operation (PS3.4 C.4.3.2.3). ``before_release`` is
+    awaited after the final response, before the association is released (a C-MOVE
+    whose sub-operation association must end first)."""
     model = STUDY_GET if move_destination is None else STUDY_MOVE
     contexts: list[tuple[str, Sequence[str]]] = [(model, UNCOMPRESSED)]
     roles = None
@@ -158,6 +163,8 @@ async def retrieve(ctx: CheckContext, identifier: Dataset, *, message_id: int,
                         f", not {message_id}")
                 result.responses.append(_counts(message))
                 if message.status != PENDING:
+                    if before_release is not None:
+                        await before_release()
                     await probe.release()
                     return result
             else:
@@ -425,21 +432,17 @@ async def _collect(ctx: CheckContext, aet: str, host: str, port: int,
             all_came.set()
         return 0
 
-    async with anyio.create_task_group() as tg:
-        await tg.start(partial(server.serve, host, port))
-        try:
-            got = Retrieval()
-            for number, item in enumerate(ctx.facts.stored, 1):
-                identifier = _study(item.study_instance_uid)
-                one = await retrieve(ctx, identifier, message_id=360 + number,
-                                     move_destination=aet)
-                got.responses += one.responses
-                if one.final[0] == DESTINATION_UNKNOWN:
-                    break
-            with anyio.move_on_after(2):  # a peer may answer before its last C-STORE
-                await all_came.wait()
-        finally:
-            server.shutdown(grace=2)
+    async with serving(server, host, port):
+        got = Retrieval()
+        for number, item in enumerate(ctx.facts.stored, 1):
+            identifier = _study(item.study_instance_uid)
+            one = await retrieve(ctx, identifier, message_id=360 + number,
+                                 move_destination=aet)
+            got.responses += one.responses
+            if one.final[0] == DESTINATION_UNKNOWN:
+                break
+        with anyio.move_on_after(2):  # a peer may answer before its last C-STORE
+            await all_came.wait()
     got.received = received
     return got
 
@@ -451,10 +454,9 @@ async def move(ctx: CheckContext) -> Result:
         return skipped("the peer does not accept Study Root C-MOVE")
     if not ctx.facts.stored:
         return skipped("nothing was stored to move (run with --store)")
-    if ctx.target.move_destination is None:
-        return skipped("no --move-dest AET=HOST:PORT given (the peer must know AET as "
-                       "a move destination at HOST:PORT)")
-    aet, host, port = ctx.target.move_destination
+    if (listen := listen_address(ctx)) is None:
+        return skipped(f"{NO_LISTEN}: the peer must know AET as a move destination")
+    aet, host, port = listen
     got = await _collect(ctx, aet, host, port, [])
     finals = [r for r in got.responses if r[0] != PENDING]
     evidence = [f"C-MOVE STUDY of {len(ctx.facts.stored)} stored studies to {aet} at "

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 import anyio
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 
 from dicomnet.check.instances import run_tag
+from dicomnet.check.listener import listen_address, serving
 from dicomnet.check.model import (
     Check,
     CheckContext,
@@ -31,6 +33,7 @@ from dicomnet.check.model import (
 )
 from dicomnet.check.sop_classes import MPPS, STORAGE_COMMITMENT, UNCOMPRESSED, WORKLIST_FIND
 from dicomnet.client import connect
+from dicomnet.server import Server
 from dicomnet.service_methods import Association
 from dicomnet.services.commitment import (
     EVENT_ALL_COMMITTED,
@@ -43,8 +46,8 @@ from dicomnet.services.commitment import (
 from dicomnet.services.normalized import NormalizedRequest
 
 PENDING = (0xFF00, 0xFF01)
-#: How long the commitment checks wait for the N-EVENT-REPORT on the association
-#: that asked; an SCP that reports only on a new association never sends it there.
+#: How long the commitment checks wait for the N-EVENT-REPORT while the association
+#: that asked is open, and again after releasing it when the check listens itself.
 REPORT_WAIT = 15.0
 #: The keys of a Scheduled Procedure Step item the worklist checks ask for (PS3.4
 #: Table K.6-1, return key types 1 and 2).
@@ -185,39 +188,118 @@ async def worklist_modality(ctx: CheckContext) -> Result:
 
 
 class _Reports(CommitmentResults):
-    """The check's commitment SCU: keeps each report's Event Type too."""
+    """The check's commitment SCU: keeps each report's Event Type too, and where it
+    came: on the requesting association (``on_request``) or on a new one the peer
+    opened to the check's own SCP (:meth:`install`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.event_types: dict[str, int] = {}
+        #: Transaction UID of every report that came (of other transactions too) ->
+        #: where it came
+        self.arrived_on: dict[str, str] = {}
+        self._changed = anyio.Event()
+
+    def others(self, transaction: str) -> list[str]:
+        """The Transaction UIDs of reports that came for other transactions."""
+        return [uid for uid in self.arrived_on if uid != transaction]
+
+    async def settle(self, transaction: str) -> None:
+        """Wait until the report of ``transaction``, or one of another transaction
+        (which the check judges at once rather than waiting on), has come."""
+        while self.get(transaction) is None and not self.others(transaction):
+            await self._changed.wait()
+
+    def install(self, server: Server) -> None:
+        server.on_normalized(STORAGE_COMMITMENT, "N-EVENT-REPORT")(self._on_new)
 
     async def on_event_report(self, request: NormalizedRequest) -> int:
-        status = await super().on_event_report(request)
+        return await self._keep(request, "the requesting association")
+
+    async def _on_new(self, request: NormalizedRequest) -> int:
+        association = request.association
+        # PS3.4 J.3.3, PS3.7 D.3.3.4: on its own association the SCP takes the SCP role
+        # of the SOP class by role selection; the roles granted say whether it did.
+        roles = [f"SCP role {'proposed and granted' if c.scp_role else 'not proposed'}"
+                 for c in association.negotiated.contexts_for(STORAGE_COMMITMENT)]
+        return await self._keep(request, f"a new association {association.calling_ae_title}"
+                                         f" -> {association.called_ae_title} "
+                                         f"({', '.join(roles) or 'no context'})")
+
+    async def _keep(self, request: NormalizedRequest, where: str) -> int:
         dataset = request.dataset
-        if dataset is not None and request.event_type_id is not None:
-            self.event_types[str(dataset.get("TransactionUID", ""))] = \
-                request.event_type_id
-        return status
+        transaction = "" if dataset is None else str(dataset.get("TransactionUID", ""))
+        if request.event_type_id is not None:
+            self.event_types[transaction] = request.event_type_id
+        self.arrived_on[transaction] = where
+        try:
+            return await super().on_event_report(request)
+        finally:
+            self._changed.set()
+            self._changed = anyio.Event()
 
 
-async def _commit(ctx: CheckContext, refs: list[Reference]
-                  ) -> tuple[CommitmentResult | None, int | None, str]:
-    """The report (None when none came on this association), its event type and the
-    transaction UID."""
+@dataclass(frozen=True)
+class _Commitment:
+    """What one commitment request brought: the report (None when none came), its
+    event type, the transaction UID and where the report arrived."""
+
+    result: CommitmentResult | None
+    event_type: int | None
+    transaction: str
+    where: str
+    #: reports of other transactions: Transaction UID -> where it came
+    others: dict[str, str]
+
+
+async def _commit(ctx: CheckContext, refs: list[Reference]) -> _Commitment:
+    """Ask, then wait for the report on the requesting association and, when the
+    check has its own SCP (``--listen``), on a new association there too: first with
+    ours open, then after releasing it (PS3.4 J.3.3: an SCP may report on a new
+    association, as the SCP of the SOP class, whether or not ours is still open)."""
     reports = _Reports()
-    async with _associate(ctx, STORAGE_COMMITMENT, reports) as assoc:
-        transaction = await assoc.request_commitment(refs)
-        with anyio.move_on_after(REPORT_WAIT):
-            result = await reports.wait(transaction)
-            return result, reports.event_types.get(transaction), transaction
-    return None, None, transaction
+    listen = listen_address(ctx)
+    async with AsyncExitStack() as stack:
+        if listen is not None:
+            aet, host, port = listen
+            # the peer reports to the AE title that asked (our calling AE title),
+            # wherever it knows that one to be: any called AE title is answered
+            server = Server(aet, require_called_ae_title=False)
+            reports.install(server)
+            await stack.enter_async_context(serving(server, host, port))
+        async with _associate(ctx, STORAGE_COMMITMENT, reports) as assoc:
+            transaction = await assoc.request_commitment(refs)
+            with anyio.move_on_after(REPORT_WAIT):
+                await reports.settle(transaction)
+        if reports.get(transaction) is None and not reports.others(transaction) \
+                and listen is not None:
+            with anyio.move_on_after(REPORT_WAIT):
+                await reports.settle(transaction)
+    return _Commitment(reports.get(transaction), reports.event_types.get(transaction),
+                       transaction, reports.arrived_on.get(transaction, ""),
+                       {uid: reports.arrived_on[uid] for uid in reports.others(transaction)})
 
 
-def _no_report(transaction: str) -> Result:
-    return skipped(f"no N-EVENT-REPORT on the requesting association within "
-                   f"{REPORT_WAIT:g} s: the peer reports on a new association to a "
-                   f"destination it must be configured with, which the check does not run",
-                   f"N-ACTION accepted, Transaction UID {transaction}")
+def _no_report(ctx: CheckContext, got: _Commitment) -> Result:
+    listen = listen_address(ctx)
+    transaction = got.transaction
+    asked = f"N-ACTION accepted, Transaction UID {transaction}"
+    if got.others:
+        # PS3.4 J.3.3, Table J.3-2: the report carries the request's Transaction UID
+        uid, where = next(iter(got.others.items()))
+        return failed(f"the report names Transaction UID {uid or '(none)'}, not the one "
+                      f"asked", asked, f"report on {where}")
+    if listen is None:
+        return skipped(f"no N-EVENT-REPORT on the requesting association within "
+                       f"{REPORT_WAIT:g} s: the peer may report on a new association, "
+                       "for which the check needs --listen AET=HOST:PORT (the peer knowing "
+                       f"{ctx.target.calling_ae} there)", asked)
+    aet, host, port = listen
+    return failed(f"no N-EVENT-REPORT within {REPORT_WAIT:g} s, neither on the requesting "
+                  f"association nor on a new one to {host}:{port} (within {REPORT_WAIT:g} s "
+                  f"more after our release); the peer must know "
+                  f"{ctx.target.calling_ae} at {host}:{port}", asked,
+                  f"the check's own SCP listened as {aet} (any called AE title answered)")
 
 
 @check("services", "commitment", "stored instances are reported committed (event type 1)",
@@ -229,11 +311,13 @@ async def commitment(ctx: CheckContext) -> Result:
     if not ctx.facts.stored:
         return skipped("nothing was stored (the storage group stores with --store)")
     refs = [Reference(i.sop_class_uid, i.sop_instance_uid) for i in ctx.facts.stored]
-    result, event_type, transaction = await _commit(ctx, refs)
+    got = await _commit(ctx, refs)
+    result, event_type = got.result, got.event_type
     if result is None:
-        return _no_report(transaction)
+        return _no_report(ctx, got)
     evidence = [f"{len(refs)} stored instances asked: {len(result.committed)} committed, "
-                f"{len(result.failed)} failed, event type {event_type}"]
+                f"{len(result.failed)} failed, event type {event_type}",
+                f"report on {got.where}"]
     asked = {r.sop_instance_uid for r in refs}
     committed = {r.sop_instance_uid for r in result.committed}
     if result.failed:
@@ -258,13 +342,14 @@ async def commitment_unknown(ctx: CheckContext) -> Result:
     sop_class = ctx.facts.stored[0].sop_class_uid if ctx.facts.stored \
         else "1.2.840.10008.5.1.4.1.1.7"
     unknown = Reference(sop_class, str(generate_uid()))
-    result, event_type, transaction = await _commit(ctx, [unknown])
+    got = await _commit(ctx, [unknown])
+    result, event_type = got.result, got.event_type
     if result is None:
-        return _no_report(transaction)
+        return _no_report(ctx, got)
     reasons = [f.reason for f in result.failed if f.sop_instance_uid == unknown.sop_instance_uid]
     evidence = [f"1 never-stored instance asked: {len(result.committed)} committed, "
                 f"failure reasons {', '.join(f'{r:#06x}' for r in reasons) or 'none'}, "
-                f"event type {event_type}"]
+                f"event type {event_type}", f"report on {got.where}"]
     if any(r.sop_instance_uid == unknown.sop_instance_uid for r in result.committed):
         return failed("an instance the peer never received was reported committed",
                       *evidence)

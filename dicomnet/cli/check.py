@@ -42,16 +42,20 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
                             "verification, storage, query, retrieve, services, robustness, "
                             "endurance) or check id; repeatable")
     group.add_argument("--store", action="store_true",
-                       help="run the storage, storage commitment and MPPS checks: leaves "
-                            "a few generated instances and a completed procedure step "
-                            "(patient CHECK^DICOMNET) on the peer")
+                       help="run the storage, storage commitment, MPPS and release "
+                            "collision checks: leaves a few generated instances and a "
+                            "completed procedure step (patient CHECK^DICOMNET) on the "
+                            "peer")
     group.add_argument("--hostile", action="store_true",
                        help="run the robustness and endurance checks: malformed and "
                             "oversized PDUs and values, a slow requestor")
-    group.add_argument("--move-dest", metavar="AET=HOST:PORT",
-                       help="run the C-MOVE check: the peer must know AET as a move "
-                            "destination at HOST:PORT, where the check listens for what "
-                            "it moves (only instances stored with --store)")
+    group.add_argument("--listen", "--move-dest", dest="listen", metavar="AET=HOST:PORT",
+                       help="the check's own SCP: the peer knows AET at HOST:PORT; used "
+                            "as the C-MOVE destination (retrieve.move, "
+                            "association.release-collision) and to receive storage "
+                            "commitment reports sent on a new association (the peer "
+                            "must know the calling AE title there too); --move-dest is "
+                            "the older name")
     group.add_argument("--check-timeout", type=float, default=120.0, metavar="S",
                        help="give each check this long (default 120)")
     output = parser.add_argument_group("output")
@@ -72,16 +76,16 @@ def run(args: argparse.Namespace) -> int:
         checks = select(args.only)
     except ValueError as exc:
         return fail(str(exc), 2)
-    destination = None
-    if args.move_dest:
-        aet, _, address = args.move_dest.partition("=")
+    listen = None
+    if args.listen:
+        aet, _, address = args.listen.partition("=")
         host, _, port = address.rpartition(":")
         if not (aet and host and port.isdigit()):
-            return fail(f"--move-dest {args.move_dest!r}: expected AET=HOST:PORT", 2)
-        destination = (aet, host, int(port))
+            return fail(f"--listen {args.listen!r}: expected AET=HOST:PORT", 2)
+        listen = (aet, host, int(port))
     target = Target(args.host, args.port, called_ae=args.aec, calling_ae=args.aet,
                     ssl=client_ssl_context(args), timeouts=timeouts_from(args),
-                    identity=client_identity(args), move_destination=destination)
+                    identity=client_identity(args), listen=listen)
     try:
         verdicts = anyio.run(lambda: run_checks(target, checks, store=args.store,
                                                 hostile=args.hostile,

@@ -14,10 +14,22 @@ from pydicom import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import generate_uid
 
+from dicomnet.check.model import Target
+from dicomnet.check.probe import Probe, request
+from dicomnet.check.sop_classes import UNCOMPRESSED
 from dicomnet.client import connect
 from dicomnet.dimse import CCancelRQ, CGetRQ, CGetRSP, CMoveRQ, CMoveRSP, CStoreRQ, DIMSEMessage
 from dicomnet.errors import DicomNetError
-from dicomnet.pdu import AAbort, AAssociateRQ, PDataTF, PDUFramer, encode_pdu
+from dicomnet.pdu import (
+    AAbort,
+    AAssociateAC,
+    AAssociateRQ,
+    AReleaseRP,
+    AReleaseRQ,
+    PDataTF,
+    PDUFramer,
+    encode_pdu,
+)
 
 GET_MOVE = (CGetRQ, CMoveRQ)
 
@@ -39,6 +51,11 @@ class RetrieveSCP(ScriptedSCP):
     #: go on with every sub-operation of a C-GET, and end with Success, as if no
     #: C-CANCEL had come
     ignore_get_cancel: bool = False
+    #: how the C-MOVE sub-operation association treats an A-RELEASE-RQ from the
+    #: destination ("": as dicomnet's association does, PS3.8 Table 9-10; "abort": it
+    #: releases itself and answers the destination's A-RELEASE-RQ with A-ABORT;
+    #: "silent": it releases itself and never answers the destination's)
+    release_flaw: str = ""
     #: the move destinations it knows: AE title -> (host, port)
     destinations: dict[str, tuple[str, int]] = field(default_factory=dict)
     refused: tuple[str, ...] = ()
@@ -114,7 +131,10 @@ class _RetrieveConversation(_Conversation):
             if address is None and not scp.unknown_destination_ok:
                 await answer(0xA801, None, 0)
                 return
-            if address is not None and not scp.send_nothing and matches:
+            if address is not None and scp.release_flaw and matches:
+                await _move_releasing_badly(address, message.move_destination, matches,
+                                            scp.release_flaw)
+            elif address is not None and not scp.send_nothing and matches:
                 async with connect(*address, called_ae=message.move_destination,
                                    calling_ae="BROKEN",
                                    contexts=[str(ds.SOPClassUID) for ds in matches]
@@ -150,6 +170,36 @@ class _RetrieveConversation(_Conversation):
                 raise DicomNetError("no C-STORE-RSP to a sub-operation")
             if not isinstance(command, CCancelRQ):
                 return
+
+
+async def _move_releasing_badly(address: tuple[str, int], destination: str,
+                                matches: list[Dataset], flaw: str) -> None:
+    """The sub-operations on an association driven PDU by PDU: each C-STORE, then our
+    A-RELEASE-RQ; an A-RELEASE-RQ from the destination (a release collision, PS3.8
+    Table 9-10 Sta7 + Evt12, AR-8: answer with A-RELEASE-RP) is answered with A-ABORT
+    (``flaw="abort"``) or not at all (``"silent"``)."""
+    host, port = str(address[0]), int(address[1])
+    target = Target(host, port, called_ae=destination, calling_ae="BROKEN")
+    classes = sorted({str(ds.SOPClassUID) for ds in matches})
+    rq = request(target, [(sop_class, UNCOMPRESSED) for sop_class in classes])
+    async with Probe(target) as probe:
+        if not isinstance(await probe.associate(rq), AAssociateAC):
+            return
+        for number, ds in enumerate(matches, 1):
+            context_id = probe.context_for(rq, str(ds.SOPClassUID))
+            assert context_id is not None
+            await probe.send_message(context_id, CStoreRQ(
+                message_id=2000 + number, affected_sop_class_uid=str(ds.SOPClassUID),
+                affected_sop_instance_uid=str(ds.SOPInstanceUID)), ds)
+            await probe.receive_message()
+        await probe.send(AReleaseRQ())
+        with anyio.move_on_after(15):
+            while (pdu := await probe.receive_pdu(15)) is not None:
+                if isinstance(pdu, AReleaseRQ) and flaw == "abort":
+                    await probe.send(AAbort(source=0, reason=0))
+                    return
+                if isinstance(pdu, AReleaseRP | AAbort):
+                    return
 
 
 __all__ = ["RetrieveSCP"]

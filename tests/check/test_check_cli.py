@@ -123,6 +123,15 @@ def test_an_unknown_group_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "bogus" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", ["--listen", "--move-dest"])
+def test_a_listen_address_that_is_no_address_exits_2(
+        option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--move-dest is the older name of --listen: the same option, the same check."""
+    assert main(["check", "127.0.0.1", "1", option, "CHECK-DEST=nowhere"]) == 2
+    assert "--listen 'CHECK-DEST=nowhere': expected AET=HOST:PORT" \
+        in capsys.readouterr().err
+
+
 def test_the_junit_file_stays_xml_whatever_the_peer_sent() -> None:
     """A peer's words (its implementation version name, say) may hold control
     characters, which XML 1.0 cannot carry: they are escaped, and the file parses."""

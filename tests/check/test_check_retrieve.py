@@ -37,7 +37,7 @@ async def verdicts(flaws: dict[str, Any], *, store: bool = True) -> dict[str, Ve
     async with scripted(scp) as port:
         target = Target("127.0.0.1", port, called_ae="BROKEN",
                         timeouts=Timeouts(connect=10, acse=10, dimse=20, network=20),
-                        move_destination=(DESTINATION, "127.0.0.1", move_port))
+                        listen=(DESTINATION, "127.0.0.1", move_port))
         with anyio.fail_after(240):
             results = await run_checks(target, select(["storage", "retrieve"]),
                                        store=store)
@@ -93,3 +93,52 @@ async def test_each_retrieve_flaw_fails_its_own_checks(flaw: dict[str, Any],
     failed = {check_id for check_id, outcome in outcomes(results).items()
               if outcome is Outcome.FAIL}
     assert failed == expected, reasons(results)
+
+
+async def release_collision(flaws: dict[str, Any], *, store: bool = True,
+                            listen: bool = True) -> Verdict:
+    """association.release-collision alone against a scripted mover."""
+    move_port = free_port()
+    scp = RetrieveSCP(destinations={DESTINATION: ("127.0.0.1", move_port)}, **flaws)
+    async with scripted(scp) as port:
+        target = Target("127.0.0.1", port, called_ae="BROKEN",
+                        timeouts=Timeouts(connect=5, acse=3, dimse=10, network=10),
+                        listen=(DESTINATION, "127.0.0.1", move_port) if listen else None)
+        with anyio.fail_after(60):
+            (verdict,) = await run_checks(target, select(["association.release-collision"]),
+                                          store=store)
+    return verdict
+
+
+def said(verdict: Verdict) -> str:
+    return f"{verdict.result.outcome.value}: {verdict.result.reason} {verdict.result.evidence}"
+
+
+async def test_a_mover_that_answers_the_release_collision_passes() -> None:
+    """The scripted mover's sub-operations go through dicomnet's association, which
+    answers first as requestor and closes after our A-RELEASE-RP (PS3.8 Sta9-Sta11)."""
+    verdict = await release_collision({})
+    assert verdict.result.outcome is Outcome.PASS, said(verdict)
+    assert "release collision" in verdict.result.reason, said(verdict)
+    assert any("its A-RELEASE-RQ: a collision" in line for line in verdict.result.evidence)
+
+
+@pytest.mark.parametrize(("flaw", "reason"), [
+    ("abort", "answered our A-RELEASE-RQ with A-ABORT"),
+    ("silent", "not the A-RELEASE-RP it owes first as requestor"),
+])
+async def test_a_mover_that_mishandles_the_release_collision_fails(flaw: str,
+                                                                   reason: str) -> None:
+    verdict = await release_collision({"release_flaw": flaw})
+    assert verdict.result.outcome is Outcome.FAIL, said(verdict)
+    assert reason in verdict.result.reason, said(verdict)
+
+
+@pytest.mark.parametrize(("store", "listen", "reason"), [
+    (False, True, "--store"), (True, False, "--listen"),
+])
+async def test_release_collision_says_what_it_needs(store: bool, listen: bool,
+                                                    reason: str) -> None:
+    verdict = await release_collision({}, store=store, listen=listen)
+    assert verdict.result.outcome is Outcome.SKIP, said(verdict)
+    assert reason in verdict.result.reason, said(verdict)

@@ -6,22 +6,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import anyio
 import pytest
 from broken_services import services_server
 
-from dicomnet.check import Outcome, Target, Verdict, run_checks, select
+from dicomnet.check import Outcome, Target, Verdict, run_checks, select, service_checks
 from dicomnet.config import Timeouts
+from dicomnet.testing import free_port
 
 pytestmark = pytest.mark.anyio
 Serving = Callable[..., AbstractAsyncContextManager[int]]
 
 
 async def verdicts(port: int, *, store: bool = True,
-                   only: Sequence[str] = ("storage", "services")) -> dict[str, Verdict]:
+                   only: Sequence[str] = ("storage", "services"),
+                   listen: tuple[str, str, int] | None = None) -> dict[str, Verdict]:
     target = Target("127.0.0.1", port, called_ae="BROKEN",
-                    timeouts=Timeouts(connect=10, acse=10, dimse=20, network=20))
+                    timeouts=Timeouts(connect=10, acse=10, dimse=20, network=20),
+                    listen=listen)
     with anyio.fail_after(240):
         results = await run_checks(target, select(only), store=store)
     return {v.check.id: v for v in results if v.check.group == "services"}
@@ -62,7 +66,8 @@ async def test_commitment_and_mpps_need_store_and_worklist_does_not(
 ])
 async def test_each_broken_rule_fails_its_own_check(serving: Serving, flaw: str,
                                                     expected: set[str]) -> None:
-    async with serving(services_server(**{flaw: True})) as port:
+    flaws: dict[str, Any] = {flaw: True}
+    async with serving(services_server(**flaws)) as port:
         results = await verdicts(port)
     assert failed(results) == expected, outcomes(results)
 
@@ -77,3 +82,48 @@ async def test_a_peer_without_the_services_skips_them_by_name(serving: Serving) 
     assert "Modality Worklist" in reasons["services.worklist-universal"]
     assert "Storage Commitment" in reasons["services.commitment"]
     assert "Modality Performed Procedure Step" in reasons["services.mpps-unknown"]
+
+
+COMMITMENT = ("storage", "services.commitment", "services.commitment-unknown")
+
+
+async def test_a_report_on_a_new_association_passes_the_commitment_checks(
+        serving: Serving) -> None:
+    """PS3.4 J.3.3: the SCP may report on a new association it opens (as the SOP
+    class's SCP, by role selection) to the check's own SCP."""
+    listen_port = free_port()
+    async with serving(services_server(report_to=("127.0.0.1", listen_port))) as port:
+        results = await verdicts(port, only=COMMITMENT,
+                                 listen=("CHECK-DEST", "127.0.0.1", listen_port))
+    assert {v.result.outcome for v in results.values()} == {Outcome.PASS}, \
+        outcomes(results)
+    for verdict in results.values():
+        assert any("report on a new association BROKEN -> DICOMNET-CHECK (SCP role "
+                   "proposed and granted)" in line for line in verdict.result.evidence), \
+            verdict.result.evidence
+
+
+@pytest.mark.parametrize(("flaw", "expected"), [
+    ("wrong_transaction", {"services.commitment", "services.commitment-unknown"}),
+    ("commit_unknown", {"services.commitment-unknown"}),
+])
+async def test_a_wrong_report_on_a_new_association_fails(serving: Serving, flaw: str,
+                                                          expected: set[str]) -> None:
+    listen_port = free_port()
+    flaws: dict[str, Any] = {flaw: True}
+    async with serving(services_server(report_to=("127.0.0.1", listen_port),
+                                       **flaws)) as port:
+        results = await verdicts(port, only=COMMITMENT,
+                                 listen=("CHECK-DEST", "127.0.0.1", listen_port))
+    assert failed(results) == expected, outcomes(results)
+    if flaw == "wrong_transaction":
+        assert all("Transaction UID" in v.result.reason for v in results.values())
+
+
+async def test_without_listen_a_report_on_a_new_association_is_skipped_naming_listen(
+        serving: Serving, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service_checks, "REPORT_WAIT", 1.0)
+    async with serving(services_server(report_to=("127.0.0.1", free_port()))) as port:
+        results = await verdicts(port, only=COMMITMENT)
+    assert all(v.result.outcome is Outcome.SKIP and "--listen" in v.result.reason
+               for v in results.values()), outcomes(results)

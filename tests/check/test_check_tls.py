@@ -26,8 +26,10 @@ async def test_the_checks_run_over_tls(serving: Serving, pki: TestPKI) -> None:
         with anyio.fail_after(120):
             verdicts = await run_checks(target, select(["association", "verification"]))
     outcomes = {v.check.id: v.result.outcome for v in verdicts}
-    # a Verification-only server: CT storage is not offered, everything else passes
+    # a Verification-only server: CT storage and C-MOVE are not offered, everything
+    # else passes
     assert outcomes.pop("association.transfer-syntaxes-ct") is Outcome.SKIP
+    assert outcomes.pop("association.release-collision") is Outcome.SKIP
     assert set(outcomes.values()) == {Outcome.PASS}, outcomes
 
 
@@ -47,8 +49,10 @@ async def test_a_peer_demanding_an_identity_gets_the_users_on_every_check(
         with anyio.fail_after(120):
             verdicts = await run_checks(target, select(["association", "verification"]))
     outcomes = {v.check.id: v.result.outcome for v in verdicts}
-    # a Verification-only server: CT storage is not offered, everything else passes
+    # a Verification-only server: CT storage and C-MOVE are not offered, everything
+    # else passes
     assert outcomes.pop("association.transfer-syntaxes-ct") is Outcome.SKIP
+    assert outcomes.pop("association.release-collision") is Outcome.SKIP
     assert set(outcomes.values()) == {Outcome.PASS}, outcomes
     assert seen and set(seen) == {b"alice"}
 
