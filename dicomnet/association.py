@@ -55,13 +55,7 @@ from dicomnet.connection_events import (
     StrayResponse,
 )
 from dicomnet.dataset_io import FileRegion, SinkFactory
-from dicomnet.dimse import (
-    CommandField,
-    DIMSEMessage,
-    Status,
-    describe_message,
-    is_final_response,
-)
+from dicomnet.dimse import CommandField, DIMSEMessage, Status, describe_message, is_final_response
 from dicomnet.dimse.comment import exception_comment
 from dicomnet.errors import (
     AssociationAbortedError,
@@ -79,7 +73,7 @@ from dicomnet.pdu.constants import AbortReason, AbortSource, describe_reject
 from dicomnet.response_batch import ResponseBatch
 from dicomnet.response_waiter import OneResponse
 from dicomnet.stream_writer import StreamWriter, acquire
-from dicomnet.tcp import set_nodelay, warm_read_buffers
+from dicomnet.tcp import tune_connection
 
 if TYPE_CHECKING:
     from cryptography.x509 import Name
@@ -132,6 +126,7 @@ class AssociationDriver:
         events: ev.EventHub | None = None,
     ) -> None:
         self._stream = stream
+        self._owns_stream = False  # True once open() made the connection itself
         self.timeouts = timeouts
         self._writer = None if stream is None else StreamWriter(stream, timeouts.network)
         self.peer = peer
@@ -238,8 +233,7 @@ class AssociationDriver:
         The task outlives the end of the association (the report may have to go on a
         new one), so the association is not over, for :meth:`serve`, until the task
         ends or :meth:`cancel_tasks` stops it, as a server does when its shutdown grace
-        period is over. What it raises ends the association, so it should handle its
-        own errors."""
+        period is over. What it raises ends the association: it handles its errors."""
         if self._tasks is None:
             raise self._conn.ended_error()
 
@@ -277,9 +271,9 @@ class AssociationDriver:
         conn.associate(request, interpret)  # AE-1
         with deadline("TCP connect", self.timeouts.connect):
             self._stream = await connect()
+        self._owns_stream = True
         self._writer = StreamWriter(self._stream, self.timeouts.network)
-        set_nodelay(self._stream)
-        warm_read_buffers()
+        tune_connection(self._stream)
         self.events.opened()
         self.events.name(request)
         conn.transport_connected()  # AE-2: the A-ASSOCIATE-RQ
@@ -302,8 +296,7 @@ class AssociationDriver:
     async def serve(self) -> None:
         """Run the acceptor side until the transport is closed. Never raises for
         anything the peer does; the outcome is logged and kept in :attr:`outcome`."""
-        set_nodelay(self._stream)
-        warm_read_buffers()
+        tune_connection(self._stream)
         self.events.opened()
         async with anyio.create_task_group() as tg:
             self._conn.transport_accepted()  # AE-5: ARTIM
@@ -329,6 +322,9 @@ class AssociationDriver:
                 await self._closed.wait()
         except DicomTimeoutError:
             await self.abort(why=f"no A-RELEASE-RP within {self.timeouts.acse} s")
+            raise
+        except BaseException:  # cancelled: tell the peer (PS3.8 7.3), not leave it waiting
+            await self.abort(why="the release was cancelled before the A-RELEASE-RP")
             raise
 
     async def abort(self, source: int = AbortSource.SERVICE_USER,
@@ -590,16 +586,20 @@ class AssociationDriver:
         try:
             async with anyio.create_task_group() as tasks:
                 self._tasks = tasks
-                self._sync_artim()  # AE-5 asked for ARTIM before the task group existed
-                if self.timeouts.network is not None:
-                    self._watch = NetworkWatch(self.timeouts.network)
-                    tasks.start_soon(self._watch_network, self._watch)
-                task_status.started()
-                await self._read_loop()
+                try:
+                    self._sync_artim()  # AE-5 asked for ARTIM before the group existed
+                    if self.timeouts.network is not None:
+                        self._watch = NetworkWatch(self.timeouts.network)
+                        tasks.start_soon(self._watch_network, self._watch)
+                    task_status.started()
+                    await self._read_loop()
+                finally:  # closed to new tasks from here (an abort may still come)
+                    self._tasks = None
                 tasks.cancel_scope.cancel()
         finally:
             self._watch = None
-            self._tasks = None
+            if self._owns_stream:  # (a server closes its own, after its bookkeeping)
+                await self._close_transport()  # however reading ended: cancelled too
             self._finish()
 
     async def _watch_network(self, watch: NetworkWatch) -> None:

@@ -24,11 +24,17 @@ from contextlib import suppress
 
 from anyio.abc import ByteStream, SocketAttribute
 
-__all__ = ["set_nodelay", "warm_read_buffers"]
+__all__ = ["set_nodelay", "tune_connection", "warm_read_buffers"]
 
 #: Above the largest read of asyncio's transports (256 KiB): freeing a block this
 #: size raises glibc's threshold past it.
 _WARM_SIZE = 512 * 1024
+
+
+def tune_connection(stream: ByteStream | None) -> None:
+    """What every association's connection gets: Nagle off, cheap read buffers."""
+    set_nodelay(stream)
+    warm_read_buffers()
 
 
 def set_nodelay(stream: ByteStream | None) -> None:
