@@ -516,10 +516,15 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
     assert isinstance(message, CMoveRQ)
     destination = message.move_destination.strip()
 
+    last: list[tuple[CMoveRSP, Dataset | None]] = []
+
     async def respond(status: int, counts: _Counts, final: bool,
                       identifier: Dataset | None) -> None:
-        await request.respond(counts.response(CMoveRSP, message, status, final=final),
-                              identifier)
+        response = counts.response(CMoveRSP, message, status, final=final)
+        if status == Status.PENDING:
+            await request.respond(response, identifier)
+        else:  # sent once the sub-operations' association is released (below)
+            last.append((response, identifier))
 
     address = destinations(destination)
     if address is None:
@@ -554,14 +559,32 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
 
             await _retrieve(request, items, send, respond)
     except (DicomNetError, OSError) as exc:
-        if request.answered:
+        if last:  # every sub-operation was done; only the release went wrong
+            log.info("%r: the association to %s did not end in a release: %s",
+                     request.association, peer_text(destination), peer_text(exc, 200))
+        elif request.answered:
             raise
-        log.warning("%r: cannot move to %s at %s:%d: %s", request.association,
-                    peer_text(destination), host, port, peer_text(exc, 200))
-        counts = _Counts(remaining=0, failed=len(items))
-        # PS3.4 C.4.2.1.5: Refused: Out of Resources - Unable to perform sub-operations.
-        uids = [uid for uid in map(_instance_uid, items) if uid is not None]
-        await request.respond(counts.response(
-            CMoveRSP, message, 0xA702, final=True,
-            comment=f"cannot reach {destination}: {type(exc).__name__}"),
-            _failed_identifier(uids))
+        else:
+            await _cannot_reach(request, items, destination, (host, port), exc)
+    # The final response only after that association is over, as DCMTK does: a requestor
+    # that releases on it cannot cut the sub-operations' release short.
+    for response, identifier in last:
+        await request.respond(response, identifier)
+
+
+async def _cannot_reach(request: IncomingRequest, items: list[Any], destination: str,
+                        address: tuple[str, int], exc: BaseException) -> None:
+    """Refuse the move whose destination could not be reached (or whose association
+    failed before any sub-operation was reported): every instance failed."""
+    message = request.message
+    assert isinstance(message, CMoveRQ)
+    host, port = address
+    log.warning("%r: cannot move to %s at %s:%d: %s", request.association,
+                peer_text(destination), host, port, peer_text(exc, 200))
+    counts = _Counts(remaining=0, failed=len(items))
+    # PS3.4 C.4.2.1.5: Refused: Out of Resources - Unable to perform sub-operations.
+    uids = [uid for uid in map(_instance_uid, items) if uid is not None]
+    await request.respond(counts.response(
+        CMoveRSP, message, 0xA702, final=True,
+        comment=f"cannot reach {destination}: {type(exc).__name__}"),
+        _failed_identifier(uids))

@@ -132,6 +132,30 @@ async def test_move_to_another_server(serving: Serving, tmp_path: Path) -> None:
     assert destination_archive.index.count("instance") == 1
 
 
+async def test_the_final_move_response_comes_after_the_sub_operations_are_released(
+        serving: Serving, tmp_path: Path) -> None:
+    """As DCMTK does: a requestor that releases as soon as the final C-MOVE-RSP comes
+    cannot cut the sub-operations' association short (it did: the move handler was
+    cancelled in the middle of that release, which then never ended)."""
+    seen: list[str] = []
+    destination = Server("DEST", on_event=lambda event: seen.append(type(event).__name__))
+    destination_archive = Archive(tmp_path / "dest")
+    install(destination, destination_archive)
+    ct = pydicom.dcmread(CT)
+    async with serving(destination) as dest_port:
+        source = _archive_server(tmp_path / "source", {"DEST": ("127.0.0.1", dest_port)})
+        async with serving(source) as port:
+            await _archive_with(port, [CT])
+            async with dicomnet.connect("127.0.0.1", port, called_ae="ARCHIVE",
+                                        contexts=[qr.STUDY_ROOT_MOVE]) as assoc:
+                query = _query("STUDY", StudyInstanceUID=ct.StudyInstanceUID)
+                async for response in qr.move(assoc, query, destination="DEST"):
+                    if not response.is_pending:
+                        final = (response.status, list(seen))
+    assert final[0] == Status.SUCCESS
+    assert "AssociationReleased" in final[1]
+
+
 async def test_cancel_stops_a_long_find_within_one_response(
         serving: Serving, caplog: pytest.LogCaptureFixture) -> None:
     server = Server("SCP")
