@@ -254,6 +254,10 @@ def statement() -> str:
         "sub-operation; the others are sent, the final status is B000 with the counts "
         "and the Failed SOP Instance UID List (0008,0058), and the log names the "
         "instance by its UID, not by its path.",
+        "- C-MOVE: the final response is sent once the association to the move "
+        "destination is released (after the last sub-operation), so a requestor may "
+        "release as soon as it arrives; when that release fails after every "
+        "sub-operation was done, the final response still reports their counts.",
         "",
         "## 6. Transfer syntaxes",
         "",
