@@ -35,11 +35,10 @@ from dicomnet.check.model import (
     passed,
     skipped,
 )
-from dicomnet.check.probe import Probe, describe, request
+from dicomnet.check.probe import Probe, request
 from dicomnet.check.retrieve_checks import DESTINATION_UNKNOWN, retrieve
 from dicomnet.check.sop_classes import CT, MR, SC, STUDY_MOVE, UNCOMPRESSED
 from dicomnet.dimse import CStoreRQ, CStoreRSP
-from dicomnet.pdu import AAssociateAC
 from dicomnet.uids import uid_name
 
 _TAG = run_tag()
@@ -51,11 +50,7 @@ async def store_one(ctx: CheckContext, sop_class: str) -> Dataset:
     rq = request(ctx.target, [(sop_class, UNCOMPRESSED)])
     ds = make_instance(sop_class, f"DNCHK{_TAG}RC")
     async with Probe(ctx.target) as probe:
-        answer = await probe.associate(rq)
-        context_id = probe.context_for(rq, sop_class)
-        if not isinstance(answer, AAssociateAC) or context_id is None:
-            raise RuleBrokenError(f"a storage association was answered with "
-                                  f"{describe(answer)}")
+        context_id = await probe.open_context(rq, sop_class, "storage")
         await probe.send_message(context_id, CStoreRQ(
             message_id=395, affected_sop_class_uid=sop_class,
             affected_sop_instance_uid=ds.SOPInstanceUID), ds)

@@ -166,11 +166,8 @@ async def oversized_find_value(ctx: CheckContext) -> Result:
     what: str | None = None  # the peer's answer; None: none came in time
     wrong: str | None = None  # what is wrong with that answer
     async with Probe(ctx.target) as probe:
-        answer = await probe.associate(rq)
-        context_id = probe.context_for(rq, STUDY_FIND)
-        if not isinstance(answer, AAssociateAC) or context_id is None:
-            return failed(f"a Study Root C-FIND association (Implicit VR Little Endian) "
-                          f"was answered with {describe(answer)}")
+        context_id = await probe.open_context(
+            rq, STUDY_FIND, "Study Root C-FIND (Implicit VR Little Endian)")
         largest = min(probe.peer_max_pdu or FIND_PDU, FIND_PDU)
         pdus = list(fragment_message(context_id, encode_command(CFindRQ(
             message_id=31, affected_sop_class_uid=STUDY_FIND)), identifier, largest))

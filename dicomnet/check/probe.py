@@ -20,7 +20,8 @@ from anyio.abc import ByteStream
 from pydicom import Dataset
 
 from dicomnet.acse import build_request
-from dicomnet.check.model import Target
+from dicomnet.check.lengths import odd_lengths
+from dicomnet.check.model import RuleBrokenError, Target
 from dicomnet.dimse import (
     CEchoRQ,
     CEchoRSP,
@@ -104,6 +105,8 @@ class Probe:
         self.pdata_lengths: list[int] = []
         self.accept: AAssociateAC | None = None
         self.peer_max_pdu = 0
+        #: the odd value lengths seen in the data sets received (PS3.5 7.1.1)
+        self.odd_lengths: list[str] = []
         self._reassembler: Reassembler | None = None
         self._syntaxes: dict[int, str] = {}
         self._events: deque[CommandReceived | DatasetFragment] = deque()
@@ -167,6 +170,17 @@ class Probe:
             self._reassembler = Reassembler(accepted)
         return answer
 
+    async def open_context(self, rq: AAssociateRQ, sop_class: str, what: str) -> int:
+        """Associate with ``rq``; the ID of the context the peer accepted for
+        ``sop_class``. RuleBrokenError (the check fails) when the peer did not accept
+        the association or that context: ``what`` names the association's purpose."""
+        answer = await self.associate(rq)
+        context_id = self.context_for(rq, sop_class)
+        if not isinstance(answer, AAssociateAC) or context_id is None:
+            raise RuleBrokenError(f"a {what} association was answered with "
+                                  f"{describe(answer)}")
+        return context_id
+
     def context_for(self, rq: AAssociateRQ, abstract_syntax: str) -> int | None:
         """The ID of an accepted context proposed for ``abstract_syntax``."""
         for pc in rq.presentation_contexts:
@@ -175,11 +189,14 @@ class Probe:
         return None
 
     async def send_message(self, context_id: int, message: DIMSEMessage,
-                           dataset: Dataset | None = None) -> None:
+                           dataset: Dataset | None = None, *,
+                           pdu_length: int | None = None) -> None:
+        """Send ``message`` in P-DATA-TF of the peer's maximum length, or of
+        ``pdu_length`` (no longer than the peer's maximum: the caller's business)."""
         data = None if dataset is None \
             else encode_dataset(dataset, self._syntaxes[context_id])
         for pdu in fragment_message(context_id, encode_command(message), data,
-                                    self.peer_max_pdu):
+                                    pdu_length or self.peer_max_pdu):
             await self.send(pdu)
 
     async def receive_message(self, within: float | None = None
@@ -207,8 +224,9 @@ class Probe:
             else:
                 parts.append(bytes(event.data))
                 if event.is_last and message is not None:
-                    return message, decode_dataset(b"".join(parts),
-                                                   self._syntaxes[context_id])
+                    data, syntax = b"".join(parts), self._syntaxes[context_id]
+                    self.odd_lengths += odd_lengths(data, syntax)
+                    return message, decode_dataset(data, syntax)
 
     async def release(self) -> PDU | None:
         """A-RELEASE-RQ; the peer's answer (A-RELEASE-RP, else what came instead)."""

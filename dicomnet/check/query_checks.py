@@ -24,11 +24,10 @@ from dicomnet.check.model import (
     passed,
     skipped,
 )
-from dicomnet.check.probe import Probe, describe, request
+from dicomnet.check.probe import Probe, request
 from dicomnet.check.queries import STUDY_RETURN_KEYS, study_identifier
 from dicomnet.check.sop_classes import STUDY_FIND, UNCOMPRESSED
 from dicomnet.dimse import CCancelRQ, CEchoRQ, CEchoRSP, CFindRQ, CFindRSP
-from dicomnet.pdu import AAssociateAC
 from dicomnet.uids import VERIFICATION
 
 PENDING = (0xFF00, 0xFF01)
@@ -41,16 +40,13 @@ CANCEL_SLACK = 32
 CANCEL_LIMIT = 5000
 
 
-async def find_studies(ctx: CheckContext, identifier: Dataset, *, message_id: int = 11
-                ) -> tuple[list[Dataset], int]:
-    """The matches and the final status of one C-FIND on a new association."""
+async def find_studies(ctx: CheckContext, identifier: Dataset, *, message_id: int = 11,
+                       odd: list[str] | None = None) -> tuple[list[Dataset], int]:
+    """The matches and the final status of one C-FIND on a new association; ``odd``
+    gets the odd value lengths the identifiers came with."""
     rq = request(ctx.target, [(STUDY_FIND, UNCOMPRESSED)])
     async with Probe(ctx.target) as probe:
-        answer = await probe.associate(rq)
-        context_id = probe.context_for(rq, STUDY_FIND)
-        if not isinstance(answer, AAssociateAC) or context_id is None:
-            raise RuleBrokenError(f"a Study Root C-FIND association was answered with "
-                                 f"{describe(answer)}")
+        context_id = await probe.open_context(rq, STUDY_FIND, "Study Root C-FIND")
         await probe.send_message(context_id, CFindRQ(
             message_id=message_id, affected_sop_class_uid=STUDY_FIND), identifier)
         matches: list[Dataset] = []
@@ -64,6 +60,8 @@ async def find_studies(ctx: CheckContext, identifier: Dataset, *, message_id: in
                                      f"{message_id}")
             if response.status not in PENDING:
                 await probe.release()
+                if odd is not None:
+                    odd += probe.odd_lengths
                 return matches, response.status
             if dataset is not None:
                 matches.append(dataset)
@@ -89,17 +87,20 @@ def needs_studies(ctx: CheckContext) -> Result | None:
     return None
 
 
-@check("query", "study-universal", "STUDY-level universal matching returns the keys asked",
-       "PS3.4 C.4.1.1.3.2, C.2.2.2.3")
+@check("query", "study-universal",
+       "STUDY-level universal matching returns the keys asked, with even value lengths",
+       "PS3.4 C.4.1.1.3.2, C.2.2.2.3; PS3.5 7.1.1")
 async def study_universal(ctx: CheckContext) -> Result:
     if not ctx.facts.accepts(STUDY_FIND):
         return skipped("the peer does not accept Study Root C-FIND")
-    matches, status = await find_studies(ctx, study_identifier())
+    odd: list[str] = []
+    matches, status = await find_studies(ctx, study_identifier(), odd=odd)
     evidence = [f"C-FIND STUDY with {', '.join(STUDY_RETURN_KEYS)} empty: "
                 f"{len(matches)} matches, final status {status:#06x}"]
     if status != 0:
         return failed(f"final status {status:#06x}, not Success", *evidence)
-    problems = []
+    # PS3.5 7.1.1: every Value Length even (values padded, PS3.5 6.2)
+    problems = [f"a value of odd length: {where}" for where in odd[:3]]
     for number, ds in enumerate(matches, 1):
         level = first_value(ds, "QueryRetrieveLevel")
         missing = [k for k in STUDY_RETURN_KEYS if k not in ds]
@@ -112,7 +113,8 @@ async def study_universal(ctx: CheckContext) -> Result:
     ctx.facts.studies = matches
     if problems:
         return failed("; ".join(problems), *evidence)
-    return passed("every match at STUDY level with every key asked", *evidence)
+    return passed("every match at STUDY level with every key asked, evenly encoded",
+                  *evidence)
 
 
 @check("query", "single-value", "single value matching returns only matching studies",
@@ -183,11 +185,7 @@ async def cancel(ctx: CheckContext) -> Result:
         return skipped("the peer does not accept Study Root C-FIND")
     rq = request(ctx.target, [(STUDY_FIND, UNCOMPRESSED), (VERIFICATION, UNCOMPRESSED)])
     async with Probe(ctx.target) as probe:
-        answer = await probe.associate(rq)
-        context_id = probe.context_for(rq, STUDY_FIND)
-        if not isinstance(answer, AAssociateAC) or context_id is None:
-            return failed(f"a Study Root C-FIND association was answered with "
-                          f"{describe(answer)}")
+        context_id = await probe.open_context(rq, STUDY_FIND, "Study Root C-FIND")
         await probe.send_message(context_id, CFindRQ(
             message_id=21, affected_sop_class_uid=STUDY_FIND), study_identifier())
         await probe.send_message(context_id, CCancelRQ(message_id_being_responded_to=21))

@@ -31,7 +31,7 @@ from dicomnet.check.model import (
     passed,
     skipped,
 )
-from dicomnet.check.probe import Probe, describe, request
+from dicomnet.check.probe import Probe, request
 from dicomnet.check.queries import image_identifier
 from dicomnet.check.sop_classes import CT, MR, SC, STUDY_GET, STUDY_MOVE, UNCOMPRESSED
 from dicomnet.dimse import (
@@ -46,7 +46,6 @@ from dicomnet.dimse import (
     fragment_message,
 )
 from dicomnet.incoming_request import IncomingRequest
-from dicomnet.pdu import AAssociateAC
 from dicomnet.server import Server
 
 PENDING = 0xFF00
@@ -134,11 +133,7 @@ async def retrieve(ctx: CheckContext, identifier: Dataset, *, message_id: int,
     rq = request(ctx.target, contexts, roles=roles)
     result = Retrieval()
     async with Probe(ctx.target) as probe:
-        answer = await probe.associate(rq)
-        context_id = probe.context_for(rq, model)
-        if not isinstance(answer, AAssociateAC) or context_id is None:
-            raise RuleBrokenError(f"a retrieve association was answered with "
-                                  f"{describe(answer)}")
+        context_id = await probe.open_context(rq, model, "retrieve")
         if move_destination is None:
             await probe.send_message(context_id, CGetRQ(
                 message_id=message_id, affected_sop_class_uid=model), identifier)
@@ -335,11 +330,7 @@ async def _get_cancelled(ctx: CheckContext, identifier: Dataset, *,
     result = CancelledGet()
     cancel = encode_command(CCancelRQ(message_id_being_responded_to=message_id))
     async with Probe(ctx.target) as probe:
-        answer = await probe.associate(rq)
-        context_id = probe.context_for(rq, STUDY_GET)
-        if not isinstance(answer, AAssociateAC) or context_id is None:
-            raise RuleBrokenError(f"a retrieve association was answered with "
-                                  f"{describe(answer)}")
+        context_id = await probe.open_context(rq, STUDY_GET, "retrieve")
         await probe.send_message(context_id, CGetRQ(
             message_id=message_id, affected_sop_class_uid=STUDY_GET), identifier)
         cancelled = False

@@ -5,6 +5,10 @@ accepts (PS3.4 Annex B), then looked up with C-FIND when the peer is a Q/R SCP t
 
 from __future__ import annotations
 
+import anyio
+from pydicom import Dataset
+from pydicom.uid import generate_uid
+
 from dicomnet.check.instances import make_instance, run_tag
 from dicomnet.check.model import (
     Check,
@@ -16,7 +20,7 @@ from dicomnet.check.model import (
     passed,
     skipped,
 )
-from dicomnet.check.probe import Probe, describe, request
+from dicomnet.check.probe import PeerEndedError, Probe, describe, request
 from dicomnet.check.queries import image_identifier
 from dicomnet.check.sop_classes import CT, MR, SC, STUDY_FIND, UNCOMPRESSED
 from dicomnet.dimse import CFindRQ, CFindRSP, CStoreRQ, CStoreRSP
@@ -92,10 +96,7 @@ async def found(ctx: CheckContext) -> Result:
     rq = request(ctx.target, [(STUDY_FIND, UNCOMPRESSED)])
     missing: list[str] = []
     async with Probe(ctx.target) as probe:
-        answer = await probe.associate(rq)
-        context_id = probe.context_for(rq, STUDY_FIND)
-        if not isinstance(answer, AAssociateAC) or context_id is None:
-            return failed(f"a C-FIND association was answered with {describe(answer)}")
+        context_id = await probe.open_context(rq, STUDY_FIND, "C-FIND")
         for number, item in enumerate(ctx.facts.stored, 1):
             await probe.send_message(context_id, CFindRQ(
                 message_id=200 + number, affected_sop_class_uid=STUDY_FIND),
@@ -121,5 +122,78 @@ async def found(ctx: CheckContext) -> Result:
     return passed("each stored instance found once", evidence)
 
 
+#: The P-DATA-TF lengths a data set is sent in, below the peer's maximum, which is the
+#: last; a maximum above LONGEST (or none) is tried at LONGEST.
+PDU_LENGTHS = (4096, 16384, 65536)
+LONGEST = 1 << 20
+
+
+def pdu_lengths(peer_max: int) -> list[int]:
+    """What :func:`pdu_sizes` sends its data sets in against a peer announcing
+    ``peer_max`` (0: no limit)."""
+    top = LONGEST if peer_max == 0 or peer_max > LONGEST else peer_max
+    return sorted({length for length in PDU_LENGTHS if length < top} | {top})
+
+
+def big_instance(sop_class: str, patient_id: str, pixel_bytes: int) -> Dataset:
+    """A generated instance whose pixel data has at least ``pixel_bytes`` bytes, so
+    that the longest P-DATA-TF carries a full fragment."""
+    ds = make_instance(sop_class, patient_id)
+    ds.Columns = 512
+    ds.Rows = -(-pixel_bytes // (2 * ds.Columns))  # 16 bits a pixel
+    ds.PixelData = bytes(2 * ds.Rows * ds.Columns)
+    return ds
+
+
+@check("storage", "pdu-sizes",
+       "a data set sent in P-DATA-TF of 4 KiB up to the peer's maximum length is taken",
+       "PS3.8 D.1, 9.3.5")
+async def pdu_sizes(ctx: CheckContext) -> Result:
+    # PS3.8 D.1: the Maximum Length the peer announced bounds what we send; every
+    # length up to it is ours to choose, and a P-DATA-TF of exactly that length is
+    # as valid as a short one. (Its instances are not used by later checks.)
+    if not ctx.facts.accepts(CT):
+        return skipped(f"the peer does not accept {uid_name(CT)}")
+    rq = request(ctx.target, [(CT, UNCOMPRESSED)])
+    evidence: list[str] = []
+    problems: list[str] = []
+    async with Probe(ctx.target) as probe:
+        context_id = await probe.open_context(rq, CT, "storage")
+        lengths = pdu_lengths(probe.peer_max_pdu)
+        ds = big_instance(CT, f"DNCHK{_TAG}PS", max(lengths) + 4096)
+        evidence.append(f"the peer's maximum: {probe.peer_max_pdu or 'none'}; a CT of "
+                        f"{len(ds.PixelData)} bytes of pixel data per length")
+        for number, length in enumerate(lengths, 1):
+            ds.SOPInstanceUID = generate_uid()
+            ds.InstanceNumber = number
+            message_id = 150 + number
+            try:
+                await probe.send_message(context_id, CStoreRQ(
+                    message_id=message_id, affected_sop_class_uid=CT,
+                    affected_sop_instance_uid=ds.SOPInstanceUID), ds, pdu_length=length)
+                response, _ = await probe.receive_message()
+            except PeerEndedError as ended:
+                problems.append(f"P-DATA-TF of {length} bytes: the peer ended the "
+                                f"association ({describe(ended.pdu)})")
+                break
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                problems.append(f"P-DATA-TF of {length} bytes: the peer closed the "
+                                "connection while it was sent")
+                break
+            status = getattr(response, "status", None)
+            evidence.append(f"P-DATA-TF of {length} bytes: "
+                            + ("no status" if status is None else f"status {status:#06x}"))
+            if not isinstance(response, CStoreRSP) \
+                    or response.message_id_being_responded_to != message_id:
+                problems.append(f"P-DATA-TF of {length} bytes: answered with {response!r}")
+            elif not (response.status == 0 or response.status & 0xF000 == 0xB000):
+                problems.append(f"P-DATA-TF of {length} bytes: status {response.status:#06x}")
+        else:
+            await probe.release()
+    if problems:
+        return failed("; ".join(problems), *evidence)
+    return passed(f"stored in P-DATA-TF of {', '.join(map(str, lengths))} bytes", *evidence)
+
+
 CHECKS: tuple[Check, ...] = (_storage_check("ct", CT), _storage_check("mr", MR),
-                             _storage_check("sc", SC), found)
+                             _storage_check("sc", SC), found, pdu_sizes)

@@ -149,6 +149,11 @@ class ScriptedSCP:
     hang_on_long_value: int | None = None
     #: stop listening (a crash) on a C-FIND whose identifier holds a value longer than this
     crash_on_long_value: int | None = None
+    #: C-FIND identifiers end with an element whose value has an odd length
+    odd_lengths: bool = False
+    #: abort an association on a P-DATA-TF longer than this, though it announced
+    #: OUR_MAX_PDU (PS3.8 D.1: anything up to that is valid)
+    abort_over_pdu: int | None = None
     #: SOP classes it refuses: Study Root C-MOVE and C-GET, which only
     #: broken_retrieve.RetrieveSCP answers
     refused: tuple[str, ...] = ("1.2.840.10008.5.1.4.1.2.2.2", "1.2.840.10008.5.1.4.1.2.2.3")
@@ -262,6 +267,10 @@ class _Conversation:
                 return
             if not isinstance(pdu, PDataTF):
                 return  # an A-ABORT, or something we do not take: hang up
+            if scp.abort_over_pdu is not None \
+                    and sum(len(pdv.data) + 6 for pdv in pdu.pdvs) > scp.abort_over_pdu:
+                await self.stream.send(encode_pdu(AAbort(source=2, reason=0)))
+                return
             if scp.crash_on_long_uid and any(len(part) > 64 for pdv in pdu.pdvs if pdv.is_command
                                              for part in bytes(pdv.data).split(b"\x00")):
                 scp._alive.cancel()
@@ -282,6 +291,11 @@ class _Conversation:
                    dataset: Dataset | None = None) -> None:
         data = None if dataset is None else encode_dataset(dataset,
                                                            self.syntaxes[context_id])
+        if data is not None and self.scp.odd_lengths and isinstance(message, CFindRSP):
+            # (0099,0010) LO "ODD": 3 bytes, no padding (PS3.5 7.1.1 wants 4)
+            explicit = self.syntaxes[context_id] == "1.2.840.10008.1.2.1"
+            data = bytes(data) + b"\x99\x00\x10\x00" + (
+                b"LO\x03\x00" if explicit else b"\x03\x00\x00\x00") + b"ODD"
         for pdu in fragment_message(context_id, encode_command(message), data,
                                     self.peer_max):
             await self.stream.send(pdu)

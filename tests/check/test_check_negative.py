@@ -81,7 +81,9 @@ FLAWS: list[tuple[dict[str, Any], list[str], set[str]]] = [
     ({"reject_implicit": True}, ["association"],
      {"association.transfer-syntaxes-verification", "association.transfer-syntaxes-ct"}),
     ({"store_status": 0xA700}, ["storage"],
-     {"storage.ct", "storage.mr", "storage.sc"}),
+     {"storage.ct", "storage.mr", "storage.sc", "storage.pdu-sizes"}),
+    ({"abort_over_pdu": 8192}, ["storage"], {"storage.pdu-sizes"}),
+    ({"odd_lengths": True}, ["query"], {"query.study-universal"}),
     ({"forget_stored": True}, ["storage"], {"storage.found"}),
     ({"drop_key": "StudyID"}, ["query"], {"query.study-universal"}),
     ({"echo_sop_class": "1.2.840.10008.5.1.4.1.1.2"}, ["verification"],
@@ -182,3 +184,21 @@ async def test_a_peer_answering_the_request_with_nonsense_cannot_be_checked() ->
         with anyio.fail_after(30), pytest.raises(UnreachableError, match="A-RELEASE-RP"):
             await run_checks(target(port), select(["verification"]))
         tg.cancel_scope.cancel()
+
+
+def test_the_pdu_lengths_run_up_to_the_peers_maximum() -> None:
+    from dicomnet.check.storage_checks import LONGEST, pdu_lengths
+
+    assert pdu_lengths(16384) == [4096, 16384]
+    assert pdu_lengths(16382) == [4096, 16382]  # pynetdicom's
+    assert pdu_lengths(4096) == [4096]
+    assert pdu_lengths(1 << 20) == [4096, 16384, 65536, 1 << 20]
+    assert pdu_lengths(0) == pdu_lengths(1 << 30) == [4096, 16384, 65536, LONGEST]
+
+
+async def test_an_identifier_value_of_odd_length_fails_the_universal_query() -> None:
+    async with scripted(ScriptedSCP(odd_lengths=True)) as port:
+        results = await verdicts(port, ["query"])
+    universal = next(v for v in results if v.check.id == "query.study-universal")
+    assert universal.result.reason.startswith(
+        "a value of odd length: (0099,0010) of 3 bytes"), reasons(results)
