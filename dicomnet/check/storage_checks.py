@@ -25,7 +25,7 @@ from dicomnet.check.queries import image_identifier
 from dicomnet.check.sop_classes import CT, MR, SC, STUDY_FIND, UNCOMPRESSED
 from dicomnet.dimse import CFindRQ, CFindRSP, CStoreRQ, CStoreRSP
 from dicomnet.pdu import AAssociateAC
-from dicomnet.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, uid_name
+from dicomnet.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, storage_sop_classes, uid_name
 
 #: Families every storage SCP could take without a codec, with short names.
 STORED_SYNTAXES = {"1.2.840.10008.1.2": "Implicit VR LE",
@@ -195,5 +195,86 @@ async def pdu_sizes(ctx: CheckContext) -> Result:
     return passed(f"stored in P-DATA-TF of {', '.join(map(str, lengths))} bytes", *evidence)
 
 
+#: Contexts per association when proposing every storage class (PS3.8 9.3.2.2: IDs
+#: 1 to 255, odd: 128 at most).
+_BATCH = 127
+#: Statuses that say the data set was not stored for what it holds or for want of room
+#: (PS3.4 Table B.2-1): a generated instance need not satisfy every IOD.
+_REFUSED_CONTENT = {0xA7: "out of resources", 0xA9: "does not match the SOP class",
+                    0xC0: "cannot understand"}
+
+
+def _verdict(status: int) -> str:
+    """What a C-STORE status says of a class that was accepted at negotiation."""
+    if status == 0 or status & 0xF000 == 0xB000:
+        return "stored"
+    if status >> 8 in _REFUSED_CONTENT or status & 0xF000 == 0xC000:
+        return "refused"
+    return "wrong"  # 0x0122 SOP Class not supported, and anything else
+
+
+@check("storage", "classes", "every storage SOP class accepted at negotiation is served",
+       "PS3.4 B.2.3, Table B.2-1; PS3.8 9.3.3.2")
+async def classes(ctx: CheckContext) -> Result:
+    # A context accepted is a promise to perform the service on it (PS3.8 9.3.3.2,
+    # PS3.4 B.2.3): an instance of that class may be refused for its content, but not
+    # answered "SOP Class not supported" (0x0122) nor by an abort. One generated
+    # instance per class, all in one study (a peer may keep few studies).
+    every = storage_sop_classes()
+    study = make_instance(CT, f"DNCHK{_TAG}SC")
+    tally = {"stored": 0, "refused": 0, "not accepted": 0}
+    problems: list[str] = []
+    refusals: list[str] = []
+    for start in range(0, len(every), _BATCH):
+        batch = every[start:start + _BATCH]
+        rq = request(ctx.target, [(sop_class, UNCOMPRESSED) for sop_class in batch])
+        async with Probe(ctx.target) as probe:
+            answer = await probe.associate(rq)
+            if not isinstance(answer, AAssociateAC):
+                return failed(f"{len(batch)} storage contexts were answered with "
+                              f"{describe(answer)}")
+            for number, sop_class in enumerate(batch, start + 1):
+                context_id = probe.context_for(rq, sop_class)
+                if context_id is None:
+                    tally["not accepted"] += 1
+                    continue
+                ds = make_instance(sop_class, study.PatientID)
+                ds.StudyInstanceUID = study.StudyInstanceUID
+                ds.SeriesNumber = number
+                try:
+                    await probe.send_message(context_id, CStoreRQ(
+                        message_id=number, affected_sop_class_uid=sop_class,
+                        affected_sop_instance_uid=ds.SOPInstanceUID), ds)
+                    response, _ = await probe.receive_message()
+                except PeerEndedError as ended:
+                    problems.append(f"{uid_name(sop_class)}: the peer ended the "
+                                    f"association ({describe(ended.pdu)})")
+                    break
+                status = getattr(response, "status", -1)
+                verdict = _verdict(status) if isinstance(response, CStoreRSP) else "wrong"
+                if verdict == "wrong":
+                    problems.append(f"{uid_name(sop_class)}: "
+                                    + (f"status {status:#06x}" if status >= 0
+                                       else f"answered with {response!r}"))
+                else:
+                    tally[verdict] += 1
+                    if verdict == "refused" and len(refusals) < 3:
+                        refusals.append(f"{uid_name(sop_class)}: {status:#06x}")
+            else:
+                await probe.release()
+        if problems:
+            break
+    evidence = [f"{len(every)} storage classes proposed: {tally['stored']} stored, "
+                f"{tally['refused']} refused for their content, {tally['not accepted']} "
+                "not accepted", *(f"refused: {r}" for r in refusals)]
+    if problems:
+        return failed("accepted at negotiation, then not served: "
+                      + "; ".join(problems[:3]), *evidence)
+    if not tally["stored"] and not tally["refused"]:
+        return skipped("no storage class was accepted", *evidence)
+    return passed("every class accepted was stored or refused for its content",
+                  *evidence)
+
+
 CHECKS: tuple[Check, ...] = (_storage_check("ct", CT), _storage_check("mr", MR),
-                             _storage_check("sc", SC), found, pdu_sizes)
+                             _storage_check("sc", SC), found, pdu_sizes, classes)

@@ -149,6 +149,9 @@ class ScriptedSCP:
     hang_on_long_value: int | None = None
     #: stop listening (a crash) on a C-FIND whose identifier holds a value longer than this
     crash_on_long_value: int | None = None
+    #: the storage class it accepts at negotiation and then answers with 0x0122 (SOP
+    #: Class not supported): a context accepted that it cannot handle
+    unsupported_store: str | None = None
     #: C-FIND identifiers end with an element whose value has an odd length
     odd_lengths: bool = False
     #: abort an association on a P-DATA-TF longer than this, though it announced
@@ -310,7 +313,8 @@ class _Conversation:
         elif isinstance(message, CFindRQ) and dataset is not None:
             await self.answer_find(context_id, message, dataset)
         elif isinstance(message, CStoreRQ) and dataset is not None:
-            status = self.scp.store_status
+            status = 0x0122 if message.affected_sop_class_uid == self.scp.unsupported_store \
+                else self.scp.store_status
             if status == 0 and not self.scp.forget_stored:
                 self.scp.instances.append(dataset)
             await self.send(context_id, CStoreRSP(

@@ -83,6 +83,8 @@ FLAWS: list[tuple[dict[str, Any], list[str], set[str]]] = [
     ({"store_status": 0xA700}, ["storage"],
      {"storage.ct", "storage.mr", "storage.sc", "storage.pdu-sizes"}),
     ({"abort_over_pdu": 8192}, ["storage"], {"storage.pdu-sizes"}),
+    ({"unsupported_store": "1.2.840.10008.5.1.4.1.1.88.11"}, ["storage"],
+     {"storage.classes"}),
     ({"odd_lengths": True}, ["query"], {"query.study-universal"}),
     ({"forget_stored": True}, ["storage"], {"storage.found"}),
     ({"drop_key": "StudyID"}, ["query"], {"query.study-universal"}),
@@ -202,3 +204,12 @@ async def test_an_identifier_value_of_odd_length_fails_the_universal_query() -> 
     universal = next(v for v in results if v.check.id == "query.study-universal")
     assert universal.result.reason.startswith(
         "a value of odd length: (0099,0010) of 3 bytes"), reasons(results)
+
+
+async def test_a_class_accepted_then_not_supported_fails_the_classes_check() -> None:
+    async with scripted(ScriptedSCP(unsupported_store="1.2.840.10008.5.1.4.1.1.88.11")) \
+            as port:
+        results = await verdicts(port, ["storage.classes"], store=True)
+    [classes] = results
+    assert classes.result.reason == ("accepted at negotiation, then not served: Basic Text "
+                                     "SR Storage: status 0x0122"), reasons(results)
