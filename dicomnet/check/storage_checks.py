@@ -9,11 +9,13 @@ import anyio
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 
+from dicomnet.check.association_checks import accepted_syntaxes
 from dicomnet.check.instances import make_instance, run_tag
 from dicomnet.check.model import (
     Check,
     CheckContext,
     Result,
+    RuleBrokenError,
     StoredInstance,
     check,
     failed,
@@ -22,7 +24,7 @@ from dicomnet.check.model import (
 )
 from dicomnet.check.probe import PeerEndedError, Probe, describe, request
 from dicomnet.check.queries import image_identifier
-from dicomnet.check.sop_classes import CT, MR, SC, STUDY_FIND, UNCOMPRESSED
+from dicomnet.check.sop_classes import CT, FAMILIES, MR, SC, STUDY_FIND, UNCOMPRESSED
 from dicomnet.dimse import CFindRQ, CFindRSP, CStoreRQ, CStoreRSP
 from dicomnet.pdu import AAssociateAC
 from dicomnet.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, storage_sop_classes, uid_name
@@ -276,5 +278,82 @@ async def classes(ctx: CheckContext) -> Result:
                   *evidence)
 
 
+#: A valid instance in each compressed family FAMILIES names: pydicom's own test
+#: files, shipped with it (never fetched).
+COMPRESSED_FILES = {
+    "1.2.840.10008.1.2.4.50": "SC_rgb_jpeg_dcmtk.dcm",
+    "1.2.840.10008.1.2.4.70": "SC_rgb_jpeg_gdcm.dcm",
+    "1.2.840.10008.1.2.4.80": "MR_small_jpeg_ls_lossless.dcm",
+    "1.2.840.10008.1.2.4.90": "MR_small_jp2klossless.dcm",
+    "1.2.840.10008.1.2.5": "MR_small_RLE.dcm",
+}
+
+
+def compressed_instance(syntax: str, study: str) -> Dataset:
+    """pydicom's test instance in ``syntax``, with new instance and series UIDs in
+    ``study``."""
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(COMPRESSED_FILES[syntax], download=False)
+    if path is None:
+        raise RuleBrokenError(f"pydicom's test file {COMPRESSED_FILES[syntax]} is missing")
+    ds = dcmread(path)
+    ds.StudyInstanceUID = study
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID = generate_uid()
+    ds.PatientID = f"DNCHK{_TAG}CX"
+    return ds
+
+
+@check("storage", "compressed",
+       "a valid instance in each compressed transfer syntax the peer accepts is stored",
+       "PS3.5 8.2, 10; PS3.8 9.3.3.2; PS3.4 B.2.3")
+async def compressed(ctx: CheckContext) -> Result:
+    # Accepting a transfer syntax is a promise to take data encoded in it (PS3.8
+    # 9.3.3.2): a valid instance (pydicom's test files, as their makers encoded them)
+    # must be stored, or kept with a Warning; a failure status is not an answer here.
+    study = generate_uid()
+    instances = {syntax: compressed_instance(syntax, study) for syntax in COMPRESSED_FILES}
+    rq = request(ctx.target, [(str(ds.SOPClassUID), [syntax])
+                              for syntax, ds in instances.items()])
+    evidence: list[str] = []
+    problems: list[str] = []
+    tried = 0
+    async with Probe(ctx.target) as probe:
+        answer = await probe.associate(rq)
+        if not isinstance(answer, AAssociateAC):
+            return failed(f"compressed storage contexts were answered with "
+                          f"{describe(answer)}")
+        for number, (syntax, ds) in enumerate(instances.items(), 1):
+            label = FAMILIES[syntax]
+            pc = rq.presentation_contexts[number - 1]
+            if pc.context_id not in accepted_syntaxes(rq, answer):
+                evidence.append(f"{label}: not accepted")
+                continue
+            tried += 1
+            try:
+                await probe.send_message(pc.context_id, CStoreRQ(
+                    message_id=170 + number, affected_sop_class_uid=str(ds.SOPClassUID),
+                    affected_sop_instance_uid=ds.SOPInstanceUID), ds)
+                response, _ = await probe.receive_message()
+            except PeerEndedError as ended:
+                problems.append(f"{label}: the peer ended the association "
+                                f"({describe(ended.pdu)})")
+                break
+            status = getattr(response, "status", -1)
+            evidence.append(f"{label} ({uid_name(str(ds.SOPClassUID))}): "
+                            + (f"status {status:#06x}" if status >= 0 else repr(response)))
+            if not isinstance(response, CStoreRSP) or _verdict(status) != "stored":
+                problems.append(evidence[-1])
+        else:
+            await probe.release()
+    if problems:
+        return failed("accepted, then not stored: " + "; ".join(problems[:3]), *evidence)
+    if not tried:
+        return skipped("no compressed transfer syntax was accepted", *evidence)
+    return passed("every compressed syntax accepted was stored", *evidence)
+
+
 CHECKS: tuple[Check, ...] = (_storage_check("ct", CT), _storage_check("mr", MR),
-                             _storage_check("sc", SC), found, pdu_sizes, classes)
+                             _storage_check("sc", SC), found, pdu_sizes, classes, compressed)

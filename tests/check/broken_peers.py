@@ -152,6 +152,9 @@ class ScriptedSCP:
     #: the storage class it accepts at negotiation and then answers with 0x0122 (SOP
     #: Class not supported): a context accepted that it cannot handle
     unsupported_store: str | None = None
+    #: the transfer syntax it accepts at negotiation and then answers every C-STORE
+    #: in with 0xC000 (cannot understand): a syntax accepted that it cannot decode
+    undecodable_syntax: str | None = None
     #: C-FIND identifiers end with an element whose value has an odd length
     odd_lengths: bool = False
     #: abort an association on a P-DATA-TF longer than this, though it announced
@@ -314,6 +317,7 @@ class _Conversation:
             await self.answer_find(context_id, message, dataset)
         elif isinstance(message, CStoreRQ) and dataset is not None:
             status = 0x0122 if message.affected_sop_class_uid == self.scp.unsupported_store \
+                else 0xC000 if self.syntaxes[context_id] == self.scp.undecodable_syntax \
                 else self.scp.store_status
             if status == 0 and not self.scp.forget_stored:
                 self.scp.instances.append(dataset)
