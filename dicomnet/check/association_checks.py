@@ -281,10 +281,23 @@ async def user_identity(ctx: CheckContext) -> Result:
     if not isinstance(answer, AAssociateAC):
         return failed(f"answered a user identity with {describe(answer)}")
     response = answer.user_information.user_identity_ac
+    # The AC sub-item answers a request for a positive response (PS3.7 D.3.3.7.2): to
+    # the same identity asked without one, the peer has nothing to send.
+    unasked = UserIdentityRQSubItem(identity.identity_type, False, identity.primary_field,
+                                    identity.secondary_field)
+    rq = request(ctx.target, [(VERIFICATION, UNCOMPRESSED)], identity=unasked)
+    async with Probe(ctx.target) as probe:
+        second = await probe.associate(rq)
+        if isinstance(second, AAssociateAC):
+            await probe.release()
+    if isinstance(second, AAssociateAC) and second.user_information.user_identity_ac:
+        return failed("a User Identity response to a request that asked for none",
+                      f"identity type {identity.identity_type}, positive response not "
+                      "requested: the A-ASSOCIATE-AC carried a User Identity sub-item")
     if response is None:
         return passed("accepted without the positive response (allowed: the requestor "
                       "decides)", f"identity type {identity.identity_type}")
-    return passed("accepted with a positive response",
+    return passed("accepted with a positive response, none when not asked",
                   f"server response of {len(response.server_response)} bytes")
 
 

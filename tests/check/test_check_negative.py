@@ -15,6 +15,7 @@ from broken_peers import ScriptedSCP, made_up_studies, wrong_matching_server, wr
 
 from dicomnet.check import Outcome, Target, Verdict, robustness_checks, run_checks, select
 from dicomnet.config import Timeouts
+from dicomnet.pdu import UserIdentityACSubItem
 
 pytestmark = pytest.mark.anyio
 Serving = Callable[..., AbstractAsyncContextManager[int]]
@@ -76,6 +77,8 @@ FLAWS: list[tuple[dict[str, Any], list[str], set[str]]] = [
     ({"grant_roles": True}, ["association"], {"association.roles"}),
     ({"window": (0, 0)}, ["association"], {"association.async-window"}),
     ({"abort_on_identity": True}, ["association"], {"association.user-identity"}),
+    ({"extra_replies": (UserIdentityACSubItem(b""),)}, ["association"],
+     {"association.user-identity"}),
     ({"abort_on_release": True}, ["association"], {"association.release"}),
     ({"answer_abort": True}, ["association"], {"association.abort"}),
     ({"reject_implicit": True}, ["association"],
