@@ -36,9 +36,9 @@ from dicomnet.check.model import (
     skipped,
 )
 from dicomnet.check.probe import Probe, request
-from dicomnet.check.retrieve_checks import DESTINATION_UNKNOWN, retrieve
+from dicomnet.check.retrieve_checks import DESTINATION_UNKNOWN, retrieve, study_key
 from dicomnet.check.sop_classes import CT, MR, SC, STUDY_MOVE, UNCOMPRESSED
-from dicomnet.dimse import CStoreRQ, CStoreRSP
+from dicomnet.check.storage_checks import store_instance
 from dicomnet.uids import uid_name
 
 _TAG = run_tag()
@@ -51,21 +51,11 @@ async def store_one(ctx: CheckContext, sop_class: str) -> Dataset:
     ds = make_instance(sop_class, f"DNCHK{_TAG}RC")
     async with Probe(ctx.target) as probe:
         context_id = await probe.open_context(rq, sop_class, "storage")
-        await probe.send_message(context_id, CStoreRQ(
-            message_id=395, affected_sop_class_uid=sop_class,
-            affected_sop_instance_uid=ds.SOPInstanceUID), ds)
-        response, _ = await probe.receive_message()
-        await probe.release()
-    if not isinstance(response, CStoreRSP) or not (
-            response.status == 0 or response.status & 0xF000 == 0xB000):
-        raise RuleBrokenError(f"the instance to move was not stored: {response!r}")
-    return ds
-
-
-def _study(uid: str) -> Dataset:
-    ds = Dataset()
-    ds.QueryRetrieveLevel = "STUDY"
-    ds.StudyInstanceUID = uid
+        got = await store_instance(probe, context_id, ds, 395)
+        if not got.ended:
+            await probe.release()
+    if not got.stored:
+        raise RuleBrokenError(f"the instance to move was not stored: {got.text}")
     return ds
 
 
@@ -98,7 +88,7 @@ async def release_collision(ctx: CheckContext) -> Result:
 
     async with anyio.create_task_group() as tg:
         await tg.start(partial(scp.serve, host, port))
-        got = await retrieve(ctx, _study(ds.StudyInstanceUID), message_id=390,
+        got = await retrieve(ctx, study_key(ds.StudyInstanceUID), message_id=390,
                              move_destination=aet, before_release=sub_association_ended)
         tg.cancel_scope.cancel()
     evidence = [f"stored one {uid_name(sop_class)} instance, then C-MOVE of its study "

@@ -194,7 +194,8 @@ def content_problems(received: list[Dataset], expected: list[StoredInstance]) ->
     return problems[:3]
 
 
-def _study(uid: str) -> Dataset:
+def study_key(uid: str) -> Dataset:
+    """A retrieve identifier naming one study (or a list of them) by its UID."""
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.StudyInstanceUID = uid
@@ -232,7 +233,7 @@ def _judge(results: list[tuple[StoredInstance, Retrieval]], level: str) -> Resul
 async def get_study(ctx: CheckContext) -> Result:
     if (skip := _needs_get(ctx)) is not None:
         return skip
-    results = [(item, await retrieve(ctx, _study(item.study_instance_uid),
+    results = [(item, await retrieve(ctx, study_key(item.study_instance_uid),
                                      message_id=300 + number))
                for number, item in enumerate(ctx.facts.stored, 1)]
     return _judge(results, "STUDY")
@@ -262,7 +263,7 @@ async def get_unknown(ctx: CheckContext) -> Result:
     if not ctx.facts.accepts(STUDY_GET):
         return skipped("the peer does not accept Study Root C-GET")
     uid = generate_uid()
-    got = await retrieve(ctx, _study(uid), message_id=340)
+    got = await retrieve(ctx, study_key(uid), message_id=340)
     evidence = f"C-GET STUDY {uid} (a UID just made): {got.summary()}"
     status, _remaining, completed, failures, warnings = got.final
     if got.received:
@@ -279,7 +280,7 @@ async def get_unknown(ctx: CheckContext) -> Result:
 def _all_studies(ctx: CheckContext) -> Dataset:
     # PS3.4 C.4.3.1.3.1 (Note): in the Baseline behaviour more than one entity may be
     # retrieved at STUDY level with List of UID Matching (PS3.4 C.2.2.2.2)
-    return _study("\\".join(item.study_instance_uid for item in ctx.facts.stored))
+    return study_key("\\".join(item.study_instance_uid for item in ctx.facts.stored))
 
 
 @check("retrieve", "get-list", "C-GET of a list of studies: all of them, counts that add up",
@@ -426,7 +427,7 @@ async def _collect(ctx: CheckContext, aet: str, host: str, port: int,
     async with serving(server, host, port):
         got = Retrieval()
         for number, item in enumerate(ctx.facts.stored, 1):
-            identifier = _study(item.study_instance_uid)
+            identifier = study_key(item.study_instance_uid)
             one = await retrieve(ctx, identifier, message_id=360 + number,
                                  move_destination=aet)
             got.responses += one.responses
@@ -475,7 +476,7 @@ async def move_unknown(ctx: CheckContext) -> Result:
         return skipped("nothing was stored to move (run with --store)")
     nowhere = f"NOWHERE-{secrets.token_hex(4).upper()}"
     item = ctx.facts.stored[0]
-    got = await retrieve(ctx, _study(item.study_instance_uid), message_id=380,
+    got = await retrieve(ctx, study_key(item.study_instance_uid), message_id=380,
                          move_destination=nowhere)
     evidence = f"C-MOVE STUDY {item.study_instance_uid} to {nowhere}: {got.summary()}"
     if got.final[0] != DESTINATION_UNKNOWN:

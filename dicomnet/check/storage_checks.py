@@ -5,6 +5,8 @@ accepts (PS3.4 Annex B), then looked up with C-FIND when the peer is a Q/R SCP t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anyio
 from pydicom import Dataset
 from pydicom.uid import generate_uid
@@ -73,7 +75,7 @@ def _storage_check(name: str, sop_class: str) -> Check:
                     continue
                 status = response.status
                 evidence.append(f"{label}: status {status:#06x}")
-                if status == 0 or status & 0xF000 == 0xB000:  # Success or Warning
+                if _verdict(status) == "stored":  # Success or Warning
                     stored += 1
                     ctx.facts.stored.append(StoredInstance(
                         sop_class, ds.SOPInstanceUID, ds.StudyInstanceUID,
@@ -147,6 +149,39 @@ def big_instance(sop_class: str, patient_id: str, pixel_bytes: int) -> Dataset:
     return ds
 
 
+@dataclass(frozen=True)
+class StoreAnswer:
+    """What one C-STORE got: the status of the C-STORE-RSP to it (None when none came),
+    a line saying so, and whether the association is over."""
+
+    status: int | None
+    text: str
+    ended: bool = False
+
+    @property
+    def stored(self) -> bool:
+        return self.status is not None and _verdict(self.status) == "stored"
+
+
+async def store_instance(probe: Probe, context_id: int, ds: Dataset, message_id: int,
+                 pdu_length: int | None = None) -> StoreAnswer:
+    """C-STORE ``ds`` on ``context_id`` and read the answer."""
+    try:
+        await probe.send_message(context_id, CStoreRQ(
+            message_id=message_id, affected_sop_class_uid=str(ds.SOPClassUID),
+            affected_sop_instance_uid=ds.SOPInstanceUID), ds, pdu_length=pdu_length)
+        response, _ = await probe.receive_message()
+    except PeerEndedError as ended:
+        return StoreAnswer(None, f"the peer ended the association ({describe(ended.pdu)})",
+                       ended=True)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        return StoreAnswer(None, "the peer closed the connection while it was sent", ended=True)
+    if not isinstance(response, CStoreRSP) \
+            or response.message_id_being_responded_to != message_id:
+        return StoreAnswer(None, f"answered with {response!r}")
+    return StoreAnswer(response.status, f"status {response.status:#06x}")
+
+
 @check("storage", "pdu-sizes",
        "a data set sent in P-DATA-TF of 4 KiB up to the peer's maximum length is taken",
        "PS3.8 D.1, 9.3.5")
@@ -168,28 +203,14 @@ async def pdu_sizes(ctx: CheckContext) -> Result:
         for number, length in enumerate(lengths, 1):
             ds.SOPInstanceUID = generate_uid()
             ds.InstanceNumber = number
-            message_id = 150 + number
-            try:
-                await probe.send_message(context_id, CStoreRQ(
-                    message_id=message_id, affected_sop_class_uid=CT,
-                    affected_sop_instance_uid=ds.SOPInstanceUID), ds, pdu_length=length)
-                response, _ = await probe.receive_message()
-            except PeerEndedError as ended:
-                problems.append(f"P-DATA-TF of {length} bytes: the peer ended the "
-                                f"association ({describe(ended.pdu)})")
+            got = await store_instance(probe, context_id, ds, 150 + number, length)
+            line = f"P-DATA-TF of {length} bytes: {got.text}"
+            if got.ended:
+                problems.append(line)
                 break
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                problems.append(f"P-DATA-TF of {length} bytes: the peer closed the "
-                                "connection while it was sent")
-                break
-            status = getattr(response, "status", None)
-            evidence.append(f"P-DATA-TF of {length} bytes: "
-                            + ("no status" if status is None else f"status {status:#06x}"))
-            if not isinstance(response, CStoreRSP) \
-                    or response.message_id_being_responded_to != message_id:
-                problems.append(f"P-DATA-TF of {length} bytes: answered with {response!r}")
-            elif not (response.status == 0 or response.status & 0xF000 == 0xB000):
-                problems.append(f"P-DATA-TF of {length} bytes: status {response.status:#06x}")
+            evidence.append(line)
+            if not got.stored:
+                problems.append(line)
         else:
             await probe.release()
     if problems:
@@ -200,10 +221,10 @@ async def pdu_sizes(ctx: CheckContext) -> Result:
 #: Contexts per association when proposing every storage class (PS3.8 9.3.2.2: IDs
 #: 1 to 255, odd: 128 at most).
 _BATCH = 127
-#: Statuses that say the data set was not stored for what it holds or for want of room
-#: (PS3.4 Table B.2-1): a generated instance need not satisfy every IOD.
-_REFUSED_CONTENT = {0xA7: "out of resources", 0xA9: "does not match the SOP class",
-                    0xC0: "cannot understand"}
+#: Status high bytes that say the data set was not stored for want of room (A7xx) or
+#: for what it holds (A9xx, and any Cxxx: cannot understand) (PS3.4 Table B.2-1): a
+#: generated instance need not satisfy every IOD.
+_REFUSED_CONTENT = {0xA7, 0xA9}
 
 
 def _verdict(status: int) -> str:
@@ -243,25 +264,16 @@ async def classes(ctx: CheckContext) -> Result:
                 ds = make_instance(sop_class, study.PatientID)
                 ds.StudyInstanceUID = study.StudyInstanceUID
                 ds.SeriesNumber = number
-                try:
-                    await probe.send_message(context_id, CStoreRQ(
-                        message_id=number, affected_sop_class_uid=sop_class,
-                        affected_sop_instance_uid=ds.SOPInstanceUID), ds)
-                    response, _ = await probe.receive_message()
-                except PeerEndedError as ended:
-                    problems.append(f"{uid_name(sop_class)}: the peer ended the "
-                                    f"association ({describe(ended.pdu)})")
-                    break
-                status = getattr(response, "status", -1)
-                verdict = _verdict(status) if isinstance(response, CStoreRSP) else "wrong"
+                got = await store_instance(probe, context_id, ds, number)
+                verdict = "wrong" if got.status is None else _verdict(got.status)
                 if verdict == "wrong":
-                    problems.append(f"{uid_name(sop_class)}: "
-                                    + (f"status {status:#06x}" if status >= 0
-                                       else f"answered with {response!r}"))
+                    problems.append(f"{uid_name(sop_class)}: {got.text}")
+                    if got.ended:
+                        break
                 else:
                     tally[verdict] += 1
                     if verdict == "refused" and len(refusals) < 3:
-                        refusals.append(f"{uid_name(sop_class)}: {status:#06x}")
+                        refusals.append(f"{uid_name(sop_class)}: {got.status:#06x}")
             else:
                 await probe.release()
         if problems:
@@ -332,19 +344,12 @@ async def compressed(ctx: CheckContext) -> Result:
                 evidence.append(f"{label}: not accepted")
                 continue
             tried += 1
-            try:
-                await probe.send_message(pc.context_id, CStoreRQ(
-                    message_id=170 + number, affected_sop_class_uid=str(ds.SOPClassUID),
-                    affected_sop_instance_uid=ds.SOPInstanceUID), ds)
-                response, _ = await probe.receive_message()
-            except PeerEndedError as ended:
-                problems.append(f"{label}: the peer ended the association "
-                                f"({describe(ended.pdu)})")
+            got = await store_instance(probe, pc.context_id, ds, 170 + number)
+            if got.ended:
+                problems.append(f"{label}: {got.text}")
                 break
-            status = getattr(response, "status", -1)
-            evidence.append(f"{label} ({uid_name(str(ds.SOPClassUID))}): "
-                            + (f"status {status:#06x}" if status >= 0 else repr(response)))
-            if not isinstance(response, CStoreRSP) or _verdict(status) != "stored":
+            evidence.append(f"{label} ({uid_name(str(ds.SOPClassUID))}): {got.text}")
+            if not got.stored:
                 problems.append(evidence[-1])
         else:
             await probe.release()

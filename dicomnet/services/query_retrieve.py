@@ -516,15 +516,16 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
     assert isinstance(message, CMoveRQ)
     destination = message.move_destination.strip()
 
-    last: list[tuple[CMoveRSP, Dataset | None]] = []
+    last: tuple[CMoveRSP, Dataset | None] | None = None
 
     async def respond(status: int, counts: _Counts, final: bool,
                       identifier: Dataset | None) -> None:
+        nonlocal last
         response = counts.response(CMoveRSP, message, status, final=final)
         if status == Status.PENDING:
             await request.respond(response, identifier)
         else:  # sent once the sub-operations' association is released (below)
-            last.append((response, identifier))
+            last = (response, identifier)
 
     address = destinations(destination)
     if address is None:
@@ -559,7 +560,7 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
 
             await _retrieve(request, items, send, respond)
     except (DicomNetError, OSError) as exc:
-        if last:  # every sub-operation was done; only the release went wrong
+        if last is not None:  # every sub-operation was done; only the release failed
             log.info("%r: the association to %s did not end in a release: %s",
                      request.association, peer_text(destination), peer_text(exc, 200))
         elif request.answered:
@@ -568,8 +569,8 @@ async def answer_move(request: IncomingRequest, handler: RetrieveHandler,
             await _cannot_reach(request, items, destination, (host, port), exc)
     # The final response only after that association is over, as DCMTK does: a requestor
     # that releases on it cannot cut the sub-operations' release short.
-    for response, identifier in last:
-        await request.respond(response, identifier)
+    if last is not None:
+        await request.respond(*last)
 
 
 async def _cannot_reach(request: IncomingRequest, items: list[Any], destination: str,
