@@ -72,8 +72,9 @@ from dicomnet.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from dicomnet.pdu.constants import AbortReason, AbortSource, describe_reject
 from dicomnet.response_batch import ResponseBatch
 from dicomnet.response_waiter import OneResponse
-from dicomnet.stream_writer import StreamWriter, acquire
+from dicomnet.stream_link import StreamLink
 from dicomnet.tcp import tune_connection
+from dicomnet.turn_lock import TurnLock
 
 if TYPE_CHECKING:
     from cryptography.x509 import Name
@@ -128,7 +129,7 @@ class AssociationDriver:
         self._stream = stream
         self._owns_stream = False  # True once open() made the connection itself
         self.timeouts = timeouts
-        self._writer = None if stream is None else StreamWriter(stream, timeouts.network)
+        self._link = None if stream is None else StreamLink(stream, timeouts.network)
         self.peer = peer
         #: With TLS: the peer's certificate subject (RFC 4514), None without one.
         self.peer_certificate_subject: str | None = None
@@ -148,7 +149,7 @@ class AssociationDriver:
         self.accept_damaged = accept_damaged
         self._waiters: dict[int, MemoryObjectSendStream[Response] | OneResponse] = {}
         self._incoming: dict[int, IncomingRequest] = {}
-        self._message_lock = anyio.Lock(fast_acquire=True)
+        self._message_lock = TurnLock()
         # Set and replaced when a slot of the window comes back, if someone waits;
         # the same for the peer's requests.
         self._window_freed, self._window_wanted = anyio.Event(), False
@@ -272,7 +273,7 @@ class AssociationDriver:
         with deadline("TCP connect", self.timeouts.connect):
             self._stream = await connect()
         self._owns_stream = True
-        self._writer = StreamWriter(self._stream, self.timeouts.network)
+        self._link = StreamLink(self._stream, self.timeouts.network)
         tune_connection(self._stream)
         self.events.opened()
         self.events.name(request)
@@ -388,7 +389,7 @@ class AssociationDriver:
         """Write a message whole (see send_message), then let other tasks in (a C-CANCEL
         between pending responses), unless a final response or a request whose answer
         is ``answer_awaited`` next: the wait that follows lets them in anyway."""
-        await acquire(self._message_lock)
+        await self._message_lock.acquire()
         sent = 0
         try:
             self._conn.message_sent()  # P-DATA request is valid in this state
@@ -620,9 +621,8 @@ class AssociationDriver:
             self._tasks.start_soon(partial(self.abort, why=why))
 
     async def _read_loop(self) -> None:
-        assert self._stream is not None
-        stream = self._stream
-        conn = self._conn
+        assert self._link is not None
+        receive, conn = self._link.receive, self._conn
         partial_since: float | None = None  # when the incomplete PDU began to arrive
         while not self._closed.is_set():
             # It bounds a whole PDU, not each read: a peer that drips a byte at a time
@@ -634,7 +634,7 @@ class AssociationDriver:
                 self._idle_read = conn.established
             self._reading = True
             try:
-                data = await stream.receive(_READ_SIZE)
+                data = await receive(_READ_SIZE)
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
                     OSError) as exc:
                 if not self._closed.is_set():
@@ -832,11 +832,11 @@ class AssociationDriver:
             self._sync_artim()
 
     async def _send_bytes(self, data: bytes | bytearray) -> None:
-        """Write one whole PDU (or several), never half of one (dicomnet.stream_writer)."""
-        if self._writer is None or self._closed.is_set():
+        """Write one whole PDU (or several), never half of one (dicomnet.stream_link)."""
+        if self._link is None or self._closed.is_set():
             raise self._conn.ended_error()
         try:
-            await self._writer.write(data, self._watch)
+            await self._link.write(data, self._watch)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
                 DicomTimeoutError) as exc:
             error: Exception = DicomTimeoutError("sending a PDU", self.timeouts.network or 0) \
