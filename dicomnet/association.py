@@ -34,6 +34,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from dicomnet import events as ev
 from dicomnet.acse import AcceptedContext, Negotiated
+from dicomnet.answer_at_once import answer_at_once
 from dicomnet.association_events import AssociationEvents
 from dicomnet.clocks import ArtimTimer, deadline
 from dicomnet.config import SEND_CAP_WHEN_UNLIMITED, Timeouts
@@ -120,6 +121,7 @@ class AssociationDriver:
         on_associate: AcceptHook | None = None,
         on_request: RequestHook | None = None,
         inline: Callable[[DIMSEMessage], bool] | None = None,
+        answer_now: Callable[[AcceptedContext, DIMSEMessage], DIMSEMessage | None] | None = None,
         sink_factory: SinkFactory | None = None,
         max_dataset_size: int | None = None,
         peer: tuple[str, int] | None = None,
@@ -142,8 +144,11 @@ class AssociationDriver:
             else (lambda context, message: factory(self._public(), context, message)))
         self._on_associate = on_associate
         self._on_request = on_request
-        # Requests whose handler runs in the reader's task (see _start_handler).
-        self._inline = inline
+        # Requests whose handler runs in the reader's task (see _start_handler), and
+        # the answers to send before it wakes (dicomnet.answer_at_once).
+        self._inline, self._answer_now = inline, answer_now
+        if answer_now is not None and self._link is not None:
+            self._link.at_once(partial(answer_at_once, self))
         #: Whether a C-STORE data set found truncated or malformed still reaches the
         #: store handler (see :func:`dicomnet.services.storage.answer_store`).
         self.accept_damaged = accept_damaged
@@ -648,7 +653,7 @@ class AssociationDriver:
                     self._watch.read_done()
             self.events.refresh()
             conn.report_pdus = self.events.pdus
-            events = conn.receive_data(data)
+            events = data if isinstance(data, list) else conn.receive_data(data)
             while True:
                 try:
                     for event in events:
@@ -725,10 +730,8 @@ class AssociationDriver:
             except anyio.WouldBlock:
                 await waiter.send(response)
             else:
-                # Let the requester, woken just now, run before this reader goes back
-                # to the socket: its next request is what the peer waits for. Not after
-                # a pending response (C-FIND matches): nothing follows it from us, and
-                # a loop round per match cost more than the rest.
+                # The requester, woken now, runs before this reader reads on: the peer
+                # waits for its next request (not after a C-FIND match: none follows).
                 if not response.is_pending:
                     await anyio.lowlevel.checkpoint()
 
@@ -817,8 +820,7 @@ class AssociationDriver:
                 self._performed = anyio.Event()
 
     async def _flush(self) -> None:
-        """Write what the connection queued (association PDUs), then follow its
-        wishes about ARTIM."""
+        """Write the association PDUs the connection queued; follow it on ARTIM."""
         conn = self._conn
         if conn.sent_pdus:
             pdus = list(conn.sent_pdus) if self.events.pdus else []
@@ -889,9 +891,7 @@ class AssociationDriver:
         await self._close_transport()
 
     def _public(self) -> Association:
-        """This association as handlers see it: clients and servers make every
-        association a :class:`dicomnet.Association` (the driver with its service
-        methods), never a bare driver."""
+        """This association as handlers see it: a :class:`dicomnet.Association`."""
         return cast("Association", self)
 
     def _who(self) -> str:

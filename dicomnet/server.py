@@ -31,6 +31,7 @@ from dicomnet.acse import (
     REJECT_LOCAL_LIMIT_EXCEEDED,
     REJECT_NO_REASON,
     REJECT_USER_IDENTITY,
+    AcceptedContext,
     AcceptorPolicy,
     Negotiated,
     check_request,
@@ -42,7 +43,7 @@ from dicomnet.association import IncomingRequest
 from dicomnet.client import connect
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.dataset_io import SinkFactory
-from dicomnet.dimse import CommandField, DIMSEMessage, Status
+from dicomnet.dimse import CEchoRQ, CommandField, DIMSEMessage, Status
 from dicomnet.dimse.comment import error_comment
 from dicomnet.events import EventCallback, EventHub, as_hub
 from dicomnet.logtext import peer_text
@@ -560,6 +561,7 @@ class Server:
             stream=stream, timeouts=self.timeouts, max_pdu_length=self.max_pdu_length,
             on_associate=partial(self._admit, ticket, pending),
             on_request=self._on_request, inline=self._runs_inline,
+            answer_now=self._answer_now,
             sink_factory=self._sink_factory, max_dataset_size=self.max_dataset_size,
             peer=peer, accept_damaged=self.accept_damaged, events=self.events)
         association.peer_certificate_subject = subject
@@ -694,6 +696,16 @@ class Server:
     def _runs_inline(self, message: DIMSEMessage) -> bool:
         """Whether the association runs the handler of ``message`` in its reader."""
         return message.command_field in self._inline
+
+    def _answer_now(self, context: AcceptedContext, message: DIMSEMessage
+                    ) -> DIMSEMessage | None:
+        """The answer to send at once (:mod:`dicomnet.answer_at_once`) when ``message``
+        needs no waiting: a C-ECHO-RQ answered by the built-in Success (no
+        ``on_echo`` handler) on a context that has it; None for anything else."""
+        if type(message) is not CEchoRQ or CommandField.C_ECHO_RQ not in self._inline \
+                or refusal(context.abstract_syntax, message, self._operations) is not None:
+            return None
+        return verification.echo_answer(message, Status.SUCCESS)
 
     async def _on_request(self, request: IncomingRequest) -> None:
         message = request.message

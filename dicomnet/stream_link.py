@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 import anyio
 from anyio.abc import ByteStream
@@ -39,10 +39,28 @@ class StreamLink:
         self.stream = stream
         self.timeout = timeout  # Timeouts.network, when no watcher keeps it
         self._direct = take_over(stream)
-        #: ``await receive(max_bytes)``: the next bytes, or anyio's end-of-stream errors.
-        self.receive: Callable[[int], Awaitable[bytes]] = \
+        #: ``await receive(max_bytes)``: the next bytes (or what an :meth:`at_once`
+        #: left), or anyio's end-of-stream errors.
+        self.receive: Callable[[int], Awaitable[bytes | list[Any]]] = \
             stream.receive if self._direct is None else self._direct.receive
         self._lock = TurnLock()
+
+    def at_once(self, function: Callable[[bytes], list[Any] | None]) -> None:
+        """Offer bytes that come while the reader waits to ``function`` first
+        (:mod:`dicomnet.answer_at_once`); only where the transport is ours."""
+        if self._direct is not None:
+            self._direct.at_once = function
+
+    def idle(self) -> bool:
+        """Whether :meth:`write_now` may write: nothing is being written, and the
+        transport holds nothing back."""
+        return self._direct is not None and not self._lock.locked() and self._direct.ready()
+
+    def write_now(self, data: bytes) -> None:
+        """Write ``data`` without waiting (only when :meth:`idle`); what the socket
+        does not take at once the transport sends on, ahead of any later write."""
+        assert self._direct is not None
+        self._direct.write(data)
 
     async def write(self, data: bytes | bytearray, watch: NetworkWatch | None) -> None:
         """Write ``data`` whole; ``watch`` keeps the network timeout (a deadline scope

@@ -25,12 +25,16 @@ the stream itself. Once taken over, the stream is only closed through anyio (its
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 
 __all__ = ["TransportLink", "take_over"]
+
+log = logging.getLogger("dicomnet.association")
 
 #: Unread bytes held before reading pauses: a little more than one read of the
 #: selector transport (256 KiB), so a peer streaming a data set keeps one read ahead.
@@ -44,7 +48,8 @@ class TransportLink(asyncio.Protocol):
         self._stream = stream  # anyio's, for its closed flag (aclose sets it)
         self._transport = transport
         self._loop = asyncio.get_running_loop()
-        self._chunks: deque[bytes] = deque()
+        #: Bytes, and lists of what :attr:`at_once` left for the reader, in order.
+        self._chunks: deque[bytes | list[Any]] = deque()
         self._unread = 0
         self._read_waiter: asyncio.Future[None] | None = None
         self._write_waiter: asyncio.Future[None] | None = None
@@ -52,10 +57,28 @@ class TransportLink(asyncio.Protocol):
         self._eof = False
         self._lost = False
         self._error: BaseException | None = None
+        #: Given bytes that came while the reader waited with nothing unread: None
+        #: when it does not take them, else what it leaves for the reader (a list,
+        #: empty when nothing); see dicomnet.answer_at_once.
+        self.at_once: Callable[[bytes], list[Any] | None] | None = None
 
     # -- protocol callbacks (the event loop calls them) -----------------------------
 
     def data_received(self, data: bytes) -> None:
+        waiter = self._read_waiter
+        if self.at_once is not None and waiter is not None and not waiter.done() \
+                and not self._chunks:
+            try:
+                left = self.at_once(data)
+            except Exception:  # a fault of ours: never leave the peer half answered
+                log.exception("answering at once failed; closing the connection")
+                self._transport.abort()
+                return
+            if left is not None:
+                if left:
+                    self._chunks.append(left)
+                    waiter.set_result(None)
+                return
         self._chunks.append(data)
         self._unread += len(data)
         if self._unread > _HIGH_WATER and self._transport.is_reading():
@@ -82,9 +105,10 @@ class TransportLink(asyncio.Protocol):
 
     # -- reading ----------------------------------------------------------------------
 
-    async def receive(self, max_bytes: int) -> bytes:
-        """The next bytes from the peer (at most ``max_bytes``); raises as anyio's
-        ``receive`` does once the connection has ended."""
+    async def receive(self, max_bytes: int) -> bytes | list[Any]:
+        """The next bytes from the peer (at most ``max_bytes``), or what
+        :attr:`at_once` left for the reader; raises as anyio's ``receive`` does once the
+        connection has ended."""
         while not self._chunks:
             self._check_open(reading=True)
             waiter = self._read_waiter = self._loop.create_future()
@@ -93,6 +117,8 @@ class TransportLink(asyncio.Protocol):
             finally:
                 self._read_waiter = None
         chunk = self._chunks.popleft()
+        if isinstance(chunk, list):
+            return chunk
         if len(chunk) > max_bytes:
             chunk, rest = chunk[:max_bytes], chunk[max_bytes:]
             self._chunks.appendleft(rest)
