@@ -31,7 +31,12 @@ from dicomnet.dimse.fragment import max_fragment_size, pdata_pdu
 if TYPE_CHECKING:
     from dicomnet.association import AssociationDriver
 
-__all__ = ["answer_at_once"]
+__all__ = ["ANSWERED", "answer_at_once"]
+
+#: What :func:`answer_at_once` returns when the answer went out: nothing is left for
+#: the reader. Any list it returns goes to the reader, an empty one too (the reader
+#: still writes what the connection queued and follows its state).
+ANSWERED: tuple[()] = ()
 
 #: A P-DATA-TF (PS3.8 §9.3.5): type 04; its first PDV's message control header has
 #: bit 0 (command) and bit 1 (last fragment) set.
@@ -39,10 +44,11 @@ _P_DATA_TF = 0x04
 _LAST_COMMAND_FRAGMENT = 0x03
 
 
-def answer_at_once(driver: AssociationDriver, data: bytes) -> list[ConnectionEvent] | None:
-    """Answer the request in ``data`` now if it can be; None when ``data`` is not
-    taken (the reader gets it), else the events left for the reader (none when the
-    answer went out)."""
+def answer_at_once(driver: AssociationDriver, data: bytes
+                   ) -> list[ConnectionEvent] | tuple[()] | None:
+    """Answer the request in ``data`` now if it can be: :data:`ANSWERED`; None when
+    ``data`` is not taken (the reader gets it); else the events the connection made
+    of it, for the reader."""
     conn = driver._conn
     link = driver._link
     # One whole PDU holding one PDV, the last (or only) fragment of a command.
@@ -81,4 +87,4 @@ def answer_at_once(driver: AssociationDriver, data: bytes) -> list[ConnectionEve
     conn.request_done(int(event.message.message_id))  # type: ignore[union-attr]
     if driver._watch is not None:
         driver._watch.reading()  # bytes came: the reader's wait starts again
-    return []
+    return ANSWERED

@@ -45,7 +45,7 @@ class StreamLink:
             stream.receive if self._direct is None else self._direct.receive
         self._lock = TurnLock()
 
-    def at_once(self, function: Callable[[bytes], list[Any] | None]) -> None:
+    def at_once(self, function: Callable[[bytes], object]) -> None:
         """Offer bytes that come while the reader waits to ``function`` first
         (:mod:`dicomnet.answer_at_once`); only where the transport is ours."""
         if self._direct is not None:

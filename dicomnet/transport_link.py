@@ -58,9 +58,9 @@ class TransportLink(asyncio.Protocol):
         self._lost = False
         self._error: BaseException | None = None
         #: Given bytes that came while the reader waited with nothing unread: None
-        #: when it does not take them, else what it leaves for the reader (a list,
-        #: empty when nothing); see dicomnet.answer_at_once.
-        self.at_once: Callable[[bytes], list[Any] | None] | None = None
+        #: when it does not take them, else a list for the reader (even empty), or
+        #: anything else when nothing is left for it; see dicomnet.answer_at_once.
+        self.at_once: Callable[[bytes], object] | None = None
 
     # -- protocol callbacks (the event loop calls them) -----------------------------
 
@@ -74,10 +74,10 @@ class TransportLink(asyncio.Protocol):
                 log.exception("answering at once failed; closing the connection")
                 self._transport.abort()
                 return
+            if isinstance(left, list):  # the reader's, even empty
+                self._chunks.append(left)
+                waiter.set_result(None)
             if left is not None:
-                if left:
-                    self._chunks.append(left)
-                    waiter.set_result(None)
                 return
         self._chunks.append(data)
         self._unread += len(data)

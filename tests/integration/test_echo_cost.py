@@ -6,19 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 
+import anyio
 import pytest
+from pydicom import Dataset
 
 import dicomnet
 import dicomnet.association
 from dicomnet import events as ev
 from dicomnet.acse import build_request
 from dicomnet.answer_at_once import answer_at_once
-from dicomnet.association import AssociationDriver
+from dicomnet.association import AssociationDriver, IncomingRequest
 from dicomnet.connection_events import ConnectionEvent
-from dicomnet.dimse import CEchoRQ, CEchoRSP, Status, decode_command, encode_command, pdata_pdu
+from dicomnet.dimse import (
+    CEchoRQ,
+    CEchoRSP,
+    CStoreRQ,
+    CStoreRSP,
+    Status,
+    decode_command,
+    encode_command,
+    pdata_pdu,
+)
+from dicomnet.dimse.dataset import encode_dataset
 from dicomnet.pdu import AAssociateAC, PDataTF
 from dicomnet.server import Server
 from dicomnet.testing.rawpeer import RawPeer
@@ -28,6 +41,7 @@ pytestmark = pytest.mark.anyio
 Serving = Callable[..., AbstractAsyncContextManager[int]]
 
 ECHOES = 50
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 
 @contextmanager
@@ -102,16 +116,20 @@ async def test_a_custom_echo_handler_still_runs_in_a_task_of_its_own(
 
 @contextmanager
 def counting_answers_at_once(monkeypatch: pytest.MonkeyPatch,
-                             caplog: pytest.LogCaptureFixture) -> Iterator[list[int]]:
-    """Count the requests answered from the transport's callback (associations made
-    meanwhile), with the DIMSE log quiet as in a server's normal run: the suite's
-    debug log would make every message an event to build, which the reader does."""
+                             caplog: pytest.LogCaptureFixture) -> Iterator[Counter[str]]:
+    """Count what the transport's callback did with the bytes it was offered
+    (associations made meanwhile): "answered", "declined" (left as bytes), "reader"
+    (fed to the connection, its events left to the reader). With the DIMSE log quiet
+    as in a server's normal run: the suite's debug log would make every message an
+    event to build, which only the reader does."""
     caplog.set_level(logging.INFO, logger="dicomnet")
-    counts = [0, 0]  # answered at once, declined or handed to the reader
+    counts: Counter[str] = Counter()
 
-    def counting(driver: AssociationDriver, data: bytes) -> list[ConnectionEvent] | None:
+    def counting(driver: AssociationDriver, data: bytes
+                 ) -> list[ConnectionEvent] | tuple[()] | None:
         left = answer_at_once(driver, data)
-        counts[left != []] += 1
+        counts["declined" if left is None else "reader" if isinstance(left, list)
+               else "answered"] += 1
         return left
 
     monkeypatch.setattr(dicomnet.association, "answer_at_once", counting)
@@ -130,7 +148,7 @@ async def test_the_builtin_echo_answer_goes_out_before_the_reader_wakes(
             # not match it (its reader routes responses by that ID).
             for _ in range(ECHOES):
                 assert await assoc.echo() == Status.SUCCESS
-    assert counts[0] == ECHOES
+    assert counts["answered"] == ECHOES
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
@@ -156,7 +174,7 @@ async def test_echoes_with_a_handler_or_listeners_are_answered_by_the_reader(
                 dicomnet.connect("127.0.0.1", port, called_ae="ECHOSCP") as assoc:
             for _ in range(3):
                 assert await assoc.echo() == Status.SUCCESS
-    assert counts[0] == 0
+    assert counts["answered"] == 0
     assert sum(isinstance(event, ev.RequestReceived) for event in served) == 3
     assert sum(isinstance(event, ev.RequestAnswered) for event in served) == 3
 
@@ -195,4 +213,47 @@ async def test_requests_that_arrive_together_are_answered_in_order(
             await peer.send(echo(5))
             await answers(1)
             assert answered == [1, 2, 3, 4, 5]
-    assert counts[0] == 2  # the first and the last; the three together by the reader
+    assert counts["answered"] == 2  # the first and the last; the three together by the reader
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_command_whose_data_set_follows_is_left_to_the_reader_whole(
+        serving: Serving, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # A C-STORE-RQ command alone in its read is taken in the callback (one whole
+    # command), but nothing answers it there: the connection waits for its data set,
+    # which the reader receives; the handler gets all of it and the peer its answer.
+    server = Server("STORESCP")
+    stored: list[str] = []
+
+    @server.on_store(sop_classes=[CT_IMAGE_STORAGE])
+    async def store(request: IncomingRequest) -> int:
+        assert request.dataset is not None
+        stored.append(str(request.dataset.SOPInstanceUID))
+        return Status.SUCCESS
+
+    dataset = Dataset()
+    dataset.SOPClassUID = CT_IMAGE_STORAGE
+    dataset.SOPInstanceUID = "1.2.3.4.5"
+    dataset.PatientID = "P1"
+    data = encode_dataset(dataset, IMPLICIT_VR_LITTLE_ENDIAN)
+    with counting_answers_at_once(monkeypatch, caplog) as counts:
+        async with serving(server) as port, RawPeer("127.0.0.1", port) as peer:
+            await peer.send(build_request(
+                calling_ae_title="RAW", called_ae_title="STORESCP",
+                contexts=[(CT_IMAGE_STORAGE, [IMPLICIT_VR_LITTLE_ENDIAN])],
+                max_pdu_length=16384))
+            assert isinstance(await peer.receive_pdu(), AAssociateAC)
+            await peer.send(pdata_pdu(1, True, True, encode_command(CStoreRQ(
+                message_id=7, affected_sop_class_uid=CT_IMAGE_STORAGE,
+                affected_sop_instance_uid="1.2.3.4.5", has_dataset=True))))
+            await anyio.sleep(0.1)  # the command arrives alone
+            await peer.send(pdata_pdu(1, False, True, data))
+            pdu = await peer.receive_pdu()
+            assert isinstance(pdu, PDataTF)
+            response = decode_command(pdu.pdvs[0].data)
+            assert isinstance(response, CStoreRSP) and response.status == Status.SUCCESS
+            assert response.message_id_being_responded_to == 7
+    assert stored == ["1.2.3.4.5"]
+    assert counts["answered"] == 0
+    assert counts["reader"] == 1  # the command, taken; its data set came to the reader
