@@ -52,7 +52,7 @@ def _mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(buffer)
 
 
-@pytest.mark.parametrize("log_level", [logging.DEBUG, logging.INFO])
+@pytest.mark.parametrize("log_level", [logging.DEBUG, logging.INFO], ids=["debug", "info"])
 async def test_mutated_sessions_never_crash_the_server(
         serving: Serving, caplog: pytest.LogCaptureFixture, log_level: int) -> None:
     # At INFO (a server's usual log), nobody watches DIMSE messages: then a whole
