@@ -43,7 +43,7 @@ from dicomnet.association import IncomingRequest
 from dicomnet.client import connect
 from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
 from dicomnet.dataset_io import SinkFactory
-from dicomnet.dimse import CEchoRQ, CommandField, DIMSEMessage, Status
+from dicomnet.dimse import CEchoRQ, CommandField, DIMSEMessage, Status, response_to
 from dicomnet.dimse.comment import error_comment
 from dicomnet.events import EventCallback, EventHub, as_hub
 from dicomnet.logtext import peer_text
@@ -705,7 +705,7 @@ class Server:
         if type(message) is not CEchoRQ or CommandField.C_ECHO_RQ not in self._inline \
                 or refusal(context.abstract_syntax, message, self._operations) is not None:
             return None
-        return verification.echo_answer(message, Status.SUCCESS)
+        return response_to(message, Status.SUCCESS)
 
     async def _on_request(self, request: IncomingRequest) -> None:
         message = request.message

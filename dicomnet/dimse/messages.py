@@ -510,6 +510,11 @@ def message_fields(cls: type[DIMSEMessage]) -> tuple[tuple[str, int, str, bool],
     return _FIELD_CACHE[cls]
 
 
+#: Command element names per response class, for response_to (it answers every
+#: built-in C-ECHO).
+_NAMES_CACHE: dict[type, frozenset[str]] = {}
+
+
 def describe_message(message: DIMSEMessage) -> str:
     """A message in a few words for logs and errors: ``C-STORE-RQ #3``, ``C-FIND-RSP
     (to #3, status 0xFF00)``."""
@@ -535,7 +540,9 @@ def response_to(request: DIMSEMessage, status: int, *,
     if not request.is_request or request.command_field == CommandField.C_CANCEL_RQ:
         raise ValueError(f"{type(request).__name__} has no response")
     cls = RESPONSE_TYPES[request.command_field | 0x8000]
-    names = {f.name for f in fields(cls)}
+    names = _NAMES_CACHE.get(cls)
+    if names is None:
+        names = _NAMES_CACHE[cls] = frozenset(name for name, *_ in message_fields(cls))
     values: dict[str, object] = {
         "message_id_being_responded_to": cast(Any, request).message_id,
         "status": int(status),

@@ -42,12 +42,8 @@ async def answer_echo(request: IncomingRequest, handler: EchoHandler | None) -> 
         status = Status.SUCCESS if handler is None else await handler(request)
     except ServiceFailure as failure:  # a refusal with its reason
         status, comment = failure.status, failure.comment
-    await request.respond(echo_answer(message, int(status), comment))
-
-
-def echo_answer(message: CEchoRQ, status: int, comment: str | None = None) -> CEchoRSP:
-    """The C-ECHO-RSP to ``message`` (PS3.7 9.3.5.2: it echoes the request's Message
-    ID and Affected SOP Class UID)."""
-    return CEchoRSP(message_id_being_responded_to=message.message_id,
-                    affected_sop_class_uid=message.affected_sop_class_uid,
-                    status=status, error_comment=comment)
+    await request.respond(CEchoRSP(
+        message_id_being_responded_to=message.message_id,
+        affected_sop_class_uid=message.affected_sop_class_uid,
+        status=int(status), error_comment=comment,
+    ))
