@@ -33,7 +33,13 @@ from dicomnet.acse import AcceptorPolicy, negotiate
 from dicomnet.check.model import CheckContext
 from dicomnet.check.probe import describe
 from dicomnet.check.sop_classes import FAMILIES
-from dicomnet.dimse import CStoreRQ, CStoreRSP, Reassembler, encode_command, fragment_message
+from dicomnet.dimse import (
+    CStoreRQ,
+    Reassembler,
+    encode_command,
+    fragment_message,
+    response_to,
+)
 from dicomnet.dimse.reassembly import CommandReceived
 from dicomnet.errors import DicomNetError
 from dicomnet.pdu import (
@@ -199,11 +205,8 @@ class ReleasingStorageSCP:
                 context_id, message = store
                 store = None
                 transcript.stores += 1
-                data = b"".join(fragment_message(context_id, encode_command(CStoreRSP(
-                    message_id_being_responded_to=message.message_id, status=0,
-                    affected_sop_class_uid=message.affected_sop_class_uid,
-                    affected_sop_instance_uid=message.affected_sop_instance_uid)),
-                    None, peer_max))
+                data = b"".join(fragment_message(context_id, encode_command(
+                    response_to(message, 0)), None, peer_max))
                 await stream.send(data)
                 if transcript.stores >= self.release_after:
                     await self._release(stream, framer, transcript)

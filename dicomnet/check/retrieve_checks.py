@@ -41,9 +41,9 @@ from dicomnet.dimse import (
     CMoveRQ,
     CMoveRSP,
     CStoreRQ,
-    CStoreRSP,
     encode_command,
     fragment_message,
+    response_to,
 )
 from dicomnet.incoming_request import IncomingRequest
 from dicomnet.server import Server
@@ -76,7 +76,13 @@ class Retrieval:
                 f"failed {failures}, warning {warnings}, remaining {remaining})")
 
 
-def _counts(response: CGetRSP | CMoveRSP) -> tuple[int, int | None, int, int, int]:
+def _counts(response: CGetRSP | CMoveRSP, message_id: int
+            ) -> tuple[int, int | None, int, int, int]:
+    """A retrieve response's status and sub-operation counts; it must answer our
+    request ``message_id`` (PS3.7 9.3.1.1)."""
+    if response.message_id_being_responded_to != message_id:
+        raise RuleBrokenError(f"a response to Message ID "
+                              f"{response.message_id_being_responded_to}, not {message_id}")
     return (response.status, response.number_of_remaining_suboperations,
             response.number_of_completed_suboperations or 0,
             response.number_of_failed_suboperations or 0,
@@ -147,16 +153,9 @@ async def retrieve(ctx: CheckContext, identifier: Dataset, *, message_id: int,
             if isinstance(message, CStoreRQ):
                 if dataset is not None:
                     result.received.append(dataset)
-                await probe.send_message(probe.last_context_id, CStoreRSP(
-                    message_id_being_responded_to=message.message_id, status=0,
-                    affected_sop_class_uid=message.affected_sop_class_uid,
-                    affected_sop_instance_uid=message.affected_sop_instance_uid))
+                await probe.send_message(probe.last_context_id, response_to(message, 0))
             elif isinstance(message, CGetRSP | CMoveRSP):
-                if message.message_id_being_responded_to != message_id:
-                    raise RuleBrokenError(
-                        f"a response to Message ID {message.message_id_being_responded_to}"
-                        f", not {message_id}")
-                result.responses.append(_counts(message))
+                result.responses.append(_counts(message, message_id))
                 if message.status != PENDING:
                     if before_release is not None:
                         await before_release()
@@ -347,16 +346,9 @@ async def _get_cancelled(ctx: CheckContext, identifier: Dataset, *,
                 else:
                     result.before += 1
                 out = b"".join(fragment_message(probe.last_context_id, encode_command(
-                    CStoreRSP(message_id_being_responded_to=message.message_id, status=0,
-                              affected_sop_class_uid=message.affected_sop_class_uid,
-                              affected_sop_instance_uid=message.affected_sop_instance_uid)),
-                    None, probe.peer_max_pdu))
+                    response_to(message, 0)), None, probe.peer_max_pdu))
             elif isinstance(message, CGetRSP):
-                if message.message_id_being_responded_to != message_id:
-                    raise RuleBrokenError(
-                        f"a response to Message ID {message.message_id_being_responded_to}"
-                        f", not {message_id}")
-                result.responses.append(_counts(message))
+                result.responses.append(_counts(message, message_id))
                 if message.status != PENDING:
                     await probe.release()
                     return result
