@@ -14,6 +14,8 @@ and the association set-up taken out. Pairings (client -> server):
     dicomnet echo -> dicomnet serve
     echoscu -> asyncio floor     (echo_floor.py: canned answers from one asyncio
                                   Protocol, the lower bound of any server on asyncio)
+    echoscu -> uvloop floor      (the same on uvloop's event loop; only where uvloop
+                                  is installed: pip install -e '.[bench]')
 
 ``--stores N`` adds the same measure for small C-STOREs: ``storescu`` sends N small
 CT instances (pydicom's CT_small.dcm, each with its own UIDs) in one association to
@@ -30,6 +32,7 @@ a timeout.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import statistics
 import subprocess
@@ -58,8 +61,9 @@ def environment(kind: str, baseline: str | None) -> dict[str, str]:
 def server_command(kind: str, port: int, folder: Path) -> list[str]:
     if kind == "storescp":
         return [dcmtk("storescp"), "-od", str(folder), str(port)]
-    if kind == "floor":
-        return [PY, str(Path(__file__).with_name("echo_floor.py")), str(port)]
+    if kind in ("floor", "uvloop-floor"):
+        return [PY, str(Path(__file__).with_name("echo_floor.py")), str(port),
+                *(["--uvloop"] if kind == "uvloop-floor" else [])]
     return [PY, "-m", "dicomnet", "serve", "--port", str(port), "--any-aet", "--data",
             str(folder), "-q"]
 
@@ -168,6 +172,10 @@ def main() -> int:
              ("dicomnet", "storescp", "dicomnet echo -> storescp"),
              ("dicomnet", "dicomnet", "dicomnet -> dicomnet"),
              ("echoscu", "floor", "echoscu -> asyncio floor")]
+    if importlib.util.find_spec("uvloop") is not None:
+        pairs.append(("echoscu", "uvloop-floor", "echoscu -> uvloop floor"))
+    else:
+        print("uvloop is not installed: no uvloop floor (pip install -e '.[bench]')")
     if baseline:
         pairs += [("echoscu", "baseline", "echoscu -> baseline serve"),
                   ("baseline", "storescp", "baseline echo -> storescp"),
