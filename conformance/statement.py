@@ -126,6 +126,10 @@ def statement() -> str:
         "| Maximum PDU length sent | the peer's maximum; 1 MiB when it sets none |",
         f"| Maximum data set received | {server.max_dataset_size or 0} bytes "
         "(`--max-dataset-size`, 0 = none); larger: C-STORE status A700, nothing kept |",
+        f"| Largest data set of any other request | {server.max_identifier_size or 0} "
+        "bytes (`--max-identifier-size`, 0 = none): a query identifier or N-service "
+        "information, held in memory; larger: the rest dropped as it arrives, then "
+        "C-FIND A700, C-GET/C-MOVE A701, others 0213, with an Error Comment |",
         f"| Concurrent associations | {server.max_associations} (`--max-associations`); "
         "beyond: A-ASSOCIATE-RJ (2, service-provider presentation, 2: local limit "
         "exceeded); a connection counts once its A-ASSOCIATE-RQ is whole |",

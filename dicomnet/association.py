@@ -37,7 +37,7 @@ from dicomnet.acse import AcceptedContext, Negotiated
 from dicomnet.answer_at_once import answer_at_once
 from dicomnet.association_events import AssociationEvents
 from dicomnet.clocks import ArtimTimer, deadline
-from dicomnet.config import SEND_CAP_WHEN_UNLIMITED, Timeouts
+from dicomnet.config import MAX_IDENTIFIER_SIZE, SEND_CAP_WHEN_UNLIMITED, Timeouts
 from dicomnet.connection import CANCELLABLE, DicomConnection
 from dicomnet.connection_events import (
     Aborted,
@@ -124,6 +124,7 @@ class AssociationDriver:
         answer_now: Callable[[AcceptedContext, DIMSEMessage], DIMSEMessage | None] | None = None,
         sink_factory: SinkFactory | None = None,
         max_dataset_size: int | None = None,
+        max_identifier_size: int | None = MAX_IDENTIFIER_SIZE,
         peer: tuple[str, int] | None = None,
         accept_damaged: bool = False,
         events: ev.EventHub | None = None,
@@ -140,7 +141,7 @@ class AssociationDriver:
         factory = sink_factory
         self._conn = DicomConnection(
             max_pdu_length=max_pdu_length, max_dataset_size=max_dataset_size,
-            sink_for=None if factory is None
+            max_identifier_size=max_identifier_size, sink_for=None if factory is None
             else (lambda context, message: factory(self._public(), context, message)))
         self._on_associate = on_associate
         self._on_request = on_request
@@ -617,8 +618,7 @@ class AssociationDriver:
                 self._write_timed_out = True
                 await self._close_transport()
                 return
-            waited = "a PDU still incomplete" if self._conn.buffered \
-                else "no data from the peer"
+            waited = "a PDU still incomplete" if self._conn.buffered else "no data from the peer"
             why = f"{waited} for {watch.seconds} s"
             self._conn.error = self._conn.error or DicomTimeoutError("network",
                                                                      watch.seconds)

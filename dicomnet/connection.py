@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from dicomnet.acse import AcceptedContext, Negotiated
-from dicomnet.config import MAX_ASSOCIATION_PDU_LENGTH
+from dicomnet.config import MAX_ASSOCIATION_PDU_LENGTH, MAX_IDENTIFIER_SIZE
 from dicomnet.connection_events import (
     Aborted,
     AssociateRequested,
@@ -119,12 +119,15 @@ class DicomConnection:
 
     def __init__(self, *, max_pdu_length: int,
                  max_other_length: int = MAX_ASSOCIATION_PDU_LENGTH,
-                 max_dataset_size: int | None = None, sink_for: SinkFor | None = None,
+                 max_dataset_size: int | None = None,
+                 max_identifier_size: int | None = MAX_IDENTIFIER_SIZE,
+                 sink_for: SinkFor | None = None,
                  interpret: Interpret | None = None, report_pdus: bool = False) -> None:
         self._ul = UpperLayer()
         self._framer = PDUFramer(max_pdata_length=max_pdu_length,
                                  max_other_length=max_other_length)
         self._max_dataset_size = max_dataset_size
+        self._max_identifier_size = max_identifier_size
         self._sink_for = sink_for
         self._interpret = interpret
         #: Report each whole PDU received as a PDUReceived event (debug logs).
@@ -588,11 +591,15 @@ class DicomConnection:
                        events: list[ConnectionEvent]) -> IncomingDataset:
         """A command announced a data set: decide where its bytes go."""
         assert self.negotiated is not None
-        # The limit guards requests; responses are the answers we asked for.
+        # The limits guard requests; responses are the answers we asked for. Only a
+        # C-STORE's data set may go to a sink: any other is held whole in memory.
         limit = self._max_dataset_size if message.is_request else None
+        is_store = isinstance(message, CStoreRQ)
+        if message.is_request and not is_store and self._max_identifier_size is not None:
+            limit = min(limit or self._max_identifier_size, self._max_identifier_size)
         context = self.negotiated.accepted[context_id]
         checker = StructureChecker(context.transfer_syntax, max_inflated=limit) \
-            if isinstance(message, CStoreRQ) else None  # checked as it arrives
+            if is_store else None  # checked as it arrives
         sink: DatasetSink | None = None
         sink_error: Exception | None = None
         if self._sink_for is not None and message.is_request:

@@ -41,9 +41,9 @@ from dicomnet.acse import (
 from dicomnet.admission import DEADLINE, EVICTED, HANDSHAKE, Admission, DropLog, Ticket
 from dicomnet.association import IncomingRequest
 from dicomnet.client import connect
-from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
+from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, MAX_IDENTIFIER_SIZE, Timeouts
 from dicomnet.dataset_io import SinkFactory
-from dicomnet.dimse import CEchoRQ, CommandField, DIMSEMessage, Status, response_to
+from dicomnet.dimse import CEchoRQ, CommandField, CStoreRQ, DIMSEMessage, Status, response_to
 from dicomnet.dimse.comment import error_comment
 from dicomnet.events import EventCallback, EventHub, as_hub
 from dicomnet.logtext import peer_text
@@ -95,8 +95,11 @@ class Server:
     Verification (C-ECHO) is always answered. ``max_associations`` bounds concurrent
     associations; beyond it requests are rejected "local limit exceeded" (transient,
     PS3.8 Table 9-21). ``max_dataset_size`` bounds one received data set (beyond it
-    C-STORE gets A700). ``max_operations`` is the asynchronous operations window offered
-    (PS3.7 D.3.3.3).
+    C-STORE gets A700). ``max_identifier_size`` bounds the data set of any other request
+    (a query identifier, N-SET, N-ACTION or N-EVENT-REPORT information), which is held
+    in memory whole: beyond it the request is refused "out of resources" (C-FIND A700,
+    C-GET and C-MOVE A701, others 0213) and the rest of its bytes dropped as they come.
+    ``max_operations`` is the asynchronous operations window offered (PS3.7 D.3.3.3).
 
     Every received C-STORE data set is checked for structural damage as it arrives
     (:mod:`dicomnet.dimse.integrity`); a truncated or malformed one is refused with a
@@ -161,6 +164,7 @@ class Server:
         max_operations: int = 1,
         prefer_requestor_order: bool = False,
         max_dataset_size: int | None = None,
+        max_identifier_size: int | None = MAX_IDENTIFIER_SIZE,
         allowed_addresses: Iterable[str] | None = None,
         allowed_certificate_subjects: Iterable[str] | None = None,
         authenticate: Authenticator | None = None,
@@ -188,6 +192,7 @@ class Server:
         self.handshake_timeout = handshake_timeout
         self.max_pdu_length = max_pdu_length
         self.max_dataset_size = max_dataset_size
+        self.max_identifier_size = max_identifier_size
         # Parsed once, here: rules compare addresses and X.509 names, never text
         # (dicomnet.access_rules says how).
         self.allowed_addresses = None if allowed_addresses is None \
@@ -563,7 +568,8 @@ class Server:
             on_request=self._on_request, inline=self._runs_inline,
             answer_now=self._answer_now,
             sink_factory=self._sink_factory, max_dataset_size=self.max_dataset_size,
-            peer=peer, accept_damaged=self.accept_damaged, events=self.events)
+            max_identifier_size=self.max_identifier_size, peer=peer,
+            accept_damaged=self.accept_damaged, events=self.events)
         association.peer_certificate_subject = subject
         association.peer_certificate_name = name
         self._live.add(association)
@@ -709,10 +715,11 @@ class Server:
 
     async def _on_request(self, request: IncomingRequest) -> None:
         message = request.message
-        refused = refusal(request.context.abstract_syntax, message, self._operations)
+        # PS3.7 §9.1 / §10.1, C.5: not the SOP class of its presentation context, or an
+        # operation that SOP class does not have; or a data set that was not kept.
+        refused = refusal(request.context.abstract_syntax, message, self._operations) \
+            or _not_kept(request)
         if refused is not None:
-            # PS3.7 §9.1 / §10.1, C.5: not the SOP class of its presentation context,
-            # or an operation that SOP class does not have.
             status, why = refused
             log.warning("%r: %s refused (0x%04X): %s", request.association,
                         type(message).__name__, status, why)
@@ -731,6 +738,25 @@ class Server:
             request.sink.discard()
         await request.refuse(Status.UNRECOGNIZED_OPERATION, error_comment(
             f"{_operation_name(message)} is not served here"))
+
+
+#: "Out of resources" for a request whose data set was not kept: PS3.4 Table C.4-1
+#: (C-FIND), Tables C.4-2 and C.4-3 (C-MOVE, C-GET); PS3.7 C.5 "Resource limitation"
+#: for the others.
+_OUT_OF_RESOURCES: dict[int, int] = {CommandField.C_FIND_RQ: Status.OUT_OF_RESOURCES,
+                                     CommandField.C_GET_RQ: Status.UNABLE_TO_CALCULATE_MATCHES,
+                                     CommandField.C_MOVE_RQ: Status.UNABLE_TO_CALCULATE_MATCHES}
+
+
+def _not_kept(request: IncomingRequest) -> tuple[int, str] | None:
+    """The refusal of a request other than a C-STORE whose data set was dropped on
+    the way (past ``max_identifier_size``): its service would see no data set. A
+    C-STORE's is refused by the storage service, which also handles a failed sink."""
+    error = request.sink_error
+    if error is None or request.sink is not None or type(request.message) is CStoreRQ:
+        return None
+    return (_OUT_OF_RESOURCES.get(request.message.command_field, Status.RESOURCE_LIMITATION),
+            error_comment(str(error)))
 
 
 def _operation_name(message: DIMSEMessage) -> str:

@@ -17,7 +17,7 @@ import anyio
 from dicomnet.cli.common import add_logging_options, fail
 from dicomnet.cli.security import OptionError, add_server_security_options, server_ssl_context
 from dicomnet.cli.serve_workers import Serving, add_workers_option, run_workers
-from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
+from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, MAX_IDENTIFIER_SIZE, Timeouts
 
 if TYPE_CHECKING:
     from dicomnet.archive import Archive
@@ -108,6 +108,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("--max-dataset-size", type=int, default=16 << 30, metavar="BYTES",
                         help="refuse (A700) a data set larger than this; 0 for no limit "
                              "(default 16 GiB)")
+    parser.add_argument("--max-identifier-size", type=int, default=MAX_IDENTIFIER_SIZE,
+                        metavar="BYTES",
+                        help="refuse a request other than a C-STORE whose data set (a "
+                             "query identifier, N-SET/N-ACTION/N-EVENT-REPORT "
+                             "information: held in memory whole) is larger than this "
+                             "(C-FIND A700, C-GET/C-MOVE A701, others 0213); 0 for no "
+                             f"limit (default {MAX_IDENTIFIER_SIZE >> 20} MiB)")
     parser.add_argument("--duplicates", choices=("replace", "keep", "reject"),
                         default="replace",
                         help="an instance whose SOP Instance UID the archive holds: "
@@ -193,6 +200,7 @@ def make_server(args: argparse.Namespace) -> Server:
         max_pdu_length=args.max_pdu,
         max_operations=args.max_operations,
         max_dataset_size=args.max_dataset_size or None,
+        max_identifier_size=args.max_identifier_size or None,
         accept_damaged=args.accept_damaged,
         # The sender knows what it holds: taking its first choice files data sets as
         # they are, without conversion (byte for byte).

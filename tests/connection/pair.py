@@ -26,6 +26,7 @@ from dicomnet.acse import (
     interpret_accept,
     negotiate,
 )
+from dicomnet.config import MAX_IDENTIFIER_SIZE
 from dicomnet.connection import DicomConnection, SinkFor
 from dicomnet.connection_events import ConnectionEvent, Established, RequestArrived
 from dicomnet.dataset_io import DatasetSink
@@ -96,13 +97,16 @@ class Pair:
     """
 
     def __init__(self, *, invoked: int = 1, performed: int = 1,
-                 max_dataset_size: int | None = None, sink_for: SinkFor | None = None,
-                 requestor_sink_for: SinkFor | None = None,
+                 max_dataset_size: int | None = None,
+                 max_identifier_size: int | None = MAX_IDENTIFIER_SIZE,
+                 sink_for: SinkFor | None = None, requestor_sink_for: SinkFor | None = None,
                  pdu_length: int = PDU_LENGTH) -> None:
         self.requestor = DicomConnection(max_pdu_length=pdu_length, interpret=interpret_accept,
                                          sink_for=requestor_sink_for)
         self.acceptor = DicomConnection(max_pdu_length=pdu_length,
-                                        max_dataset_size=max_dataset_size, sink_for=sink_for)
+                                        max_dataset_size=max_dataset_size,
+                                        max_identifier_size=max_identifier_size,
+                                        sink_for=sink_for)
         self.rq = build_request(calling_ae_title="SCU", called_ae_title="SCP",
                                 contexts=[(uid, [EXPLICIT_LE]) for uid in SYNTAXES],
                                 max_pdu_length=pdu_length,

@@ -137,6 +137,34 @@ def test_a_data_set_at_the_size_limit_is_accepted() -> None:
     assert got.dataset == STORE_DATASET and got.sink_error is None
 
 
+def test_an_identifier_past_its_own_limit_is_not_kept() -> None:
+    # Any request's data set but a C-STORE's is held in memory whole: it has a bound
+    # of its own, below the data set limit.
+    identifier = IDENTIFIER + b"\x09\x00\x10\x10OB\x00\x00" + (1000).to_bytes(4, "little") \
+        + b"\0" * 1000
+    pair = Pair.established(max_dataset_size=1 << 20, max_identifier_size=100)
+    _sent, data = pair.request(CFindRQ(affected_sop_class_uid=FIND), identifier,
+                               capacity=SMALL_PDU)
+    (got,) = arrived(pair.acceptor.receive_data(data))
+    assert isinstance(got.sink_error, DatasetTooLargeError) and got.dataset is None
+    assert got.sink_error.limit == 100
+
+
+def test_the_identifier_limit_leaves_c_store_data_sets_alone() -> None:
+    pair = Pair.established(max_identifier_size=10)
+    _sent, data = pair.request(STORE, STORE_DATASET, capacity=SMALL_PDU)
+    (got,) = arrived(pair.acceptor.receive_data(data))
+    assert got.dataset == STORE_DATASET and got.sink_error is None
+
+
+def test_the_smaller_of_the_two_limits_bounds_an_identifier() -> None:
+    pair = Pair.established(max_dataset_size=10, max_identifier_size=1 << 20)
+    _sent, data = pair.request(CFindRQ(affected_sop_class_uid=FIND), IDENTIFIER * 4,
+                               capacity=SMALL_PDU)
+    (got,) = arrived(pair.acceptor.receive_data(data))
+    assert isinstance(got.sink_error, DatasetTooLargeError) and got.sink_error.limit == 10
+
+
 def test_a_truncated_c_store_data_set_arrives_with_its_damage() -> None:
     # PS3.5 §7.1: the last element announces more value bytes than the data set has.
     pair = Pair.established()
