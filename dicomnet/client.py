@@ -17,7 +17,7 @@ from anyio.abc import ByteStream
 
 from dicomnet.acse import build_request, interpret_accept
 from dicomnet.association import RequestHook
-from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, Timeouts
+from dicomnet.config import DEFAULT_MAX_PDU_LENGTH, MAX_IDENTIFIER_SIZE, Timeouts
 from dicomnet.events import EventCallback, EventHub, as_hub
 from dicomnet.pdu import UserIdentityRQSubItem
 from dicomnet.service_methods import Association
@@ -56,6 +56,7 @@ async def connect(
     tls_hostname: str | None = None,
     timeouts: Timeouts | None = None,
     max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
+    max_identifier_size: int | None = MAX_IDENTIFIER_SIZE,
     async_window: tuple[int, int] | None = None,
     roles: Mapping[str, tuple[bool, bool]] | None = None,
     extended: Mapping[str, bytes] | None = None,
@@ -71,6 +72,10 @@ async def connect(
     ``on_request`` handles requests the peer sends us (C-STORE during C-GET, ...);
     ``on_event`` (a function or an :class:`~dicomnet.events.EventHub`) receives the
     association's typed events (:mod:`dicomnet.events`), as the log does.
+    ``max_identifier_size`` bounds a data set from the peer that is held in memory
+    whole: past it, a response's ends the association with an A-ABORT naming the
+    limit; a request's (an N-EVENT-REPORT's; never a C-STORE's) reaches ``on_request``
+    with no data set and ``sink_error`` set. None for no bound.
     Raises :class:`~dicomnet.errors.AssociationRejectedError`,
     :class:`~dicomnet.errors.AssociationAbortedError` or
     :class:`~dicomnet.errors.DicomTimeoutError`; ``OSError`` when nothing listens.
@@ -95,6 +100,7 @@ async def connect(
                                        tls_hostname=tls_hostname or host)
 
     association = Association(stream=None, timeouts=timeouts, max_pdu_length=max_pdu_length,
+                              max_identifier_size=max_identifier_size,
                               on_request=on_request, peer=(host, port),
                               events=as_hub(on_event))
     try:

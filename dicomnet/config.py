@@ -22,11 +22,11 @@ MAX_ASSOCIATION_PDU_LENGTH = 256 * 1024
 #: Our own cap on PDUs we send when the peer says "no limit" (maximum length 0).
 SEND_CAP_WHEN_UNLIMITED = 1 << 20
 
-#: Largest data set of a received request other than a C-STORE's: a query identifier,
-#: an N-SET modification list, N-ACTION or N-EVENT-REPORT information. These are held
-#: in memory whole (a C-STORE data set can stream to a sink), so without a bound of
-#: their own one peer sending a gigabyte-sized identifier holds twice that in memory.
-#: A storage commitment request for 10,000 instances is about 1.5 MiB.
+#: Largest received data set other than a C-STORE request's: a query identifier, an
+#: N-SET modification list, N-ACTION or N-EVENT-REPORT information, any response's.
+#: These are held in memory whole (a C-STORE data set can stream to a sink), so without
+#: a bound of their own one peer sending a gigabyte-sized identifier holds twice that in
+#: memory. A storage commitment request for 10,000 instances is about 1.5 MiB.
 MAX_IDENTIFIER_SIZE = 16 << 20
 
 

@@ -564,11 +564,7 @@ class DicomConnection:
         try:
             parts = self._reassembler.feed(pdu)
         except DIMSEError as exc:
-            text = f"bad DIMSE message received: {exc}"
-            events.append(Aborted(text, AbortSource.SERVICE_PROVIDER,
-                                  AbortReason.UNEXPECTED_PDU_PARAMETER, local=True))
-            self.abort(AbortSource.SERVICE_PROVIDER, AbortReason.UNEXPECTED_PDU_PARAMETER,
-                       error=AssociationAbortedError(text))
+            self._abort_on_dimse(f"bad DIMSE message received: {exc}", events)
             return
         for part in parts:
             if isinstance(part, CommandReceived):
@@ -581,21 +577,34 @@ class DicomConnection:
             pending = self._dataset
             assert pending is not None  # the reassembler guarantees a command first
             pending.add(part.data)
+            if pending.sink_error is not None and pending.message.is_response:
+                # No failure status answers a response: past the bound, the
+                # association ends rather than hold more than asked for.
+                self._dataset = None
+                self._abort_on_dimse(f"{type(pending.message).__name__} received: "
+                                     f"{pending.sink_error}", events)
+                return
             if part.is_last:
                 self._dataset = None
                 data, damage = pending.finish()
                 self._deliver(pending.context_id, pending.message, data, events,
                               sink=pending.sink, sink_error=pending.sink_error, damage=damage)
 
+    def _abort_on_dimse(self, text: str, events: list[ConnectionEvent]) -> None:
+        events.append(Aborted(text, AbortSource.SERVICE_PROVIDER,
+                              AbortReason.UNEXPECTED_PDU_PARAMETER, local=True))
+        self.abort(AbortSource.SERVICE_PROVIDER, AbortReason.UNEXPECTED_PDU_PARAMETER,
+                   error=AssociationAbortedError(text))
+
     def _start_dataset(self, context_id: int, message: DIMSEMessage,
                        events: list[ConnectionEvent]) -> IncomingDataset:
         """A command announced a data set: decide where its bytes go."""
         assert self.negotiated is not None
-        # The limits guard requests; responses are the answers we asked for. Only a
-        # C-STORE's data set may go to a sink: any other is held whole in memory.
+        # Only a C-STORE's data set may go to a sink: any other, a response's too, is
+        # held whole in memory, and has a bound of its own.
         limit = self._max_dataset_size if message.is_request else None
         is_store = isinstance(message, CStoreRQ)
-        if message.is_request and not is_store and self._max_identifier_size is not None:
+        if not is_store and self._max_identifier_size is not None:
             limit = min(limit or self._max_identifier_size, self._max_identifier_size)
         context = self.negotiated.accepted[context_id]
         checker = StructureChecker(context.transfer_syntax, max_inflated=limit) \

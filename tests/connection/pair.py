@@ -93,7 +93,8 @@ class Pair:
     ``invoked`` and ``performed`` are the requestor's window proposal (PS3.7 D.3.3.3),
     which the acceptor's policy matches: the requestor may have ``invoked`` requests
     outstanding on the acceptor (0: unlimited). ``sink_for`` is the acceptor's sink
-    factory, ``requestor_sink_for`` the requestor's.
+    factory, ``requestor_sink_for`` the requestor's; ``max_identifier_size`` holds for
+    both sides, ``max_dataset_size`` for the acceptor.
     """
 
     def __init__(self, *, invoked: int = 1, performed: int = 1,
@@ -102,6 +103,7 @@ class Pair:
                  sink_for: SinkFor | None = None, requestor_sink_for: SinkFor | None = None,
                  pdu_length: int = PDU_LENGTH) -> None:
         self.requestor = DicomConnection(max_pdu_length=pdu_length, interpret=interpret_accept,
+                                         max_identifier_size=max_identifier_size,
                                          sink_for=requestor_sink_for)
         self.acceptor = DicomConnection(max_pdu_length=pdu_length,
                                         max_dataset_size=max_dataset_size,

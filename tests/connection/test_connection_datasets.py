@@ -17,9 +17,9 @@ from pair import (
 )
 
 from dicomnet.acse import AcceptedContext
-from dicomnet.connection_events import RequestArrived, SinkFailed
+from dicomnet.connection_events import Aborted, RequestArrived, ResponseArrived, SinkFailed
 from dicomnet.dataset_io import DatasetSink
-from dicomnet.dimse import CFindRQ, CStoreRQ, DIMSEMessage
+from dicomnet.dimse import CFindRQ, CStoreRQ, DIMSEMessage, Status
 from dicomnet.dimse.integrity import TRUNCATED
 from dicomnet.incoming_dataset import DatasetTooLargeError
 
@@ -163,6 +163,30 @@ def test_the_smaller_of_the_two_limits_bounds_an_identifier() -> None:
                                capacity=SMALL_PDU)
     (got,) = arrived(pair.acceptor.receive_data(data))
     assert isinstance(got.sink_error, DatasetTooLargeError) and got.sink_error.limit == 10
+
+
+def test_a_response_data_set_past_the_identifier_limit_aborts() -> None:
+    # A response cannot be refused with a status: holding no more than the bound, the
+    # requestor ends the association instead, as soon as the bound is passed.
+    pair = Pair.established(max_identifier_size=100)
+    request, data = pair.request(CFindRQ(affected_sop_class_uid=FIND), IDENTIFIER)
+    assert arrived(pair.acceptor.receive_data(data))
+    answer = pair.respond(request, Status.PENDING, IDENTIFIER * 40)
+    events = pair.requestor.receive_data(answer)
+    (aborted,) = [e for e in events if isinstance(e, Aborted)]
+    assert "CFindRSP" in aborted.text and "100-byte limit" in aborted.text
+    assert not any(isinstance(e, ResponseArrived) for e in events)
+    assert pair.requestor.wants_close or pair.requestor.data_to_send()
+
+
+def test_a_response_data_set_within_the_limit_arrives() -> None:
+    pair = Pair.established(max_identifier_size=len(IDENTIFIER) * 40)
+    request, data = pair.request(CFindRQ(affected_sop_class_uid=FIND), IDENTIFIER)
+    assert arrived(pair.acceptor.receive_data(data))
+    answer = pair.respond(request, Status.PENDING, IDENTIFIER * 40)
+    (got,) = [e for e in pair.requestor.receive_data(answer)
+              if isinstance(e, ResponseArrived)]
+    assert got.response.raw_dataset == IDENTIFIER * 40
 
 
 def test_a_truncated_c_store_data_set_arrives_with_its_damage() -> None:

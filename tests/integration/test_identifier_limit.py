@@ -3,7 +3,8 @@ identifier, N-ACTION information...), so it has a bound of its own,
 ``max_identifier_size``: past it the rest of the bytes are dropped as they come, the
 request is refused "out of resources" with an Error Comment, its handler never runs,
 and the association goes on. Unbounded, one peer sending a 1 GiB C-FIND identifier
-made ``dicomnet serve`` hold twice that in memory and then answer Success.
+made ``dicomnet serve`` hold twice that in memory and then answer Success. A response's
+data set has the same bound on the requestor's side, which aborts past it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import pytest
 from pydicom import Dataset
 
 import dicomnet
+from dicomnet.config import MAX_IDENTIFIER_SIZE
 from dicomnet.dimse import Status, encode_dataset
+from dicomnet.errors import DicomNetError
 from dicomnet.server import Server
 from dicomnet.services.commitment import STORAGE_COMMITMENT_INSTANCE, STORAGE_COMMITMENT_PUSH
 from dicomnet.services.normalized import NormalizedRequest
@@ -207,3 +210,26 @@ async def test_serve_refuses_a_huge_identifier_with_bounded_memory(
     assert peak - before < RSS_GROWTH_LIMIT, f"grew by {(peak - before) >> 20} MiB"
     async with dicomnet.connect("127.0.0.1", port, called_ae="SCP") as assoc:
         assert await assoc.echo() == Status.SUCCESS
+
+
+async def test_a_client_ends_the_association_on_a_response_past_the_limit(
+        serving: Serving) -> None:
+    # A response cannot be refused with a status; the requestor aborts instead of
+    # holding a peer's huge pending identifier.
+    server = Server("SCP")
+
+    @server.on_find()
+    async def find(request: object) -> AsyncIterator[Dataset]:
+        match = Dataset()
+        match.QueryRetrieveLevel = "STUDY"
+        match.add_new(0x00091010, "OB", b"\0" * (MAX_IDENTIFIER_SIZE + 2))
+        yield match
+
+    async with serving(server) as port:
+        with pytest.raises(DicomNetError, match="limit"):
+            async with dicomnet.connect("127.0.0.1", port, called_ae="SCP", contexts=[
+                    (STUDY_FIND, [IMPLICIT_VR_LITTLE_ENDIAN])]) as assoc:
+                async for _response in assoc.find(_identifier(0)):
+                    pass
+        async with dicomnet.connect("127.0.0.1", port, called_ae="SCP") as assoc:
+            assert await assoc.echo() == Status.SUCCESS
