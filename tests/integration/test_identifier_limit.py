@@ -9,11 +9,7 @@ data set has the same bound on the requestor's side, which aborts past it.
 
 from __future__ import annotations
 
-import re
 import struct
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -21,6 +17,7 @@ from pathlib import Path
 import anyio
 import pytest
 from pydicom import Dataset
+from serve_process import rss, serve_process
 
 import dicomnet
 from dicomnet.config import MAX_IDENTIFIER_SIZE
@@ -142,44 +139,11 @@ HUGE = 256 << 20
 RSS_GROWTH_LIMIT = 96 << 20
 
 
-def _rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[tuple[int, int]]:
     """`dicomnet serve` with its defaults on a free port: (pid, port)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dicomnet", "serve", "--port", "0", "--aet", "SCP",
-         "--data", str(tmp_path / "data")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    drain: subprocess.Popen[bytes] | None = None
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 30
-        port = None
-        while port is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            found = re.search(r"listening on [^ ]+:(\d+)", line)
-            if found:
-                port = int(found.group(1))
-        assert port is not None, "dicomnet serve did not start"
-        drain = subprocess.Popen(["cat"], stdin=process.stdout, stdout=subprocess.DEVNULL)
-        yield process.pid, port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if drain is not None:
-            drain.wait(timeout=10)
+    with serve_process("--aet", "SCP", "--data", str(tmp_path / "data")) as served:
+        yield served
 
 
 async def test_serve_refuses_a_huge_identifier_with_bounded_memory(
@@ -187,12 +151,12 @@ async def test_serve_refuses_a_huge_identifier_with_bounded_memory(
     pid, port = serve
     async with dicomnet.connect("127.0.0.1", port, called_ae="SCP") as assoc:
         assert await assoc.echo() == Status.SUCCESS
-    before = peak = _rss(pid)
+    before = peak = rss(pid)
 
     async def watch() -> None:
         nonlocal peak
         while True:
-            peak = max(peak, _rss(pid))
+            peak = max(peak, rss(pid))
             await anyio.sleep(0.02)
 
     with anyio.fail_after(120):

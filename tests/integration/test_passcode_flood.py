@@ -10,16 +10,13 @@ repeated failures must be slowed down.
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import anyio
 import pytest
+from serve_process import rss, serve_process
 
 import dicomnet
 from dicomnet import user_identity
@@ -38,13 +35,6 @@ FLOOD = 60
 RSS_GROWTH_LIMIT = 120 << 20
 
 
-def _rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 @pytest.fixture
 def users(tmp_path: Path) -> Path:
     path = tmp_path / "users.txt"
@@ -56,34 +46,10 @@ def users(tmp_path: Path) -> Path:
 @pytest.fixture
 def serve(users: Path, tmp_path: Path) -> Iterator[tuple[int, int]]:
     """`dicomnet serve --users` on a free port: (pid, port)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dicomnet", "serve", "--port", "0", "--aet", "SECURE",
-         "--no-store", "--users", str(users), "--max-associations", str(FLOOD + 8),
-         "--data", str(tmp_path / "data")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 30
-        port = None
-        while port is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            found = re.search(r"listening on [^ ]+:(\d+)", line)
-            if found:
-                port = int(found.group(1))
-        assert port is not None, "dicomnet serve did not start"
-        # Drain the output so the server never blocks on a full pipe.
-        drain = subprocess.Popen(["cat"], stdin=process.stdout, stdout=subprocess.DEVNULL)
-        yield process.pid, port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    drain.wait(timeout=10)
+    with serve_process("--aet", "SECURE", "--no-store", "--users", str(users),
+                       "--max-associations", str(FLOOD + 8),
+                       "--data", str(tmp_path / "data")) as served:
+        yield served
 
 
 async def _login(port: int, name: str, passcode: str) -> bool:
@@ -101,7 +67,7 @@ async def test_a_passcode_flood_keeps_memory_bounded_and_lets_the_right_user_in(
         serve: tuple[int, int]) -> None:
     pid, port = serve
     assert await _login(port, "bob", "battery staple")  # one check made: the baseline
-    before = _rss(pid)
+    before = rss(pid)
     peak = before
     results: list[bool] = []
     admitted: list[float] = []
@@ -124,9 +90,9 @@ async def test_a_passcode_flood_keeps_memory_bounded_and_lets_the_right_user_in(
                 tg.start_soon(wrong, number)
             tg.start_soon(right)
             while len(results) < FLOOD or not admitted:
-                peak = max(peak, _rss(pid))
+                peak = max(peak, rss(pid))
                 await anyio.sleep(0.05)
-    after = _rss(pid)
+    after = rss(pid)
     assert results == [False] * FLOOD
     assert admitted and admitted[0] < 30, admitted
     growth = max(peak, after) - before
